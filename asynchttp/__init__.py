@@ -1,0 +1,1 @@
+"""asynchttp: httplib2-compatible promises over a background asyncio loop."""

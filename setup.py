@@ -1,0 +1,46 @@
+from setuptools import setup
+
+with open("README.rst", encoding="utf-8") as f:
+    long_description = f.read()
+
+setup(
+    name="asynchttp",
+    version="0.1.0",
+    description=(
+        "httplib2-compatible promises over a fast asyncio HTTP/1.1 engine, "
+        "for blocking code that makes many requests at once"
+    ),
+    long_description=long_description,
+    long_description_content_type="text/x-rst",
+    license="MIT",
+    packages=["asynchttp", "asynchttp_lowhaio"],
+    package_data={"asynchttp": ["py.typed"], "asynchttp_lowhaio": ["py.typed"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "aiodnsresolver>=0.0.149,<0.1",
+        "httplib2>=0.22,<1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "pytest-cov>=4",
+            "trustme>=1.0",
+            "hypothesis>=6",
+            "h11>=0.14",
+            "PySocks>=1.7",
+        ],
+        "bench": [
+            "aiohttp>=3.8",
+            "lowhaio==0.0.89",
+            "requests-futures>=1.0",
+            "urllib3>=2",
+        ],
+    },
+    entry_points={"console_scripts": ["asynchttp=asynchttp._cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: AsyncIO",
+        "License :: OSI Approved :: MIT License",
+        "Topic :: Internet :: WWW/HTTP",
+    ],
+)
