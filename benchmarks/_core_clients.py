@@ -1,0 +1,178 @@
+"""The asyncio clients the core benchmark compares, behind one small interface.
+
+Each client opens once for a scenario, then `get(url)` returns (status, body)
+with the body read fully, so the harness can check every answer; the timed
+loops live in _runner.py and are the same for every client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from typing import Any
+
+
+class Unavailable(Exception):
+    """The client cannot be measured here (not written yet, not installed)."""
+
+
+class AsyncClient:
+    name = ""
+
+    async def open(self, concurrency: int) -> None:
+        raise NotImplementedError
+
+    async def get(self, url: str) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return ""
+
+
+class LowhaioStyle(AsyncClient):
+    """Our core and lowhaio 0.0.89 share an API, so one adapter serves both."""
+
+    def __init__(self, module_name: str) -> None:
+        self.name = module_name
+        try:
+            self.module: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise Unavailable(f"import {module_name} failed: {exc!r}") from exc
+        if not hasattr(self.module, "Pool"):
+            raise Unavailable(f"{module_name}.Pool does not exist yet")
+
+    async def open(self, concurrency: int) -> None:
+        # Defaults on purpose: our pool's limits (100) are above every
+        # scenario's concurrency, and lowhaio 0.0.89 has none.
+        self.request, self._close = self.module.Pool()
+        self.buffered = self.module.buffered
+
+    async def get(self, url: str) -> tuple[int, bytes]:
+        code, _headers, body = await self.request(b"GET", url)
+        return int(code), await self.buffered(body)
+
+    async def close(self) -> None:
+        await self._close()
+
+    def describe(self) -> str:
+        if self.name == "lowhaio":
+            from importlib.metadata import version
+
+            return f"lowhaio {version('lowhaio')}"
+        return f"{self.name} from {self.module.__file__}"
+
+
+class Aiohttp(AsyncClient):
+    name = "aiohttp"
+
+    async def open(self, concurrency: int) -> None:
+        import aiohttp
+
+        self.aiohttp = aiohttp
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(concurrency, 100), limit_per_host=0),
+        )
+
+    async def get(self, url: str) -> tuple[int, bytes]:
+        async with self.session.get(url) as resp:
+            return resp.status, await resp.read()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def describe(self) -> str:
+        return f"aiohttp {self.aiohttp.__version__}"
+
+
+class _RawConnection(asyncio.Protocol):
+    """Just enough HTTP/1.1 for nginx's Content-Length answers: the ceiling
+    a pure-Python asyncio client could reach with no generality at all."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.head_end = -1
+        self.length = 0
+        self.status = 0
+        self.lost: BaseException | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or ConnectionError("closed")
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(self.lost)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.head_end < 0:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.head_end = end + 4
+            head = bytes(self.buf[:end]).lower()
+            self.status = int(head[9:12])
+            start = head.index(b"content-length:") + 15
+            stop = head.find(b"\r\n", start)
+            self.length = int(head[start:stop if stop >= 0 else None])
+        total = self.head_end + self.length
+        if len(self.buf) >= total:
+            body = bytes(self.buf[self.head_end:total])
+            del self.buf[:total]
+            self.head_end = -1
+            waiter, self.waiter = self.waiter, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result((self.status, body))
+
+    async def get(self, request: bytes) -> tuple[int, bytes]:
+        if self.lost is not None:
+            raise self.lost
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
+
+
+class Raw(AsyncClient):
+    """A connection per concurrent worker, kept in a free list."""
+
+    name = "raw"
+
+    async def open(self, concurrency: int) -> None:
+        self.free: list[_RawConnection] = []
+        self.all: list[_RawConnection] = []
+
+    async def get(self, url: str) -> tuple[int, bytes]:
+        # Only ever called with the benchmark's own http://127.0.0.1:port/path.
+        hostport, _, path = url[len("http://"):].partition("/")
+        if self.free:
+            conn = self.free.pop()
+        else:
+            host, _, port = hostport.partition(":")
+            _t, conn = await asyncio.get_running_loop().create_connection(
+                _RawConnection, host, int(port))
+            self.all.append(conn)
+        result = await conn.get(
+            f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n".encode("ascii"))
+        self.free.append(conn)
+        return result
+
+    async def close(self) -> None:
+        for conn in self.all:
+            conn.transport.close()
+
+    def describe(self) -> str:
+        return "minimal asyncio.Protocol client"
+
+
+def make(name: str) -> AsyncClient:
+    if name in ("asynchttp_lowhaio", "lowhaio"):
+        return LowhaioStyle(name)
+    if name == "aiohttp":
+        return Aiohttp()
+    if name == "raw":
+        return Raw()
+    raise ValueError(f"unknown async client {name!r}")
