@@ -1,0 +1,66 @@
+"""asynchttp_lowhaio: a lightweight, streaming-first asyncio HTTP/1.1 client.
+
+The public API of lowhaio 0.0.89, made complete: ``request, close = Pool()``
+inside a running loop, then ``code, headers, body = await request(b'GET', url)``
+and ``async for chunk in body``.  TLS, pooling with limits, DNS-aware
+keep-alive through aiodnsresolver, strict parsing with limits, timeouts, and
+one exception tree (``HttpError``) for everything that can go wrong.
+"""
+
+from ._errors import (
+    HttpConnectError,
+    HttpConnectionClosedError,
+    HttpConnectionError,
+    HttpConnectTimeoutError,
+    HttpDataError,
+    HttpDnsError,
+    HttpError,
+    HttpHeaderTooLong,
+    HttpLocalError,
+    HttpPoolClosedError,
+    HttpPoolTimeoutError,
+    HttpProtocolError,
+    HttpReadTimeoutError,
+    HttpResponseHeadTimeoutError,
+    HttpTlsError,
+    HttpWriteTimeoutError,
+)
+from ._pool import (
+    HttpLoggerAdapter,
+    Pool,
+    ResponseBody,
+    buffered,
+    empty_async_iterator,
+    get_logger_adapter_default,
+    get_nonblocking_sock,
+    get_resolver_logger_adapter_default,
+    streamed,
+)
+
+__all__ = [
+    "Pool",
+    "ResponseBody",
+    "streamed",
+    "buffered",
+    "empty_async_iterator",
+    "get_nonblocking_sock",
+    "HttpLoggerAdapter",
+    "get_logger_adapter_default",
+    "get_resolver_logger_adapter_default",
+    "HttpError",
+    "HttpLocalError",
+    "HttpConnectionError",
+    "HttpDnsError",
+    "HttpConnectError",
+    "HttpTlsError",
+    "HttpConnectTimeoutError",
+    "HttpPoolTimeoutError",
+    "HttpPoolClosedError",
+    "HttpDataError",
+    "HttpConnectionClosedError",
+    "HttpProtocolError",
+    "HttpHeaderTooLong",
+    "HttpReadTimeoutError",
+    "HttpWriteTimeoutError",
+    "HttpResponseHeadTimeoutError",
+]

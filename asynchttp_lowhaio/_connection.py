@@ -1,0 +1,344 @@
+"""One HTTP/1.1 connection: an asyncio protocol that drives the parser.
+
+A connection is CONNECTING, then ACTIVE while it carries a request, IDLE in
+the pool between requests, and finally CLOSED.  The transport pushes bytes
+into ``data_received``; the parser turns them into a head, body chunks and
+an end, which wait in a small queue until the request's caller pulls them.
+Reading pauses while more than ``high_water`` body bytes wait unread, so a
+slow consumer holds a bounded amount of memory however large the body.
+
+No task is ever created here: the caller's own task awaits a plain future,
+and the timeouts are loop timers (``call_at``) that fail that future, so a
+test's fake clock drives them.  One timer per connection is re-armed lazily
+instead of one per read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Optional
+
+from ._errors import (
+    HttpConnectionClosedError,
+    HttpError,
+    HttpReadTimeoutError,
+    HttpResponseHeadTimeoutError,
+    HttpWriteTimeoutError,
+)
+from ._parser import ResponseEnd, ResponseHead, ResponseParser
+from ._writer import LAST_CHUNK, encode_chunk
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._pool import PoolState
+
+__all__ = ["Connection", "CONNECTING", "ACTIVE", "IDLE", "CLOSED"]
+
+CONNECTING = "connecting"
+ACTIVE = "active"
+IDLE = "idle"
+CLOSED = "closed"
+
+
+class Connection(asyncio.Protocol):
+    """A pooled HTTP/1.1 connection to one origin."""
+
+    def __init__(
+        self,
+        pool: "PoolState",
+        key: tuple,
+        *,
+        socket_timeout: float,
+        response_head_timeout: float,
+        high_water: int,
+        max_header_length: int,
+        max_header_count: int,
+    ) -> None:
+        self._pool = pool
+        self._loop = pool.loop
+        self.key = key
+        self.state = CONNECTING
+        self.transport: Optional[asyncio.Transport] = None
+        self.peer: Optional[str] = None
+        self.requests = 0
+        self.idle_since = 0.0
+        self.counted = True  # holds one of the pool's connection slots
+        self._socket_timeout = socket_timeout
+        self._response_head_timeout = response_head_timeout
+        self._high_water = high_water
+        self._max_header_length = max_header_length
+        self._max_header_count = max_header_count
+        self.parser: Optional[ResponseParser] = None
+        self._chunks: Deque[bytes] = deque()
+        self._buffered = 0
+        self._head: Optional[ResponseHead] = None
+        self._end: Optional[ResponseEnd] = None
+        self._exc: Optional[BaseException] = None
+        self._waiter: Optional[asyncio.Future] = None
+        self._waiting_to_write = False
+        self._reading_paused = False
+        self._writing_paused = False
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._last_activity = 0.0
+        self._head_deadline = 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Connection {self.key[0]}://{self.key[1]}:{self.key[2]} peer={self.peer} "
+            f"state={self.state} requests={self.requests}>"
+        )
+
+    # ------------------------------------------------------- protocol events
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peername = transport.get_extra_info("peername")
+        self.peer = peername[0] if peername else None
+
+    def data_received(self, data: bytes) -> None:
+        parser = self.parser
+        if self.state is not ACTIVE or parser is None:
+            # Bytes nobody asked for (an unsolicited response pushed onto an
+            # idle connection): whatever they are, the connection is poisoned.
+            self._pool.discard(self, "unsolicited data while idle")
+            return
+        if self._end is not None:
+            # More bytes after a complete response: never reuse.
+            self._end.keep_alive = False
+            return
+        self._last_activity = self._loop.time()
+        try:
+            events = parser.feed(data)
+        except HttpError as exc:
+            self._fail(exc)
+            return
+        for event in events:
+            kind = type(event)
+            if kind is bytes:
+                self._chunks.append(event)  # type: ignore[arg-type]
+                self._buffered += len(event)  # type: ignore[arg-type]
+            elif kind is ResponseHead:
+                self._head = event  # type: ignore[assignment]
+            else:
+                self._end = event  # type: ignore[assignment]
+        if self._buffered > self._high_water and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+        self._wake()
+
+    def eof_received(self) -> bool:
+        return False  # let the transport close; connection_lost does the rest
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        state = self.state
+        self.state = CLOSED
+        self._cancel_timer()
+        if state is ACTIVE and self._exc is None and self._end is None:
+            parser = self.parser
+            try:
+                if exc is not None:
+                    raise HttpConnectionClosedError(f"connection lost: {exc!r}") from exc
+                if parser is not None:
+                    for event in parser.feed_eof():
+                        self._end = event  # type: ignore[assignment]
+                else:
+                    raise HttpConnectionClosedError("connection closed")
+            except HttpError as error:
+                self._exc = error
+            self._wake()
+        self._pool.on_connection_lost(self, state)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._last_activity = self._loop.time()
+        self._wake()
+
+    # ----------------------------------------------------------- the request
+    def start(self, method: bytes) -> None:
+        """Make the connection ACTIVE for a new request."""
+        transport = self.transport
+        if self.state is CLOSED or transport is None or transport.is_closing():
+            self.parser = None
+            raise HttpConnectionClosedError("connection closed before the request was sent")
+        self.state = ACTIVE
+        self.requests += 1
+        self.parser = ResponseParser(
+            method, max_header_length=self._max_header_length, max_header_count=self._max_header_count
+        )
+        self._head = None
+        self._end = None
+        self._chunks.clear()
+        self._buffered = 0
+        now = self._loop.time()
+        self._last_activity = now
+        self._head_deadline = now + self._response_head_timeout
+
+    async def send(self, head: bytes, body: Optional[AsyncIterator[bytes]], chunked: bool) -> None:
+        """Write the request: the head, then the body, honouring write flow control."""
+        transport = self.transport
+        if self._exc is not None:
+            raise self._exc
+        if body is None:
+            transport.write(head)  # type: ignore[union-attr]
+        else:
+            pending: Optional[bytes] = head
+            async for chunk in body:
+                if not chunk:
+                    continue
+                data = encode_chunk(chunk) if chunked else bytes(chunk)
+                if pending is not None:
+                    # Head and first chunk in one write: one segment, like TCP_CORK.
+                    data = pending + data
+                    pending = None
+                transport.write(data)  # type: ignore[union-attr]
+                if self._writing_paused:
+                    await self._drain()
+                elif self._exc is not None:
+                    raise self._exc
+            tail = (pending or b"") + (LAST_CHUNK if chunked else b"")
+            if tail:
+                transport.write(tail)  # type: ignore[union-attr]
+        if self._writing_paused:
+            await self._drain()
+        if self._exc is not None:
+            raise self._exc
+        if self.state is not ACTIVE:
+            raise HttpConnectionClosedError("connection closed while sending the request")
+
+    async def _drain(self) -> None:
+        self._waiting_to_write = True
+        try:
+            while self._writing_paused:
+                if self._exc is not None:
+                    raise self._exc
+                await self._wait()
+        finally:
+            self._waiting_to_write = False
+        if self._exc is not None:
+            raise self._exc
+
+    async def read_head(self) -> ResponseHead:
+        while self._head is None:
+            if self._exc is not None:
+                raise self._exc
+            await self._wait()
+        return self._head
+
+    def read_nowait(self) -> Optional[bytes]:
+        """The next body chunk if one is buffered, else None."""
+        if self._chunks:
+            data = self._chunks.popleft()
+            self._buffered -= len(data)
+            if self._reading_paused and self._buffered <= self._high_water:
+                self._reading_paused = False
+                if self.state is ACTIVE:
+                    self.transport.resume_reading()  # type: ignore[union-attr]
+            return data
+        return None
+
+    async def read(self) -> Optional[bytes]:
+        """The next body chunk, or None at the end of the body."""
+        while True:
+            data = self.read_nowait()
+            if data is not None:
+                return data
+            if self._end is not None:
+                return None
+            if self._exc is not None:
+                raise self._exc
+            await self._wait()
+
+    @property
+    def end(self) -> Optional[ResponseEnd]:
+        return self._end
+
+    @property
+    def body_complete(self) -> bool:
+        return self._end is not None and not self._chunks
+
+    # ------------------------------------------------------------ internals
+    async def _wait(self) -> None:
+        waiter = self._waiter = self._loop.create_future()
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._next_deadline(), self._on_timer)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _next_deadline(self) -> float:
+        deadline = self._last_activity + self._socket_timeout
+        if self._head is None and self._head_deadline < deadline:
+            return self._head_deadline
+        return deadline
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._waiter is None or self.state is not ACTIVE:
+            return
+        now = self._loop.time()
+        if self._head is None and now >= self._head_deadline:
+            self._fail(
+                HttpResponseHeadTimeoutError(
+                    f"response head not complete after {self._response_head_timeout} seconds"
+                )
+            )
+        elif now >= self._last_activity + self._socket_timeout:
+            if self._waiting_to_write:
+                error: HttpError = HttpWriteTimeoutError(f"could not write for {self._socket_timeout} seconds")
+            else:
+                error = HttpReadTimeoutError(f"nothing received for {self._socket_timeout} seconds")
+            self._fail(error)
+        else:
+            self._timer = self._loop.call_at(self._next_deadline(), self._on_timer)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        """Record a terminal error, wake the reader, and drop the connection."""
+        if self._exc is None:
+            self._exc = exc
+        self._wake()
+        self.close()
+
+    def fail(self, exc: BaseException) -> None:
+        self._fail(exc)
+
+    def idle(self, now: float) -> None:
+        self.state = IDLE
+        self.idle_since = now
+        self.parser = None
+        self._cancel_timer()
+        if self._reading_paused:
+            # An idle connection must keep reading, or a close by the server goes unseen.
+            self._reading_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        """Drop the connection at once (no lingering TLS shutdown keeps the socket open)."""
+        self._cancel_timer()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+        elif transport is None and self.state is not CLOSED:
+            self.state = CLOSED
+            self._pool.on_connection_lost(self, CONNECTING)
+
+    @property
+    def usable(self) -> bool:
+        """Idle, open and with nothing unread: safe to hand to a new request."""
+        transport = self.transport
+        return self.state is IDLE and transport is not None and not transport.is_closing()
+
+    def info(self) -> Any:
+        return {"peer": self.peer, "state": self.state, "requests": self.requests}

@@ -1,0 +1,391 @@
+"""The HTTP/1.1 response parser: bytes in, events out, no I/O.
+
+One ``ResponseParser`` parses one response to one request.  ``feed(data)``
+returns the events that ``data`` completes, in order:
+
+- one ``ResponseHead`` (interim 1xx responses are skipped, never returned),
+- zero or more ``bytes`` objects: the body, de-chunked,
+- one ``ResponseEnd`` (trailers, and whether the connection may be reused).
+
+``feed_eof()`` tells the parser the peer closed; it returns the last events
+or raises.  Every malformed input raises ``HttpProtocolError`` (or its
+subclass ``HttpHeaderTooLong`` when a limit is crossed), and a response cut
+short raises ``HttpConnectionClosedError``.  Nothing is buffered without a
+bound: only the head, one chunk-size line and the trailers are ever held,
+each under ``max_header_length``; body bytes are handed out as they come.
+
+The grammar is RFC 9112's, strictly: a malformed status line or header line
+is an error, never a guess.  Framing follows RFC 9112 section 6.3.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Tuple, Union
+
+from ._errors import HttpConnectionClosedError, HttpHeaderTooLong, HttpProtocolError
+
+__all__ = ["ResponseParser", "ResponseHead", "ResponseEnd", "Event"]
+
+Headers = Tuple[Tuple[bytes, bytes], ...]
+
+# status-line = HTTP-version SP status-code SP [ reason-phrase ]   (RFC 9112 4)
+# HTTP-version = "HTTP/" DIGIT "." DIGIT; only 1.x is HTTP/1.  A missing SP
+# after the code when there is no reason is common and unambiguous: accepted.
+# reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )
+_STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([1-9][0-9]{2})(?: ([\t\x20-\x7e\x80-\xff]*))?")
+
+# field-line = field-name ":" OWS field-value OWS              (RFC 9112 5)
+# field-name = token; no whitespace is allowed before the colon (5.1).
+# field-value characters: VCHAR / obs-text / SP / HTAB; never CR, LF, NUL.
+_FIELD_LINE = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?)[ \t]*"
+)
+# obs-fold = OWS CRLF RWS: a continuation line, which a user agent replaces by SP
+_CONTINUATION = re.compile(rb"[ \t]+([\t\x20-\x7e\x80-\xff]*?)[ \t]*")
+
+# chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF       (RFC 9112 7.1)
+# chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
+
+_CONTENT_LENGTH = re.compile(rb"[0-9]+")
+_MAX_CONTENT_LENGTH_DIGITS = 18
+_MAX_INTERIM_RESPONSES = 16
+
+# States
+_HEAD = 0
+_BODY_LENGTH = 1
+_BODY_CHUNK_SIZE = 2
+_BODY_CHUNK_DATA = 3
+_BODY_CHUNK_CRLF = 4
+_TRAILERS = 5
+_BODY_UNTIL_CLOSE = 6
+_DONE = 7
+
+
+class ResponseHead:
+    """The final response head.  ``headers`` keeps order and duplicates, names lower-cased."""
+
+    __slots__ = ("version", "code", "status", "reason", "headers")
+
+    def __init__(self, version: bytes, code: bytes, reason: bytes, headers: Headers) -> None:
+        self.version = version
+        self.code = code
+        self.status = int(code)
+        self.reason = reason
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"<ResponseHead HTTP/{self.version.decode()} {self.status} {self.reason!r}>"
+
+
+class ResponseEnd:
+    """The end of the response: trailers, and whether the connection may carry another request."""
+
+    __slots__ = ("trailers", "keep_alive")
+
+    def __init__(self, trailers: Headers, keep_alive: bool) -> None:
+        self.trailers = trailers
+        self.keep_alive = keep_alive
+
+    def __repr__(self) -> str:
+        return f"<ResponseEnd keep_alive={self.keep_alive} trailers={len(self.trailers)}>"
+
+
+Event = Union[ResponseHead, bytes, ResponseEnd]
+
+
+def _tokens(headers: Headers, name: bytes) -> List[bytes]:
+    """The comma-separated tokens of every ``name`` header, lower-cased and stripped."""
+    return [
+        token.strip().lower()
+        for key, value in headers
+        if key == name
+        for token in value.split(b",")
+        if token.strip()
+    ]
+
+
+def _parse_fields(lines: List[bytes], max_count: int, what: str) -> Headers:
+    """Field lines to (lower-cased name, value) pairs, unfolding obs-fold."""
+    if len(lines) > max_count:
+        raise HttpHeaderTooLong(f"more than {max_count} {what} fields")
+    fields: List[List[bytes]] = []
+    for line in lines:
+        match = _FIELD_LINE.fullmatch(line)
+        if match is not None:
+            fields.append([match.group(1).lower(), match.group(2)])
+            continue
+        folded = _CONTINUATION.fullmatch(line)
+        if folded is not None and fields:
+            # RFC 9112 5.2: a user agent replaces obs-fold with SP.
+            previous = fields[-1]
+            previous[1] = (previous[1] + b" " + folded.group(1)) if folded.group(1) else previous[1]
+            continue
+        raise HttpProtocolError(f"malformed {what} line: {line[:100]!r}")
+    return tuple((name, value) for name, value in fields)
+
+
+def _content_length(headers: Headers) -> Optional[int]:
+    """The Content-Length, None when absent; several must agree (RFC 9110 8.6)."""
+    values = [value for name, value in headers if name == b"content-length"]
+    if not values:
+        return None
+    lengths = set()
+    for value in values:
+        for part in value.split(b","):
+            part = part.strip(b" \t")
+            if _CONTENT_LENGTH.fullmatch(part) is None or len(part) > _MAX_CONTENT_LENGTH_DIGITS:
+                raise HttpProtocolError(f"invalid content-length: {value[:40]!r}")
+            lengths.add(int(part))
+    if len(lengths) != 1:
+        raise HttpProtocolError(f"conflicting content-length values: {sorted(lengths)}")
+    return lengths.pop()
+
+
+class ResponseParser:
+    """Parses one HTTP/1.x response to a request made with ``method``."""
+
+    __slots__ = (
+        "_method_is_head",
+        "_max_header_length",
+        "_max_header_count",
+        "_max_chunk_size_digits",
+        "_buf",
+        "_state",
+        "_remaining",
+        "_keep_alive",
+        "_interim",
+        "_trailer_lines",
+        "_trailer_bytes",
+        "received_any",
+        "head",
+    )
+
+    def __init__(
+        self,
+        method: bytes = b"GET",
+        *,
+        max_header_length: int = 16384,
+        max_header_count: int = 100,
+        max_chunk_size_digits: int = 16,
+    ) -> None:
+        self._method_is_head = method == b"HEAD"
+        self._max_header_length = max_header_length
+        self._max_header_count = max_header_count
+        self._max_chunk_size_digits = max_chunk_size_digits
+        self._buf = b""
+        self._state = _HEAD
+        self._remaining = 0
+        self._keep_alive = True
+        self._interim = 0
+        self._trailer_lines: List[bytes] = []
+        self._trailer_bytes = 0
+        self.received_any = False
+        self.head: Optional[ResponseHead] = None
+
+    @property
+    def done(self) -> bool:
+        return self._state == _DONE
+
+    # ------------------------------------------------------------------ feed
+    def feed(self, data: bytes) -> List[Event]:
+        """Parse ``data``; returns the events it completes."""
+        if not data:
+            return []
+        self.received_any = True
+        events: List[Event] = []
+        buf = self._buf + data if self._buf else data
+        self._buf = b""
+        pos = 0
+        end = len(buf)
+        while pos < end:
+            state = self._state
+            if state == _BODY_LENGTH:
+                take = min(self._remaining, end - pos)
+                events.append(buf[pos : pos + take] if (pos or take != end) else buf)
+                pos += take
+                self._remaining -= take
+                if not self._remaining:
+                    self._finish(events)
+            elif state == _BODY_UNTIL_CLOSE:
+                events.append(buf[pos:] if pos else buf)
+                pos = end
+            elif state == _HEAD:
+                pos = self._parse_head(buf, pos, events)
+                if pos < 0:
+                    return events
+            elif state == _BODY_CHUNK_DATA:
+                take = min(self._remaining, end - pos)
+                events.append(buf[pos : pos + take])
+                pos += take
+                self._remaining -= take
+                if not self._remaining:
+                    self._state = _BODY_CHUNK_CRLF
+            elif state == _BODY_CHUNK_SIZE:
+                pos = self._parse_chunk_size(buf, pos)
+                if pos < 0:
+                    return events
+            elif state == _BODY_CHUNK_CRLF:
+                if end - pos < 2:
+                    if buf[pos : pos + 1] != b"\r":
+                        raise HttpProtocolError("chunk data not followed by CRLF")
+                    self._buf = buf[pos:]
+                    return events
+                if buf[pos : pos + 2] != b"\r\n":
+                    raise HttpProtocolError("chunk data not followed by CRLF")
+                pos += 2
+                self._state = _BODY_CHUNK_SIZE
+            elif state == _TRAILERS:
+                pos = self._parse_trailer_line(buf, pos, events)
+                if pos < 0:
+                    return events
+            else:  # _DONE: bytes after the end of the response
+                self._keep_alive = False
+                if events and type(events[-1]) is ResponseEnd:
+                    events[-1].keep_alive = False
+                pos = end
+        return events
+
+    def feed_eof(self) -> List[Event]:
+        """The peer closed the connection: finish a read-until-close body, or fail."""
+        state = self._state
+        if state == _BODY_UNTIL_CLOSE:
+            self._keep_alive = False
+            events: List[Event] = []
+            self._finish(events)
+            return events
+        if state == _DONE:
+            return []
+        if state == _HEAD:
+            if not self.received_any:
+                raise HttpConnectionClosedError("connection closed before any response byte")
+            raise HttpConnectionClosedError("connection closed in the middle of the response head")
+        if state == _BODY_LENGTH:
+            raise HttpConnectionClosedError(
+                f"connection closed with {self._remaining} bytes of the body still expected"
+            )
+        raise HttpConnectionClosedError("connection closed in the middle of a chunked body")
+
+    # ------------------------------------------------------------------ head
+    def _parse_head(self, buf: bytes, pos: int, events: List[Event]) -> int:
+        """Parse one head starting at ``pos``; returns the new position, or -1 for more data."""
+        # Fail as soon as the first bytes cannot start a status line (an
+        # HTTP/0.9-style answer, garbage), rather than waiting for a head.
+        prefix = buf[pos : pos + 5]
+        if not b"HTTP/".startswith(prefix):
+            raise HttpProtocolError(f"response does not start with a status line: {buf[pos:pos + 40]!r}")
+        terminator = buf.find(b"\r\n\r\n", pos)
+        if terminator < 0:
+            if len(buf) - pos > self._max_header_length:
+                raise HttpHeaderTooLong(f"response head longer than {self._max_header_length} bytes")
+            self._buf = buf[pos:]
+            return -1
+        if terminator - pos > self._max_header_length:
+            raise HttpHeaderTooLong(f"response head longer than {self._max_header_length} bytes")
+        lines = buf[pos:terminator].split(b"\r\n")
+        status = _STATUS_LINE.fullmatch(lines[0])
+        if status is None:
+            raise HttpProtocolError(f"malformed status line: {lines[0][:100]!r}")
+        headers = _parse_fields(lines[1:], self._max_header_count, "header")
+        version = b"1." + status.group(1)
+        code = status.group(2)
+        reason = status.group(3) or b""
+        next_pos = terminator + 4
+        if code[0] == 0x31:  # 1xx: interim, no body
+            if code == b"101":
+                raise HttpProtocolError("unexpected 101 Switching Protocols: no upgrade was asked for")
+            self._interim += 1
+            if self._interim > _MAX_INTERIM_RESPONSES:
+                raise HttpProtocolError(f"more than {_MAX_INTERIM_RESPONSES} interim responses")
+            return next_pos
+        head = ResponseHead(version, code, reason, headers)
+        self.head = head
+        events.append(head)
+        self._start_body(head)
+        if self._state == _DONE:
+            self._finish(events)
+        return next_pos
+
+    def _start_body(self, head: ResponseHead) -> None:
+        """Decide the body framing: RFC 9112 section 6.3, in its order."""
+        headers = head.headers
+        connection = _tokens(headers, b"connection")
+        if head.version == b"1.0":
+            self._keep_alive = b"keep-alive" in connection
+        else:
+            self._keep_alive = b"close" not in connection
+        status = head.status
+        # 1. HEAD, 204 and 304 have no content, whatever their headers say.
+        if self._method_is_head or status == 204 or status == 304:
+            self._state = _DONE
+            return
+        codings = _tokens(headers, b"transfer-encoding")
+        if codings:
+            # 3./4. Transfer-Encoding wins over Content-Length; both at once is
+            # a smuggling vector, so the connection is not reused.
+            if codings != [b"chunked"]:
+                raise HttpProtocolError(
+                    "unsupported transfer-coding: " + b", ".join(codings).decode("latin-1")
+                )
+            if any(name == b"content-length" for name, _ in headers) or head.version == b"1.0":
+                self._keep_alive = False
+            self._state = _BODY_CHUNK_SIZE
+            return
+        length = _content_length(headers)
+        if length is not None:
+            self._remaining = length
+            self._state = _BODY_LENGTH if length else _DONE
+            return
+        # 7. No framing: the body lasts until the server closes.
+        self._keep_alive = False
+        self._state = _BODY_UNTIL_CLOSE
+
+    # --------------------------------------------------------------- chunked
+    def _parse_chunk_size(self, buf: bytes, pos: int) -> int:
+        eol = buf.find(b"\r\n", pos)
+        limit = self._max_header_length
+        if eol < 0:
+            if len(buf) - pos > limit:
+                raise HttpHeaderTooLong(f"chunk-size line longer than {limit} bytes")
+            self._buf = buf[pos:]
+            return -1
+        if eol - pos > limit:
+            raise HttpHeaderTooLong(f"chunk-size line longer than {limit} bytes")
+        line = buf[pos:eol]
+        match = _CHUNK_LINE.fullmatch(line)
+        if match is None:
+            raise HttpProtocolError(f"invalid chunk-size line: {line[:40]!r}")
+        digits = match.group(1)
+        if len(digits.lstrip(b"0")) > self._max_chunk_size_digits:
+            raise HttpProtocolError(f"chunk size too large: {digits[:40]!r}")
+        size = int(digits, 16)
+        if size:
+            self._remaining = size
+            self._state = _BODY_CHUNK_DATA
+        else:
+            self._state = _TRAILERS
+        return eol + 2
+
+    def _parse_trailer_line(self, buf: bytes, pos: int, events: List[Event]) -> int:
+        eol = buf.find(b"\r\n", pos)
+        limit = self._max_header_length - self._trailer_bytes
+        if eol < 0:
+            if len(buf) - pos > limit:
+                raise HttpHeaderTooLong(f"trailers longer than {self._max_header_length} bytes")
+            self._buf = buf[pos:]
+            return -1
+        if eol - pos + 2 > limit:
+            raise HttpHeaderTooLong(f"trailers longer than {self._max_header_length} bytes")
+        if eol == pos:
+            trailers = _parse_fields(self._trailer_lines, self._max_header_count, "trailer")
+            self._trailer_lines = []
+            self._finish(events, trailers)
+            return eol + 2
+        self._trailer_lines.append(buf[pos:eol])
+        self._trailer_bytes += eol - pos + 2
+        return eol + 2
+
+    def _finish(self, events: List[Event], trailers: Headers = ()) -> None:
+        self._state = _DONE
+        events.append(ResponseEnd(trailers, self._keep_alive))

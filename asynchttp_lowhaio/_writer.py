@@ -1,0 +1,180 @@
+"""Request serialisation: URL to target, head bytes, chunked framing.  No I/O.
+
+Everything a caller passes is validated here, before a connection is even
+chosen: a CR, LF or NUL in the method, the URL or a header raises
+``HttpLocalError`` (a ``ValueError``), so nothing can be injected into the
+request line or the head.  Percent-encoding already in the URL is kept as
+given; only characters that may not appear in a request target (space,
+non-ASCII, a few delimiters) are encoded, and ``%`` never is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from urllib.parse import quote, urlencode, urlsplit
+
+from ._errors import HttpLocalError
+
+__all__ = ["Target", "parse_url", "build_head", "encode_chunk", "LAST_CHUNK", "BODY_METHODS"]
+
+HeaderPairs = Sequence[Tuple[bytes, bytes]]
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# field-value: VCHAR / obs-text / SP / HTAB (RFC 9110 5.5); never CR, LF, NUL or another CTL.
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_FORBIDDEN_IN_URL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters left alone in a path or query: unreserved, sub-delims, ":@/?" and "%".
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+LAST_CHUNK = b"0\r\n\r\n"
+# Methods whose requests conventionally carry content: an empty one is sent
+# with "content-length: 0" so servers that demand a length (nginx: 411) accept it.
+BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))
+
+
+class Target(NamedTuple):
+    """Where a URL points and what goes on the request line."""
+
+    scheme: str  # "http" or "https"
+    host: str  # lower-cased, no brackets, no trailing dot
+    port: int
+    is_ip: bool  # an IP literal: no DNS
+    request_target: bytes  # origin-form: path and query
+    host_header: bytes  # host[:port], IPv6 in brackets
+    log_url: str  # the URL without userinfo, for logs
+
+
+_cache: dict = {}
+_CACHE_MAX = 1024
+
+
+def parse_url(url: str, params: Iterable = ()) -> Target:
+    """Split ``url`` into a ``Target``; ``params`` pairs are appended to its query."""
+    if not params:
+        cached = _cache.get(url)
+        if cached is not None:
+            return cached
+    target = _parse_url(url, params)
+    if not params:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[url] = target
+    return target
+
+
+def _parse_url(url: str, params: Iterable) -> Target:
+    if not isinstance(url, str):
+        raise HttpLocalError(f"url must be str, not {type(url).__name__}")
+    # urlsplit silently deletes tab, CR and LF, so look before it does.
+    if _FORBIDDEN_IN_URL.search(url):
+        raise HttpLocalError(f"control character in url: {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise HttpLocalError(f"invalid url {url!r}: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise HttpLocalError(f"unsupported scheme in url {url!r}: only http and https")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise HttpLocalError(f"no host in url {url!r}")
+    is_ip = _is_ip(host)
+    if port is None:
+        port = _DEFAULT_PORTS[scheme]
+    path = quote(parts.path, safe=_PATH_SAFE) or "/"
+    query = quote(parts.query, safe=_QUERY_SAFE)
+    if params:
+        extra = urlencode(list(params), doseq=True)
+        query = f"{query}&{extra}" if query else extra
+    request_target = f"{path}?{query}" if query else path
+    if is_ip:
+        host_text = f"[{host}]" if ":" in host else host
+    else:
+        try:
+            host_text = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise HttpLocalError(f"invalid host name in url {url!r}") from exc
+        host = host_text
+    if port != _DEFAULT_PORTS[scheme]:
+        host_text = f"{host_text}:{port}"
+    netloc = parts.netloc.rpartition("@")[2]
+    log_url = f"{scheme}://{netloc}{request_target}"
+    return Target(scheme, host, port, is_ip, request_target.encode("ascii"), host_text.encode("ascii"), log_url)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def build_head(
+    method: bytes,
+    target: Target,
+    headers: HeaderPairs,
+    http_version: bytes,
+    framing: Optional[Tuple[bytes, bytes]],
+) -> bytes:
+    """The request line and header block, validated; ``framing`` is an extra header to add, or None."""
+    if type(method) is not bytes or _TOKEN.fullmatch(method) is None:
+        raise HttpLocalError(f"invalid method: {method!r}")
+    lines: List[bytes] = [method, b" ", target.request_target, b" ", http_version, b"\r\n"]
+    has_host = False
+    for pair in headers:
+        try:
+            name, value = pair
+        except (TypeError, ValueError) as exc:
+            raise HttpLocalError(f"a header must be a (name, value) pair, not {pair!r}") from exc
+        name = _as_bytes(name, "header name")
+        value = _as_bytes(value, "header value")
+        if _TOKEN.fullmatch(name) is None:
+            raise HttpLocalError(f"invalid header name: {name!r}")
+        if _FIELD_VALUE.fullmatch(value) is None:
+            raise HttpLocalError(f"invalid character (CR, LF, NUL or control) in header {name!r}: {value!r}")
+        if not has_host and name.lower() == b"host":
+            has_host = True
+        lines += (name, b": ", value.strip(b" \t"), b"\r\n")
+    if not has_host:
+        lines[6:6] = (b"host: ", target.host_header, b"\r\n")
+    if framing is not None:
+        lines += (framing[0], b": ", framing[1], b"\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def request_framing(method: bytes, headers: HeaderPairs, has_body: bool) -> Optional[Tuple[bytes, bytes]]:
+    """The framing header the core must add: None if the caller framed the body or there is none."""
+    for name, _ in headers:
+        lowered = _as_bytes(name, "header name").lower()
+        if lowered == b"content-length" or lowered == b"transfer-encoding":
+            return None
+    if has_body:
+        return (b"transfer-encoding", b"chunked")
+    if method in BODY_METHODS:
+        return (b"content-length", b"0")
+    return None
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (RFC 9112 7.1)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def _as_bytes(value: Union[bytes, bytearray, str], what: str) -> bytes:
+    if type(value) is bytes:
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise HttpLocalError(f"{what} is not latin-1: {value!r}") from exc
+    raise HttpLocalError(f"{what} must be bytes, not {type(value).__name__}")
