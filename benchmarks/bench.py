@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of asynchttp_lowhaio (the core), asynchttp.Http
+(the facade) and their peers against a local nginx, in one run.
+
+Starts nginx on a free loopback port, runs every client in a fresh process
+for each scenario and repetition (repetitions interleaved so drift in the
+machine hits every client alike), then prints medians, ratios to aiohttp and
+whether the targets of issues 2 and 3 are met. Not a test; never run in CI.
+
+    python benchmarks/bench.py                 # everything, 5 repetitions
+    python benchmarks/bench.py --only core     # the core's table alone
+    python benchmarks/bench.py --quick         # small counts: a smoke run
+    python benchmarks/bench.py --rst           # tables ready for README.rst
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, NoReturn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import _nginx  # noqa: E402
+
+CORE_CLIENTS = ["asynchttp_lowhaio", "lowhaio", "aiohttp", "raw"]
+FACADE_CLIENTS = ["asynchttp", "httplib2", "requests-futures", "urllib3", "aiohttp"]
+ALL_CLIENTS = list(dict.fromkeys(CORE_CLIENTS + FACADE_CLIENTS))
+
+TITLES = {
+    "asynchttp_lowhaio": "asynchttp_lowhaio",
+    "lowhaio": "lowhaio 0.0.89",
+    "aiohttp": "aiohttp",
+    "raw": "raw ceiling",
+    "asynchttp": "asynchttp.Http",
+    "httplib2": "httplib2",
+    "requests-futures": "requests-futures",
+    "urllib3": "urllib3",
+}
+
+
+@dataclass
+class Scenario:
+    key: str
+    url_attr: str
+    n: int
+    quick_n: int
+    concurrency: int
+    size: int
+
+
+SCENARIOS = {
+    "a": Scenario("a", "small_url", 5000, 500, 32, _nginx.SMALL_SIZE),
+    "b": Scenario("b", "small_url", 2000, 200, 1, _nginx.SMALL_SIZE),
+    "c": Scenario("c", "big_url", 100, 10, 8, _nginx.BIG_SIZE),
+    "e": Scenario("e", "small_url", 100_000, 5000, 32, _nginx.SMALL_SIZE),
+}
+
+
+@dataclass
+class Row:
+    """One line of a table: a figure taken from one scenario's results."""
+
+    label: str
+    scenario: str
+    key: str
+    fmt: Callable[[float], str]
+    higher_is_better: bool
+
+
+def _int(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _one(v: float) -> str:
+    return f"{v:,.1f}"
+
+
+def rows(counts: dict[str, int], facade: bool) -> list[Row]:
+    a, b, c = counts["a"], counts["b"], counts["c"]
+    return [
+        Row(f"(a) {a:,} x 100 B, 32 at once: req/s", "a", "rps", _int, True),
+        Row(f"(b) {b:,} sequential: median us", "b", "median_us", _int, False),
+        Row("(b) sequential: p99 us", "b", "p99_us", _int, False),
+        Row(f"(c) {c} x 1 MiB, 8 at once: MB/s", "c", "mbps", _int, True),
+        Row("(d) peak RSS in (a): MiB", "a", "peak_rss_mib", _one, False),
+    ]
+
+
+LEGEND_CORE = (
+    "(b) runs on one keep-alive connection. MB = 10^6 bytes. Ratios: client / aiohttp "
+    "(for us and MiB, lower is better).")
+LEGEND_FACADE = (
+    "asynchttp.Http: queue every request, then touch every content; (b) request() then touch, "
+    "one at a time. httplib2: one Http per thread in a ThreadPoolExecutor (32, or 8 in (c)); (b) "
+    "sync httplib2 on one connection. requests-futures: FuturesSession(max_workers=32 or 8). "
+    "urllib3: one PoolManager shared by 32 (or 8) threads. aiohttp: the same runs as in the core table.")
+
+
+@dataclass
+class Target:
+    """A ratio the issues ask for: client/peer on one row's figure."""
+
+    issue: int
+    scenario_label: str
+    row_key: tuple[str, str]
+    client: str
+    peer: str
+    bound: float
+    at_least: bool
+
+
+CORE_TARGETS = [
+    Target(2, "(a) req/s", ("a", "rps"), "asynchttp_lowhaio", "aiohttp", 2.0, True),
+    Target(2, "(a) req/s", ("a", "rps"), "asynchttp_lowhaio", "lowhaio", 1.3, True),
+    Target(2, "(b) median us", ("b", "median_us"), "asynchttp_lowhaio", "aiohttp", 0.45, False),
+    Target(2, "(c) MB/s", ("c", "mbps"), "asynchttp_lowhaio", "aiohttp", 1.5, True),
+    Target(2, "(d) peak RSS", ("a", "peak_rss_mib"), "asynchttp_lowhaio", "aiohttp", 1.0, False),
+]
+FACADE_TARGETS = [
+    Target(3, "(a) req/s", ("a", "rps"), "asynchttp", "aiohttp", 1.5, True),
+    Target(3, "(a) req/s", ("a", "rps"), "asynchttp", "httplib2", 2.0, True),
+    Target(3, "(a) req/s", ("a", "rps"), "asynchttp", "requests-futures", 5.0, True),
+    Target(3, "(b) median us", ("b", "median_us"), "asynchttp", "httplib2", 0.8, False),
+    Target(3, "(c) MB/s", ("c", "mbps"), "asynchttp", "httplib2", 1.0, True),
+    Target(3, "(d) peak RSS", ("a", "peak_rss_mib"), "asynchttp", "aiohttp", 1.0, False),
+]
+
+
+@dataclass
+class Results:
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    na: dict[str, str] = field(default_factory=dict)
+    failed: dict[tuple[str, str], str] = field(default_factory=dict)
+    describe: dict[str, str] = field(default_factory=dict)
+
+    def values(self, client: str, scenario: str, key: str) -> list[float]:
+        return [r[key] for r in self.runs.get((client, scenario), []) if key in r]
+
+    def median(self, client: str, scenario: str, key: str) -> float | None:
+        values = self.values(client, scenario, key)
+        return statistics.median(values) if values else None
+
+    def spread(self, client: str, scenario: str, key: str) -> float | None:
+        values = self.values(client, scenario, key)
+        if len(values) < 2:
+            return None
+        return (max(values) - min(values)) / statistics.median(values)
+
+
+# ----- running ----------------------------------------------------------------
+
+def run_one(client: str, scenario: Scenario, n: int, server: _nginx.Nginx,
+            client_cpu: int | None, timeout: float) -> tuple[str, dict[str, Any] | str]:
+    """("ok", result) | ("na", reason) | ("fail", reason)."""
+    cmd = [sys.executable, os.path.join(HERE, "_runner.py"), client, scenario.key,
+           getattr(server, scenario.url_attr), str(n), str(scenario.concurrency), str(scenario.size)]
+    if client_cpu is not None:
+        cmd = ["taskset", "-c", str(client_cpu)] + cmd
+    env = dict(os.environ)
+    # The working tree's packages, not whatever version is installed.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH", "")) if p)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "fail", f"no answer within {timeout:.0f} s"
+    lines = proc.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        result = None
+    if proc.returncode == 3 and result and "na" in result:
+        return "na", str(result["na"])
+    if proc.returncode != 0 or not isinstance(result, dict):
+        err = proc.stderr.strip().splitlines()
+        return "fail", f"exit {proc.returncode}: {err[-1] if err else proc.stdout[-200:]}"
+    return "ok", result
+
+
+def measure(args: argparse.Namespace, server: _nginx.Nginx, server_cpu: int | None,
+            client_cpu: int | None, clients: list[str], scenario_keys: dict[str, list[str]]) -> Results:
+    results = Results()
+    for rep in range(args.reps):
+        # Rotating who goes first spreads any warm-up drift of the machine.
+        shift = rep % len(clients)
+        order = clients[shift:] + clients[:shift]
+        for key in ("a", "b", "c", "e"):
+            scenario = SCENARIOS[key]
+            n = scenario.quick_n if args.quick else scenario.n
+            cpu = client_cpu
+            if key == "b" and args.b_cpu == "same" and server_cpu is not None:
+                # One request at a time is a ping-pong: on one CPU the hand-off
+                # is cheap and steady, across CPUs each wake-up costs tens of
+                # microseconds of noise that hides the client's own cost.
+                cpu = server_cpu
+            for client in order:
+                if key not in scenario_keys[client] or client in results.na:
+                    continue
+                if (client, key) in results.failed:
+                    continue
+                t0 = time.monotonic()
+                status, payload = run_one(client, scenario, n, server, cpu, args.timeout)
+                took = time.monotonic() - t0
+                if status == "na":
+                    results.na[client] = str(payload)
+                    log(f"rep {rep + 1}/{args.reps} ({key}) {client}: n/a: {payload}")
+                elif status == "fail":
+                    results.failed[(client, key)] = str(payload)
+                    log(f"rep {rep + 1}/{args.reps} ({key}) {client}: FAILED: {payload}")
+                else:
+                    assert isinstance(payload, dict)
+                    results.runs.setdefault((client, key), []).append(payload)
+                    results.describe[client] = str(payload.get("client", ""))
+                    log(f"rep {rep + 1}/{args.reps} ({key}) {client}: {brief(key, payload)} [{took:.1f} s]")
+    return results
+
+
+def brief(key: str, r: dict[str, Any]) -> str:
+    if key == "a":
+        return f"{r['rps']:,.0f} req/s, {r['peak_rss_mib']:.1f} MiB, {r['cpu_us_per_req']:.0f} us CPU/req"
+    if key == "b":
+        return f"median {r['median_us']:.0f} us, p99 {r['p99_us']:.0f} us"
+    if key == "c":
+        return f"{r['mbps']:,.0f} MB/s"
+    return (f"{r['completed']:,} done in {r['seconds']:.1f} s, threads {r['threads_before']}->"
+            f"{r['threads_max']}->{r['threads_after']}, {r['kib_per_request']:.2f} KiB/request queued")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ----- reporting --------------------------------------------------------------
+
+def render(header: list[str], body: list[list[str]], rst: bool) -> str:
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        return "  ".join([first] + rest).rstrip()
+
+    rule = "  ".join(("=" if rst else "-") * w for w in widths)
+    out = [rule, line(header), rule] if rst else [line(header), rule]
+    out += [line(r) for r in body]
+    if rst:
+        out.append(rule)
+    return "\n".join(out)
+
+
+def cell(results: Results, client: str, row: Row, ref: str) -> str:
+    if client in results.na:
+        return "n/a"
+    if (client, row.scenario) in results.failed:
+        return "FAILED"
+    value = results.median(client, row.scenario, row.key)
+    if value is None:
+        return "-"
+    text = row.fmt(value)
+    ref_value = results.median(ref, row.scenario, row.key)
+    if client != ref and ref_value:
+        text += f" ({value / ref_value:.2f}x)"
+    return text
+
+
+def main_table(results: Results, clients: list[str], counts: dict[str, int],
+               facade: bool, rst: bool) -> str:
+    header = ["scenario"] + [TITLES[c] for c in clients]
+    body = [[row.label] + [cell(results, c, row, "aiohttp") for c in clients]
+            for row in rows(counts, facade)]
+    return render(header, body, rst)
+
+
+def spread_table(results: Results, clients: list[str], counts: dict[str, int], facade: bool) -> str:
+    header = ["spread (max-min)/median"] + [TITLES[c] for c in clients]
+    body = []
+    for row in rows(counts, facade):
+        cells = []
+        for c in clients:
+            s = results.spread(c, row.scenario, row.key)
+            cells.append("-" if s is None else f"{s * 100:.0f}%")
+        body.append([row.label.split(":")[0]] + cells)
+    return render(header, body, False)
+
+
+def target_lines(results: Results, targets: list[Target], rst: bool) -> list[str]:
+    out = []
+    for t in targets:
+        want = f"{'>=' if t.at_least else '<='} {t.bound}x {TITLES[t.peer]}"
+        mine = results.median(t.client, *t.row_key)
+        theirs = results.median(t.peer, *t.row_key)
+        if mine is None or not theirs:
+            verdict, got = "not measured", "-"
+        else:
+            ratio = mine / theirs
+            met = ratio >= t.bound if t.at_least else ratio <= t.bound
+            verdict, got = ("met" if met else "NOT MET"), f"{ratio:.2f}x"
+        out.append(f"{'- ' if rst else '  '}issue {t.issue} {t.scenario_label}: "
+                   f"{TITLES[t.client]} {want}: {got} -> {verdict}")
+    return out
+
+
+def queue_table(results: Results, n: int, rst: bool) -> tuple[str, list[str]]:
+    runs = results.runs.get(("asynchttp", "e"), [])
+    if not runs:
+        reason = results.na.get("asynchttp") or results.failed.get(("asynchttp", "e")) or "not run"
+        return f"(e) {n:,} requests queued at once on one asynchttp.Http: {reason}", [
+            f"{'- ' if rst else '  '}issue 3 (e) constant threads, < 2 KiB per queued request: not measured"]
+
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    body = [
+        ["requests completed (every run)", f"{min(r['completed'] for r in runs):,} of {n:,}"],
+        ["wall time: s", f"{med('seconds'):.2f}"],
+        ["queuing them all: s", f"{med('queue_seconds'):.2f}"],
+        ["throughput: req/s", f"{med('rps'):,.0f}"],
+        ["threads before / after queuing", f"{max(r['threads_before'] for r in runs)} / "
+                                           f"{max(r['threads_queued'] for r in runs)}"],
+        ["threads at most while touching / after", f"{max(r['threads_max'] for r in runs)} / "
+                                                   f"{max(r['threads_after'] for r in runs)}"],
+        ["memory per queued request: KiB", f"{med('kib_per_request'):.2f}"],
+        ["peak growth per request: KiB", f"{med('peak_kib_per_request'):.2f}"],
+    ]
+    table = render([f"(e) {n:,} queued at once on one asynchttp.Http", "median"], body, rst)
+    constant = all(r["threads_max"] <= r["threads_before"] and r["threads_after"] <= r["threads_before"]
+                   for r in runs)
+    complete = all(r["completed"] == n for r in runs)
+    kib = med("kib_per_request")
+    met = constant and complete and kib < 2.0
+    verdict = (f"{'- ' if rst else '  '}issue 3 (e) all complete, constant threads, < 2 KiB per queued "
+               f"request: {'complete' if complete else 'INCOMPLETE'}, threads "
+               f"{'constant' if constant else 'GREW'}, {kib:.2f} KiB -> {'met' if met else 'NOT MET'}")
+    return table, [verdict]
+
+
+def machine() -> str:
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}"
+
+
+def report(args: argparse.Namespace, results: Results, sections: list[str], clients: list[str],
+           server_version: str, pinning: str, counts: dict[str, int]) -> str:
+    rst = args.rst
+    out = [
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
+        f"Python {platform.python_version()}; nginx {server_version}; {pinning}; "
+        f"{args.reps} repetitions interleaved, each client in a fresh process; medians; "
+        f"(ratio to aiohttp)",
+        "",
+    ]
+    targets: list[str] = []
+    for section in sections:
+        facade = section == "facade"
+        chosen = [c for c in (FACADE_CLIENTS if facade else CORE_CLIENTS) if c in clients]
+        if not chosen:
+            continue
+        out.append("Facade: asynchttp.Http and blocking peers" if facade
+                   else "Core: asynchttp_lowhaio and asyncio peers")
+        out.append("")
+        out.append(main_table(results, chosen, counts, facade, rst))
+        out.append(LEGEND_FACADE if facade else LEGEND_CORE)
+        out.append("")
+        if not rst and args.reps > 1:
+            out.append(spread_table(results, chosen, counts, facade))
+            out.append("")
+        targets += target_lines(results, FACADE_TARGETS if facade else CORE_TARGETS, rst)
+        if facade and "asynchttp" in chosen:
+            table, verdict = queue_table(results, counts["e"], rst)
+            out += [table, ""]
+            targets += verdict
+    if targets:
+        out.append("Targets (ratios of medians from this run):")
+        out.append("")
+        out += targets
+        out.append("")
+    notes = [f"{TITLES[c]}: n/a ({why})" for c, why in results.na.items()]
+    notes += [f"{TITLES[c]} ({k}): FAILED: {why}" for (c, k), why in results.failed.items()]
+    notes += [f"{TITLES[c]}: {d}" for c, d in results.describe.items() if d]
+    if notes:
+        out.append("Clients:")
+        out += [f"{'- ' if rst else '  '}{n}" for n in notes]
+    return "\n".join(out)
+
+
+# ----- main -------------------------------------------------------------------
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reps", type=int, default=None, help="repetitions (default 5; 1 with --quick)")
+    p.add_argument("--quick", action="store_true", help="small counts: a smoke run, figures not meaningful")
+    p.add_argument("--only", choices=("core", "facade"), help="run one section only")
+    p.add_argument("--clients", help=f"comma-separated subset of: {','.join(ALL_CLIENTS)}")
+    pin = p.add_mutually_exclusive_group()
+    pin.add_argument("--taskset", dest="taskset", action="store_true", default=None,
+                     help="pin nginx and the client to one CPU each (default when taskset and 2 CPUs exist)")
+    pin.add_argument("--no-taskset", dest="taskset", action="store_false")
+    p.add_argument("--b-cpu", choices=("same", "other"), default="same",
+                   help="when pinned, run (b) on nginx's CPU (default: steady) or on the other one")
+    p.add_argument("--rst", action="store_true", help="print reStructuredText tables")
+    p.add_argument("--json", metavar="FILE",
+                   help="write every run's raw results here (default benchmarks/results/<time>.json)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed to one client process")
+    args = p.parse_args(argv)
+    if args.reps is None:
+        args.reps = 1 if args.quick else 5
+    if args.reps < 1:
+        p.error("--reps must be at least 1")
+    return args
+
+
+def choose_cpus(wanted: bool | None) -> tuple[int | None, int | None, str]:
+    cpus = sorted(os.sched_getaffinity(0))
+    possible = shutil.which("taskset") is not None and len(cpus) >= 2
+    if wanted and not possible:
+        raise SystemExit("--taskset needs the taskset command (util-linux) and at least 2 CPUs")
+    if wanted is False or not possible:
+        return None, None, "not pinned"
+    return cpus[0], cpus[1], f"nginx pinned to CPU {cpus[0]}, client to CPU {cpus[1]}"
+
+
+def _terminate(signum: int, frame: Any) -> NoReturn:
+    # Turn SIGTERM into the same unwinding as Ctrl-C, so nginx is stopped.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    sections = [args.only] if args.only else ["core", "facade"]
+    wanted = [c for c in (CORE_CLIENTS if "core" in sections else [])
+              + (FACADE_CLIENTS if "facade" in sections else [])]
+    clients = list(dict.fromkeys(wanted))
+    if args.clients:
+        asked = [c.strip() for c in args.clients.split(",") if c.strip()]
+        unknown = [c for c in asked if c not in ALL_CLIENTS]
+        if unknown:
+            raise SystemExit(f"unknown clients {unknown}; known: {ALL_CLIENTS}")
+        clients = [c for c in clients if c in asked]
+    scenario_keys = {c: ["a", "b", "c"] + (["e"] if c == "asynchttp" else []) for c in clients}
+    counts = {k: (s.quick_n if args.quick else s.n) for k, s in SCENARIOS.items()}
+
+    if not os.access(_nginx.NGINX, os.X_OK):
+        print(f"{_nginx.NGINX} is missing. Install Debian's nginx-light:\n\n"
+              f"    {_nginx.INSTALL_HINT}\n", file=sys.stderr)
+        return 2
+    server_cpu, client_cpu, pinning = choose_cpus(args.taskset)
+    if server_cpu is not None:
+        pinning += f" ({server_cpu if args.b_cpu == 'same' else client_cpu} in (b))"
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with _nginx.Nginx(cpu=server_cpu) as server:
+            log(f"nginx {server.version} on 127.0.0.1:{server.port}; {pinning}; clients: {', '.join(clients)}")
+            results = measure(args, server, server_cpu, client_cpu, clients, scenario_keys)
+            version = server.version
+    except KeyboardInterrupt:
+        log("interrupted; nginx stopped")
+        return 130
+
+    path = args.json or os.path.join(
+        HERE, "results", f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"argv": argv, "pinning": pinning, "nginx": version, "counts": counts,
+                   "runs": {f"{c} {k}": v for (c, k), v in results.runs.items()},
+                   "na": results.na, "failed": {f"{c} {k}": v for (c, k), v in results.failed.items()}},
+                  f, indent=1)
+    log(f"raw results: {path}")
+    print(report(args, results, sections, clients, version, pinning, counts))
+    return 1 if results.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
