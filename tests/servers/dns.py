@@ -25,6 +25,8 @@ from aiodnsresolver import (
     pack, parse,
 )
 
+from . import leaks
+
 __all__ = ["DnsServer", "make_resolver_factory", "NOERROR", "SERVFAIL", "NXDOMAIN", "REFUSED"]
 
 NOERROR, SERVFAIL, NXDOMAIN, REFUSED = 0, 2, 3, 5
@@ -111,6 +113,7 @@ class DnsServer:
         self._thread = threading.Thread(target=self._serve, daemon=True,
                                         name=f"asynchttp-test-dns-{self.port}")
         self._thread.start()
+        leaks.register(self)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -120,6 +123,13 @@ class DnsServer:
             if self._thread.is_alive():
                 raise RuntimeError("DNS server thread did not stop")
             self._thread = None
+        leaks.unregister(self)
+
+    def leak_ignore_ports(self) -> set[int]:
+        return {self.port}
+
+    def leak_ignore_fds(self) -> set[int]:
+        return set()
 
     def __enter__(self) -> "DnsServer":
         return self.start()

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Union
 from urllib.parse import parse_qsl
 
+from . import leaks
+
 __all__ = [
     "TestServer", "Request", "Response", "Raw", "Handler", "pattern", "KNOWN_TEXT",
     "JSON_BODY", "REASONS",
@@ -260,6 +262,7 @@ class TestServer:
         self._arrived_cond = threading.Condition()
         self._stopping: asyncio.Event | None = None
         self._cache_serves = 0
+        self._startup_fds: set[int] = set()
         self._install_default_routes()
 
     # ---------------------------------------------------------------- lifecycle
@@ -269,6 +272,7 @@ class TestServer:
             return self
         ready = threading.Event()
         failure: list[BaseException] = []
+        fds_before = set(leaks.open_fds())
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._run, args=(ready, failure), daemon=True,
@@ -277,6 +281,9 @@ class TestServer:
         if not ready.wait(10) or failure:
             self.stop()
             raise RuntimeError("test server failed to start") from (failure[0] if failure else None)
+        # the loop's selector and wake-up pipe are the server's, not a test's leak
+        self._startup_fds = set(leaks.open_fds()) - fds_before
+        leaks.register(self)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -292,6 +299,13 @@ class TestServer:
         if thread.is_alive():
             raise RuntimeError("test server thread did not stop")
         self._thread = None
+        leaks.unregister(self)
+
+    def leak_ignore_ports(self) -> set[int]:
+        return {self.port}
+
+    def leak_ignore_fds(self) -> set[int]:
+        return set(self._startup_fds)
 
     def __enter__(self) -> "TestServer":
         return self.start()

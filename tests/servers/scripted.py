@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, Union
 
+from . import leaks
+
 __all__ = [
     "ScriptedServer", "Action", "recv_head", "recv_bytes", "send", "send_slowly", "sleep",
     "close", "rst", "wait_for_client_close", "shutdown_write", "call",
@@ -347,6 +349,7 @@ class ScriptedServer:
             target=self._accept_loop, daemon=True,
             name=f"asynchttp-test-scripted-accept-{self.port}")
         self._accept_thread.start()
+        leaks.register(self)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -370,6 +373,13 @@ class ScriptedServer:
             alive.append(self._accept_thread.name)
         if alive:
             raise RuntimeError(f"scripted server threads did not stop: {alive}")
+        leaks.unregister(self)
+
+    def leak_ignore_ports(self) -> set[int]:
+        return {self.port}
+
+    def leak_ignore_fds(self) -> set[int]:
+        return set()
 
     def __enter__(self) -> "ScriptedServer":
         return self.start()
