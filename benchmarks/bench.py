@@ -96,6 +96,10 @@ def rows(counts: dict[str, int], facade: bool) -> list[Row]:
         Row("(b) sequential: p99 us", "b", "p99_us", _int, False),
         Row(f"(c) {c} x 1 MiB, 8 at once: MB/s", "c", "mbps", _int, True),
         Row("(d) peak RSS in (a): MiB", "a", "peak_rss_mib", _one, False),
+        # Not targets: CPU time the client process spent, which other load on
+        # the machine disturbs far less than wall-clock rates.
+        Row("    client CPU in (a): us/req", "a", "cpu_us_per_req", _int, False),
+        Row("    client CPU in (c): us/MiB", "c", "cpu_us_per_req", _int, False),
     ]
 
 
@@ -145,6 +149,7 @@ class Results:
     na: dict[str, str] = field(default_factory=dict)
     failed: dict[tuple[str, str], str] = field(default_factory=dict)
     describe: dict[str, str] = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)
 
     def values(self, client: str, scenario: str, key: str) -> list[float]:
         return [r[key] for r in self.runs.get((client, scenario), []) if key in r]
@@ -359,14 +364,22 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}"
 
 
+def load_average() -> float:
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def report(args: argparse.Namespace, results: Results, sections: list[str], clients: list[str],
            server_version: str, pinning: str, counts: dict[str, int]) -> str:
     rst = args.rst
     out = [
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
         f"Python {platform.python_version()}; nginx {server_version}; {pinning}; "
-        f"{args.reps} repetitions interleaved, each client in a fresh process; medians; "
-        f"(ratio to aiohttp)",
+        f"{args.reps} repetition{"s" if args.reps > 1 else ""} interleaved, each client in a fresh process; medians; "
+        f"(ratio to aiohttp); load average {results.load[0]:.2f} before, {results.load[1]:.2f} after",
         "",
     ]
     targets: list[str] = []
@@ -471,7 +484,12 @@ def main(argv: list[str]) -> int:
     try:
         with _nginx.Nginx(cpu=server_cpu) as server:
             log(f"nginx {server.version} on 127.0.0.1:{server.port}; {pinning}; clients: {', '.join(clients)}")
+            load_before = load_average()
+            if load_before > 0.5:
+                log(f"warning: load average {load_before:.2f} before starting: other work on this "
+                    f"machine will show as variance (compare the CPU-time rows)")
             results = measure(args, server, server_cpu, client_cpu, clients, scenario_keys)
+            results.load = (load_before, load_average())
             version = server.version
     except KeyboardInterrupt:
         log("interrupted; nginx stopped")
@@ -481,7 +499,7 @@ def main(argv: list[str]) -> int:
         HERE, "results", f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"argv": argv, "pinning": pinning, "nginx": version, "counts": counts,
+        json.dump({"argv": argv, "pinning": pinning, "load": results.load, "nginx": version, "counts": counts,
                    "runs": {f"{c} {k}": v for (c, k), v in results.runs.items()},
                    "na": results.na, "failed": {f"{c} {k}": v for (c, k), v in results.failed.items()}},
                   f, indent=1)
