@@ -378,7 +378,7 @@ def report(args: argparse.Namespace, results: Results, sections: list[str], clie
     out = [
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
         f"Python {platform.python_version()}; nginx {server_version}; {pinning}; "
-        f"{args.reps} repetition{"s" if args.reps > 1 else ""} interleaved, each client in a fresh process; medians; "
+        f"{args.reps} repetition{'s' if args.reps > 1 else ''} interleaved, each client in a fresh process; medians; "
         f"(ratio to aiohttp); load average {results.load[0]:.2f} before, {results.load[1]:.2f} after",
         "",
     ]
