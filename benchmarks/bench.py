@@ -98,8 +98,8 @@ def rows(counts: dict[str, int], facade: bool) -> list[Row]:
         Row("(d) peak RSS in (a): MiB", "a", "peak_rss_mib", _one, False),
         # Not targets: CPU time the client process spent, which other load on
         # the machine disturbs far less than wall-clock rates.
-        Row("    client CPU in (a): us/req", "a", "cpu_us_per_req", _int, False),
-        Row("    client CPU in (c): us/MiB", "c", "cpu_us_per_req", _int, False),
+        Row("(a) client CPU: us/req", "a", "cpu_us_per_req", _int, False),
+        Row("(c) client CPU: us/MiB", "c", "cpu_us_per_req", _int, False),
     ]
 
 
@@ -392,6 +392,7 @@ def report(args: argparse.Namespace, results: Results, sections: list[str], clie
                    else "Core: asynchttp_lowhaio and asyncio peers")
         out.append("")
         out.append(main_table(results, chosen, counts, facade, rst))
+        out.append("")
         out.append(LEGEND_FACADE if facade else LEGEND_CORE)
         out.append("")
         if not rst and args.reps > 1:
