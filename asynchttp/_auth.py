@@ -1,0 +1,69 @@
+"""Authentication policy: which httplib2 Authentication object signs a request.
+
+The schemes themselves (Basic, Digest with qop=auth/MD5/stale/nextnonce,
+WSSE, and the HMACDigest and GoogleLogin classes httplib2 still ships) are
+httplib2's own classes, looked up in ``httplib2.AUTH_SCHEME_CLASSES`` and
+``AUTH_SCHEME_ORDER`` at call time, so a program that registers its own scheme
+there is honoured.  These functions only choose and create them; they do no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import httplib2
+from httplib2 import auth as _httplib2_auth
+
+__all__ = ["preemptive_authorization", "authorizations_from_challenge"]
+
+
+def preemptive_authorization(
+    authorizations: Sequence[httplib2.Authentication], host: str, request_uri: str
+) -> Optional[httplib2.Authentication]:
+    """The remembered authorization for ``host`` whose path is the deepest prefix of ``request_uri``.
+
+    httplib2 sorts ``(depth, auth)`` pairs; Authentication orders every object
+    as "less than" any other, so among equal depths the first one wins.  The
+    same sort is used here so ties break identically.
+    """
+    candidates = [(a.depth(request_uri), a) for a in authorizations if a.inscope(host, request_uri)]
+    if not candidates:
+        return None
+    return sorted(candidates)[0][1]
+
+
+def authorizations_from_challenge(
+    http: Any,
+    host: str,
+    request_uri: str,
+    headers: dict[str, str],
+    response: httplib2.Response,
+    content: bytes,
+) -> Iterator[httplib2.Authentication]:
+    """Lazily yield one Authentication per (matching credential, offered scheme).
+
+    The challenge is parsed before the first credential is looked at, so a
+    malformed WWW-Authenticate raises ``MalformedHeader`` even when no
+    credentials are configured, as in httplib2.  Objects are built lazily
+    because building one can raise (Digest with an unsupported qop/algorithm)
+    and httplib2 only builds the ones it reaches.
+    """
+    challenges = _httplib2_auth._parse_www_authenticate(response, "www-authenticate")
+    return _build(http, challenges, host, request_uri, headers, response, content)
+
+
+def _build(
+    http: Any,
+    challenges: Mapping[str, Any],
+    host: str,
+    request_uri: str,
+    headers: dict[str, str],
+    response: httplib2.Response,
+    content: bytes,
+) -> Iterator[httplib2.Authentication]:
+    for credential in http.credentials.iter(host):
+        for scheme in httplib2.AUTH_SCHEME_ORDER:
+            if scheme in challenges:
+                yield httplib2.AUTH_SCHEME_CLASSES[scheme](
+                    credential, host, request_uri, headers, response, content, http
+                )

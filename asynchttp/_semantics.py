@@ -1,0 +1,467 @@
+"""httplib2's ``Http.request()`` as a coroutine over one primitive: ``send_once``.
+
+The facade owns the transport and gives this module one coroutine::
+
+    send_once(scheme, authority, request_uri, method, body, headers) -> (httplib2.Response, bytes)
+
+which sends exactly one request over the core pool and returns the raw
+response (body not decoded, core errors already mapped to httplib2's
+exception classes with the core error as ``__cause__``).  Everything httplib2
+layers on top -- header normalisation, default headers, URI cleaning, the
+cache, authentication, decoding, redirects, retries and
+``force_exception_to_status_code`` -- is reproduced here, step for step in
+httplib2 0.32.1's order, reading the ``Http`` attributes at the moments
+httplib2 reads them.  The policies live in the small modules ``_uri``,
+``_cache``, ``_auth``, ``_redirects`` and ``_decode``; this module is the
+control flow that strings them together.
+
+Deliberate differences, each for safety (see README "Differences from httplib2"):
+blocking cache I/O runs in the cache threads, never on the loop; a request whose
+bytes may have reached the server is repeated only if its method is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import email.message
+import errno
+import http.client
+import socket
+import sys
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Union
+
+import httplib2
+
+from . import _auth, _cache, _decode, _redirects, _uri
+
+__all__ = [
+    "SendOnce",
+    "run_httplib2_request",
+    "default_user_agent",
+    "current_retries",
+    "body_to_bytes",
+    "is_retryable_failure",
+    "exception_to_response",
+    "IDEMPOTENT_METHODS",
+]
+
+SendOnce = Callable[[str, str, str, str, Optional[bytes], dict], Awaitable[tuple[httplib2.Response, bytes]]]
+
+# RFC 9110 9.2.2: repeating these cannot change the outcome on the server.
+IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+
+# httplib2 retries a failed connect only for these (transient routing) errnos
+_TRANSIENT_CONNECT_ERRNOS = frozenset((errno.ENETUNREACH, errno.EADDRNOTAVAIL))
+
+# Above this size a file body is read in a worker thread, not on the loop.
+_FILE_READ_IN_THREAD = True
+
+
+def default_user_agent() -> str:
+    """httplib2's agent string (servers sniff it), tagged so asynchttp is identifiable."""
+    version = getattr(sys.modules.get("asynchttp"), "__version__", None)
+    agent = "Python-httplib2/%s (gzip)" % httplib2.__version__
+    return "%s asynchttp/%s" % (agent, version) if version else "%s asynchttp" % agent
+
+
+def current_retries() -> int:
+    """The ``RETRIES`` global, read per request as httplib2 reads it.
+
+    Code written for httplib2 sets ``httplib2.RETRIES``; code that did
+    ``import asynchttp as httplib2`` sets ``asynchttp.RETRIES``.  Both are
+    honoured: a value changed from the default of 2 in asynchttp wins, else
+    httplib2's.
+    """
+    mine = getattr(sys.modules.get("asynchttp"), "RETRIES", None)
+    if isinstance(mine, int) and mine != 2:
+        return mine
+    return httplib2.RETRIES
+
+
+def _normalize_headers(http: Any, headers: Mapping[Any, Any]) -> dict[str, str]:
+    # An Http subclass may override _normalize_headers, as httplib2 allows.
+    method = getattr(http, "_normalize_headers", None)
+    if callable(method):
+        return method(headers)
+    return httplib2._normalize_headers(headers)
+
+
+def _latin1(text: str, what: str = "body") -> bytes:
+    # http.client encodes str bodies as Latin-1 and raises UnicodeEncodeError otherwise
+    try:
+        return text.encode("iso-8859-1")
+    except UnicodeEncodeError as exc:
+        raise UnicodeEncodeError(
+            exc.encoding,
+            exc.object,
+            exc.start,
+            exc.end,
+            "%s (%.20r) is not valid Latin-1. Use %s.encode('utf-8') if you want to send it encoded in UTF-8."
+            % (what.title(), text[exc.start : exc.end], what),
+        ) from None
+
+
+async def body_to_bytes(body: Any) -> Optional[bytes]:
+    """The request body as bytes, accepting what httplib2 (through http.client) accepts.
+
+    bytes-like as is; str as Latin-1; a file-like object is read (in a thread:
+    it may be a slow disk) from its current position, so a second send after a
+    redirect reads what is left, as http.client would; any other iterable is
+    joined.
+    """
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return _latin1(body)
+    read = getattr(body, "read", None)
+    if callable(read):
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(None, read)
+        return _latin1(data) if isinstance(data, str) else bytes(data)
+    if isinstance(body, Iterable):
+        parts = []
+        for part in body:
+            parts.append(_latin1(part) if isinstance(part, str) else bytes(part))
+        return b"".join(parts)
+    raise TypeError("request body must be bytes, str, a file or an iterable, not %s" % type(body).__name__)
+
+
+def _core_cause(exc: BaseException) -> Optional[BaseException]:
+    """The asynchttp_lowhaio error behind a mapped exception, if any."""
+    try:
+        from asynchttp_lowhaio._errors import HttpError
+    except ImportError:  # the core not importable: classify by the mapped class alone
+        return None
+    seen = 0
+    current: Optional[BaseException] = exc
+    while current is not None and seen < 8:
+        if isinstance(current, HttpError):
+            return current
+        current = current.__cause__
+        seen += 1
+    return None
+
+
+def _errno_of(exc: Optional[BaseException]) -> Optional[int]:
+    seen = 0
+    while exc is not None and seen < 8:
+        number = getattr(exc, "errno", None)
+        if isinstance(number, int):
+            return number
+        exc = exc.__cause__
+        seen += 1
+    return None
+
+
+def is_retryable_failure(exc: BaseException, method: str, attempt: int, retries: int, stale_retry_used: bool) -> str:
+    """Decide what to do after ``send_once`` failed: "retry", "stale" (retry, reset count) or "raise".
+
+    httplib2 retries two situations, and so do we, with one safety rule added:
+
+    * the connection could not be made for a transient routing reason
+      (ENETUNREACH, EADDRNOTAVAIL) and attempts remain -- nothing was sent;
+    * the first attempt died before any status line (a keep-alive connection
+      the server had closed: ``BadStatusLine``/``RemoteDisconnected``); httplib2
+      then tries once more whatever ``RETRIES`` says.  httplib2 does this even
+      for POST; we do it only when nothing was sent (the core's
+      ``HttpConnectionError``) or the method is idempotent, because the server
+      may have processed the bytes it got.
+    """
+    from_core = _core_cause(exc)
+    nothing_sent = from_core is not None and _is_connection_error(from_core)
+    if nothing_sent or (from_core is None and isinstance(exc, OSError) and not isinstance(exc, TimeoutError)):
+        if _errno_of(from_core or exc) in _TRANSIENT_CONNECT_ERRNOS and attempt < retries:
+            return "retry"
+    if isinstance(exc, TimeoutError):
+        return "raise"
+    if _is_stale_connection_failure(exc, from_core) and attempt == 1 and not stale_retry_used:
+        if nothing_sent or method in IDEMPOTENT_METHODS:
+            return "stale"
+    return "raise"
+
+
+def _is_connection_error(core_exc: BaseException) -> bool:
+    from asynchttp_lowhaio._errors import HttpConnectionError
+
+    return isinstance(core_exc, HttpConnectionError)
+
+
+def _is_stale_connection_failure(exc: BaseException, core_exc: Optional[BaseException]) -> bool:
+    # http.client's names for "no status line came back"; RemoteDisconnected is a BadStatusLine
+    if isinstance(exc, (http.client.BadStatusLine, http.client.ResponseNotReady)):
+        return True
+    if core_exc is not None:
+        from asynchttp_lowhaio._errors import HttpConnectionClosedError
+
+        # closed before the response head: the facade maps it to RemoteDisconnected,
+        # but classify on the core error too in case the mapping is coarser
+        return isinstance(core_exc, HttpConnectionClosedError) and not isinstance(exc, http.client.IncompleteRead)
+    return False
+
+
+async def _send_with_retries(
+    http: Any,
+    send_once: SendOnce,
+    scheme: str,
+    authority: str,
+    request_uri: str,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+) -> tuple[httplib2.Response, bytes]:
+    """httplib2's ``_conn_request``: send, retry as it retries, then decode the body."""
+    retries = current_retries()
+    attempt = 0
+    stale_retry_used = False
+    while attempt < retries:
+        attempt += 1
+        payload = await body_to_bytes(body)
+        try:
+            response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
+        except Exception as exc:
+            verdict = is_retryable_failure(exc, method, attempt, retries, stale_retry_used)
+            if verdict == "retry":
+                continue
+            if verdict == "stale":
+                attempt = 0
+                stale_retry_used = True
+                continue
+            raise
+        if method == "HEAD":
+            return response, b""
+        content = await _decode.decode_content_async(response, content, http.limit_kwargs)
+        return response, content
+    # httplib2 with RETRIES < 1 never sends and fails on its unbound result (issue #181)
+    raise UnboundLocalError("cannot access local variable 'response' where it is not associated with a value")
+
+
+async def _request(
+    http: Any,
+    send_once: SendOnce,
+    scheme: str,
+    host: str,
+    absolute_uri: str,
+    request_uri: str,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+    redirections: int,
+    cachekey: Optional[str],
+) -> tuple[httplib2.Response, bytes]:
+    """httplib2's ``_request``: authentication, then one level of redirect or cache store."""
+    auth = _auth.preemptive_authorization(http.authorizations, host, request_uri)
+    if auth:
+        auth.request(method, request_uri, headers, body)
+
+    response, content = await _send_with_retries(http, send_once, scheme, host, request_uri, method, body, headers)
+
+    if auth:
+        # Digest stale=true: sign again with the fresh nonce and resend once
+        if auth.response(response, body):
+            auth.request(method, request_uri, headers, body)
+            response, content = await _send_with_retries(
+                http, send_once, scheme, host, request_uri, method, body, headers
+            )
+            response._stale_digest = 1
+
+    if response.status == 401:
+        for authorization in _auth.authorizations_from_challenge(http, host, request_uri, headers, response, content):
+            authorization.request(method, request_uri, headers, body)
+            response, content = await _send_with_retries(
+                http, send_once, scheme, host, request_uri, method, body, headers
+            )
+            if response.status != 401:
+                http.authorizations.append(authorization)
+                authorization.response(response, body)
+                break
+
+    if _redirects.wants_redirect(http, method, response.status):
+        if redirections:
+            if _redirects.missing_location(response):
+                raise httplib2.RedirectMissingLocation(
+                    "Redirected but the response is missing a Location: header.", response, content
+                )
+            if "location" in response:
+                response["location"] = _uri.resolve_location(absolute_uri, response["location"])
+            if _redirects.is_permanent(http, method, response.status):
+                response[_redirects.PERMANENT_MARK] = response["location"]
+                if "content-location" not in response:
+                    response["content-location"] = absolute_uri
+                if http.cache is not None and cachekey:
+                    await _cache.store(http.cache, headers, response, content, cachekey)
+            _redirects.strip_for_redirect(headers, http.forward_authorization_headers)
+            if "location" in response:
+                location = response["location"]
+                old_response = copy.deepcopy(response)
+                if "content-location" not in old_response:
+                    old_response["content-location"] = absolute_uri
+                next_method, next_body = _redirects.redirect_method(response.status, method, body)
+                response, content = await run_httplib2_request(
+                    http,
+                    send_once,
+                    location,
+                    method=next_method,
+                    body=next_body,
+                    headers=headers,
+                    redirections=redirections - 1,
+                )
+                response.previous = old_response
+        else:
+            raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", response, content)
+    elif _redirects.may_cache_plain_response(http, method, response.status):
+        # 206 is never stored: byte ranges are not reassembled
+        if "content-location" not in response:
+            response["content-location"] = absolute_uri
+        if cachekey:
+            await _cache.store(http.cache, headers, response, content, cachekey)
+
+    return response, content
+
+
+async def run_httplib2_request(
+    http: Any,
+    send_once: SendOnce,
+    uri: str,
+    method: str = "GET",
+    body: Any = None,
+    headers: Optional[Mapping[Any, Any]] = None,
+    redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
+    connection_type: Any = None,
+) -> tuple[httplib2.Response, bytes]:
+    """One ``Http.request()`` with httplib2 0.32.1's observable behaviour.
+
+    Follows redirects and cached permanent redirects by calling itself, as
+    httplib2's ``request()`` calls itself, so ``force_exception_to_status_code``
+    applies at every hop exactly as there.
+    """
+    try:
+        return await _cached_request(http, send_once, uri, method, body, headers, redirections, connection_type)
+    except Exception as exc:
+        if not http.force_exception_to_status_code:
+            raise
+        return exception_to_response(exc)
+
+
+def exception_to_response(exc: BaseException) -> tuple[Any, Any]:
+    """httplib2's synthetic responses: 500 for errors carrying a response, 408, else 400."""
+    if isinstance(exc, httplib2.HttpLib2ErrorWithResponse):
+        response = exc.response
+        content = exc.content
+        # a plain dict here (cached redirect over the limit) fails as in httplib2
+        response.status = 500
+        response.reason = str(exc)
+        return response, content
+    if isinstance(exc, socket.timeout):
+        content = b"Request Timeout"
+        response = httplib2.Response({"content-type": "text/plain", "status": "408", "content-length": len(content)})
+        response.reason = "Request Timeout"
+        return response, content
+    content = str(exc).encode("utf-8")
+    response = httplib2.Response({"content-type": "text/plain", "status": "400", "content-length": len(content)})
+    response.reason = "Bad Request"
+    return response, content
+
+
+async def _cached_request(
+    http: Any,
+    send_once: SendOnce,
+    uri: str,
+    method: str,
+    body: Any,
+    headers: Optional[Mapping[Any, Any]],
+    redirections: int,
+    connection_type: Any,
+) -> tuple[httplib2.Response, bytes]:
+    """The body of httplib2's ``request()``: headers, URI, cache, then ``_request``."""
+    headers = {} if headers is None else _normalize_headers(http, headers)
+    if "user-agent" not in headers:
+        headers["user-agent"] = default_user_agent()
+
+    target = _uri.split_uri(uri)
+    uri = target.uri
+    scheme, authority, request_uri, defrag_uri = target.scheme, target.authority, target.request_uri, target.defrag_uri
+    if not connection_type:
+        # httplib2 fails here, before any cache work, for a scheme it has no connection class for
+        _uri.check_scheme(scheme)
+
+    if "range" not in headers and "accept-encoding" not in headers:
+        headers["accept-encoding"] = "gzip, deflate"
+
+    cache = http.cache
+    info = email.message.Message()
+    cachekey: Optional[str] = None
+    cached_value: Optional[bytes] = None
+    content = b""
+    if cache:
+        found = await _cache.lookup(cache, defrag_uri)
+        cachekey, cached_value, info, content = found.cachekey, found.cached_value, found.info, found.content
+
+    if (
+        method in http.optimistic_concurrency_methods
+        and cache
+        and "etag" in info
+        and not http.ignore_etag
+        and "if-match" not in headers
+    ):
+        # lost-update protection: the write applies only to the version we have
+        headers["if-match"] = info["etag"]
+
+    # RFC 7234 4.4: an unsafe method invalidates the stored response for its URI
+    if cache and cachekey and method not in http.safe_methods:
+        await _cache.delete(cache, cachekey)
+
+    if method in http.safe_methods and "vary" in info:
+        if not _cache.vary_matches(info, headers):
+            cached_value = None
+
+    if cache and cached_value and (method in http.safe_methods or info["status"] == "308") and "range" not in headers:
+        if _redirects.PERMANENT_MARK in info:
+            # a cached permanent redirect counts as a hop
+            if redirections <= 0:
+                raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", {}, "")
+            response, new_content = await run_httplib2_request(
+                http,
+                send_once,
+                info[_redirects.PERMANENT_MARK],
+                method=_redirects.cached_redirect_method(info["status"], method),
+                headers=headers,
+                redirections=redirections - 1,
+            )
+            response.previous = httplib2.Response(info)
+            response.previous.fromcache = True
+        else:
+            disposition = httplib2._entry_disposition(info, headers)
+            if disposition == "FRESH":
+                response = httplib2.Response(info)
+                response.fromcache = True
+                return response, content
+            if disposition == "STALE":
+                _cache.add_validators(info, headers, http.ignore_etag)
+            response, new_content = await _request(
+                http, send_once, scheme, authority, uri, request_uri, method, body, headers, redirections, cachekey
+            )
+
+        if response.status == 304 and method == "GET":
+            merged = _cache.merge_not_modified(info, response)
+            await _cache.store(cache, headers, merged, content, cachekey)
+            response = merged
+            response.status = 200
+            response.fromcache = True
+        elif response.status == 200:
+            content = new_content
+        else:
+            await _cache.delete(cache, cachekey)
+            content = new_content
+        return response, content
+
+    if "only-if-cached" in httplib2._parse_cache_control(headers):
+        info["status"] = "504"
+        return httplib2.Response(info), b""
+    return await _request(
+        http, send_once, scheme, authority, uri, request_uri, method, body, headers, redirections, cachekey
+    )
