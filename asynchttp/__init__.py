@@ -1,1 +1,63 @@
-"""asynchttp: httplib2-compatible promises over a background asyncio loop."""
+"""asynchttp: httplib2-compatible promises over a background asyncio loop.
+
+``Http().request(...)`` takes httplib2's arguments and returns ``(response, content)``
+at once: promises that stand for ``httplib2.Response`` and ``bytes`` and block only
+when touched. ``BlockingHttp`` is the same client returning real values, for code
+that wants only thread safety and pooling. The names httplib2 users import
+(``Response``, the exception classes, ``ProxyInfo``...) are the very httplib2 objects.
+"""
+
+import logging as _logging
+
+from httplib2 import (
+    DEFAULT_MAX_REDIRECTS,
+    FailedToDecompressContent,
+    FileCache,
+    HttpLib2Error,
+    HttpLib2ErrorWithResponse,
+    MalformedHeader,
+    ProxiesUnavailableError,
+    ProxyInfo,
+    RedirectLimit,
+    RedirectMissingLocation,
+    RelativeURIError,
+    Response,
+    ServerNotFoundError,
+    UnimplementedDigestAuthOptionError,
+    UnimplementedHmacDigestAuthOptionError,
+    proxy_info_from_environment,
+    proxy_info_from_url,
+)
+
+from ._errors import ShutdownError
+from ._http import BlockingHttp, Http
+from ._promise import ContentPromise, Promise, ResponsePromise
+
+# A library logs; the application decides where it goes (no "last resort" stderr lines).
+_logging.getLogger("asynchttp").addHandler(_logging.NullHandler())
+
+__all__ = [
+    "Http",
+    "BlockingHttp",
+    "Promise",
+    "ResponsePromise",
+    "ContentPromise",
+    "ShutdownError",
+    "Response",
+    "HttpLib2Error",
+    "HttpLib2ErrorWithResponse",
+    "RedirectLimit",
+    "RedirectMissingLocation",
+    "FailedToDecompressContent",
+    "MalformedHeader",
+    "RelativeURIError",
+    "ServerNotFoundError",
+    "ProxiesUnavailableError",
+    "UnimplementedDigestAuthOptionError",
+    "UnimplementedHmacDigestAuthOptionError",
+    "FileCache",
+    "ProxyInfo",
+    "proxy_info_from_environment",
+    "proxy_info_from_url",
+    "DEFAULT_MAX_REDIRECTS",
+]

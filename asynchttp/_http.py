@@ -1,0 +1,970 @@
+"""Http and BlockingHttp: httplib2's API over the core pool, on the background loop.
+
+The caller's thread does only what needs no I/O: it checks the arguments the way
+httplib2 would (so a relative URI or a CR in a header raises at the call), builds a
+small job (the job IS the request's Future), appends it to the ``Http``'s queue and
+wakes the loop, once per batch: a flag says a drain is already scheduled, so a tight
+loop of N submissions costs one wake-up, not N.
+
+On the loop, each ``Http`` has a ``_Client``: its core pool and a bounded set of
+long-lived runner coroutines (at most ``max_connections``) that pop jobs in
+submission order and run ``_pipeline(job)`` on them. No Task per request, no thread
+per request: any number of jobs may wait in the queue.
+
+``_Client.send_once`` is the seam with the httplib2-semantics layer: one HTTP request
+over the pool, no policy, answered as ``(httplib2.Response, bytes)`` or httplib2's
+exception (``_errors.to_httplib2_error``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import itertools
+import logging
+import re
+import socket
+import ssl
+import sys
+import threading
+import traceback
+import weakref
+from typing import Any, Awaitable, Callable, Iterable, Optional, Union
+
+import httplib2
+
+import asynchttp_lowhaio
+from asynchttp_lowhaio import HttpError
+
+from . import _loop
+from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
+from ._promise import (
+    CANCELLED_AND_NOTIFIED,
+    PENDING,
+    ContentPromise,
+    Promise,
+    RequestFuture,
+    ResponsePromise,
+)
+
+__all__ = ["Http", "BlockingHttp", "ShutdownError", "split_uri", "build_response"]
+
+logger = logging.getLogger("asynchttp")
+_DEBUG = logging.DEBUG
+
+DEFAULT_MAX_REDIRECTS = httplib2.DEFAULT_MAX_REDIRECTS
+USER_AGENT = "Python-httplib2/%s (gzip)" % httplib2.__version__
+
+# The core's keyword options an Http passes through (see asynchttp_lowhaio.Pool).
+CORE_OPTIONS = frozenset(
+    {
+        "get_dns_resolver", "get_sock", "get_ssl_context", "http_version",
+        "keep_alive_timeout", "recv_bufsize", "max_header_length", "max_header_count",
+        "socket_timeout", "connect_timeout", "response_head_timeout",
+        "max_wait_connection_seconds", "max_requests_per_connection",
+        "max_idle_connections", "get_logger_adapter", "get_resolver_logger_adapter",
+    }
+)
+
+# http.client's own checks, applied at the call (it raises ValueError there too).
+_BAD_HEADER_NAME = re.compile(r"[\x00-\x20\x7f:]|^$")
+_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+_BAD_METHOD = re.compile(r"[\x00-\x20\x7f]|^$")
+# http.client sends Content-Length: 0 for these methods when there is no body.
+_METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+_request_ids = itertools.count(1)
+_http_ids = itertools.count(1)
+
+
+# ---------------------------------------------------------------------------
+# URI handling (pure, cached: the same few URIs are requested again and again)
+
+_split_cache: dict[str, tuple[str, str, str, str]] = {}
+_SPLIT_CACHE_MAX = 2048
+
+
+def split_uri(uri: str) -> tuple[str, str, str, str]:
+    """httplib2's reading of ``uri``: ``(scheme, authority, request_uri, defrag_uri)``.
+
+    IRIs are percent-encoded, spaces/CR/LF escaped (as httplib2 does against header
+    injection), then normalised; a relative URI raises ``httplib2.RelativeURIError``.
+    """
+    parts = _split_cache.get(uri)
+    if parts is not None:
+        return parts
+    if not isinstance(uri, str):
+        raise TypeError("uri must be str, not %s" % type(uri).__name__)
+    cleaned = httplib2.iri2uri(uri)
+    cleaned = cleaned.replace(" ", "%20").replace("\r", "%0D").replace("\n", "%0A")
+    parts = httplib2.urlnorm(cleaned)
+    if len(_split_cache) >= _SPLIT_CACHE_MAX:
+        _split_cache.clear()
+    _split_cache[uri] = parts
+    return parts
+
+
+def _host_of(authority: str) -> str:
+    """The host of an authority, as http.client would connect to it."""
+    hostport = authority.rpartition("@")[2]
+    if hostport.startswith("["):
+        return hostport[1 : hostport.find("]")]
+    host, sep, port = hostport.rpartition(":")
+    if sep and port.isdigit():
+        return host
+    return hostport
+
+
+def _safe_uri(uri: str) -> str:
+    """``uri`` without user:password, for logs."""
+    try:
+        scheme, authority, request_uri, _ = split_uri(uri)
+    except Exception:
+        return "<unparsable uri>"
+    return "%s://%s%s" % (scheme, authority.rpartition("@")[2], request_uri)
+
+
+# ---------------------------------------------------------------------------
+# Argument checks done at the call, as httplib2 + http.client would raise them
+
+
+def _check_headers(headers: Any) -> Optional[dict[str, str]]:
+    if headers is None:
+        return None
+    normalized = httplib2._normalize_headers(headers)
+    for name, value in normalized.items():
+        if _BAD_HEADER_NAME.search(name):
+            raise ValueError("Invalid header name %r" % (name.encode("latin-1", "replace"),))
+        if _BAD_HEADER_VALUE.search(value):
+            raise ValueError("Invalid header value %r" % (value.encode("latin-1", "replace"),))
+    return normalized
+
+
+def _body_bytes(body: Any) -> Optional[bytes]:
+    """The request body as bytes, read at the call (a file is read here, on the
+    caller's thread, never on the loop)."""
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        try:
+            return body.encode("iso-8859-1")
+        except UnicodeEncodeError as exc:
+            raise UnicodeEncodeError(
+                exc.encoding, exc.object, exc.start, exc.end,
+                "Body (%.20r) is not valid Latin-1. Use body.encode('utf-8') "
+                "if you want to send it encoded in UTF-8." % exc.object[exc.start : exc.end],
+            ) from None
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    read = getattr(body, "read", None)
+    if read is not None:
+        data = read()
+        return data.encode("iso-8859-1") if isinstance(data, str) else bytes(data)
+    try:
+        pieces = iter(body)
+    except TypeError:
+        raise TypeError(
+            "body must be bytes, str, a file or an iterable of bytes, not %s"
+            % type(body).__name__
+        ) from None
+    return b"".join(p.encode("iso-8859-1") if isinstance(p, str) else bytes(p) for p in pieces)
+
+
+def _capture_stack() -> traceback.StackSummary:
+    """Where request() was called from (for a failing callback's log), cheaply."""
+    frame = sys._getframe(3)
+    return traceback.StackSummary.extract(traceback.walk_stack(frame), limit=30, lookup_lines=False)
+
+
+# ---------------------------------------------------------------------------
+# The job: one request, and its Future
+
+
+class _Job(RequestFuture):
+    """A queued request. Small on purpose: any number of them may wait."""
+
+    __slots__ = (
+        "http", "client", "uri", "method", "body", "headers", "redirections",
+        "connection_type", "callback", "request_id", "task", "stack",
+    )
+
+    def __init__(
+        self,
+        http: "Http",
+        client: "_Client",
+        uri: str,
+        method: str,
+        body: Optional[bytes],
+        headers: Optional[dict[str, str]],
+        redirections: int,
+        connection_type: Any,
+        callback: Optional[Callable[[Promise], Any]],
+    ) -> None:
+        RequestFuture.__init__(self)
+        self.http = http
+        self.client = client
+        self.uri = uri
+        self.method = method
+        self.body = body
+        self.headers = headers
+        self.redirections = redirections
+        self.connection_type = connection_type
+        self.callback = callback
+        self.request_id = next(_request_ids)
+        self.task: Optional[asyncio.Task[Any]] = None
+        self.stack: Optional[traceback.StackSummary] = None
+
+    def _after_cancel(self) -> None:
+        if logger.isEnabledFor(_DEBUG):
+            logger.debug("request %d cancelled: %s %s", self.request_id, self.method, _safe_uri(self.uri))
+        self.client.cancel_in_flight(self)
+
+    def _dispatch_callbacks(self, callbacks: list[Callable[[Any], Any]]) -> None:
+        self.client.workers.submit(_run_done_callbacks, self, callbacks)
+
+    def _log_wait(self) -> None:
+        if logger.isEnabledFor(_DEBUG):
+            logger.debug("request %d waited on: %s %s", self.request_id, self.method, _safe_uri(self.uri))
+
+    def __repr__(self) -> str:
+        return "<request %d %s %s state=%s>" % (
+            self.request_id, self.method, _safe_uri(self.uri), self._state,
+        )
+
+
+def _run_done_callbacks(job: _Job, callbacks: list[Callable[[Any], Any]]) -> None:
+    for callback in callbacks:
+        try:
+            callback(job)
+        except Exception:
+            logger.exception("exception calling done-callback for %r", job)
+
+
+def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
+    """On a worker thread: the user's callback, then release the readers."""
+    if not job._begin_running():
+        return  # cancelled while its callback was queued
+    response, content = result if result is not None else (None, None)
+    promise = Promise(job, response, content, error, job.request_id, job.uri, job.method)
+    debug = logger.isEnabledFor(_DEBUG)
+    if debug:
+        logger.debug("request %d callback start: %s %s", job.request_id, job.method, _safe_uri(job.uri))
+    try:
+        job.callback(promise)  # type: ignore[misc]
+    except Exception as exc:
+        stack = "".join(job.stack.format()) if job.stack is not None else "(unknown)\n"
+        logger.error(
+            "request %d: callback %r failed; the request was made at:\n%s",
+            job.request_id, job.callback, stack, exc_info=True,
+        )
+        final_error: Optional[BaseException] = promise.exception if promise.exception is not None else exc
+    else:
+        final_error = promise.exception
+    if debug:
+        logger.debug("request %d callback end", job.request_id)
+    if final_error is None:
+        job._settle((promise.response, promise.content), None)
+    else:
+        job._settle(None, final_error)
+    if debug:
+        logger.debug("request %d resolved", job.request_id)
+
+
+# ---------------------------------------------------------------------------
+# Response building
+
+
+def build_response(code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes) -> httplib2.Response:
+    """An ``httplib2.Response`` as httplib2 builds it from http.client: lower-cased
+    keys, repeated headers joined with ", ", ``["status"]`` a str."""
+    response = httplib2.Response.__new__(httplib2.Response)
+    get = response.get
+    for name, value in headers:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        previous = get(key)
+        response[key] = text if previous is None else previous + ", " + text
+    status = int(code)
+    response.status = status
+    response["status"] = str(status)
+    response.reason = reason.decode("latin-1") if isinstance(reason, bytes) else str(reason)
+    response.version = 10 if version in (b"1.0", "1.0", b"HTTP/1.0") else 11
+    return response
+
+
+async def _plain_request(
+    http: "Http",
+    send_once: Callable[..., Awaitable[tuple[httplib2.Response, bytes]]],
+    uri: str,
+    method: str,
+    body: Optional[bytes],
+    headers: Optional[dict[str, str]],
+    redirections: int,
+    connection_type: Any,
+) -> tuple[httplib2.Response, bytes]:
+    """One request, no httplib2 policy (no redirects, cache, auth or decoding): the
+    pipeline until the semantics layer takes over with the same signature."""
+    scheme, authority, request_uri, _ = split_uri(uri)
+    headers = dict(headers) if headers else {}
+    if "user-agent" not in headers:
+        headers["user-agent"] = USER_AGENT
+    return await send_once(scheme, authority, request_uri, method, body, headers)
+
+
+# The request pipeline. Switching to httplib2's semantics is this one line:
+#   from ._semantics import run_httplib2_request as _run_request
+_run_request = _plain_request
+
+
+# ---------------------------------------------------------------------------
+# The loop side of one Http
+
+
+class _PoolGeneration:
+    """One core pool. ``close()`` on the Http retires it: idle connections go now,
+    requests in flight finish on it, and it is closed when the last one is done."""
+
+    __slots__ = ("request", "close", "inflight", "retired", "closing")
+
+    def __init__(self, request: Any, close: Any) -> None:
+        self.request = request
+        self.close = close
+        self.inflight = 0
+        self.retired = False
+        self.closing: Optional[asyncio.Task[Any]] = None
+
+
+class _Client:
+    """Everything of one Http that lives on the loop: queue, runners, pool, workers."""
+
+    def __init__(self, name: str, runner_limit: int, max_workers: int) -> None:
+        self.name = name
+        self.runner_limit = runner_limit
+        self.workers = _loop.WorkerPool(max_workers, "asynchttp-%s-worker" % name)
+        self.pool_options: Optional[dict[str, Any]] = None
+        self.closed = False
+        self._init_loop_state()
+
+    def _init_loop_state(self) -> None:
+        self.pending: collections.deque[_Job] = collections.deque()
+        self.wake_scheduled = False
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.gen: Optional[_PoolGeneration] = None
+        self.retired: list[_PoolGeneration] = []
+        self.runners = 0
+        self.runner_tasks: set[asyncio.Task[Any]] = set()
+        self.idle: list[asyncio.Future[None]] = []
+        self.running: set[_Job] = set()
+        self.drain_waiters: list[asyncio.Future[None]] = []
+        self.stopping = False
+        self.finished = False
+
+    # -- any thread ------------------------------------------------------------
+
+    def submit(self, job: _Job) -> None:
+        if self.closed:
+            raise ShutdownError("this Http was shut down; it takes no new requests")
+        self.pending.append(job)
+        if not self.wake_scheduled:
+            self.wake_scheduled = True
+            loop = self.loop
+            if loop is None:
+                loop = self.loop = _loop.get_loop()
+                _loop.register_client(self)
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is gone: interpreter exit in progress
+                self.closed = True
+        if self.closed:
+            # shutdown() raced with this call: take the job back unless the loop has it
+            try:
+                self.pending.remove(job)
+            except ValueError:
+                return
+            raise ShutdownError("this Http was shut down; it takes no new requests")
+
+    def cancel_in_flight(self, job: _Job) -> None:
+        loop = self.loop
+        if loop is None:
+            return
+        if _loop.on_loop_thread():
+            self._cancel_task_of(job)
+            return
+        try:
+            loop.call_soon_threadsafe(self._cancel_task_of, job)
+        except RuntimeError:
+            pass  # loop closed: nothing runs any more
+
+    def retire_pool(self, options: dict[str, Any]) -> None:
+        """Http.close(): new connections from now on, with the current options."""
+        self.pool_options = options
+        loop = self.loop
+        if loop is None or self.finished:
+            return
+        if _loop.on_loop_thread():
+            self._retire_current()
+            return
+        try:
+            done = asyncio.run_coroutine_threadsafe(self._retire_and_wait(), loop)
+        except RuntimeError:
+            return
+        with _loop.blocking_section():
+            try:
+                done.result(_loop.EXIT_TIMEOUT)
+            except Exception:
+                logger.debug("closing idle connections did not finish", exc_info=True)
+
+    def shutdown(self, wait: bool, cancel_pending: bool) -> None:
+        self._refuse_new_work()
+        loop = self.loop
+        future = None
+        if loop is not None and not self.finished:
+            try:
+                future = asyncio.run_coroutine_threadsafe(self._aclose(cancel_pending), loop)
+            except RuntimeError:
+                future = None
+        if future is None:
+            self._stop_workers(wait, None)
+            return
+        if wait and not _loop.on_loop_thread():
+            with _loop.blocking_section():
+                try:
+                    future.result()
+                except Exception:
+                    logger.debug("shutdown of %s failed", self.name, exc_info=True)
+            self._stop_workers(True, None)
+        else:
+            future.add_done_callback(lambda _: self._stop_workers(False, None))
+
+    # -- LoopClient protocol (exit and fork) -------------------------------------
+
+    def _refuse_new_work(self) -> None:
+        self.closed = True
+
+    def _stop_workers(self, wait: bool, timeout: Optional[float]) -> None:
+        self.workers.stop(wait=wait, timeout=timeout)
+
+    def _reset_after_fork(self) -> None:
+        lost = RuntimeError("asynchttp: this request was pending when the process forked")
+        for job in list(self.pending) + list(self.running):
+            job._fail_after_fork(lost)
+        while True:  # callbacks queued for the parent's workers
+            try:
+                item = self.workers._queue.get_nowait()
+            except Exception:
+                break
+            if isinstance(item, tuple) and item[1] and isinstance(item[1][0], RequestFuture):
+                item[1][0]._fail_after_fork(lost)
+        # Objects of the parent's loop (pools, sockets, tasks) must not be touched here.
+        _loop._orphaned.append((self.gen, self.retired, self.runner_tasks, self.idle))
+        self.workers._reset_after_fork()
+        self._init_loop_state()
+
+    # -- loop thread -------------------------------------------------------------
+
+    def _drain(self) -> None:
+        self.wake_scheduled = False
+        waiting = len(self.pending)
+        idle = self.idle
+        while waiting and idle:
+            waiter = idle.pop()
+            if not waiter.done():
+                waiter.set_result(None)
+                waiting -= 1
+        while waiting and self.runners < self.runner_limit and not self.stopping:
+            self.runners += 1
+            task = self.loop.create_task(self._runner())  # type: ignore[union-attr]
+            self.runner_tasks.add(task)
+            task.add_done_callback(self.runner_tasks.discard)
+            waiting -= 1
+
+    async def _runner(self) -> None:
+        task = asyncio.current_task()
+        pending = self.pending
+        loop = self.loop
+        try:
+            while True:
+                try:
+                    job = pending.popleft()
+                except IndexError:
+                    if self.stopping:
+                        return
+                    if self.drain_waiters and not self.running:
+                        self._signal_drained()
+                    waiter = loop.create_future()  # type: ignore[union-attr]
+                    self.idle.append(waiter)
+                    await waiter
+                    if self.stopping and not pending:
+                        return
+                    continue
+                if job._state != PENDING:
+                    continue  # cancelled while queued
+                await self._run_job(job, task)  # type: ignore[arg-type]
+                del job  # an idle runner must not keep the last job (and its Http) alive
+        finally:
+            self.runners -= 1
+
+    async def _run_job(self, job: _Job, task: asyncio.Task[Any]) -> None:
+        debug = logger.isEnabledFor(_DEBUG)
+        if debug:
+            logger.debug("request %d started: %s %s", job.request_id, job.method, _safe_uri(job.uri))
+        job.task = task
+        self.running.add(job)
+        if debug:
+            _current_request_id.set(job.request_id)
+        try:
+            result = await self._pipeline(job)
+        except asyncio.CancelledError:
+            job.task = None
+            self.running.discard(job)
+            if job._state == CANCELLED_AND_NOTIFIED and not self.stopping:
+                uncancel = getattr(task, "uncancel", None)
+                if uncancel is not None:
+                    uncancel()
+                return
+            job.cancel()
+            raise
+        except Exception as exc:
+            job.task = None
+            self.running.discard(job)
+            error = exc
+            if isinstance(exc, HttpError):  # a core error the pipeline let through
+                error = to_httplib2_error(exc, _host_of(split_uri(job.uri)[1]))
+            self._finish(job, None, error)
+            return
+        job.task = None
+        self.running.discard(job)
+        self._finish(job, result, None)
+
+    async def _pipeline(self, job: _Job) -> tuple[httplib2.Response, bytes]:
+        return await _run_request(
+            job.http, self.send_once, job.uri, job.method, job.body, job.headers,
+            job.redirections, job.connection_type,
+        )
+
+    def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
+        if error is not None:
+            logger.warning(
+                "request %d failed: %s %s: %s", job.request_id, job.method, _safe_uri(job.uri), describe(error)
+            )
+        if job.callback is None:
+            settled = job._settle(result, error)
+            if settled and logger.isEnabledFor(_DEBUG):
+                logger.debug("request %d resolved", job.request_id)
+        else:
+            self.workers.submit(_run_callback, job, result, error)
+
+    def _cancel_task_of(self, job: _Job) -> None:
+        task = job.task
+        if task is not None and not task.done():
+            task.cancel()
+
+    def _signal_drained(self) -> None:
+        waiters, self.drain_waiters = self.drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _new_generation(self) -> _PoolGeneration:
+        options = self.pool_options if self.pool_options is not None else {}
+        request, close = asynchttp_lowhaio.Pool(**options)
+        gen = self.gen = _PoolGeneration(request, close)
+        return gen
+
+    def _retire_current(self) -> None:
+        gen, self.gen = self.gen, None
+        if gen is not None:
+            gen.retired = True
+            self.retired.append(gen)
+            self._close_when_idle(gen)
+
+    def _close_when_idle(self, gen: _PoolGeneration) -> None:
+        if gen.inflight == 0 and gen.closing is None:
+            gen.closing = self.loop.create_task(self._close_generation(gen))  # type: ignore[union-attr]
+
+    async def _close_generation(self, gen: _PoolGeneration) -> None:
+        try:
+            await gen.close()
+        except Exception:
+            logger.debug("closing a pool failed", exc_info=True)
+        finally:
+            if gen in self.retired:
+                self.retired.remove(gen)
+
+    async def _retire_and_wait(self) -> None:
+        self._retire_current()
+        closing = [g.closing for g in self.retired if g.closing is not None]
+        if closing:
+            await asyncio.wait(closing)
+
+    async def _aclose(self, cancel_pending: bool) -> None:
+        """Finish or cancel everything, stop the runners, close the pools."""
+        if self.finished:
+            return
+        self.closed = True
+        if cancel_pending:
+            while self.pending:
+                self.pending.popleft().cancel()
+            for job in list(self.running):
+                job.cancel()
+        while self.pending or self.running:
+            waiter = self.loop.create_future()  # type: ignore[union-attr]
+            self.drain_waiters.append(waiter)
+            if not self.running and self.idle:
+                self._drain()
+            await waiter
+        self.stopping = True
+        for waiter in self.idle:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.idle = []
+        if self.runner_tasks:
+            await asyncio.wait(list(self.runner_tasks))
+        self._retire_current()
+        closing = [g.closing for g in self.retired if g.closing is not None]
+        for gen in list(self.retired):
+            if gen.closing is None:  # requests still on it cannot be: force it
+                gen.closing = self.loop.create_task(self._close_generation(gen))  # type: ignore[union-attr]
+                closing.append(gen.closing)
+        if closing:
+            await asyncio.wait(closing)
+        self.finished = True
+        _loop._clients.discard(self)
+        logger.debug("%s shut down", self.name)
+
+    # -- the seam with the semantics layer ------------------------------------------
+
+    async def send_once(
+        self,
+        scheme: str,
+        authority: str,
+        request_uri: str,
+        method: str,
+        body: Optional[bytes],
+        headers: dict[str, str],
+    ) -> tuple[httplib2.Response, bytes]:
+        """Send one request over the pool, as http.client would write it, and read the
+        whole answer. No redirects, cache, auth or decoding. Failures raise httplib2's
+        exception with the core error as ``__cause__``."""
+        gen = self.gen
+        if gen is None:
+            if self.stopping:
+                raise ShutdownError("this Http was shut down")
+            gen = self._new_generation()
+        # What http.client adds (the core adds Host itself, as http.client writes it).
+        head: list[tuple[bytes, bytes]] = []
+        if "accept-encoding" not in headers:
+            head.append((b"accept-encoding", b"identity"))
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            if body is not None:
+                head.append((b"content-length", b"%d" % len(body)))
+            elif method in _METHODS_EXPECTING_BODY:
+                head.append((b"content-length", b"0"))
+        for name, value in headers.items():
+            head.append((name.encode("latin-1"), value.encode("latin-1")))
+        url = scheme + "://" + authority + request_uri
+        debug = logger.isEnabledFor(_DEBUG)
+        if debug:
+            logger.debug("sending %s %s://%s%s", method, scheme, authority.rpartition("@")[2], request_uri)
+        gen.inflight += 1
+        phase = PHASE_HEAD
+        try:
+            code, response_headers, response_body = await gen.request(
+                method.encode("latin-1"),
+                url,
+                headers=tuple(head),
+                body=asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator,
+                get_logger_adapter=_core_log_adapter if debug else None,
+            )
+            phase = PHASE_BODY
+            content = await asynchttp_lowhaio.buffered(response_body)
+        except HttpError as exc:
+            raise to_httplib2_error(exc, _host_of(authority), phase) from exc
+        finally:
+            gen.inflight -= 1
+            if gen.retired:
+                self._close_when_idle(gen)
+        return (
+            build_response(code, response_headers, _reason(response_body), getattr(response_body, "version", b"1.1")),
+            content,
+        )
+
+
+# The request id of the job a runner is working on, for the core's log lines.
+_current_request_id: contextvars.ContextVar[int] = contextvars.ContextVar("asynchttp_request_id", default=0)
+
+
+class _CoreLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Puts the core's per-request debug lines (connection new or reused, sent,
+    response head, body done) on the "asynchttp" logger, tagged with our request id."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return "request %d: %s" % (_current_request_id.get(), msg), kwargs
+
+
+def _core_log_adapter(extra: dict[str, Any]) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    return _CoreLogAdapter(logger, {})
+
+
+def _reason(body: Any) -> bytes:
+    reason = getattr(body, "reason", b"")
+    return reason if isinstance(reason, bytes) else str(reason).encode("latin-1")
+
+
+# ---------------------------------------------------------------------------
+# The facade
+
+
+def _shutdown_collected(client: _Client) -> None:
+    """An Http was garbage-collected: let its requests finish, then free its pool."""
+    try:
+        client.shutdown(wait=False, cancel_pending=False)
+    except Exception:  # a finalizer must not raise
+        logger.debug("freeing a collected Http failed", exc_info=True)
+
+
+class Http:
+    """httplib2.Http whose ``request()`` returns ``(response, content)`` promises at once.
+
+    Positional arguments are httplib2's. Keyword-only extras: ``max_workers`` (callback
+    threads), ``max_connections`` and ``max_connections_per_host`` (the pool's limits)
+    and any option of ``asynchttp_lowhaio.Pool``. One instance may be shared by any
+    number of threads.
+    """
+
+    # Private state lives in slots, so __dict__ holds exactly httplib2's attributes.
+    __slots__ = ("__dict__", "__weakref__", "_client", "_config", "_finalizer", "_id")
+
+    def __init__(
+        self,
+        cache: Any = None,
+        timeout: Optional[float] = None,
+        proxy_info: Any = httplib2.proxy_info_from_environment,
+        ca_certs: Optional[str] = None,
+        disable_ssl_certificate_validation: bool = False,
+        tls_maximum_version: Any = None,
+        tls_minimum_version: Any = None,
+        decode_limit_hard: Optional[int] = None,
+        decode_limit_safe: Optional[int] = None,
+        decode_limit_ratio: Optional[float] = None,
+        decode_limit_chunk: Optional[int] = None,
+        *,
+        max_workers: int = 5,
+        max_connections: int = 100,
+        max_connections_per_host: int = 100,
+        **core_options: Any,
+    ) -> None:
+        unknown = set(core_options) - CORE_OPTIONS
+        if unknown:
+            raise TypeError("unknown Http option(s): %s" % ", ".join(sorted(unknown)))
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        if max_connections < 1 or max_connections_per_host < 1:
+            raise ValueError("connection limits must be at least 1")
+        # httplib2's own constructor sets its attributes: same names, defaults, types.
+        httplib2.Http.__init__(
+            self, cache, timeout, proxy_info, ca_certs, disable_ssl_certificate_validation,
+            tls_maximum_version, tls_minimum_version, decode_limit_hard, decode_limit_safe,
+            decode_limit_ratio, decode_limit_chunk,
+        )
+        self._config = {
+            "max_workers": max_workers,
+            "max_connections": max_connections,
+            "max_connections_per_host": max_connections_per_host,
+            "core_options": dict(core_options),
+        }
+        self._start_client()
+
+    def _start_client(self) -> None:
+        self._id = next(_http_ids)
+        config = self._config
+        client = _Client("http%d" % self._id, config["max_connections"], config["max_workers"])
+        self._client = client
+        self._finalizer = weakref.finalize(self, _shutdown_collected, client)
+        self._finalizer.atexit = False  # exit has its own, ordered, shutdown
+
+    # -- httplib2's methods ---------------------------------------------------------
+
+    add_credentials = httplib2.Http.add_credentials
+    add_certificate = httplib2.Http.add_certificate
+    clear_credentials = httplib2.Http.clear_credentials
+    _normalize_headers = httplib2.Http._normalize_headers
+
+    def request(
+        self,
+        uri: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Optional[Any] = None,
+        redirections: int = DEFAULT_MAX_REDIRECTS,
+        connection_type: Any = None,
+        callback: Optional[Callable[[Promise], Any]] = None,
+    ) -> tuple[ResponsePromise, ContentPromise]:
+        """Queue the request; return ``(response, content)`` promises at once.
+
+        Arguments are checked here as httplib2 checks them (a relative URI, a bad
+        header or method, an unknown scheme raise now). Network errors surface when a
+        promise is touched, as the exception httplib2 raises for them.
+        """
+        job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
+        return ResponsePromise(job), ContentPromise(job)
+
+    def _submit(
+        self,
+        uri: str,
+        method: str,
+        body: Any,
+        headers: Any,
+        redirections: int,
+        connection_type: Any,
+        callback: Optional[Callable[[Promise], Any]],
+    ) -> _Job:
+        client = self._client
+        if client.closed:
+            raise ShutdownError("this Http was shut down; it takes no new requests")
+        if not self.force_exception_to_status_code:
+            scheme = split_uri(uri)[0]
+            if scheme not in _DEFAULT_PORTS:
+                raise KeyError(scheme)
+        if not isinstance(method, str) or _BAD_METHOD.search(method):
+            raise ValueError("method can't contain control characters. %r" % (method,))
+        if headers is not None:
+            headers = _check_headers(headers)
+        if body is not None and not isinstance(body, bytes):
+            body = _body_bytes(body)
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        if client.pool_options is None:
+            client.pool_options = self._pool_options()
+        job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback)
+        if callback is not None:
+            job.stack = _capture_stack()
+        if logger.isEnabledFor(_DEBUG):
+            logger.debug("request %d queued: %s %s", job.request_id, method, _safe_uri(uri))
+        client.submit(job)
+        return job
+
+    def close(self) -> None:
+        """httplib2's close(): drop pooled connections (requests in flight finish on
+        theirs), and clear certificates and credentials."""
+        self.connections = {}
+        self.certificates.clear()
+        self.clear_credentials()
+        self._client.retire_pool(self._pool_options())
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def shutdown(self, wait: bool = True, cancel_pending: bool = False) -> None:
+        """Refuse new requests; finish (or cancel) the pending ones; free the pool and
+        the callback workers. With ``wait``, return once all of that is done."""
+        self._finalizer.detach()
+        self._client.shutdown(wait, cancel_pending)
+
+    def __enter__(self) -> "Http":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.shutdown(wait=True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("request", None)
+        state.pop("connections", None)
+        state["_asynchttp_config"] = self._config
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        self._config = state.pop("_asynchttp_config")
+        self.__dict__.update(state)
+        self.connections = {}
+        self._start_client()
+
+    def __repr__(self) -> str:
+        client = self._client
+        return "<%s %s queued=%d running=%d%s>" % (
+            type(self).__name__, client.name, len(client.pending), len(client.running),
+            " shut down" if client.closed else "",
+        )
+
+    # -- pool options -------------------------------------------------------------
+
+    def _pool_options(self) -> dict[str, Any]:
+        """The core pool's options, from httplib2's attributes as they are now."""
+        config = self._config
+        options: dict[str, Any] = {
+            "max_connections": config["max_connections"],
+            "max_connections_per_host": config["max_connections_per_host"],
+        }
+        timeout = self.timeout if self.timeout is not None else socket.getdefaulttimeout()
+        if timeout is not None:
+            options["connect_timeout"] = timeout
+            options["socket_timeout"] = timeout
+        options["get_ssl_context"] = _lazy_ssl_context(
+            self.ca_certs, self.disable_ssl_certificate_validation,
+            self.tls_minimum_version, self.tls_maximum_version,
+        )
+        options.update(config["core_options"])
+        return options
+
+
+def _lazy_ssl_context(
+    ca_certs: Optional[str], disable_validation: bool, minimum: Any, maximum: Any
+) -> Callable[[], ssl.SSLContext]:
+    """A get_ssl_context for the core: httplib2's TLS settings, built once, on first use."""
+    made: list[ssl.SSLContext] = []
+    lock = threading.Lock()
+
+    def get_ssl_context() -> ssl.SSLContext:
+        if not made:
+            with lock:
+                if not made:
+                    made.append(_ssl_context(ca_certs, disable_validation, minimum, maximum))
+        return made[0]
+
+    return get_ssl_context
+
+
+def _ssl_context(ca_certs: Optional[str], disable_validation: bool, minimum: Any, maximum: Any) -> ssl.SSLContext:
+    context = ssl.SSLContext(httplib2.DEFAULT_TLS_VERSION)
+    if disable_validation:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.check_hostname = True
+        context.load_verify_locations(ca_certs or httplib2.CA_CERTS)
+    if minimum is not None:
+        context.minimum_version = minimum if isinstance(minimum, ssl.TLSVersion) else getattr(ssl.TLSVersion, minimum)
+    if maximum is not None:
+        context.maximum_version = maximum if isinstance(maximum, ssl.TLSVersion) else getattr(ssl.TLSVersion, maximum)
+    return context
+
+
+class BlockingHttp(Http):
+    """Http whose ``request()`` waits and returns a real ``(httplib2.Response, bytes)``,
+    raising at the call exactly where httplib2 raises: the zero-difference drop-in for
+    code that wants only thread safety and pooling."""
+
+    __slots__ = ()
+
+    def request(  # type: ignore[override]
+        self,
+        uri: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Optional[Any] = None,
+        redirections: int = DEFAULT_MAX_REDIRECTS,
+        connection_type: Any = None,
+        callback: Optional[Callable[[Promise], Any]] = None,
+    ) -> tuple[httplib2.Response, bytes]:
+        job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
+        try:
+            return job.result()
+        except BaseException:
+            # KeyboardInterrupt while waiting: do not leave the request running
+            if not job.done():
+                job.cancel()
+            raise
