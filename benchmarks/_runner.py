@@ -201,6 +201,15 @@ def main(argv: list[str]) -> int:
     n, concurrency, size = int(n_s), int(concurrency_s), int(size_s)
     from _core_clients import Unavailable
 
+    profile_path = os.environ.get("BENCH_PROFILE")
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        # Profiles the calling thread only: for asyncio clients that is the
+        # event loop; for the facade, the loop thread is not in the profile.
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         if name in ASYNC_CLIENTS:
             result = asyncio.run(run_async(name, scenario, url, n, concurrency, size))
@@ -209,6 +218,18 @@ def main(argv: list[str]) -> int:
     except Unavailable as exc:
         print(json.dumps({"na": str(exc)}))
         return 3
+    if profiler is not None and profile_path:
+        import io
+        import pstats
+
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(25)
+        with open(profile_path, "w", encoding="utf-8") as f:
+            f.write(f"{name} scenario {scenario}: {n} requests, concurrency {concurrency}\n")
+            f.write(out.getvalue())
     result["pid"] = os.getpid()
     print(json.dumps(result))
     return 0

@@ -168,7 +168,8 @@ class Results:
 # ----- running ----------------------------------------------------------------
 
 def run_one(client: str, scenario: Scenario, n: int, server: _nginx.Nginx,
-            client_cpu: int | None, timeout: float) -> tuple[str, dict[str, Any] | str]:
+            client_cpu: int | None, timeout: float,
+            profile_path: str | None = None) -> tuple[str, dict[str, Any] | str]:
     """("ok", result) | ("na", reason) | ("fail", reason)."""
     cmd = [sys.executable, os.path.join(HERE, "_runner.py"), client, scenario.key,
            getattr(server, scenario.url_attr), str(n), str(scenario.concurrency), str(scenario.size)]
@@ -177,6 +178,9 @@ def run_one(client: str, scenario: Scenario, n: int, server: _nginx.Nginx,
     env = dict(os.environ)
     # The working tree's packages, not whatever version is installed.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH", "")) if p)
+    env.pop("BENCH_PROFILE", None)
+    if profile_path:
+        env["BENCH_PROFILE"] = profile_path
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -230,6 +234,22 @@ def measure(args: argparse.Namespace, server: _nginx.Nginx, server_cpu: int | No
                     results.describe[client] = str(payload.get("client", ""))
                     log(f"rep {rep + 1}/{args.reps} ({key}) {client}: {brief(key, payload)} [{took:.1f} s]")
     return results
+
+
+def profile(args: argparse.Namespace, server: _nginx.Nginx, client_cpu: int | None,
+            clients: list[str], scenario_keys: dict[str, list[str]]) -> None:
+    """One run per client and scenario under cProfile; the figures of these
+    runs are not reported (the profiler's cost distorts them)."""
+    stamp = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
+    folder = os.path.join(HERE, "results", f"profile-{stamp}")
+    os.makedirs(folder, exist_ok=True)
+    for client in clients:
+        for key in scenario_keys[client]:
+            scenario = SCENARIOS[key]
+            n = scenario.quick_n if args.quick else scenario.n
+            path = os.path.join(folder, f"{client}-{key}.txt")
+            status, payload = run_one(client, scenario, n, server, client_cpu, args.timeout, path)
+            log(f"profile ({key}) {client}: {path if status == 'ok' else status + ': ' + str(payload)}")
 
 
 def brief(key: str, r: dict[str, Any]) -> str:
@@ -435,6 +455,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rst", action="store_true", help="print reStructuredText tables")
     p.add_argument("--json", metavar="FILE",
                    help="write every run's raw results here (default benchmarks/results/<time>.json)")
+    p.add_argument("--profile", action="store_true",
+                   help="instead of measuring, run each client once per scenario under cProfile "
+                        "and write the stats to benchmarks/results/profile-<time>/")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed to one client process")
     args = p.parse_args(argv)
     if args.reps is None:
@@ -485,6 +508,9 @@ def main(argv: list[str]) -> int:
     try:
         with _nginx.Nginx(cpu=server_cpu) as server:
             log(f"nginx {server.version} on 127.0.0.1:{server.port}; {pinning}; clients: {', '.join(clients)}")
+            if args.profile:
+                profile(args, server, client_cpu, clients, scenario_keys)
+                return 0
             load_before = load_average()
             if load_before > 0.5:
                 log(f"warning: load average {load_before:.2f} before starting: other work on this "
