@@ -239,7 +239,8 @@ def make_resolver_factory(
     async def get_host(_etc_hosts: Any, fqdn: bytes, qtype: int) -> Any:
         return by_type.get(int(qtype), {}).get(bytes(fqdn).lower().rstrip(b"."))
 
-    async def get_nameservers(_nameservers: Any, _fqdn: bytes) -> AsyncIterator[tuple[float, tuple[str, int]]]:
+    async def get_nameservers(_nameservers: Any,
+                              _fqdn: bytes) -> AsyncIterator[tuple[float, tuple[str, int]]]:
         for _ in range(attempts):
             yield (timeout, (dns_server.host, dns_server.port))
 
