@@ -26,7 +26,7 @@ import asyncio
 import copy
 import email.message
 import errno
-import http.client
+from http import client as http_client
 import socket
 import sys
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Union
@@ -193,14 +193,14 @@ def _is_connection_error(core_exc: BaseException) -> bool:
 
 def _is_stale_connection_failure(exc: BaseException, core_exc: Optional[BaseException]) -> bool:
     # http.client's names for "no status line came back"; RemoteDisconnected is a BadStatusLine
-    if isinstance(exc, (http.client.BadStatusLine, http.client.ResponseNotReady)):
+    if isinstance(exc, (http_client.BadStatusLine, http_client.ResponseNotReady)):
         return True
     if core_exc is not None:
         from asynchttp_lowhaio._errors import HttpConnectionClosedError
 
         # closed before the response head: the facade maps it to RemoteDisconnected,
         # but classify on the core error too in case the mapping is coarser
-        return isinstance(core_exc, HttpConnectionClosedError) and not isinstance(exc, http.client.IncompleteRead)
+        return isinstance(core_exc, HttpConnectionClosedError) and not isinstance(exc, http_client.IncompleteRead)
     return False
 
 

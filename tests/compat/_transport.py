@@ -12,7 +12,7 @@ timeout does, and maps failures to the classes httplib2 raises.
 from __future__ import annotations
 
 import asyncio
-import http.client
+from http import client as http_client
 import socket
 from typing import Any, Optional
 
@@ -41,6 +41,9 @@ def make_send_once(http: Any):
         timeout = http.timeout
         try:
             reader, writer = await _with_timeout(asyncio.open_connection(host, int(port)), timeout)
+        except ConnectionRefusedError:
+            # asyncio words it differently; http.client/socket say this
+            raise ConnectionRefusedError(111, "Connection refused") from None
         except socket.gaierror:
             raise httplib2.ServerNotFoundError("Unable to find the server at %s" % host) from None
         try:
@@ -59,18 +62,22 @@ def make_send_once(http: Any):
             await _with_timeout(writer.drain(), timeout)
             status_line = await _with_timeout(reader.readline(), timeout)
             if not status_line:
-                raise http.client.RemoteDisconnected("Remote end closed connection without response")
+                raise http_client.RemoteDisconnected("Remote end closed connection without response")
             try:
                 version, status, reason = status_line.decode("latin-1").rstrip("\r\n").split(" ", 2)
                 code = int(status)
             except ValueError:
-                raise http.client.BadStatusLine(status_line.decode("latin-1")) from None
+                raise http_client.BadStatusLine(status_line.decode("latin-1")) from None
             pairs = []
             while True:
                 line = await _with_timeout(reader.readline(), timeout)
                 if line in (b"\r\n", b"\n", b""):
                     break
-                name, _, value = line.decode("latin-1").partition(":")
+                text = line.decode("latin-1")
+                if text[:1] in (" ", "\t") and pairs:  # obs-fold: continues the previous value
+                    pairs[-1] = (pairs[-1][0], pairs[-1][1] + " " + text.strip())
+                    continue
+                name, _, value = text.partition(":")
                 pairs.append((name.strip().lower(), value.strip()))
             response = httplib2.Response({})
             for name, value in pairs:
@@ -94,7 +101,7 @@ def make_send_once(http: Any):
                     try:
                         content = await _with_timeout(reader.readexactly(int(response["content-length"])), timeout)
                     except asyncio.IncompleteReadError as exc:
-                        raise http.client.IncompleteRead(exc.partial) from None
+                        raise http_client.IncompleteRead(exc.partial, exc.expected - len(exc.partial)) from None
                 else:
                     content = await _with_timeout(reader.read(), timeout)
             return response, content
