@@ -1,0 +1,1 @@
+"""Tests of asynchttp_lowhaio, the core, against real local servers."""
