@@ -70,10 +70,15 @@ CORE_OPTIONS = frozenset(
 # http.client's own checks, applied at the call (it raises ValueError there too).
 _BAD_HEADER_NAME = re.compile(r"[\x00-\x20\x7f:]|^$")
 _BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+# obs-fold (a line break followed by whitespace): http.client sends it as is, the core
+# refuses it; RFC 9112 5.2 lets a sender replace it by one space, as httplib2 meant to.
+_OBS_FOLD = re.compile(r"\r?\n[ \t]+")
 _BAD_METHOD = re.compile(r"[\x00-\x20\x7f]|^$")
 # http.client sends Content-Length: 0 for these methods when there is no body.
 _METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+_LOGGED_URI_MAX = 300
 
 _request_ids = itertools.count(1)
 _http_ids = itertools.count(1)
@@ -123,7 +128,8 @@ def _safe_uri(uri: str) -> str:
         scheme, authority, request_uri, _ = split_uri(uri)
     except Exception:
         return "<unparsable uri>"
-    return "%s://%s%s" % (scheme, authority.rpartition("@")[2], request_uri)
+    text = "%s://%s%s" % (scheme, authority.rpartition("@")[2], request_uri)
+    return text if len(text) <= _LOGGED_URI_MAX else text[:_LOGGED_URI_MAX] + "..."
 
 
 # ---------------------------------------------------------------------------
@@ -138,7 +144,10 @@ def _check_headers(headers: Any) -> Optional[dict[str, str]]:
         if _BAD_HEADER_NAME.search(name):
             raise ValueError("Invalid header name %r" % (name.encode("latin-1", "replace"),))
         if _BAD_HEADER_VALUE.search(value):
-            raise ValueError("Invalid header value %r" % (value.encode("latin-1", "replace"),))
+            folded = _OBS_FOLD.sub(" ", value)
+            if _BAD_HEADER_VALUE.search(folded):
+                raise ValueError("Invalid header value %r" % (value.encode("latin-1", "replace"),))
+            normalized[name] = folded
     return normalized
 
 

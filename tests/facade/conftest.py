@@ -1,0 +1,35 @@
+"""Fixtures of the facade suite: an Http per test, shut down (cancelling whatever is
+left) at teardown so that no test leaves requests or worker threads behind."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import asynchttp
+
+# Every wait on a promise in these tests is bounded by this (a hang guard, not a timing
+# assertion: the operations take milliseconds).
+WAIT = 10.0
+
+
+@pytest.fixture
+def make_http() -> Iterator[Callable[..., asynchttp.Http]]:
+    """Factory of Http (or BlockingHttp with ``blocking=True``); all shut down after."""
+    made: list[asynchttp.Http] = []
+
+    def make(*args: Any, blocking: bool = False, **kwargs: Any) -> asynchttp.Http:
+        cls = asynchttp.BlockingHttp if blocking else asynchttp.Http
+        http = cls(*args, **kwargs)
+        made.append(http)
+        return http
+
+    yield make
+    for http in made:
+        http.shutdown(wait=True, cancel_pending=True)
+
+
+@pytest.fixture
+def http(make_http: Callable[..., asynchttp.Http]) -> asynchttp.Http:
+    return make_http()
