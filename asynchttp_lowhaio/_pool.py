@@ -500,7 +500,8 @@ class PoolState:
         if (
             self._closed
             or not self._keep_alive_timeout
-            or conn.state is not ACTIVE
+            # IDLE too: a connection granted to a waiter that was cancelled comes back unused
+            or (conn.state is not ACTIVE and conn.state is not IDLE)
             or (self._max_requests is not None and conn.requests >= self._max_requests)
         ):
             self._close(conn, "not reusable")
