@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import select
 import socket
+import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence, TypeVar
 
 from asynchttp_lowhaio import Pool, buffered
@@ -82,10 +83,20 @@ class FakeClockLoop(asyncio.SelectorEventLoop):
 def run_fake_clock(main: Callable[[FakeClockLoop], Coroutine[Any, Any, T]], timeout: float = 10.0) -> T:
     """Run ``main(loop)`` on a FakeClockLoop, bounded by ``timeout`` seconds of real time."""
     loop = FakeClockLoop()
+    deadline = time.monotonic() + timeout
     try:
         asyncio.set_event_loop(loop)
         task = loop.create_task(main(loop))
-        handle = loop.call_later(timeout, task.cancel)  # moves with the fake clock: only earlier
+
+        def watchdog() -> None:
+            # real time, not the loop's: advancing the fake clock must not trip it
+            nonlocal handle
+            if time.monotonic() > deadline:
+                task.cancel()
+            else:
+                handle = loop.call_later(0.1, watchdog)
+
+        handle = loop.call_later(0.1, watchdog)
         try:
             return loop.run_until_complete(task)
         finally:
