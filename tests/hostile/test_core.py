@@ -1,0 +1,96 @@
+"""Every hostile case against asynchttp_lowhaio's Pool/request.
+
+For each case: the expected answer or an error of the documented HttpError
+class, within a deadline (a hang fails the test instead of stalling the suite);
+never data other than the answer; never an exception outside HttpError; and,
+once ``close()`` returned, no client socket or thread left behind.  Cases that
+count requests check the server saw exactly that many (retry rules), cases with
+forbidden bytes check they never reached a server, and the big-body cases check
+the core's traced memory stayed bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Dict, List, Set
+
+import pytest
+
+from asynchttp_lowhaio import HttpError
+from tests.hostile.cases import CASES, Case, Ok
+from tests.hostile.harness import Got, Servers, matches, run_core
+from tests.servers import leaks
+
+DEADLINE = 20.0  # per case; far above any case's own timeouts: reaching it is a hang
+
+
+def _client_fds(before: Dict[int, str], server_ports: Set[int]) -> Dict[int, str]:
+    """fds opened since ``before`` that are not the test servers' sockets."""
+    new = {fd: target for fd, target in leaks.open_fds().items() if before.get(fd) != target}
+    if any(target.startswith("socket:") for target in new.values()):
+        ports = leaks._socket_local_ports()
+        new = {fd: t for fd, t in new.items() if ports.get(t) not in server_ports}
+    return new
+
+
+async def _leftovers(before_fds: Dict[int, str], before_threads: Set[threading.Thread],
+                     server_ports: Set[int]) -> tuple[Dict[int, str], List[str]]:
+    # A short grace loop: aborted transports finish closing on the next loop turns.
+    for _ in range(100):
+        fds = _client_fds(before_fds, server_ports)
+        threads = [t.name for t in threading.enumerate() if t not in before_threads and t.is_alive()
+                   and not t.name.startswith("asynchttp-test-")]
+        if not fds and not threads:
+            break
+        await asyncio.sleep(0.01)
+    return fds, threads
+
+
+def play(case: Case) -> tuple[List[Got], Servers, Dict[int, str], List[str]]:
+    with Servers(case) as servers:
+        async def main() -> tuple[List[Got], Dict[int, str], List[str]]:
+            before_fds = leaks.open_fds()
+            before_threads = set(threading.enumerate())
+            try:
+                got = await asyncio.wait_for(run_core(case, servers), DEADLINE)
+            except asyncio.TimeoutError:
+                pytest.fail(f"HANG: {case.name} did not finish within {DEADLINE} s")
+            fds, threads = await _leftovers(before_fds, before_threads, servers.ports())
+            return got, fds, threads
+
+        got, fds, threads = asyncio.run(main())
+        return got, servers, fds, threads
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_core(case: Case) -> None:
+    got, servers, fds, threads = play(case)
+    for index, (expected, result) in enumerate(zip(case.core, got)):
+        where = f"{case.name} request {index + 1}"
+        if result.exc is not None:
+            # the family first: anything outside HttpError is a crash, whatever was expected
+            assert isinstance(result.exc, HttpError), (
+                f"{where}: CRASH, an exception outside HttpError: {result.exc!r}")
+            assert result.exc.__cause__ is None or isinstance(result.exc.__cause__, BaseException)
+        assert matches(expected, result), f"{where}: expected {expected}, got {result!r}"
+    if case.server_requests is not None:
+        assert servers.request_count() == case.server_requests, (
+            f"{case.name}: the server saw {servers.request_count()} requests, expected {case.server_requests}")
+    assert not servers.forbidden_seen(), f"{case.name}: {servers.forbidden_seen()} reached a server"
+    if case.max_memory is not None:
+        for result in got:
+            assert result.peak_memory is not None and result.peak_memory < case.max_memory, (
+                f"{case.name}: traced memory peaked at {result.peak_memory} bytes")
+    assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
+
+
+def test_catalogue_size_and_families() -> None:
+    families = {c.family for c in CASES}
+    assert len(CASES) >= 60
+    assert families >= {"status line", "header lines", "framing", "interim and bodiless",
+                        "timing and faults", "keep-alive", "size", "redirects", "TLS"}
+    # every family has several cases, and every case expects something definite
+    for family in families:
+        assert sum(c.family == family for c in CASES) >= 3, family
+    assert any(isinstance(o, Ok) for c in CASES for o in c.core)
