@@ -16,6 +16,7 @@ instead of one per read.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Optional
 
@@ -63,6 +64,7 @@ class Connection(asyncio.Protocol):
         self.requests = 0
         self.idle_since = 0.0
         self.counted = True  # holds one of the pool's connection slots
+        self.sock: Optional[socket.socket] = None  # the raw socket, to peek at before reuse
         self._socket_timeout = socket_timeout
         self._response_head_timeout = response_head_timeout
         self._high_water = high_water
@@ -338,7 +340,20 @@ class Connection(asyncio.Protocol):
     def usable(self) -> bool:
         """Idle, open and with nothing unread: safe to hand to a new request."""
         transport = self.transport
-        return self.state is IDLE and transport is not None and not transport.is_closing()
+        if self.state is not IDLE or transport is None or transport.is_closing():
+            return False
+        # What the server sent (an unsolicited response, a FIN, a reset) may still
+        # sit in the kernel, unseen by the loop: peek, so it is never handed out.
+        sock = self.sock
+        if sock is None:
+            return True
+        try:
+            sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        return False  # bytes waiting, or b"" (closed)
 
     def info(self) -> Any:
         return {"peer": self.peer, "state": self.state, "requests": self.requests}

@@ -486,6 +486,7 @@ class PoolState:
                 sock.close()
                 raise
             conn.counted = True
+            conn.sock = sock
             if log is not None:
                 log.debug("connected to %s", conn.peer)
             return conn
