@@ -404,9 +404,10 @@ case("te_identity", F, "'Transfer-Encoding: identity' (removed from HTTP/1.1) wi
      one(head(OK_HEAD, b"Transfer-Encoding: identity", b"Content-Length: 5") + b"hello"), [PROTO])
 case("te_chunked_twice", F, "'Transfer-Encoding: chunked, chunked'",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked, chunked") + chunked(b"hello")), [PROTO])
-case("te_in_http10", F, "Transfer-Encoding in an HTTP/1.0 response: faulty framing (RFC 9112 6.1)",
-     one(head(b"HTTP/1.0 200 OK", b"Transfer-Encoding: chunked") + chunked(b"hello")), [PROTO],
-     tolerable=(Ok(200, b"hello"),))
+case("te_in_http10", F, "Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1): processed or refused, never reused",
+     fresh_after((Recv(), Send(head(b"HTTP/1.0 200 OK", b"Connection: keep-alive", b"Transfer-Encoding: chunked")
+                               + chunked(b"hello")), Recv(), Send(resp(b"EVIL")), HOLD)),
+     [(Ok(200, b"hello"), PROTO), Ok(200, b"second")], requests=TWO_GETS)
 case("chunk_size_garbage", F, "a chunk size that is not hex",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"zz\r\nhello\r\n0\r\n\r\n"), [PROTO])
 case("chunk_size_overflow", F, "a 24-digit chunk size",
