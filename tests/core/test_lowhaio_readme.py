@@ -10,6 +10,7 @@ Pool gets an SSL context trusting the test CA; and each snippet sits in a corout
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import ssl
@@ -54,6 +55,7 @@ def test_readme_streamed_file_post(https_server: TestServer, client_ssl_context:
             print(chunk)
 
     run(readme())
+    gc.collect()  # the README never closes its pool: let its sockets go now
     answer = json.loads(b"".join(printed))
     assert answer == {"length": len(data), "crc32": zlib.crc32(data)}
     received = https_server.requests[0]
@@ -82,6 +84,7 @@ def test_readme_streamed_and_buffered_helpers(https_server: TestServer,
         results.update(code=code, headers=headers, response=response)
 
     run(readme())
+    gc.collect()
     assert results["code"] == b"200"
     echoed = json.loads(results["response"])
     assert echoed["method"] == "POST" and echoed["body"] == "some-data"
