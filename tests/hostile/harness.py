@@ -26,7 +26,7 @@ from tests.hostile.cases import (
     BLOCK, Case, Close, Digest, Err, Mark, Ok, Outcome, Payload, Recv, Req, Rst, Send, SendSlowly, Sleep,
     StreamBody, body_bytes,
 )
-from tests.servers import scripted
+from tests.servers import leaks, scripted
 from tests.servers.scripted import ScriptedServer
 from tests.servers.tls import TlsMaterial
 
@@ -201,6 +201,39 @@ class Servers:
             event = self.marks.setdefault(step.name, threading.Event())
             return scripted.call(lambda _sock: event.set())
         raise TypeError(step)
+
+
+# ---------------------------------------------------------------- leak counts
+def _local_port(fd: int) -> Optional[int]:
+    """The local port of socket ``fd``, also for one no longer in /proc/net/tcp
+    (a socket whose connection is gone keeps its bound address)."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return None
+    try:
+        name = sock.getsockname()
+        return name[1] if isinstance(name, tuple) and len(name) >= 2 else None
+    except OSError:
+        return None
+    finally:
+        sock.close()
+
+
+def client_fds(before: Dict[int, str], server_ports: set) -> Dict[int, str]:
+    """fds opened since ``before`` that are not the test servers' sockets."""
+    new = {fd: target for fd, target in leaks.open_fds().items() if before.get(fd) != target}
+    if any(target.startswith("socket:") for target in new.values()):
+        ports = leaks._socket_local_ports()
+        new = {fd: t for fd, t in new.items()
+               if not t.startswith("socket:") or (ports.get(t) or _local_port(fd)) not in server_ports}
+    return new
+
+
+def new_threads(before: set) -> List[str]:
+    """Threads started since ``before`` that are alive, test servers' excepted."""
+    return [t.name for t in threading.enumerate() if t not in before and t.is_alive()
+            and not t.name.startswith("asynchttp-test-")]
 
 
 # -------------------------------------------------------------------- results

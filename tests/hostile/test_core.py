@@ -19,28 +19,18 @@ import pytest
 
 from asynchttp_lowhaio import HttpError
 from tests.hostile.cases import CASES, Case, Ok
-from tests.hostile.harness import Got, Servers, matches, run_core
+from tests.hostile.harness import client_fds, new_threads, Got, Servers, matches, run_core
 from tests.servers import leaks
 
 DEADLINE = 20.0  # per case; far above any case's own timeouts: reaching it is a hang
-
-
-def _client_fds(before: Dict[int, str], server_ports: Set[int]) -> Dict[int, str]:
-    """fds opened since ``before`` that are not the test servers' sockets."""
-    new = {fd: target for fd, target in leaks.open_fds().items() if before.get(fd) != target}
-    if any(target.startswith("socket:") for target in new.values()):
-        ports = leaks._socket_local_ports()
-        new = {fd: t for fd, t in new.items() if ports.get(t) not in server_ports}
-    return new
 
 
 async def _leftovers(before_fds: Dict[int, str], before_threads: Set[threading.Thread],
                      server_ports: Set[int]) -> tuple[Dict[int, str], List[str]]:
     # A short grace loop: aborted transports finish closing on the next loop turns.
     for _ in range(100):
-        fds = _client_fds(before_fds, server_ports)
-        threads = [t.name for t in threading.enumerate() if t not in before_threads and t.is_alive()
-                   and not t.name.startswith("asynchttp-test-")]
+        fds = client_fds(before_fds, server_ports)
+        threads = new_threads(before_threads)
         if not fds and not threads:
             break
         await asyncio.sleep(0.01)
