@@ -41,7 +41,7 @@ LOG_FORMAT = "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
 
 # RFC 9110 token: what a header name may be.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_SAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+|\.{2,}")
 _MAX_NAME = 100
 
 
@@ -88,6 +88,15 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """--version, looking the version up only when asked (it scans installed metadata)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        sys.stdout.write("%s %s\n" % (PROG, _version()))
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -131,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="never show the progress bar")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="debug logging of every request step on stderr (turns the bar off)")
-    parser.add_argument("--version", action="version", version="%(prog)s " + _version())
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show the version and exit")
     return parser
 
 
@@ -484,8 +494,8 @@ class Progress:
             self._last_draw = 0.0  # redraw on the next update
 
     def close(self) -> None:
-        if self.done:
-            self.draw()
+        if self.done < self.total:
+            self.draw()  # interrupted: show where it stopped (the last update may be undrawn)
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
@@ -554,9 +564,9 @@ def _ms(seconds: float) -> str:
 
 def format_summary(stats: Stats) -> str:
     elapsed = max(stats.elapsed, 1e-9)
-    head = "interrupted after" if stats.interrupted else "done:"
-    first = "%s %s %d requests in %.2f s: %d answered, %d failed" % (
-        PROG, head, stats.total, stats.elapsed, stats.answered, stats.failed)
+    first = "%s: %s%d request%s in %.2f s: %d answered, %d failed" % (
+        PROG, "interrupted: " if stats.interrupted else "", stats.total,
+        "" if stats.total == 1 else "s", stats.elapsed, stats.answered, stats.failed)
     if stats.cancelled or stats.interrupted:
         first += ", %d cancelled" % stats.cancelled
     if stats.not_started:
