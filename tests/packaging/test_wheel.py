@@ -1,0 +1,129 @@
+"""Packaging: the wheel and the sdist hold the two packages and not the tests, and a
+fresh virtualenv with only the wheel installed runs ``asynchttp demo`` to its summary.
+
+The build runs on a copy of the checkout (so no build/ or egg-info lands in the
+working tree), offline: pip takes setuptools from the machine's configured wheels,
+and the venv sees this machine's site-packages for the dependencies
+(``--system-site-packages``), so ``pip install --no-deps`` needs no network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# Hang guards, not timing assertions.
+BUILD_TIMEOUT = 240.0
+RUN_TIMEOUT = 120.0
+
+PACKAGES = ("asynchttp", "asynchttp_lowhaio")
+NOT_SHIPPED = ("tests/", "benchmarks/", ".ci/")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if "proxy" not in k.lower() and k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def _run(args: list[str], cwd: Path, timeout: float = BUILD_TIMEOUT) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=str(cwd), env=_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, "%s\n%s\n%s" % (args, proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the checkout, tests included (so leaving them out is the build's doing)."""
+    copy = tmp_path_factory.mktemp("src") / "asynchttp"
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".coverage*",
+        ".pytest_cache", ".hypothesis", "results", ".benchmarks"))
+    assert (copy / "tests" / "packaging" / "test_wheel.py").exists()
+    return copy
+
+
+@pytest.fixture(scope="module")
+def wheel(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheelhouse")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), "."], source)
+    (built,) = out.glob("asynchttp-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("venv") / "env"
+    # No pip inside: the machine's pip (visible through the system site-packages)
+    # installs into the venv, which is where the venv's python points it.
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root)],
+         root.parent)
+    python = root / "bin" / "python"
+    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+         root.parent)
+    yield root
+
+
+def test_wheel_holds_both_packages_and_no_tests(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(dist_info + "/METADATA").decode("utf-8")
+        entry_points = archive.read(dist_info + "/entry_points.txt").decode("utf-8")
+    for package in PACKAGES:
+        assert package + "/__init__.py" in names
+        assert package + "/py.typed" in names
+    for module in ("_cli.py", "__main__.py", "_demo.py", "_http.py", "_promise.py", "_loop.py"):
+        assert "asynchttp/" + module in names
+    for module in ("_pool.py", "_parser.py", "_writer.py", "_connection.py"):
+        assert "asynchttp_lowhaio/" + module in names
+    top_level = {n.split("/")[0] for n in names}
+    assert top_level == set(PACKAGES) | {dist_info}
+    assert not [n for n in names if n.startswith(NOT_SHIPPED) or "/tests/" in n]
+    assert "Requires-Python: >=3.10" in metadata
+    assert "Requires-Dist: httplib2" in metadata and "Requires-Dist: aiodnsresolver" in metadata
+    assert "asynchttp = asynchttp._cli:main" in entry_points
+
+
+def test_sdist_holds_both_packages_and_no_tests(source: Path,
+                                                tmp_path_factory: pytest.TempPathFactory) -> None:
+    out = tmp_path_factory.mktemp("sdist")
+    _run([sys.executable, "setup.py", "-q", "sdist", "--formats=gztar", "-d", str(out)], source)
+    (built,) = out.glob("asynchttp-*.tar.gz")
+    with tarfile.open(built) as archive:
+        names = [n.split("/", 1)[1] for n in archive.getnames() if "/" in n]
+    for package in PACKAGES:
+        assert package + "/__init__.py" in names and package + "/py.typed" in names
+    assert "asynchttp/_demo.py" in names and "setup.py" in names and "README.rst" in names
+    assert "examples/simple.py" in names
+    assert not [n for n in names if n.startswith(NOT_SHIPPED)]
+
+
+def test_installed_wheel_runs_the_demo(venv: Path, wheel: Path, tmp_path: Path) -> None:
+    python = venv / "bin" / "python"
+    where = _run([str(python), "-c",
+                  "import asynchttp, asynchttp_lowhaio; "
+                  "print(asynchttp.__file__); print(asynchttp_lowhaio.__file__)"], tmp_path)
+    for path in where.stdout.split():
+        # the wheel's copy, not this checkout's
+        assert Path(path).resolve().is_relative_to(venv.resolve()), path
+    script = venv / "bin" / "asynchttp"
+    assert script.exists()
+    demo = _run([str(script), "demo"], tmp_path, timeout=RUN_TIMEOUT)
+    err = demo.stderr
+    assert "fetching 1000 of its URLs" in err
+    assert "asynchttp: 1000 requests in " in err and "  latency   p50 " in err
+    assert "asynchttp demo: every answer was right" in err
+    version = _run([str(python), "-m", "asynchttp", "--version"], tmp_path)
+    assert version.stdout.strip() == "asynchttp " + wheel.name.split("-")[1]
