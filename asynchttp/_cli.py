@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="save each body in DIR, under a safe name made from its number and URL")
     parser.add_argument("--jsonl", action="store_true",
                         help="one JSON object per request on stdout: url, status, bytes, "
-                        "seconds, error, fromcache")
+                        "seconds, error, fromcache (and file, with -o)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no line per request (progress and summary only)")
     parser.add_argument("--no-redirects", action="store_true",
@@ -762,9 +762,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.write("%s: interrupted\n" % PROG)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # stdout closed early (| head): not an error of ours; keep Python quiet at exit.
+        # stdout closed early (| head): stop quietly. Point stdout at /dev/null so the
+        # interpreter's final flush does not complain about the closed pipe.
         try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
             pass
         return EXIT_FAILED

@@ -480,7 +480,8 @@ class DemoServer:
                 return _json({"error": "no such user"}, 404)
             post = self._add_post(user_id, title)
             return _json(post, 201, [("Location", "/api/posts/%d" % post["id"])])
-        if len(parts) >= 2 and parts[0] in ("users", "posts") and parts[1].isdigit():
+        if (request.method in ("GET", "HEAD") and len(parts) >= 2
+                and parts[0] in ("users", "posts") and parts[1].isdigit()):
             ident = int(parts[1])
             if parts[0] == "posts" and len(parts) == 2 and ident in self._posts:
                 return _json(self._posts[ident])
