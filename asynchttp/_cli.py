@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -329,8 +330,9 @@ def safe_file_name(index: int, url: str, width: int) -> str:
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted, non-empty sequence."""
-    rank = max(1, -(-len(sorted_values) * fraction // 1))  # ceil without float surprises
-    return sorted_values[int(rank) - 1]
+    # rounded first so that 0.9 * 1000 cannot become rank 901 through float error
+    rank = max(1, math.ceil(round(len(sorted_values) * fraction, 9)))
+    return sorted_values[rank - 1]
 
 
 def make_http(config: JobConfig) -> Any:
