@@ -285,7 +285,7 @@ class PoolState:
                     log.debug("request sent on %s", conn.peer)
                 response_head = await conn.read_head()
             except HttpConnectionClosedError as exc:
-                self.discard(conn, "failed while sending or awaiting the head")
+                self.discard(conn, "failed while sending or awaiting the head", log)
                 parser = conn.parser
                 if reused and not retried and method in IDEMPOTENT_METHODS and not (parser and parser.received_any):
                     retried = True
@@ -294,7 +294,7 @@ class PoolState:
                     continue
                 raise
             except BaseException:
-                self.discard(conn, "failed while sending or awaiting the head")
+                self.discard(conn, "failed while sending or awaiting the head", log)
                 raise
             if log is not None:
                 log.debug("response head: %s %s", response_head.code.decode(), response_head.reason.decode("latin-1"))
@@ -517,7 +517,7 @@ class PoolState:
             self._sweep = self.loop.call_later(self._keep_alive_timeout, self._sweep_idle)
         self._grant()
 
-    def discard(self, conn: Connection, reason: str) -> None:
+    def discard(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter] = None) -> None:
         """A connection that must not be reused."""
         self._active.discard(conn)
         if conn.state is IDLE:
@@ -525,12 +525,14 @@ class PoolState:
             if stack and conn in stack:
                 stack.remove(conn)
                 self._idle_count -= 1
-        self._close(conn, reason)
+        self._close(conn, reason, log)
         self._grant()
 
-    def _close(self, conn: Connection, reason: str) -> None:
+    def _close(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter] = None) -> None:
         """Close ``conn`` and give back its slot at once (no grant: callers decide)."""
-        if logger.isEnabledFor(logging.DEBUG):
+        if log is not None:  # during a request: the line carries its method and URL
+            log.debug("closing %r: %s", conn, reason)
+        elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("closing %r: %s", conn, reason)
         if conn.counted:
             conn.counted = False
@@ -693,7 +695,7 @@ class ResponseBody:
                 data = await conn.read()
             except BaseException:
                 self._conn = None
-                self._pool.discard(conn, "failed while reading the body")
+                self._pool.discard(conn, "failed while reading the body", self._log)
                 raise
         if conn.body_complete:
             self._finish(conn)
@@ -710,13 +712,13 @@ class ResponseBody:
         if end.keep_alive and not self._wants_close:  # type: ignore[union-attr]
             self._pool.release(conn)
         else:
-            self._pool.discard(conn, "the response does not allow reuse")
+            self._pool.discard(conn, "the response does not allow reuse", self._log)
 
     async def aclose(self) -> None:
         conn = self._conn
         if conn is not None:
             self._conn = None
-            self._pool.discard(conn, "body abandoned before its end")
+            self._pool.discard(conn, "body abandoned before its end", self._log)
 
     def __del__(self) -> None:
         conn = self._conn
