@@ -4,6 +4,7 @@ method and URL, and no breakage when the URL holds a ``%``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from typing import Any
@@ -11,10 +12,11 @@ from typing import Any
 import pytest
 
 from asynchttp_lowhaio import HttpLoggerAdapter, get_logger_adapter_default, streamed
-from tests.core.helpers import fetch, open_pool
+from tests.core.helpers import fetch, open_pool, until
 from tests.servers import run
 from tests.servers.dns import DnsServer
 from tests.servers.http_server import TestServer
+from tests.servers.scripted import close, recv_head, send
 
 
 def messages(caplog: pytest.LogCaptureFixture, name: str = "asynchttp_lowhaio") -> list[str]:
@@ -128,3 +130,51 @@ def test_adapter_without_context_still_prefixes() -> None:
         target.removeHandler(handler)
     assert record_holder == ["[http] plain message", "[http:http://h/%d%s] with args"]
     assert get_logger_adapter_default({"method": "GET"}).logger.name == "asynchttp_lowhaio"
+
+
+def test_retry_wait_and_connect_failure_are_logged(http_server: TestServer, dns_server: DnsServer,
+                                                   dns_resolver_factory: Any, scripted: Any,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="asynchttp_lowhaio")
+    ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    stale = scripted([[recv_head(), send(ok), recv_head(), close()], [recv_head(), send(ok)]])
+    dns_server.set("multi.test", "A", [("127.0.0.2", 60), ("127.0.0.1", 60)])
+
+    async def main() -> None:
+        async with open_pool(get_dns_resolver=dns_resolver_factory, max_connections=1) as request:
+            # a retry on a stale connection
+            await fetch(request, b"GET", stale.url("/"))
+            await fetch(request, b"GET", stale.url("/again"))
+        async with open_pool(get_dns_resolver=dns_resolver_factory, max_connections=1) as request:
+            # a refused first address, then a wait for the only connection
+            held = asyncio.ensure_future(fetch(request, b"GET", f"http://multi.test:{http_server.port}/wait?key=l"))
+            await until(lambda: len(http_server.requests) == 1)
+            waiting = asyncio.ensure_future(fetch(request, b"GET", f"http://multi.test:{http_server.port}/hello"))
+            await asyncio.sleep(0.01)
+            http_server.release("l")
+            await asyncio.gather(held, waiting)
+
+    run(main())
+    text = "\n".join(messages(caplog))
+    assert "retrying once" in text
+    assert "connect to 127.0.0.2 failed" in text
+    assert "waiting for a connection" in text
+    assert "reusing connection" in text
+
+
+def test_closes_during_a_request_carry_its_method_and_url(http_server: TestServer,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="asynchttp_lowhaio")
+    close_url = http_server.url("/close")
+    stream_url = http_server.url("/stream?n=50000000")
+
+    async def main() -> None:
+        async with open_pool() as request:
+            await fetch(request, b"GET", close_url)  # Connection: close
+            code, _, body = await request(b"GET", stream_url)
+            await body.aclose()  # abandoned
+
+    run(main())
+    closes = [line for line in messages(caplog) if "closing" in line]
+    assert any(close_url in line and "GET" in line and "does not allow reuse" in line for line in closes)
+    assert any(stream_url in line and "abandoned" in line for line in closes)

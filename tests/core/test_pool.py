@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from typing import Any, AsyncIterator, Callable
 
 import pytest
@@ -25,7 +26,7 @@ from asynchttp_lowhaio import (
     streamed,
 )
 from tests.core.helpers import (
-    FakeClockLoop, conn_of, fetch, header, open_pool, run_fake_clock, state_of, until,
+    FakeClockLoop, conn_of, fetch, full_backlog_port, header, open_pool, run_fake_clock, state_of, until,
 )
 from tests.servers import closed_port, run
 from tests.servers.http_server import Response, TestServer, pattern
@@ -210,9 +211,10 @@ def test_sweep_keeps_connections_that_are_not_yet_expired(http_server: TestServe
             b = asyncio.ensure_future(conn_of(request, http_server.url("/wait?key=s")))
             await until(lambda: len(http_server.requests) == 2)
             http_server.release("s")
-            await a
+            await asyncio.gather(a, b)  # two idle connections
             loop.advance(6)
-            await b  # the second connection becomes idle 6 fake seconds after the first
+            # one of them carries a request: idle again 6 fake seconds after the other
+            assert (await conn_of(request, http_server.url("/hello")))[1] == 2
             loop.advance(5)
             await until(lambda: state_of(request).stats()["idle"] == 1)  # only the first expired
             loop.advance(6)
@@ -524,3 +526,68 @@ def test_lowhaio_positional_options_are_accepted(http_server: TestServer) -> Non
 
     assert run(main())[2] == b"hello world"
     gc.collect()
+
+
+# ---------------------------------------- what the loop has not seen yet
+def test_idle_connection_closed_just_now_is_not_handed_out(scripted: Callable[..., ScriptedServer]) -> None:
+    """The FIN is in the kernel but the loop has not run since: still never handed out."""
+    server = scripted([[recv_head(), send(OK_2), close()], [recv_head(), send(OK_2)]])
+
+    async def main() -> Any:
+        async with open_pool() as request:
+            await fetch(request, b"GET", server.url("/"))
+            assert server.wait_done(1)  # blocks the loop: the close is not processed
+            time.sleep(0.05)
+            return await fetch(request, b"POST", server.url("/"), body=streamed(b"x"))
+
+    assert run(main())[2] == b"ok"
+    assert server.connections_accepted == 2
+
+
+def test_idle_connection_with_unread_bytes_just_now_is_not_handed_out(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted([
+        [recv_head(), send(OK_2), send(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"),
+         wait_for_client_close(3)],
+        [recv_head(), send(OK_2)],
+    ])
+
+    async def main() -> Any:
+        async with open_pool() as request:
+            code, _, body = await request(b"GET", server.url("/"))
+            time.sleep(0.1)  # the unsolicited answer reaches the kernel, not the loop
+            await buffered(body)
+            return await fetch(request, b"POST", server.url("/"), body=streamed(b"x"))
+
+    assert run(main())[2] == b"ok"
+    assert server.connections_accepted == 2
+
+
+def test_cancelled_during_connect_frees_the_slot_and_the_socket(no_leaks: LeakChecker) -> None:
+    with full_backlog_port() as port:
+        no_leaks.snapshot()
+
+        async def main() -> dict:
+            async with open_pool(max_connections=1) as request:
+                task = asyncio.ensure_future(request(b"GET", f"http://127.0.0.1:{port}/"))
+                await asyncio.sleep(0.05)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                return state_of(request).stats()
+
+        assert run(main())["connections"] == 0
+        no_leaks.check()
+
+
+def test_connection_keep_alive_from_caller_keeps_the_connection(http_server: TestServer) -> None:
+    async def main() -> list:
+        async with open_pool() as request:
+            out = []
+            for _ in range(2):
+                _, headers, _ = await fetch(request, b"GET", http_server.url("/hello"),
+                                            headers=((b"connection", b"keep-alive"),))
+                out.append(header(headers, b"x-conn-requests"))
+            return out
+
+    assert run(main()) == [b"1", b"2"]
