@@ -67,3 +67,15 @@ def _build(
                 yield httplib2.AUTH_SCHEME_CLASSES[scheme](
                     credential, host, request_uri, headers, response, content, http
                 )
+
+
+def client_certificate(http: Any, authority: str) -> Optional[tuple[str, str, Optional[str]]]:
+    """The ``(key_file, cert_file, password)`` httplib2 would present to ``authority``.
+
+    httplib2 takes the first ``add_certificate`` entry whose domain is ``""`` or
+    equals the request's authority (``host:port`` when the URI has a port), when it
+    creates the connection.  The facade builds its TLS context per authority from this.
+    """
+    for key_file, cert_file, password in http.certificates.iter(authority):
+        return key_file, cert_file, password
+    return None

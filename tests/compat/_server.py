@@ -13,6 +13,7 @@ Bounded by construction: the server stops itself after ``lifetime`` seconds or
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names; repeats joined with ", "
     body: bytes
     connection_index: int  # how many requests this connection carried before
+    peer_subject: Optional[str] = None  # TLS client certificate's commonName / first subject part
 
 
 @dataclass
@@ -55,8 +57,15 @@ REASONS = {
 
 
 class ScriptServer:
-    def __init__(self, routes: dict[str, Handler], lifetime: float = 60.0, max_requests: int = 5000) -> None:
+    def __init__(
+        self,
+        routes: dict[str, Handler],
+        lifetime: float = 60.0,
+        max_requests: int = 5000,
+        ssl_context: Optional[ssl.SSLContext] = None,
+    ) -> None:
         self.routes = routes
+        self.ssl_context = ssl_context
         self.state: dict = {}
         self.log: list[Request] = []
         self.lifetime = lifetime
@@ -67,7 +76,7 @@ class ScriptServer:
         self._sock.listen(64)
         self._sock.settimeout(0.05)
         self.port = self._sock.getsockname()[1]
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.base = "%s://127.0.0.1:%d" % ("https" if ssl_context else "http", self.port)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._conns: list[socket.socket] = []
@@ -115,6 +124,11 @@ class ScriptServer:
         buf = b""
         index = 0
         try:
+            if self.ssl_context is not None:
+                try:
+                    conn = self.ssl_context.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # the client refused our certificate (or we refused it)
             while not self._stopping.is_set() and index < 1000:
                 request, buf = self._read_request(conn, buf, index)
                 if request is None:
@@ -184,7 +198,12 @@ class ScriptServer:
                 buf += data
             body, buf = buf[:length], buf[length:]
         path, _, query = target.partition("?")
-        return Request(method, target, path, query, headers, body, index), buf
+        peer = None
+        if isinstance(conn, ssl.SSLSocket):
+            cert = conn.getpeercert()
+            if cert:
+                peer = ",".join("%s=%s" % pair for rdn in cert.get("subject", ()) for pair in rdn) or "<no subject>"
+        return Request(method, target, path, query, headers, body, index, peer), buf
 
     def _build(self, request: Request, reply: Reply) -> bytes:
         reason = reply.reason if reply.reason is not None else REASONS.get(reply.status, "Whatever")

@@ -2,7 +2,7 @@
 
 The product's ``send_once`` lives in the facade (asynchttp/_http.py) over the
 core pool.  This one is deliberately plain -- one asyncio connection per
-request, plain HTTP only -- and exists so the compatibility table can run the
+request -- and exists so the compatibility table can run the
 httplib2 policy layer over real sockets even before (and independently of) the
 facade: a difference seen here is a difference in _semantics, not in the
 transport.  It honours ``http.timeout`` per connect/read, as httplib2's socket
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from http import client as http_client
 import socket
+import ssl
 from typing import Any, Optional
 
 import httplib2
@@ -30,17 +31,35 @@ async def _with_timeout(aw: Any, timeout: Optional[float]) -> Any:
         raise socket.timeout("timed out") from None
 
 
+def _tls_context(http: Any, authority: str) -> ssl.SSLContext:
+    # httplib2's own context builder, with the first client certificate for this authority
+    certs = list(http.certificates.iter(authority))
+    key_file, cert_file, password = certs[0] if certs else (None, None, None)
+    return httplib2._build_ssl_context(
+        http.disable_ssl_certificate_validation,
+        http.ca_certs if http.ca_certs else httplib2.CA_CERTS,
+        cert_file,
+        key_file,
+        maximum_version=http.tls_maximum_version,
+        minimum_version=http.tls_minimum_version,
+        key_password=password,
+    )
+
+
 def make_send_once(http: Any):
     async def send_once(
         scheme: str, authority: str, request_uri: str, method: str, body: Optional[bytes], headers: dict
     ) -> tuple[httplib2.Response, bytes]:
-        assert scheme == "http", "the test transport speaks plain HTTP only"
         host, _, port = authority.rpartition(":")
         if not host:
-            host, port = authority, "80"
+            host, port = authority, "443" if scheme == "https" else "80"
         timeout = http.timeout
+        context = _tls_context(http, authority) if scheme == "https" else None
         try:
-            reader, writer = await _with_timeout(asyncio.open_connection(host, int(port)), timeout)
+            reader, writer = await _with_timeout(
+                asyncio.open_connection(host, int(port), ssl=context, server_hostname=host if context else None),
+                timeout,
+            )
         except ConnectionRefusedError:
             # asyncio words it differently; http.client/socket say this
             raise ConnectionRefusedError(111, "Connection refused") from None

@@ -14,6 +14,7 @@ import base64
 import gzip
 import hashlib
 import io
+import ssl
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -292,6 +293,8 @@ class Scenario:
     differs: Optional[str] = None  # why asynchttp deliberately differs (README); then check_differs runs
     check_differs: Optional[Callable[[list, list], None]] = None  # (httplib2 obs, asynchttp obs)
     differs_for: tuple = ("semantics", "blocking", "promise")  # the clients the difference applies to
+    tls: Optional[str] = None  # serve HTTPS: "ok", "wrong-host", "tls13-only", "client-cert"
+    certificates: list = field(default_factory=list)  # add_certificate(key, cert, domain, password) templates
 
 
 class DictCache:
@@ -612,6 +615,31 @@ add(
     Scenario("force-digest-unimplemented", 10, {"/": digest_protected(qop="auth-int")}, credentials=[("joe", "secret", "")], attrs=FORCE, expect=400),
     Scenario("force-cached-permanent-over-limit", 10, {"/new": ok()}, [Step("/old", redirections=0)], cache=True, setup_cache=_seed_permanent, attrs=FORCE, expect="AttributeError"),
     Scenario("force-success-untouched", 10, {"/": ok()}, attrs=FORCE, expect=200),
+)
+
+# ---- 7. TLS options (certificates made at test time with trustme)
+def peer(req: Request, state: dict) -> Reply:
+    return Reply(200, [("Content-Type", "text/plain")], ("client cert: %s" % req.peer_subject).encode())
+
+
+add(
+    Scenario("https-ca-certs", 7, {"/": ok(b"secure")}, tls="ok", kwargs={"ca_certs": "{ca}"}, expect=200),
+    Scenario("https-default-bundle-rejects", 7, {"/": ok()}, tls="ok", expect="SSLCertVerificationError"),
+    Scenario("https-untrusted-ca", 7, {"/": ok()}, tls="ok", kwargs={"ca_certs": "{untrusted_ca}"}, expect="SSLCertVerificationError"),
+    Scenario("https-disable-validation", 7, {"/": ok(b"unchecked")}, tls="ok", kwargs={"disable_ssl_certificate_validation": True}, expect=200),
+    Scenario("https-disable-validation-wrong-host", 7, {"/": ok()}, tls="wrong-host", kwargs={"disable_ssl_certificate_validation": True}, expect=200),
+    Scenario("https-wrong-host", 7, {"/": ok()}, tls="wrong-host", kwargs={"ca_certs": "{ca}"}, expect="SSLCertVerificationError"),
+    Scenario("https-missing-ca-file", 7, {"/": ok()}, tls="ok", kwargs={"ca_certs": "{missing}"}, expect="FileNotFoundError"),
+    Scenario("https-tls-max-below-server-min", 7, {"/": ok()}, tls="tls13-only", kwargs={"ca_certs": "{ca}", "tls_maximum_version": "TLSv1_2"}, expect="SSLError"),
+    Scenario("https-tls-min-13", 7, {"/": ok()}, tls="ok", kwargs={"ca_certs": "{ca}", "tls_minimum_version": "TLSv1_3"}, expect=200),
+    Scenario("https-tls-version-enum", 7, {"/": ok()}, tls="ok", kwargs={"ca_certs": "{ca}", "tls_maximum_version": ssl.TLSVersion.TLSv1_2}, expect=200),
+    Scenario("https-redirect-and-cache", 7, {"/": redirect(301, "/t"), "/t": counted(headers=FRESH)}, [Step(), Step()], tls="ok", kwargs={"ca_certs": "{ca}"}, cache=True, expect=200),
+    Scenario("https-basic-auth", 7, {"/": basic_protected()}, tls="ok", kwargs={"ca_certs": "{ca}"}, credentials=[("joe", "secret", "")], expect=200),
+    Scenario("client-cert", 7, {"/": peer}, tls="client-cert", kwargs={"ca_certs": "{ca}"}, certificates=[("{client_key}", "{client_cert}", "", None)], expect=200),
+    Scenario("client-cert-with-password", 7, {"/": peer}, tls="client-cert", kwargs={"ca_certs": "{ca}"}, certificates=[("{client_key_encrypted}", "{client_cert}", "", "pw")], expect=200),
+    Scenario("client-cert-domain-match", 7, {"/": peer}, tls="client-cert", kwargs={"ca_certs": "{ca}"}, certificates=[("{client_key}", "{client_cert}", "{authority}", None)], expect=200),
+    Scenario("client-cert-domain-other", 7, {"/": peer}, tls="client-cert", kwargs={"ca_certs": "{ca}"}, certificates=[("{client_key}", "{client_cert}", "example.org", None)], expect=200),
+    Scenario("client-cert-none", 7, {"/": peer}, tls="client-cert", kwargs={"ca_certs": "{ca}"}, expect=200),
 )
 
 SCENARIOS = S

@@ -186,6 +186,16 @@ def test_malformed_challenge_raises_without_credentials() -> None:
         _auth.authorizations_from_challenge(http, "h", "/", {}, _challenge("=broken"), b"")
 
 
+def test_client_certificate_choice() -> None:
+    http = _http(certificates=httplib2.KeyCerts())
+    assert _auth.client_certificate(http, "h:443") is None
+    http.certificates.add("k1", "c1", "other:443", None)
+    http.certificates.add("k2", "c2", "h:443", "pw")
+    http.certificates.add("k3", "c3", "", None)
+    assert _auth.client_certificate(http, "h:443") == ("k2", "c2", "pw")
+    assert _auth.client_certificate(http, "h") == ("k3", "c3", None)  # the port is part of the domain
+
+
 # ---------------------------------------------------------------- _cache
 
 

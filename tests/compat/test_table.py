@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import ssl
 from typing import Any, Callable, Optional
 
 import httplib2
@@ -111,8 +112,62 @@ def _default_agents() -> tuple:
     return ("Python-httplib2/%s (gzip)" % httplib2.__version__, default_user_agent())
 
 
-def _make_client(kind: str, scenario: Scenario, tmp_path: Any, base: str) -> Any:
-    kwargs = dict(scenario.kwargs)
+_TLS: dict = {}
+
+
+def _tls_files(tmp_path_factory: Any) -> dict:
+    """One CA, a server certificate per flavour, and client certificate files, per session."""
+    if _TLS:
+        return _TLS
+    import trustme
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.servers.tls import TlsMaterial
+
+    material = TlsMaterial()
+    where = tmp_path_factory.mktemp("tls")
+    files = {"ca": where / "ca.pem", "untrusted_ca": where / "untrusted.pem", "missing": where / "absent.pem",
+             "client_key": where / "client.key", "client_key_encrypted": where / "client-enc.key",
+             "client_cert": where / "client.pem"}
+    material.ca.cert_pem.write_to_path(str(files["ca"]))
+    material.untrusted_ca.cert_pem.write_to_path(str(files["untrusted_ca"]))
+    client = material.ca.issue_cert("client.example", common_name="compat-client")
+    client.private_key_pem.write_to_path(str(files["client_key"]))
+    client.cert_chain_pems[0].write_to_path(str(files["client_cert"]))
+    key = serialization.load_pem_private_key(client.private_key_pem.bytes(), None)
+    files["client_key_encrypted"].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.BestAvailableEncryption(b"pw"))
+    )
+
+    def server_context(flavour: str) -> ssl.SSLContext:
+        if flavour == "wrong-host":
+            return material.server_context(material.issue("wrong.example"))
+        context = material.server_context()
+        if flavour == "tls13-only":
+            context.minimum_version = ssl.TLSVersion.TLSv1_3
+        if flavour == "client-cert":
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_verify_locations(cadata=material.ca.cert_pem.bytes().decode("ascii"))
+        return context
+
+    _TLS.update({name: str(path) for name, path in files.items()})
+    _TLS["server_context"] = server_context
+    return _TLS
+
+
+def _fill(value: Any, tls: dict, authority: str) -> Any:
+    if isinstance(value, str):
+        for name, path in tls.items():
+            if isinstance(path, str):
+                value = value.replace("{%s}" % name, path)
+        return value.replace("{authority}", authority)
+    return value
+
+
+def _make_client(kind: str, scenario: Scenario, tmp_path: Any, base: str, tls: dict) -> Any:
+    authority = base.split("://", 1)[1]
+    kwargs = {name: _fill(value, tls, authority) for name, value in scenario.kwargs.items()}
     cache_object = None
     if scenario.cache is True:
         cache_object = httplib2.FileCache(str(tmp_path / ("cache-" + kind)))
@@ -132,9 +187,10 @@ def _make_client(kind: str, scenario: Scenario, tmp_path: Any, base: str) -> Any
         raise AssertionError(kind)
     for name, value in scenario.attrs.items():
         setattr(http, name, value)
-    authority = base.split("://", 1)[1]
     for name, password, domain in scenario.credentials:
         http.add_credentials(name, password, domain.replace("{authority}", authority))
+    for key, cert, domain, password in scenario.certificates:
+        http.add_certificate(_fill(key, tls, authority), _fill(cert, tls, authority), _fill(domain, tls, authority), password)
     if scenario.setup_cache is not None:
         scenario.setup_cache(cache_object, base)
     return http
@@ -157,7 +213,7 @@ def _observe_exception(exc: BaseException, base: str, port: int) -> dict:
     return view
 
 
-def run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any) -> list:
+def run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any, tls: dict) -> list:
     for name, value in scenario.env.items():
         monkeypatch.setenv(name, value)
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
@@ -170,9 +226,10 @@ def run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any)
     closed_port = _closed_port()
     agents = _default_agents()
     observations = []
-    with ScriptServer(dict(scenario.routes)) as server:
+    context = tls["server_context"](scenario.tls) if scenario.tls else None
+    with ScriptServer(dict(scenario.routes), ssl_context=context) as server:
         base, port = server.base, server.port
-        http = _make_client(kind, scenario, tmp_path, base)
+        http = _make_client(kind, scenario, tmp_path, base, tls)
         try:
             for step in scenario.steps:
                 if isinstance(step, Action):
@@ -223,7 +280,9 @@ _REFERENCE: dict = {}
 
 def _reference(scenario: Scenario, tmp_path_factory: Any, monkeypatch: Any) -> list:
     if scenario.id not in _REFERENCE:
-        _REFERENCE[scenario.id] = run_scenario("httplib2", scenario, tmp_path_factory.mktemp("ref"), monkeypatch)
+        _REFERENCE[scenario.id] = run_scenario(
+            "httplib2", scenario, tmp_path_factory.mktemp("ref"), monkeypatch, _tls_files(tmp_path_factory)
+        )
     return _REFERENCE[scenario.id]
 
 
@@ -253,20 +312,20 @@ def test_table_is_large_and_covers_every_item() -> None:
     assert len(SCENARIOS) > 100
     assert len({s.id for s in SCENARIOS}) == len(SCENARIOS)
     covered = {s.item for s in SCENARIOS}
-    # 7 (TLS) and 11 (names) are covered by test_tls.py and test_names.py
-    assert {1, 2, 3, 4, 5, 6, 8, 9, 10} <= covered
+    # 11 (names importable from asynchttp) is covered by test_names.py
+    assert {1, 2, 3, 4, 5, 6, 7, 8, 9, 10} <= covered
 
 
 @pytest.mark.parametrize("kind", CLIENTS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_scenario(kind: str, scenario: Scenario, tmp_path: Any, tmp_path_factory: Any, monkeypatch: Any) -> None:
     if kind == "httplib2":
-        observations = run_scenario("httplib2", scenario, tmp_path, monkeypatch)
+        observations = run_scenario("httplib2", scenario, tmp_path, monkeypatch, _tls_files(tmp_path_factory))
         _REFERENCE.setdefault(scenario.id, observations)
         _check_expect(scenario, observations)
         return
     reference = _reference(scenario, tmp_path_factory, monkeypatch)
-    mine = run_scenario(kind, scenario, tmp_path, monkeypatch)
+    mine = run_scenario(kind, scenario, tmp_path, monkeypatch, _tls_files(tmp_path_factory))
     if scenario.differs and kind in scenario.differs_for:
         assert scenario.check_differs is not None
         scenario.check_differs(reference, mine)
