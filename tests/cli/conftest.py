@@ -7,11 +7,14 @@ checkout. ``run_in_pty`` gives the child a terminal for stderr, to see the bar.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -56,6 +59,8 @@ def run_in_pty(args: Sequence[str], **env: str) -> tuple[int, str]:
     pid, fd = pty.fork()
     if pid == 0:  # the child: only exec, nothing that could run pytest's code twice
         try:
+            # a terminal of a real size (a fresh pty is 0x0, which tqdm would draw as nothing)
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
             os.chdir(str(REPO))
             os.execve(sys.executable, cli_command(*args), child_env(**env))
         finally:
