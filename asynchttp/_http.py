@@ -287,14 +287,17 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
 
 def build_response(code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes) -> httplib2.Response:
     """An ``httplib2.Response`` as httplib2 builds it from http.client: lower-cased
-    keys, repeated headers joined with ", ", ``["status"]`` a str."""
+    keys, values decoded as Latin-1, repeated headers joined with ", ",
+    ``["status"]`` a str."""
+    pairs = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in headers]
     response = httplib2.Response.__new__(httplib2.Response)
-    get = response.get
-    for name, value in headers:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        previous = get(key)
-        response[key] = text if previous is None else previous + ", " + text
+    dict.update(response, pairs)
+    if len(response) != len(pairs):  # a repeated header: join its values in order
+        dict.clear(response)
+        get = response.get
+        for key, text in pairs:
+            previous = get(key)
+            response[key] = text if previous is None else previous + ", " + text
     status = int(code)
     response.status = status
     response["status"] = str(status)

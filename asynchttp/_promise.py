@@ -123,7 +123,12 @@ class RequestFuture(Future):
     # -- settling -----------------------------------------------------------
 
     def _settle(self, result: Any, exception: Optional[BaseException]) -> bool:
-        """Finish with ``result`` or ``exception``; False if already cancelled or finished."""
+        """Finish with ``result`` or ``exception``; False if already cancelled or finished.
+
+        On the loop thread, a future somebody waits on is finished at the end of the
+        loop iteration (see ``_loop.at_end_of_iteration``); True is then returned
+        before it is known whether a cancel() gets there first.
+        """
         with _create_lock:
             if self._cond is None:
                 # Nobody waits, nobody registered a callback: no condition to notify.
@@ -133,6 +138,14 @@ class RequestFuture(Future):
                 self._exception = exception
                 self._state = FINISHED
                 return True
+        if self._state in _DONE_STATES:
+            return False
+        if _loop.on_loop_thread():
+            _loop.at_end_of_iteration(self._settle_and_notify, result, exception)
+            return True
+        return self._settle_and_notify(result, exception)
+
+    def _settle_and_notify(self, result: Any, exception: Optional[BaseException]) -> bool:
         try:
             if exception is None:
                 Future.set_result(self, result)
