@@ -333,7 +333,7 @@ def target_lines(results: Results, targets: list[Target], rst: bool) -> list[str
         else:
             ratio = mine / theirs
             met = ratio >= t.bound if t.at_least else ratio <= t.bound
-            verdict, got = ("met" if met else "NOT MET"), f"{ratio:.2f}x"
+            verdict, got = ("met" if met else "NOT MET"), f"{ratio:.3f}x"
             if results.failed.get((t.client, t.row_key[0])) or results.failed.get((t.peer, t.row_key[0])):
                 verdict += " (some runs failed: see the notes)"
         out.append(f"{'- ' if rst else '  '}issue {t.issue} {t.scenario_label}: "
