@@ -21,7 +21,7 @@ is an error, never a guess.  Framing follows RFC 9112 section 6.3.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from ._errors import HttpConnectionClosedError, HttpHeaderTooLong, HttpProtocolError
 
@@ -36,19 +36,26 @@ Headers = Tuple[Tuple[bytes, bytes], ...]
 _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([1-9][0-9]{2})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 
 # field-line = field-name ":" OWS field-value OWS              (RFC 9112 5)
-# field-name = token; no whitespace is allowed before the colon (5.1).
-# field-value characters: VCHAR / obs-text / SP / HTAB; never CR, LF, NUL.
-_FIELD_LINE = re.compile(
-    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*((?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?)[ \t]*"
-)
-# obs-fold = OWS CRLF RWS: a continuation line, which a user agent replaces by SP
-_CONTINUATION = re.compile(rb"[ \t]+([\t\x20-\x7e\x80-\xff]*?)[ \t]*")
+# field-name = token; no whitespace is allowed before the colon (5.1).  Field
+# lines are split with bytes methods, not one regex: a regex with optional
+# whitespace on both sides of the value backtracks quadratically (cubically
+# for obs-fold) on a hostile line of spaces.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Every control byte but HTAB; CR and LF are allowed only as CRLF pairs, which
+# ``_malformed`` checks by counting, so one C-level pass validates a whole head.
+_CTL = bytes(range(0x09)) + bytes(range(0x0A, 0x20)) + b"\x7f"
+# Valid field names seen so far, to their lower-cased form: most heads repeat
+# a few names.  Bounded in count and name length, so a hostile server cannot grow it.
+_NAMES: dict = {}
+_NAMES_MAX = 512
 
 # chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF       (RFC 9112 7.1)
-# chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
+# chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] );
+# extensions are ignored, so their inside is only checked for control bytes.
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?")
 
 _CONTENT_LENGTH = re.compile(rb"[0-9]+")
+_FRAMING_FIELDS = frozenset((b"connection", b"transfer-encoding", b"content-length"))
 _MAX_CONTENT_LENGTH_DIGITS = 18
 _MAX_INTERIM_RESPONSES = 16
 
@@ -61,6 +68,27 @@ _BODY_CHUNK_CRLF = 4
 _TRAILERS = 5
 _BODY_UNTIL_CLOSE = 6
 _DONE = 7
+
+
+def _malformed(block: bytes) -> bool:
+    """True if ``block`` holds a control byte, or a CR or LF outside a CRLF pair."""
+    # Each CRLF accounts for two deleted bytes; any other CR, LF or control
+    # byte makes the count of deleted bytes exceed that.
+    return len(block) - len(block.translate(None, _CTL)) != 2 * block.count(b"\r\n")
+
+
+def _check_partial(buf: bytes, pos: int, stop: int, what: str) -> None:
+    """Fail early on a malformed byte in an incomplete line or head.
+
+    Only ``buf[pos:stop]`` is looked at (``stop`` is set by the caller so that
+    the bytes examined do not depend on how the input was split), and a final
+    CR is not judged yet: its LF may be in the next read.
+    """
+    window = buf[pos:stop]
+    if window[-1:] == b"\r":
+        window = window[:-1]
+    if _malformed(window):
+        raise HttpProtocolError(f"control byte, bare CR or bare LF in the {what}: {window[:100]!r}")
 
 
 class ResponseHead:
@@ -95,42 +123,51 @@ class ResponseEnd:
 Event = Union[ResponseHead, bytes, ResponseEnd]
 
 
-def _tokens(headers: Headers, name: bytes) -> List[bytes]:
-    """The comma-separated tokens of every ``name`` header, lower-cased and stripped."""
-    return [
-        token.strip().lower()
-        for key, value in headers
-        if key == name
-        for token in value.split(b",")
-        if token.strip()
-    ]
-
-
 def _parse_fields(lines: List[bytes], max_count: int, what: str) -> Headers:
-    """Field lines to (lower-cased name, value) pairs, unfolding obs-fold."""
+    """Field lines (already free of control bytes) to (lower-cased name, value) pairs.
+
+    obs-fold continuation lines are unfolded into one SP, as RFC 9112 5.2
+    asks of a user agent.
+    """
     if len(lines) > max_count:
         raise HttpHeaderTooLong(f"more than {max_count} {what} fields")
-    fields: List[List[bytes]] = []
+    names = _NAMES
+    try:
+        # The common case in one comprehension: every name already known and
+        # valid.  A line without a colon fails the unpacking, a new or invalid
+        # name the lookup; either way the careful loop below decides.
+        return tuple([(names[name], value.strip(b" \t")) for name, value in [line.split(b":", 1) for line in lines]])
+    except (KeyError, ValueError):
+        pass
+    fields: List[Tuple[bytes, bytes]] = []
     for line in lines:
-        match = _FIELD_LINE.fullmatch(line)
-        if match is not None:
-            fields.append([match.group(1).lower(), match.group(2)])
-            continue
-        folded = _CONTINUATION.fullmatch(line)
-        if folded is not None and fields:
-            # RFC 9112 5.2: a user agent replaces obs-fold with SP.
-            previous = fields[-1]
-            previous[1] = (previous[1] + b" " + folded.group(1)) if folded.group(1) else previous[1]
-            continue
-        raise HttpProtocolError(f"malformed {what} line: {line[:100]!r}")
-    return tuple((name, value) for name, value in fields)
+        name, colon, value = line.partition(b":")
+        lowered = names.get(name) if colon else None
+        if lowered is None:
+            if colon and _TOKEN.fullmatch(name) is not None:
+                lowered = name.lower()
+                if len(names) < _NAMES_MAX and len(name) <= 64:
+                    names[name] = lowered
+            elif line[:1] in (b" ", b"\t") and fields:
+                # obs-fold: the line continues the previous field's value.
+                folded = line.strip(b" \t")
+                if folded:
+                    previous_name, previous = fields[-1]
+                    fields[-1] = (previous_name, previous + b" " + folded if previous else folded)
+                continue
+            else:
+                raise HttpProtocolError(f"malformed {what} line: {line[:100]!r}")
+        fields.append((lowered, value.strip(b" \t")))
+    return tuple(fields)
 
 
-def _content_length(headers: Headers) -> Optional[int]:
-    """The Content-Length, None when absent; several must agree (RFC 9110 8.6)."""
-    values = [value for name, value in headers if name == b"content-length"]
-    if not values:
-        return None
+def _content_length(values: List[bytes]) -> int:
+    """The Content-Length from its field values; several must agree (RFC 9110 8.6)."""
+    if len(values) == 1:
+        value = values[0]
+        # bytes.isdigit() is ASCII-only: no sign, space or Unicode digit passes.
+        if value.isdigit() and len(value) <= _MAX_CONTENT_LENGTH_DIGITS:
+            return int(value)
     lengths = set()
     for value in values:
         for part in value.split(b","):
@@ -141,6 +178,15 @@ def _content_length(headers: Headers) -> Optional[int]:
     if len(lengths) != 1:
         raise HttpProtocolError(f"conflicting content-length values: {sorted(lengths)}")
     return lengths.pop()
+
+
+def _tokens(values: List[bytes]) -> List[bytes]:
+    """The comma-separated tokens of a list field, lower-cased, empty elements dropped."""
+    if len(values) == 1 and b"," not in values[0]:
+        # One value, one token, already stripped of OWS by _parse_fields.
+        return [values[0].lower()] if values[0] else []
+    parts = b",".join(values).lower().split(b",")
+    return [token for token in [part.strip(b" \t") for part in parts] if token]
 
 
 class ResponseParser:
@@ -158,6 +204,7 @@ class ResponseParser:
         "_interim",
         "_trailer_lines",
         "_trailer_bytes",
+        "_end",
         "received_any",
         "head",
     )
@@ -181,6 +228,7 @@ class ResponseParser:
         self._interim = 0
         self._trailer_lines: List[bytes] = []
         self._trailer_bytes = 0
+        self._end: Optional[ResponseEnd] = None
         self.received_any = False
         self.head: Optional[ResponseHead] = None
 
@@ -228,7 +276,7 @@ class ResponseParser:
                     return events
             elif state == _BODY_CHUNK_CRLF:
                 if end - pos < 2:
-                    if buf[pos : pos + 1] != b"\r":
+                    if buf[pos] != 0x0D:
                         raise HttpProtocolError("chunk data not followed by CRLF")
                     self._buf = buf[pos:]
                     return events
@@ -240,10 +288,12 @@ class ResponseParser:
                 pos = self._parse_trailer_line(buf, pos, events)
                 if pos < 0:
                     return events
-            else:  # _DONE: bytes after the end of the response
+            else:
+                # _DONE: bytes after the end of the response.  The end event
+                # may already be in the caller's hands: it is the same object,
+                # so the caller sees the connection must not be reused.
                 self._keep_alive = False
-                if events and type(events[-1]) is ResponseEnd:
-                    events[-1].keep_alive = False
+                self._end.keep_alive = False  # type: ignore[union-attr]
                 pos = end
         return events
 
@@ -272,25 +322,32 @@ class ResponseParser:
         """Parse one head starting at ``pos``; returns the new position, or -1 for more data."""
         # Fail as soon as the first bytes cannot start a status line (an
         # HTTP/0.9-style answer, garbage), rather than waiting for a head.
-        prefix = buf[pos : pos + 5]
-        if not b"HTTP/".startswith(prefix):
+        if not b"HTTP/".startswith(buf[pos : pos + 5]):
             raise HttpProtocolError(f"response does not start with a status line: {buf[pos:pos + 40]!r}")
+        limit = self._max_header_length
         terminator = buf.find(b"\r\n\r\n", pos)
+        # The early checks look at no more than limit + 3 bytes (a head of
+        # ``limit`` bytes plus a partial terminator), so whole and split input
+        # give the same error.
         if terminator < 0:
-            if len(buf) - pos > self._max_header_length:
-                raise HttpHeaderTooLong(f"response head longer than {self._max_header_length} bytes")
+            end = len(buf)
+            _check_partial(buf, pos, min(end, pos + limit + 3), "response head")
+            if end - pos > limit + 3:
+                raise HttpHeaderTooLong(f"response head longer than {limit} bytes")
             self._buf = buf[pos:]
             return -1
-        if terminator - pos > self._max_header_length:
-            raise HttpHeaderTooLong(f"response head longer than {self._max_header_length} bytes")
-        lines = buf[pos:terminator].split(b"\r\n")
+        if terminator - pos > limit:
+            _check_partial(buf, pos, pos + limit + 3, "response head")
+            raise HttpHeaderTooLong(f"response head longer than {limit} bytes")
+        block = buf[pos:terminator]
+        if _malformed(block):
+            raise HttpProtocolError(f"control byte, bare CR or bare LF in the response head: {block[:200]!r}")
+        lines = block.split(b"\r\n")
         status = _STATUS_LINE.fullmatch(lines[0])
         if status is None:
             raise HttpProtocolError(f"malformed status line: {lines[0][:100]!r}")
         headers = _parse_fields(lines[1:], self._max_header_count, "header")
-        version = b"1." + status.group(1)
         code = status.group(2)
-        reason = status.group(3) or b""
         next_pos = terminator + 4
         if code[0] == 0x31:  # 1xx: interim, no body
             if code == b"101":
@@ -299,7 +356,7 @@ class ResponseParser:
             if self._interim > _MAX_INTERIM_RESPONSES:
                 raise HttpProtocolError(f"more than {_MAX_INTERIM_RESPONSES} interim responses")
             return next_pos
-        head = ResponseHead(version, code, reason, headers)
+        head = ResponseHead(b"1." + status.group(1), code, status.group(3) or b"", headers)
         self.head = head
         events.append(head)
         self._start_body(head)
@@ -309,31 +366,41 @@ class ResponseParser:
 
     def _start_body(self, head: ResponseHead) -> None:
         """Decide the body framing: RFC 9112 section 6.3, in its order."""
-        headers = head.headers
-        connection = _tokens(headers, b"connection")
-        if head.version == b"1.0":
-            self._keep_alive = b"keep-alive" in connection
-        else:
-            self._keep_alive = b"close" not in connection
+        found: Dict[bytes, List[bytes]] = {}
+        for name, value in head.headers:
+            if name in _FRAMING_FIELDS:
+                found.setdefault(name, []).append(value)
+        connection = found.get(b"connection")
+        codings = found.get(b"transfer-encoding")
+        lengths = found.get(b"content-length")
+        if connection:
+            options = _tokens(connection)
+            if head.version == b"1.0":
+                self._keep_alive = b"keep-alive" in options and b"close" not in options
+            else:
+                self._keep_alive = b"close" not in options
+        elif head.version == b"1.0":
+            self._keep_alive = False
         status = head.status
         # 1. HEAD, 204 and 304 have no content, whatever their headers say.
         if self._method_is_head or status == 204 or status == 304:
             self._state = _DONE
             return
-        codings = _tokens(headers, b"transfer-encoding")
         if codings:
             # 3./4. Transfer-Encoding wins over Content-Length; both at once is
-            # a smuggling vector, so the connection is not reused.
-            if codings != [b"chunked"]:
+            # a smuggling vector, so the connection is not reused.  Codings
+            # other than chunked are refused rather than handed out as the body.
+            tokens = _tokens(codings)
+            if tokens != [b"chunked"]:
                 raise HttpProtocolError(
-                    "unsupported transfer-coding: " + b", ".join(codings).decode("latin-1")
+                    "unsupported transfer-coding: " + b", ".join(codings).decode("latin-1")[:100]
                 )
-            if any(name == b"content-length" for name, _ in headers) or head.version == b"1.0":
+            if lengths or head.version == b"1.0":
                 self._keep_alive = False
             self._state = _BODY_CHUNK_SIZE
             return
-        length = _content_length(headers)
-        if length is not None:
+        if lengths:
+            length = _content_length(lengths)
             self._remaining = length
             self._state = _BODY_LENGTH if length else _DONE
             return
@@ -346,11 +413,14 @@ class ResponseParser:
         eol = buf.find(b"\r\n", pos)
         limit = self._max_header_length
         if eol < 0:
-            if len(buf) - pos > limit:
+            end = len(buf)
+            _check_partial(buf, pos, min(end, pos + limit + 1), "chunk-size line")
+            if end - pos > limit + 1:
                 raise HttpHeaderTooLong(f"chunk-size line longer than {limit} bytes")
             self._buf = buf[pos:]
             return -1
         if eol - pos > limit:
+            _check_partial(buf, pos, pos + limit + 1, "chunk-size line")
             raise HttpHeaderTooLong(f"chunk-size line longer than {limit} bytes")
         line = buf[pos:eol]
         match = _CHUNK_LINE.fullmatch(line)
@@ -369,23 +439,33 @@ class ResponseParser:
 
     def _parse_trailer_line(self, buf: bytes, pos: int, events: List[Event]) -> int:
         eol = buf.find(b"\r\n", pos)
-        limit = self._max_header_length - self._trailer_bytes
-        if eol < 0:
-            if len(buf) - pos > limit:
-                raise HttpHeaderTooLong(f"trailers longer than {self._max_header_length} bytes")
-            self._buf = buf[pos:]
-            return -1
-        if eol - pos + 2 > limit:
-            raise HttpHeaderTooLong(f"trailers longer than {self._max_header_length} bytes")
-        if eol == pos:
+        if eol == pos:  # the empty line that ends the trailers: free of charge
             trailers = _parse_fields(self._trailer_lines, self._max_header_count, "trailer")
             self._trailer_lines = []
             self._finish(events, trailers)
             return eol + 2
-        self._trailer_lines.append(buf[pos:eol])
+        # Each trailer line costs its bytes plus CRLF against what is left.
+        limit = self._max_header_length - self._trailer_bytes
+        if eol < 0:
+            end = len(buf)
+            _check_partial(buf, pos, min(end, pos + limit), "trailers")
+            # A lone CR may still be the final empty line, so judge two bytes or more.
+            if end - pos > max(limit - 1, 1):
+                raise HttpHeaderTooLong(f"trailers longer than {self._max_header_length} bytes")
+            self._buf = buf[pos:]
+            return -1
+        if eol - pos + 2 > limit:
+            _check_partial(buf, pos, pos + limit, "trailers")
+            raise HttpHeaderTooLong(f"trailers longer than {self._max_header_length} bytes")
+        line = buf[pos:eol]
+        if _malformed(line):
+            raise HttpProtocolError(f"control byte, bare CR or bare LF in the trailers: {line[:100]!r}")
+        self._trailer_lines.append(line)
         self._trailer_bytes += eol - pos + 2
         return eol + 2
 
     def _finish(self, events: List[Event], trailers: Headers = ()) -> None:
         self._state = _DONE
-        events.append(ResponseEnd(trailers, self._keep_alive))
+        end = ResponseEnd(trailers, self._keep_alive)
+        self._end = end
+        events.append(end)

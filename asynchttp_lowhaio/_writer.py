@@ -25,6 +25,10 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # field-value: VCHAR / obs-text / SP / HTAB (RFC 9110 5.5); never CR, LF, NUL or another CTL.
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _FORBIDDEN_IN_URL = re.compile(r"[\x00-\x1f\x7f]")
+# reg-name characters (RFC 3986 3.2.2) once IDNA-encoded; "%" is refused, as
+# a percent-encoded host name would reach DNS and the Host header undecoded.
+_HOST_NAME = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=]+")
+_HTTP_VERSIONS = frozenset((b"HTTP/1.1", b"HTTP/1.0"))
 # Characters left alone in a path or query: unreserved, sub-delims, ":@/?" and "%".
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
@@ -54,7 +58,7 @@ _CACHE_MAX = 1024
 
 def parse_url(url: str, params: Iterable = ()) -> Target:
     """Split ``url`` into a ``Target``; ``params`` pairs are appended to its query."""
-    if not params:
+    if not params and type(url) is str:
         cached = _cache.get(url)
         if cached is not None:
             return cached
@@ -86,11 +90,16 @@ def _parse_url(url: str, params: Iterable) -> Target:
     is_ip = _is_ip(host)
     if port is None:
         port = _DEFAULT_PORTS[scheme]
-    path = quote(parts.path, safe=_PATH_SAFE) or "/"
-    query = quote(parts.query, safe=_QUERY_SAFE)
-    if params:
-        extra = urlencode(list(params), doseq=True)
-        query = f"{query}&{extra}" if query else extra
+    elif port == 0:
+        raise HttpLocalError(f"port 0 in url {url!r}")
+    try:
+        path = quote(parts.path, safe=_PATH_SAFE) or "/"
+        query = quote(parts.query, safe=_QUERY_SAFE)
+        if params:
+            extra = urlencode(list(params.items() if hasattr(params, "items") else params), doseq=True)
+            query = f"{query}&{extra}" if query else extra
+    except (TypeError, ValueError) as exc:  # lone surrogates, params that are not pairs
+        raise HttpLocalError(f"cannot encode url {url!r} with params {params!r}: {exc}") from exc
     request_target = f"{path}?{query}" if query else path
     if is_ip:
         host_text = f"[{host}]" if ":" in host else host
@@ -99,6 +108,8 @@ def _parse_url(url: str, params: Iterable) -> Target:
             host_text = host.encode("idna").decode("ascii")
         except UnicodeError as exc:
             raise HttpLocalError(f"invalid host name in url {url!r}") from exc
+        if _HOST_NAME.fullmatch(host_text) is None:
+            raise HttpLocalError(f"invalid character in the host name of url {url!r}")
         host = host_text
     if port != _DEFAULT_PORTS[scheme]:
         host_text = f"{host_text}:{port}"
@@ -125,6 +136,8 @@ def build_head(
     """The request line and header block, validated; ``framing`` is an extra header to add, or None."""
     if type(method) is not bytes or _TOKEN.fullmatch(method) is None:
         raise HttpLocalError(f"invalid method: {method!r}")
+    if http_version not in _HTTP_VERSIONS:
+        raise HttpLocalError(f"unsupported http_version: {http_version!r}")
     lines: List[bytes] = [method, b" ", target.request_target, b" ", http_version, b"\r\n"]
     has_host = False
     for pair in headers:
@@ -151,7 +164,8 @@ def build_head(
 
 def request_framing(method: bytes, headers: HeaderPairs, has_body: bool) -> Optional[Tuple[bytes, bytes]]:
     """The framing header the core must add: None if the caller framed the body or there is none."""
-    for name, _ in headers:
+    for pair in headers:
+        name = _pair(pair)[0]
         lowered = _as_bytes(name, "header name").lower()
         if lowered == b"content-length" or lowered == b"transfer-encoding":
             return None
@@ -163,8 +177,22 @@ def request_framing(method: bytes, headers: HeaderPairs, has_body: bool) -> Opti
 
 
 def encode_chunk(data: bytes) -> bytes:
-    """One chunk of a chunked body (RFC 9112 7.1)."""
+    """One chunk of a chunked body (RFC 9112 7.1); nothing for empty data.
+
+    An empty chunk would be the last-chunk and end the body early, so empty
+    data encodes to no bytes at all.
+    """
+    if not data:
+        return b""
     return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def _pair(pair: Tuple) -> Tuple:
+    try:
+        name, value = pair
+    except (TypeError, ValueError) as exc:
+        raise HttpLocalError(f"a header must be a (name, value) pair, not {pair!r}") from exc
+    return name, value
 
 
 def _as_bytes(value: Union[bytes, bytearray, str], what: str) -> bytes:
