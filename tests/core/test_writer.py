@@ -1,0 +1,304 @@
+"""The request writer: URL to target, head validation, framing choice, chunk encoding.
+
+No I/O here: these are the functions the pool calls before choosing a
+connection, so every invalid input must fail as ``HttpLocalError`` (also a
+``ValueError``) with nothing built.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from asynchttp_lowhaio._errors import HttpLocalError
+from asynchttp_lowhaio._parser import ResponseParser
+from asynchttp_lowhaio._writer import (
+    BODY_METHODS,
+    LAST_CHUNK,
+    build_head,
+    encode_chunk,
+    parse_url,
+    request_framing,
+)
+
+# ------------------------------------------------------------------ parse_url
+
+
+@pytest.mark.parametrize(
+    "url, params, target",
+    [
+        ("http://h.example/p?a=1", ((b"b", b"2"),), b"/p?a=1&b=2"),
+        ("http://h.example/p?a=1", (("b", "x y"), ("c", "&=")), b"/p?a=1&b=x+y&c=%26%3D"),
+        ("http://h.example/p", (("b", "2"), ("b", "3")), b"/p?b=2&b=3"),
+        ("http://h.example/p", {"k": "v"}, b"/p?k=v"),
+        ("http://h.example/p?", (), b"/p"),
+        ("http://h.example/a%20b/%2F%zz?q=%26%3d", (), b"/a%20b/%2F%zz?q=%26%3d"),
+        ("http://h.example/a b/\u00e9?q=\u00e9 x", (), b"/a%20b/%C3%A9?q=%C3%A9%20x"),
+        ("http://h.example/a<b>\"{|}`^\\", (), b"/a%3Cb%3E%22%7B%7C%7D%60%5E%5C"),
+        ("http://h.example/p?a=/b?c&d=e+f", (), b"/p?a=/b?c&d=e+f"),
+        ("http://h.example/p;x=1/:@!$&'()*+,=-._~", (), b"/p;x=1/:@!$&'()*+,=-._~"),
+        ("http://h.example", (), b"/"),
+        ("http://h.example?x=1", (), b"/?x=1"),
+        ("http://h.example#frag", (), b"/"),
+        ("http://h.example/p?q=1#frag", (("r", "2"),), b"/p?q=1&r=2"),
+    ],
+)
+def test_request_target(url: str, params, target: bytes) -> None:
+    assert parse_url(url, params).request_target == target
+
+
+def test_percent_encoding_is_never_doubled() -> None:
+    once = parse_url("http://h.example/a%2520b%C3%A9?x=%25").request_target
+    assert once == b"/a%2520b%C3%A9?x=%25"
+    # Feeding the encoded form back gives it unchanged.
+    assert parse_url("http://h.example" + once.decode()).request_target == once
+
+
+@pytest.mark.parametrize(
+    "url, scheme, host, port, is_ip, host_header",
+    [
+        ("http://h.example/", "http", "h.example", 80, False, b"h.example"),
+        ("https://h.example/", "https", "h.example", 443, False, b"h.example"),
+        ("http://h.example:80/", "http", "h.example", 80, False, b"h.example"),
+        ("https://h.example:443/", "https", "h.example", 443, False, b"h.example"),
+        ("http://h.example:8080/", "http", "h.example", 8080, False, b"h.example:8080"),
+        ("https://h.example:80/", "https", "h.example", 80, False, b"h.example:80"),
+        ("http://h.example:443/", "http", "h.example", 443, False, b"h.example:443"),
+        ("HTTP://H.Example:8080/", "http", "h.example", 8080, False, b"h.example:8080"),
+        ("http://127.0.0.1:8080/", "http", "127.0.0.1", 8080, True, b"127.0.0.1:8080"),
+        ("http://[::1]:8080/", "http", "::1", 8080, True, b"[::1]:8080"),
+        ("https://[::1]/", "https", "::1", 443, True, b"[::1]"),
+        ("http://[2001:DB8::1]/", "http", "2001:db8::1", 80, True, b"[2001:db8::1]"),
+        ("http://b\u00fccher.example/", "http", "xn--bcher-kva.example", 80, False, b"xn--bcher-kva.example"),
+        ("http://h.example./", "http", "h.example", 80, False, b"h.example"),
+        ("http://h.example.:81/", "http", "h.example", 81, False, b"h.example:81"),
+        ("http://my_host.example/", "http", "my_host.example", 80, False, b"my_host.example"),
+        ("http://user:pw@h.example/", "http", "h.example", 80, False, b"h.example"),
+    ],
+)
+def test_host_and_port(url: str, scheme: str, host: str, port: int, is_ip: bool, host_header: bytes) -> None:
+    target = parse_url(url)
+    assert (target.scheme, target.host, target.port, target.is_ip, target.host_header) == (
+        scheme,
+        host,
+        port,
+        is_ip,
+        host_header,
+    )
+
+
+def test_log_url_drops_userinfo_and_fragment() -> None:
+    target = parse_url("http://user:secret@h.example:81/p?q=1#frag")
+    assert target.log_url == "http://h.example:81/p?q=1"
+    assert "secret" not in target.log_url and "user" not in target.log_url
+    assert parse_url("http://h.example/%zz%").log_url == "http://h.example/%zz%"
+
+
+def test_cache_returns_equal_targets_and_params_are_not_cached() -> None:
+    url = "http://cache.example/p?a=1"
+    first = parse_url(url)
+    assert parse_url(url) is first
+    with_params = parse_url(url, (("b", "2"),))
+    assert with_params.request_target == b"/p?a=1&b=2"
+    assert parse_url(url).request_target == b"/p?a=1"
+
+
+def test_cache_is_bounded() -> None:
+    from asynchttp_lowhaio import _writer
+
+    for i in range(_writer._CACHE_MAX + 10):
+        parse_url(f"http://bounded.example/{i}")
+    assert len(_writer._cache) <= _writer._CACHE_MAX
+    assert parse_url("http://bounded.example/0").request_target == b"/0"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://h.example/",
+        "file:///etc/passwd",
+        "h.example/path",
+        "//h.example/path",
+        "",
+        "http://",
+        "http:///path",
+        "http://:80/",
+        "http://h.example:abc/",
+        "http://h.example:99999/",
+        "http://h.example:0/",
+        "http://[::1/",
+        "http://[not-an-ip]/",
+        "http://a..b/",
+        "http://" + "a" * 64 + ".example/",
+        "http://exa mple.com/",
+        "http://%41.example/",
+        "http://h.example/\ud800",
+        "http://h.example/\r\nX-Injected: 1",
+        "http://h.example/p?q=\n",
+        "http://h.example/p\x00",
+        "http://h.ex\tample/",
+        "http://h.example/\x7f",
+        "http://h.example\r\n/",
+        "\x00http://h.example/",
+    ],
+)
+def test_invalid_urls(url: str) -> None:
+    with pytest.raises(HttpLocalError) as info:
+        parse_url(url)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("url", [b"http://h.example/", ["http://h.example/"], None, 42])
+def test_url_must_be_str(url) -> None:
+    with pytest.raises(HttpLocalError, match="must be str"):
+        parse_url(url)
+
+
+@pytest.mark.parametrize("params", [(("a",),), ((1, 2, 3),), 5])
+def test_params_must_be_pairs(params) -> None:
+    with pytest.raises(HttpLocalError):
+        parse_url("http://h.example/", params)
+
+
+# ----------------------------------------------------------------- build_head
+
+TARGET = parse_url("http://h.example:8080/p?q=1")
+
+
+def test_head_bytes() -> None:
+    head = build_head(b"GET", TARGET, ((b"Accept", b"*/*"), (b"X-A", b"  padded\t")), b"HTTP/1.1", None)
+    assert head == b"GET /p?q=1 HTTP/1.1\r\nhost: h.example:8080\r\nAccept: */*\r\nX-A: padded\r\n\r\n"
+
+
+def test_framing_header_comes_last() -> None:
+    head = build_head(b"POST", TARGET, ((b"X-A", b"1"),), b"HTTP/1.0", (b"transfer-encoding", b"chunked"))
+    assert head == b"POST /p?q=1 HTTP/1.0\r\nhost: h.example:8080\r\nX-A: 1\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize("name", [b"host", b"Host", b"HOST", b"hOsT", "Host"])
+def test_caller_host_replaces_default(name) -> None:
+    head = build_head(b"GET", TARGET, ((b"X-A", b"1"), (name, b"other.example")), b"HTTP/1.1", None)
+    assert head.lower().count(b"\r\nhost:") == 1
+    assert b": other.example\r\n" in head and b"h.example:8080" not in head
+
+
+def test_str_and_buffer_headers_are_latin1() -> None:
+    head = build_head(
+        b"GET", TARGET, (("X-Name", "Jos\u00e9"), (bytearray(b"X-B"), memoryview(b"v\xff"))), b"HTTP/1.1", None
+    )
+    assert b"\r\nX-Name: Jos\xe9\r\n" in head and b"\r\nX-B: v\xff\r\n" in head
+
+
+def test_tab_and_obs_text_allowed_in_values() -> None:
+    head = build_head(b"GET", TARGET, ((b"X-A", b"a\tb \x80\xff"),), b"HTTP/1.1", None)
+    assert b"\r\nX-A: a\tb \x80\xff\r\n" in head
+
+
+@pytest.mark.parametrize(
+    "method",
+    [b"GET\r\n", b"G\nET", b"GE\x00T", b"GET /x", b"", b"G(T", "GET", None, bytearray(b"GET")],
+)
+def test_invalid_method(method) -> None:
+    with pytest.raises(HttpLocalError):
+        build_head(method, TARGET, (), b"HTTP/1.1", None)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ((b"X-A", b"a\r\nX-Injected: 1"),),
+        ((b"X-A", b"a\rb"),),
+        ((b"X-A", b"a\nb"),),
+        ((b"X-A", b"a\x00b"),),
+        ((b"X-A", b"a\x7fb"),),
+        ((b"X-A", b"a\x1bb"),),
+        ((b"X-A\r\nX-B", b"1"),),
+        ((b"X-A\n", b"1"),),
+        ((b"X\x00A", b"1"),),
+        ((b"X A", b"1"),),
+        ((b"X-A:", b"1"),),
+        ((b"", b"1"),),
+        ((b"X-\xe9", b"1"),),
+        (("X-A", "\u20ac"),),
+        (("X-\u20ac", "1"),),
+        ((b"X-A", 5),),
+        ((None, b"1"),),
+        ((b"X-A",),),
+        ((b"X-A", b"1", b"2"),),
+        (b"X-A",),
+        # A valid header first: the bad one later still fails the whole head.
+        ((b"X-Good", b"1"), (b"X-Bad", b"\r\n")),
+    ],
+)
+def test_invalid_headers(headers) -> None:
+    with pytest.raises(HttpLocalError) as info:
+        build_head(b"GET", TARGET, headers, b"HTTP/1.1", None)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("version", [b"HTTP/2", b"HTTP/1.1\r\nX: y", "HTTP/1.1", b"", None])
+def test_invalid_http_version(version) -> None:
+    with pytest.raises(HttpLocalError):
+        build_head(b"GET", TARGET, (), version, None)
+
+
+# ------------------------------------------------------------ request_framing
+
+
+@pytest.mark.parametrize(
+    "method, headers, has_body, framing",
+    [
+        (b"GET", (), False, None),
+        (b"DELETE", (), False, None),
+        (b"HEAD", (), False, None),
+        (b"POST", (), False, (b"content-length", b"0")),
+        (b"PUT", (), False, (b"content-length", b"0")),
+        (b"PATCH", (), False, (b"content-length", b"0")),
+        (b"POST", (), True, (b"transfer-encoding", b"chunked")),
+        (b"GET", (), True, (b"transfer-encoding", b"chunked")),
+        (b"POST", ((b"Content-Length", b"5"),), True, None),
+        (b"POST", ((b"CONTENT-LENGTH", b"0"),), False, None),
+        (b"PUT", ((b"x-a", b"1"), (b"Transfer-Encoding", b"chunked")), True, None),
+        (b"PUT", (("content-length", "3"),), True, None),
+    ],
+)
+def test_request_framing(method: bytes, headers, has_body: bool, framing) -> None:
+    assert request_framing(method, headers, has_body) == framing
+
+
+def test_body_methods() -> None:
+    assert BODY_METHODS == {b"POST", b"PUT", b"PATCH"}
+
+
+@pytest.mark.parametrize("headers", [((b"X-A",),), (5,), ((1, b"x"),)])
+def test_request_framing_rejects_bad_pairs(headers) -> None:
+    with pytest.raises(HttpLocalError):
+        request_framing(b"POST", headers, True)
+
+
+# --------------------------------------------------------------- encode_chunk
+
+
+@pytest.mark.parametrize(
+    "data, encoded",
+    [
+        (b"hello", b"5\r\nhello\r\n"),
+        (b"x" * 255, b"ff\r\n" + b"x" * 255 + b"\r\n"),
+        (b"\r\n0\r\n\r\n", b"7\r\n\r\n0\r\n\r\n\r\n"),
+        (bytearray(b"ab"), b"2\r\nab\r\n"),
+        (memoryview(b"abc"), b"3\r\nabc\r\n"),
+        # An empty chunk would be the last-chunk: it must encode to nothing.
+        (b"", b""),
+    ],
+)
+def test_encode_chunk(data, encoded: bytes) -> None:
+    assert encode_chunk(data) == encoded
+
+
+def test_chunks_round_trip_through_the_parser() -> None:
+    pieces = [b"a", b"", b"0\r\n\r\n", bytes(range(256)) * 40, b"end"]
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    wire += b"".join(encode_chunk(piece) for piece in pieces) + LAST_CHUNK
+    assert LAST_CHUNK == b"0\r\n\r\n"
+    events = ResponseParser(b"POST").feed(wire)
+    assert b"".join(event for event in events if type(event) is bytes) == b"".join(pieces)
+    assert events[-1].keep_alive
