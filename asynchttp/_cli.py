@@ -442,7 +442,7 @@ def run_job(urls: Sequence[str], config: JobConfig,
 
 
 class Progress:
-    """A one-line bar on stderr: done/total, percent, rate, ETA, failures.
+    """A one-line bar on stderr: done/total, percent, rate, ETA, requests without an answer.
 
     Redrawn at most ten times a second; ``clear()`` lets other output go above it.
     """
@@ -623,7 +623,8 @@ class Reporter:
                 self.stderr.write(err_line + "\n")
                 self.stderr.flush()
         if self.progress is not None:
-            self.progress.update(not result.ok)
+            # "failed" as in the summary: no answer at all (4xx/5xx count as answered)
+            self.progress.update(result.error is not None)
 
 
 def setup_logging(verbose: bool, stream: IO[str]) -> None:

@@ -53,14 +53,11 @@ def test_demo_count_and_concurrency(cli: Cli) -> None:
     assert "\r" not in proc.stderr  # no bar on a pipe unless asked
 
 
-def test_demo_on_a_terminal_shows_the_bar(cli: Cli) -> None:
+def test_demo_on_a_terminal_shows_the_bar_unless_told_not_to(cli: Cli) -> None:
     status, output = run_in_pty(["demo", "-n", "100"], ASYNCHTTP_NO_TQDM="1")
     assert status == 0, output
     assert re.search(r"\[#{24}\] 100/100 100% [\d.]+ req/s done", output)
     assert "every answer was right" in output
-
-
-def test_demo_no_progress_on_a_terminal(cli: Cli) -> None:
     status, output = run_in_pty(["demo", "-n", "20", "--no-progress"], ASYNCHTTP_NO_TQDM="1")
     assert status == 0, output
     assert "req/s done" not in output and "every answer was right" in output
