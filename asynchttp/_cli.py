@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, NoReturn, Optional, Sequence
+from typing import IO, Any, Callable, NoReturn, Optional, Sequence
 from urllib.parse import urlsplit
 
 __all__ = ["main", "JobConfig", "JobResult", "Stats", "run_job", "LOG_FORMAT"]

@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import tracemalloc
+from typing import Any, AsyncIterator
 
 from asynchttp_lowhaio import Pool, buffered
 from asynchttp._demo import DemoServer
@@ -24,7 +25,7 @@ SIZE = 32 * 1024 * 1024
 PIECE = 64 * 1024
 
 
-async def file_pieces(path: str):
+async def file_pieces(path: str) -> AsyncIterator[bytes]:
     """The upload body: the file, a piece at a time (blocking reads kept short)."""
     with open(path, "rb") as f:
         while True:
@@ -34,7 +35,7 @@ async def file_pieces(path: str):
             yield piece
 
 
-async def upload(request, url: str, path: str) -> dict:
+async def upload(request: Any, url: str, path: str) -> dict:
     size = os.path.getsize(path)
     code, headers, body = await request(
         b"POST", url, headers=((b"content-length", str(size).encode()),),
@@ -42,7 +43,7 @@ async def upload(request, url: str, path: str) -> dict:
     return json.loads(await buffered(body))  # the server's small JSON answer
 
 
-async def download(request, url: str, path: str) -> tuple[int, str, int]:
+async def download(request: Any, url: str, path: str) -> tuple[int, str, int]:
     code, headers, body = await request(b"GET", url)
     digest = hashlib.sha256()
     largest = 0
