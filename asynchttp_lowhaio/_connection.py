@@ -146,7 +146,9 @@ class Connection(asyncio.Protocol):
                     raise HttpConnectionClosedError("connection closed")
             except HttpError as error:
                 self._exc = error
-            self._wake()
+        # Always: a writer waiting in _drain() must see the close even when the
+        # response was already complete (an early answer, say a 413, then close).
+        self._wake()
         self._pool.on_connection_lost(self, state)
 
     def pause_writing(self) -> None:
@@ -199,20 +201,29 @@ class Connection(asyncio.Protocol):
                     await self._drain()
                 elif self._exc is not None:
                     raise self._exc
-            tail = (pending or b"") + (LAST_CHUNK if chunked else b"")
-            if tail:
-                transport.write(tail)  # type: ignore[union-attr]
+                if self.state is not ACTIVE:
+                    # The server closed: stop sending (RFC 9112 9.5), and finish the
+                    # caller's generator now rather than through the loop's GC hook.
+                    aclose = getattr(body, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                    break
+            else:
+                tail = (pending or b"") + (LAST_CHUNK if chunked else b"")
+                if tail:
+                    transport.write(tail)  # type: ignore[union-attr]
         if self._writing_paused:
             await self._drain()
         if self._exc is not None:
             raise self._exc
-        if self.state is not ACTIVE:
+        if self.state is not ACTIVE and self._end is None:
+            # (with a complete early response, read_head() hands it over)
             raise HttpConnectionClosedError("connection closed while sending the request")
 
     async def _drain(self) -> None:
         self._waiting_to_write = True
         try:
-            while self._writing_paused:
+            while self._writing_paused and self.state is ACTIVE:
                 if self._exc is not None:
                     raise self._exc
                 await self._wait()
