@@ -838,3 +838,33 @@ def test_reset_while_sending_the_body(scripted: Callable[..., ScriptedServer], p
             return info.value
 
     assert isinstance(run(main()), ConnectionError)
+
+
+@pytest.mark.parametrize("pace", ["fast", "paced"])
+def test_early_response_then_close_during_upload_is_returned(scripted: Callable[..., ScriptedServer],
+                                                             pace: str) -> None:
+    """A server that answers (say 413) before reading the body and closes: the client
+    stops sending and returns that answer, instead of waiting forever to write."""
+    answer = b"HTTP/1.1 413 Content Too Large\r\nconnection: close\r\ncontent-length: 7\r\n\r\ntoo big"
+    server = scripted([recv_head(body=False), send(answer), sleep(0.2), close()])
+    produced = []
+
+    async def gen() -> AsyncIterator[bytes]:
+        try:
+            for _ in range(64):
+                produced.append(1)
+                yield b"x" * (1 << 20)
+                if pace == "paced":
+                    await asyncio.sleep(0.01)
+        finally:
+            produced.append("closed")
+
+    async def main() -> Any:
+        async with open_pool(socket_timeout=2) as request:
+            result = await fetch(request, b"POST", server.url("/upload"), body=gen)
+            return result, state_of(request).stats()
+
+    (code, _, body), stats = run(main())
+    assert (code, body) == (b"413", b"too big")
+    assert produced[-1] == "closed" and len(produced) < 64
+    assert stats["connections"] == 0
