@@ -81,10 +81,15 @@ def _positive_float(text: str) -> float:
 
 
 def _version() -> str:
+    # the package's own number first: from a checkout, installed metadata may be another's
+    package = sys.modules.get(__package__ or "asynchttp")
+    version = getattr(package, "__version__", None)
+    if version:
+        return str(version)
     try:
-        from importlib.metadata import version
+        from importlib.metadata import version as installed_version
 
-        return version("asynchttp")
+        return installed_version("asynchttp")
     except Exception:
         return "unknown"
 
