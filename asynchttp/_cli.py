@@ -363,7 +363,7 @@ def run_job(urls: Sequence[str], config: JobConfig,
     the returned Stats say so. Never raises for a request's failure.
     """
     stats = Stats(total=len(urls))
-    http = make_http(config)
+    http: Any = None
     width = len(str(len(urls)))
     # Done-callbacks run on the Http's worker threads; they only stamp the time and
     # hand the future over, so all reporting happens on this thread.
@@ -416,30 +416,31 @@ def run_job(urls: Sequence[str], config: JobConfig,
         on_result(result)
 
     try:
-        try:
-            while next_index < len(urls) or in_flight:
-                while next_index < len(urls) and len(in_flight) < config.concurrency:
-                    submit_one()
-                if in_flight:
-                    collect(*done.get())
-        except KeyboardInterrupt:
-            stats.interrupted = True
-            for future in list(in_flight):
-                future.cancel()
-            stats.not_started = len(urls) - next_index
-            # Requests that finished while we were interrupted still count.
-            while not done.empty():
-                future, finished = done.get()
-                if future in in_flight:
-                    collect(future, finished)
-            stats.cancelled += len(in_flight)
-            in_flight.clear()
-        stats.elapsed = time.perf_counter() - started
+        http = make_http(config)
+        while next_index < len(urls) or in_flight:
+            while next_index < len(urls) and len(in_flight) < config.concurrency:
+                submit_one()
+            if in_flight:
+                collect(*done.get())
+    except KeyboardInterrupt:
+        stats.interrupted = True
+        for future in list(in_flight):
+            future.cancel()
+        stats.not_started = len(urls) - next_index
+        # Requests that finished while we were interrupted still count.
+        while not done.empty():
+            future, finished = done.get()
+            if future in in_flight:
+                collect(future, finished)
+        stats.cancelled += len(in_flight)
+        in_flight.clear()
     finally:
-        try:
-            http.shutdown(wait=not stats.interrupted, cancel_pending=True)
-        except KeyboardInterrupt:
-            stats.interrupted = True
+        stats.elapsed = time.perf_counter() - started
+        if http is not None:
+            try:
+                http.shutdown(wait=not stats.interrupted, cancel_pending=True)
+            except KeyboardInterrupt:
+                stats.interrupted = True
     return stats
 
 

@@ -212,3 +212,35 @@ def test_server_stops_by_itself_after_its_lifetime() -> None:
         assert thread is not None
         thread.join(10)
         assert not thread.is_alive()
+
+
+def test_demo_ctrl_c() -> None:
+    import os
+    import signal
+
+    from tests.cli.conftest import CHILD_TIMEOUT, REPO, child_env, cli_command
+
+    # One at a time, the demo's 40 slow answers alone take 8 s, so Ctrl-C lands mid-run;
+    # the first drawing of the bar shows that the job has started.
+    proc = subprocess.Popen(cli_command("demo", "-c", "1", "--progress"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=str(REPO),
+                            env=child_env(ASYNCHTTP_NO_TQDM="1"))
+    seen = b""
+    try:
+        assert proc.stderr is not None
+        while b"\r[" not in seen:
+            piece = os.read(proc.stderr.fileno(), 4096)
+            assert piece, seen
+            seen += piece
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=CHILD_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    err = (seen + rest).decode("utf-8")
+    assert proc.returncode == 130, err
+    summary = summary_of(err)
+    assert summary["head"].startswith("asynchttp: interrupted: 1000 requests in ")
+    assert re.search(r", [01] cancelled, \d+ not started$", summary["head"])
+    assert "every answer was right" not in err and "Traceback" not in err
