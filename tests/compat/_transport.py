@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import httplib2
 
+from asynchttp import _proxy
 from asynchttp._semantics import run_httplib2_request
 
 
@@ -46,6 +47,28 @@ def _tls_context(http: Any, authority: str) -> ssl.SSLContext:
     )
 
 
+async def _through_proxy(plan: Any, host: str, port: int, context: Any, timeout: Optional[float]) -> Any:
+    # asynchttp._proxy's plan and handshake, driven over asyncio streams
+    try:
+        reader, writer = await _with_timeout(asyncio.open_connection(plan.proxy_host, plan.proxy_port), timeout)
+    except ConnectionRefusedError as exc:
+        raise _proxy.proxy_connection_error(plan, ConnectionRefusedError(111, "Connection refused")) from exc
+    except OSError as exc:
+        raise _proxy.proxy_connection_error(plan, exc) from exc
+    resolved = None
+    if _proxy.needs_local_resolution(plan, host):
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+        resolved = infos[0][4][0]
+    try:
+        await _with_timeout(_proxy.drive(_proxy.negotiation(plan, host, port, resolved), reader, writer), timeout)
+        if context is not None:
+            await _with_timeout(writer.start_tls(context, server_hostname=host), timeout)
+    except BaseException:
+        writer.close()
+        raise
+    return reader, writer
+
+
 def make_send_once(http: Any):
     async def send_once(
         scheme: str, authority: str, request_uri: str, method: str, body: Optional[bytes], headers: dict
@@ -55,11 +78,15 @@ def make_send_once(http: Any):
             host, port = authority, "443" if scheme == "https" else "80"
         timeout = http.timeout
         context = _tls_context(http, authority) if scheme == "https" else None
+        plan = _proxy.plan_proxy(http.proxy_info, scheme, host)
         try:
-            reader, writer = await _with_timeout(
-                asyncio.open_connection(host, int(port), ssl=context, server_hostname=host if context else None),
-                timeout,
-            )
+            if plan is None:
+                reader, writer = await _with_timeout(
+                    asyncio.open_connection(host, int(port), ssl=context, server_hostname=host if context else None),
+                    timeout,
+                )
+            else:
+                reader, writer = await _through_proxy(plan, host, int(port), context, timeout)
         except ConnectionRefusedError:
             # asyncio words it differently; http.client/socket say this
             raise ConnectionRefusedError(111, "Connection refused") from None

@@ -295,6 +295,8 @@ class Scenario:
     differs_for: tuple = ("semantics", "blocking", "promise")  # the clients the difference applies to
     tls: Optional[str] = None  # serve HTTPS: "ok", "wrong-host", "tls13-only", "client-cert"
     certificates: list = field(default_factory=list)  # add_certificate(key, cert, domain, password) templates
+    proxy: Optional[tuple] = None  # a test proxy to start: (kind, required user, required password)
+    proxy_info: Optional[tuple] = None  # Http(proxy_info=ProxyInfo(type, 127.0.0.1, <proxy port>, rdns, user, pass))
 
 
 class DictCache:
@@ -356,6 +358,11 @@ def _check_str_content(ref: list, mine: list) -> None:
     assert ref[0]["result"]["content"] == "" and ref[0]["result"]["response"]["status"] == 500
     result = mine[0]["result"]
     assert result.get("response", {}).get("status") == 500 or "TypeError" in str(result), result
+
+
+def _check_same_results(ref: list, mine: list) -> None:
+    assert [o["result"] for o in ref] == [o["result"] for o in mine]
+    assert [o["received"] for o in ref] == [o["received"] for o in mine]
 
 
 def _check_post_not_repeated(ref: list, mine: list) -> None:
@@ -583,6 +590,45 @@ add(
     Scenario("no-proxy-env-bypass", 8, {"/": ok()}, env={"http_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1"}, expect=200),
     Scenario("proxy-info-none", 8, {"/": ok()}, kwargs={"proxy_info": None}, env={"http_proxy": "http://127.0.0.1:9"}, expect=200),
     Scenario("no-proxy-star", 8, {"/": ok()}, env={"http_proxy": "http://127.0.0.1:9", "no_proxy": "*"}, expect=200),
+)
+
+# ---- 8. proxies: real test proxies (HTTP CONNECT, SOCKS4/4a, SOCKS5) on 127.0.0.1
+P_HTTP, P_S4, P_S5 = 3, 1, 2
+BLOCKED = "http://blocked.invalid/"  # never resolved here: only a proxy sees this name, and refuses it
+add(
+    Scenario("proxy-http-connect", 8, {"/": echo}, proxy=("http", None, None), proxy_info=(P_HTTP, True, None, None), expect=200),
+    Scenario("proxy-http-connect-keepalive", 8, {"/": counted()}, [Step(), Step()], proxy=("http", None, None), proxy_info=(P_HTTP, True, None, None), expect=200,
+             differs="the test transport opens a connection (so a tunnel) per request; pooled clients reuse it",
+             check_differs=_check_same_results, differs_for=("semantics",)),
+    Scenario("proxy-http-connect-https", 8, {"/": ok(b"tunnelled")}, tls="ok", kwargs={"ca_certs": "{ca}"}, proxy=("http", None, None), proxy_info=(P_HTTP, True, None, None), expect=200),
+    Scenario("proxy-http-auth", 8, {"/": ok()}, proxy=("http", "pu", "pp"), proxy_info=(P_HTTP, True, "pu", "pp"), expect=200),
+    Scenario("proxy-http-auth-wrong", 8, {"/": ok()}, proxy=("http", "pu", "pp"), proxy_info=(P_HTTP, True, "pu", "nope"), expect="GeneralProxyError"),
+    Scenario("proxy-http-auth-missing", 8, {"/": ok()}, proxy=("http", "pu", "pp"), proxy_info=(P_HTTP, True, None, None), expect="GeneralProxyError"),
+    Scenario("proxy-http-refuses-target", 8, {}, [Step(uri=BLOCKED)], proxy=("http", None, None), proxy_info=(P_HTTP, True, None, None), expect="GeneralProxyError"),
+    Scenario("proxy-http-hostname-rdns", 8, {"/": echo}, [Step(uri="http://localhost:{port}/")], proxy=("http", None, None), proxy_info=(P_HTTP, True, None, None), expect=200),
+    Scenario("proxy-http-hostname-local-dns", 8, {"/": echo}, [Step(uri="http://localhost:{port}/")], proxy=("http", None, None), proxy_info=(P_HTTP, False, None, None), expect=200),
+    Scenario("proxy-from-env-http", 8, {"/": echo}, proxy=("http", None, None), env={"http_proxy": "http://127.0.0.1:{proxy_port}"}, expect=200),
+    Scenario("proxy-from-env-credentials", 8, {"/": echo}, proxy=("http", "pu", "pp"), env={"http_proxy": "http://pu:pp@127.0.0.1:{proxy_port}"}, expect=200),
+    Scenario("proxy-from-env-https", 8, {"/": ok()}, tls="ok", kwargs={"ca_certs": "{ca}"}, proxy=("http", None, None), env={"https_proxy": "http://127.0.0.1:{proxy_port}"}, expect=200),
+    Scenario("proxy-env-no-proxy-bypass", 8, {"/": echo}, proxy=("http", None, None), env={"http_proxy": "http://127.0.0.1:{proxy_port}", "no_proxy": "localhost,127.0.0.1"}, expect=200),
+    Scenario("proxy-env-socks5-url", 8, {"/": echo}, proxy=("socks5", None, None), env={"http_proxy": "socks5://127.0.0.1:{proxy_port}"}, expect=200),
+    Scenario("proxy-env-socks4-url", 8, {"/": echo}, proxy=("socks4", None, None), env={"http_proxy": "socks4://127.0.0.1:{proxy_port}"}, expect=200),
+    Scenario("proxy-info-callable", 8, {"/": echo}, proxy=("http", None, None), proxy_info=("callable", True, None, None), expect=200),
+    Scenario("proxy-refused", 8, {"/": ok()}, proxy=("http", None, None), proxy_info=(P_HTTP, True, None, None, "closed"), expect="ProxyConnectionError"),
+    Scenario("proxy-refused-force", 8, {"/": ok()}, proxy=("http", None, None), proxy_info=(P_HTTP, True, None, None, "closed"), attrs={"force_exception_to_status_code": True}, expect=400),
+    Scenario("socks4", 8, {"/": echo}, proxy=("socks4", None, None), proxy_info=(P_S4, True, None, None), expect=200),
+    Scenario("socks4-userid", 8, {"/": echo}, proxy=("socks4", "ident", None), proxy_info=(P_S4, True, "ident", None), expect=200),
+    Scenario("socks4a-hostname", 8, {"/": echo}, [Step(uri="http://localhost:{port}/")], proxy=("socks4", None, None), proxy_info=(P_S4, True, None, None), expect=200),
+    Scenario("socks4-local-dns", 8, {"/": echo}, [Step(uri="http://localhost:{port}/")], proxy=("socks4", None, None), proxy_info=(P_S4, False, None, None), expect=200),
+    Scenario("socks4-refuses-target", 8, {}, [Step(uri=BLOCKED)], proxy=("socks4", None, None), proxy_info=(P_S4, True, None, None), expect="GeneralProxyError"),
+    Scenario("socks5", 8, {"/": echo}, proxy=("socks5", None, None), proxy_info=(P_S5, True, None, None), expect=200),
+    Scenario("socks5-https", 8, {"/": ok(b"socks tls")}, tls="ok", kwargs={"ca_certs": "{ca}"}, proxy=("socks5", None, None), proxy_info=(P_S5, True, None, None), expect=200),
+    Scenario("socks5-auth", 8, {"/": echo}, proxy=("socks5", "su", "sp"), proxy_info=(P_S5, True, "su", "sp"), expect=200),
+    Scenario("socks5-auth-wrong", 8, {"/": echo}, proxy=("socks5", "su", "sp"), proxy_info=(P_S5, True, "su", "bad"), expect="GeneralProxyError"),
+    Scenario("socks5-auth-not-offered", 8, {"/": echo}, proxy=("socks5", "su", "sp"), proxy_info=(P_S5, True, None, None), expect="GeneralProxyError"),
+    Scenario("socks5-hostname-rdns", 8, {"/": echo}, [Step(uri="http://localhost:{port}/")], proxy=("socks5", None, None), proxy_info=(P_S5, True, None, None), expect=200),
+    Scenario("socks5-local-dns", 8, {"/": echo}, [Step(uri="http://localhost:{port}/")], proxy=("socks5", None, None), proxy_info=(P_S5, False, None, None), expect=200),
+    Scenario("socks5-refuses-target", 8, {}, [Step(uri=BLOCKED)], proxy=("socks5", None, None), proxy_info=(P_S5, True, None, None), expect="GeneralProxyError"),
 )
 
 # ---- 9. timeouts and retries

@@ -16,6 +16,7 @@ Clients:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import socket
@@ -25,6 +26,7 @@ from typing import Any, Callable, Optional
 import httplib2
 import pytest
 
+from ._proxies import ProxyServer
 from ._server import ScriptServer
 from ._transport import SemanticsHttp
 from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step
@@ -43,6 +45,8 @@ except ImportError:  # pragma: no cover - the package is in the tree
     asynchttp = None
     _HAVE_BLOCKING = _HAVE_PROMISE = _WIRED = False
 
+# the facade imports asynchttp._proxy once its connections go through proxies
+_FACADE_PROXIES = asynchttp is not None and hasattr(asynchttp._http, "_proxy")
 _NOT_WIRED = "asynchttp._http._run_request is not asynchttp._semantics.run_httplib2_request yet (facade switch)"
 
 IGNORED_RESPONSE_HEADERS = {"date"}
@@ -57,11 +61,19 @@ def _closed_port() -> int:
     return port
 
 
+_OTHER_PORTS: list = []  # the closed and proxy ports of the scenario running now
+
+
 def _norm(value: Any, base: str, port: int) -> Any:
+    """Replace what changes from run to run (the server's base URL and ports)."""
     if isinstance(value, bytes):
-        return value.replace(base.encode(), b"BASE").replace(b":%d" % port, b":PORT")
-    if isinstance(value, str):
-        return value.replace(base, "BASE").replace(":%d" % port, ":PORT")
+        value = value.replace(base.encode(), b"BASE").replace(b":%d" % port, b":PORT")
+        for index, other in enumerate(_OTHER_PORTS):
+            value = value.replace(b":%d" % other, b":PORT%d" % index)
+    elif isinstance(value, str):
+        value = value.replace(base, "BASE").replace(":%d" % port, ":PORT")
+        for index, other in enumerate(_OTHER_PORTS):
+            value = value.replace(":%d" % other, ":PORT%d" % index)
     return value
 
 
@@ -165,9 +177,20 @@ def _fill(value: Any, tls: dict, authority: str) -> Any:
     return value
 
 
-def _make_client(kind: str, scenario: Scenario, tmp_path: Any, base: str, tls: dict) -> Any:
+def _proxy_info(scenario: Scenario, proxy_port: int, closed_port: int) -> Any:
+    kind, rdns, user, password, *where = scenario.proxy_info
+    port = closed_port if where == ["closed"] else proxy_port
+    if kind == "callable":
+        # httplib2 calls it with the scheme when it creates a connection
+        return lambda scheme: httplib2.ProxyInfo(3, "127.0.0.1", port, rdns, user, password)
+    return httplib2.ProxyInfo(kind, "127.0.0.1", port, rdns, user, password)
+
+
+def _make_client(kind: str, scenario: Scenario, tmp_path: Any, base: str, tls: dict, proxy_info: Any = None) -> Any:
     authority = base.split("://", 1)[1]
     kwargs = {name: _fill(value, tls, authority) for name, value in scenario.kwargs.items()}
+    if proxy_info is not None:
+        kwargs["proxy_info"] = proxy_info
     cache_object = None
     if scenario.cache is True:
         cache_object = httplib2.FileCache(str(tmp_path / ("cache-" + kind)))
@@ -214,8 +237,16 @@ def _observe_exception(exc: BaseException, base: str, port: int) -> dict:
 
 
 def run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any, tls: dict) -> list:
+    with contextlib.ExitStack() as stack:
+        proxy = None
+        if scenario.proxy is not None:
+            proxy = stack.enter_context(ProxyServer(*scenario.proxy))
+        return _run_scenario(kind, scenario, tmp_path, monkeypatch, tls, proxy)
+
+
+def _run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any, tls: dict, proxy: Any) -> list:
     for name, value in scenario.env.items():
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, value.replace("{proxy_port}", str(proxy.port)) if proxy else value)
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
         if name not in scenario.env:
             monkeypatch.delenv(name, raising=False)
@@ -225,17 +256,20 @@ def run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any,
             monkeypatch.setattr(asynchttp, name, value, raising=False)
     closed_port = _closed_port()
     agents = _default_agents()
+    proxy_info = _proxy_info(scenario, proxy.port, closed_port) if scenario.proxy_info else None
+    _OTHER_PORTS[:] = [closed_port] + ([proxy.port] if proxy else [])
     observations = []
     context = tls["server_context"](scenario.tls) if scenario.tls else None
     with ScriptServer(dict(scenario.routes), ssl_context=context) as server:
         base, port = server.base, server.port
-        http = _make_client(kind, scenario, tmp_path, base, tls)
+        http = _make_client(kind, scenario, tmp_path, base, tls, proxy_info)
         try:
             for step in scenario.steps:
                 if isinstance(step, Action):
                     step.run(http, base)
                     continue
                 seen = len(server.log)
+                proxy_seen = len(proxy.log) if proxy else 0
                 result: dict
                 try:
                     response, content = http.request(
@@ -255,9 +289,12 @@ def run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any,
                     result = {"exception": _observe_exception(exc, base, port)}
                 if hasattr(step.body, "seek"):
                     step.body.seek(0)  # the same BytesIO serves every client
-                observations.append(
-                    {"result": result, "received": [_request_view(r, agents) for r in server.log[seen:]]}
-                )
+                observation = {"result": result, "received": [_request_view(r, agents) for r in server.log[seen:]]}
+                if proxy is not None:
+                    observation["proxy"] = [
+                        {k: _norm(v, base, port) for k, v in entry.items()} for entry in proxy.log[proxy_seen:]
+                    ]
+                observations.append(observation)
         finally:
             close = getattr(http, "close", None)
             if close is not None:
@@ -319,6 +356,8 @@ def test_table_is_large_and_covers_every_item() -> None:
 @pytest.mark.parametrize("kind", CLIENTS)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_scenario(kind: str, scenario: Scenario, tmp_path: Any, tmp_path_factory: Any, monkeypatch: Any) -> None:
+    if kind in ("blocking", "promise") and scenario.proxy is not None and not _FACADE_PROXIES:
+        pytest.skip("asynchttp._http does not route connections through asynchttp._proxy yet")
     if kind == "httplib2":
         observations = run_scenario("httplib2", scenario, tmp_path, monkeypatch, _tls_files(tmp_path_factory))
         _REFERENCE.setdefault(scenario.id, observations)
