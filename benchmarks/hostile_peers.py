@@ -10,7 +10,8 @@ lowhaio 0.0.89, asynchttp_lowhaio and asynchttp.Http, each client in a fresh
 process, and prints one row per case and one summary line per client.  Cells:
 
     ok       the expected answer
-    ok~      an error was expected, but the data returned is still correct (lenient)
+    ok~      an error was expected (malformed response), but the client returned what the
+             server evidently meant (lenient; only where no framing or status was guessed)
     <Class>  an error of the client's own documented family (right when an error
              is expected; "refused" in the summary when a good answer was expected)
     WRONG    data that is not the answer (or a forbidden header sent on a redirect)
@@ -94,9 +95,10 @@ def _run_sync(client: str, case: Any, servers: Any, out: List[Any]) -> None:
     else:
         import urllib3
 
+        # urllib3's own retry defaults, but redirects limited to 5 like the others
         manager = urllib3.PoolManager(
             ca_certs=ca_path(), timeout=urllib3.Timeout(connect=socket_timeout, read=socket_timeout),
-            retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5))
+            retries=urllib3.Retry(total=8, redirect=5))
 
         def one(req: Any) -> Tuple[int, bytes]:
             response = manager.request(req.method, servers.url(req.path), body=req.body,
@@ -208,7 +210,7 @@ def _play(client: str, case: Any) -> Dict[str, Any]:
         verdicts.append(("WRONG", "WRONG:sent " + b",".join(forbidden).decode("latin-1", "replace")))
     worst = max(verdicts, key=lambda v: VERDICT_ORDER.index(v[0]))
     return {"case": case.name, "family": case.family, "verdict": worst[0], "cell": worst[1],
-            "all": [v[1] for v in verdicts]}
+            "all": [v[1] for v in verdicts], "got": [repr(g)[:200] for g in results]}
 
 
 def child(client: str, names: List[str]) -> None:

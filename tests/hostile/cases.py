@@ -226,6 +226,7 @@ class Case:
     other: Optional[Tuple[Script, ...]] = None  # a second server, on 127.0.0.2
     timing: bool = False  # run with short deadlines
     server_requests: Optional[int] = None  # request heads the server must see (core)
+    server_connections: Optional[int] = None  # connections the server must see (core: reuse)
     forbid: Tuple[bytes, ...] = ()  # never to reach any server (compared lower-cased)
     forbid_other: Tuple[bytes, ...] = ()  # never to reach the second server
     # Results that are not wrong data although an error is expected (a lenient
@@ -279,6 +280,10 @@ def chunked(*chunks: bytes, trailer: bytes = b"") -> bytes:
 
 
 OK_HEAD = b"HTTP/1.1 200 OK"
+# What the server evidently meant: a lenient client that returns it is noted, not blamed
+# (where a guess could change the framing or the status, nothing is tolerable).
+LENIENT_OK = Ok(200, b"ok")
+LENIENT_HELLO = Ok(200, b"hello")
 SECOND = resp(b"second")  # the answer on a fresh connection
 HOLD = Sleep(3.0)  # keep a connection open (ended early when the server stops)
 TWO_GETS = (Req(), Req())
@@ -341,17 +346,17 @@ case("status_code_4_digits", S, "HTTP/1.1 2000 (lowhaio read it as 200)",
 case("status_code_letters", S, "letters in the code", one(head(b"HTTP/1.1 2OO OK", b"Content-Length: 2") + b"ok"),
      [PROTO])
 case("status_code_signed", S, "a sign before the code", one(head(b"HTTP/1.1 +200 OK", b"Content-Length: 2") + b"ok"),
-     [PROTO])
+     [PROTO], tolerable=(LENIENT_OK,))
 case("status_version_2", S, "HTTP/2.0 in an HTTP/1.1 status line",
      one(head(b"HTTP/2.0 200 OK", b"Content-Length: 2") + b"ok"), [PROTO])
 case("status_version_lowercase", S, "http/1.1: the version is case-sensitive",
-     one(head(b"http/1.1 200 OK", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(b"http/1.1 200 OK", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("status_version_garbage", S, "HTTP/1.x",
-     one(head(b"HTTP/1.x 200 OK", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(b"HTTP/1.x 200 OK", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("status_double_space", S, "two spaces before the code",
-     one(head(b"HTTP/1.1  200 OK", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(b"HTTP/1.1  200 OK", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("status_nul_in_reason", S, "a NUL in the reason phrase",
-     one(head(b"HTTP/1.1 200 O\x00K", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(b"HTTP/1.1 200 O\x00K", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("status_no_reason", S, "no reason phrase (common, unambiguous): accepted",
      one(head(b"HTTP/1.1 200", b"Content-Length: 2") + b"ok"), [Ok(200, b"ok")])
 case("status_lf_only", S, "bare LF line ends: refused (strict), never misread",
@@ -361,7 +366,7 @@ case("status_lf_only", S, "bare LF line ends: refused (strict), never misread",
 # ============================================================= header lines
 H = "header lines"
 case("header_no_colon", H, "a header line without a colon",
-     one(head(OK_HEAD, b"X-Broken header", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(OK_HEAD, b"X-Broken header", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("header_space_before_colon", H, "'Transfer-Encoding : chunked' (http.client drops what follows)",
      one(head(OK_HEAD, b"Transfer-Encoding : chunked", b"Content-Length: 2") + b"ok"), [PROTO])
 case("header_obs_fold", H, "an obs-fold continuation line: unfolded",
@@ -369,23 +374,23 @@ case("header_obs_fold", H, "an obs-fold continuation line: unfolded",
 case("header_fold_first", H, "a continuation line right after the status line (smuggling vector)",
      one(head(OK_HEAD, b" Content-Length: 5", b"Content-Length: 2") + b"ok"), [PROTO])
 case("header_nul", H, "a NUL in a header value",
-     one(head(OK_HEAD, b"X-Nul: a\x00b", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(OK_HEAD, b"X-Nul: a\x00b", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("header_bare_cr", H, "a bare CR injecting a second header (http.client obeys it)",
      one(head(OK_HEAD, b"X-A: a\rContent-Length: 5", b"Content-Length: 2") + b"ok!!!"), [PROTO])
 case("header_bare_lf", H, "a bare LF inside the header block",
      one(head(OK_HEAD, b"X-A: 1\nContent-Length: 5", b"Content-Length: 2") + b"ok!!!"), [PROTO])
 case("header_ctl", H, "a control character in a header value",
-     one(head(OK_HEAD, b"X-Ctl: a\x01b", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(OK_HEAD, b"X-Ctl: a\x01b", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("header_name_space", H, "a space inside a header name",
-     one(head(OK_HEAD, b"X Bad: 1", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(OK_HEAD, b"X Bad: 1", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("header_empty_name", H, "a line starting with a colon",
-     one(head(OK_HEAD, b": nameless", b"Content-Length: 2") + b"ok"), [PROTO])
+     one(head(OK_HEAD, b": nameless", b"Content-Length: 2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("header_obs_text", H, "obs-text (latin-1) in a value is allowed",
      one(head(OK_HEAD, b"X-Latin: caf\xe9", b"Content-Length: 2") + b"ok"), [Ok(200, b"ok")])
 case("header_line_too_long", H, "one 40 KiB header line",
-     one(head(OK_HEAD, b"X-Long: " + b"a" * 40000, b"Content-Length: 2") + b"ok"), [TOO_LONG])
+     one(head(OK_HEAD, b"X-Long: " + b"a" * 40000, b"Content-Length: 2") + b"ok"), [TOO_LONG], tolerable=(LENIENT_OK,))
 case("header_too_many", H, "150 header lines",
-     one(head(OK_HEAD, *[b"X-H%d: v" % i for i in range(150)], b"Content-Length: 2") + b"ok"), [TOO_LONG])
+     one(head(OK_HEAD, *[b"X-H%d: v" % i for i in range(150)], b"Content-Length: 2") + b"ok"), [TOO_LONG], tolerable=(LENIENT_OK,))
 case("header_endless", H, "headers that never end (no blank line), connection held open",
      ((Recv(), Send(OK_HEAD + b"\r\n" + b"X-More: yes\r\n" * 30000), HOLD),), [TOO_LONG])
 
@@ -397,7 +402,7 @@ case("cl_conflicting", F, "two Content-Length headers that disagree",
      one(head(OK_HEAD, b"Content-Length: 2", b"Content-Length: 5") + b"ok!!!"), [PROTO])
 case("cl_list_conflicting", F, "'Content-Length: 2, 5'",
      one(head(OK_HEAD, b"Content-Length: 2, 5") + b"ok!!!"), [PROTO])
-case("cl_plus_sign", F, "'Content-Length: +2'", one(head(OK_HEAD, b"Content-Length: +2") + b"ok"), [PROTO])
+case("cl_plus_sign", F, "'Content-Length: +2'", one(head(OK_HEAD, b"Content-Length: +2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
 case("cl_negative", F, "'Content-Length: -1'", one(head(OK_HEAD, b"Content-Length: -1") + b"ok"), [PROTO])
 case("cl_inner_space", F, "'Content-Length: 1 2'",
      one(head(OK_HEAD, b"Content-Length: 1 2") + b"ok" * 6), [PROTO])
@@ -424,7 +429,7 @@ case("te_chunked_gzip", F, "'Transfer-Encoding: chunked, gzip': chunked not last
 case("te_unknown", F, "an unknown transfer-coding", one(head(OK_HEAD, b"Transfer-Encoding: foo") + b"hello"),
      [PROTO])
 case("te_identity", F, "'Transfer-Encoding: identity' (removed from HTTP/1.1) with a length",
-     one(head(OK_HEAD, b"Transfer-Encoding: identity", b"Content-Length: 5") + b"hello"), [PROTO])
+     one(head(OK_HEAD, b"Transfer-Encoding: identity", b"Content-Length: 5") + b"hello"), [PROTO], tolerable=(LENIENT_HELLO,))
 case("te_chunked_twice", F, "'Transfer-Encoding: chunked, chunked'",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked, chunked") + chunked(b"hello")), [PROTO])
 case("te_in_http10", F, "Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1): processed or refused, never reused",
@@ -438,9 +443,9 @@ case("chunk_size_overflow", F, "a 24-digit chunk size",
 case("chunk_size_negative", F, "a negative chunk size",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"-5\r\nhello\r\n0\r\n\r\n"), [PROTO])
 case("chunk_size_0x", F, "a chunk size with a 0x prefix",
-     one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"0x5\r\nhello\r\n0\r\n\r\n"), [PROTO])
+     one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"0x5\r\nhello\r\n0\r\n\r\n"), [PROTO], tolerable=(LENIENT_HELLO,))
 case("chunk_size_leading_space", F, "whitespace before a chunk size",
-     one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b" 5\r\nhello\r\n0\r\n\r\n"), [PROTO])
+     one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b" 5\r\nhello\r\n0\r\n\r\n"), [PROTO], tolerable=(LENIENT_HELLO,))
 case("chunk_extensions", F, "chunk extensions are ignored",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"5;name=value;x\r\nhello\r\n0;last\r\n\r\n"),
      [Ok(200, b"hello")])
@@ -456,10 +461,10 @@ case("chunk_data_too_long", F, "more chunk data than its size says",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"2\r\nhello\r\n0\r\n\r\n"), [PROTO])
 case("chunk_size_line_too_long", F, "a 40 KiB chunk extension",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"5;" + b"x" * 40000 + b"\r\nhello\r\n0\r\n\r\n"),
-     [TOO_LONG])
+     [TOO_LONG], tolerable=(LENIENT_HELLO,))
 case("chunk_trailers_too_long", F, "40 KiB of trailers",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + chunked(b"hello", trailer=b"X-T: " + b"t" * 40000 + b"\r\n")),
-     [TOO_LONG])
+     [TOO_LONG], tolerable=(LENIENT_HELLO,))
 case("chunk_many_tiny", F, "50,000 one-byte chunks",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"1\r\nx\r\n" * 50000 + b"0\r\n\r\n"),
      [Ok(200, b"x" * 50000)])
@@ -490,14 +495,17 @@ case("no_content_chunked", I, "204 with chunked framing and a body",
                   HOLD)),
      [Ok(204, b""), Ok(200, b"second")], requests=TWO_GETS)
 case("not_modified_with_length", I, "304 with Content-Length and no body (lowhaio hung): reused",
-     ((Recv(), Send(head(b"HTTP/1.1 304 Not Modified", b"Content-Length: 100")), Recv(), Send(resp(b"again")), HOLD),),
-     [Ok(304, b""), Ok(200, b"again")], requests=TWO_GETS, server_requests=2)
+     ((Recv(), Send(head(b"HTTP/1.1 304 Not Modified", b"Content-Length: 100")), Recv(), Send(resp(b"again")), HOLD),
+      (Recv(), Send(resp(b"again")), Close())),
+     [Ok(304, b""), Ok(200, b"again")], requests=TWO_GETS, server_requests=2, server_connections=1)
 case("head_with_length", I, "HEAD answered with a Content-Length and no body: reused",
-     ((Recv(), Send(head(OK_HEAD, b"Content-Length: 1000")), Recv(), Send(resp(b"after head")), HOLD),),
-     [Ok(200, b""), Ok(200, b"after head")], requests=(Req("HEAD"), Req()), server_requests=2)
-case("head_with_chunked", I, "HEAD answered with chunked framing and no body",
-     ((Recv(), Send(head(OK_HEAD, b"Transfer-Encoding: chunked")), Recv(), Send(resp(b"after head")), HOLD),),
-     [Ok(200, b""), Ok(200, b"after head")], requests=(Req("HEAD"), Req()))
+     ((Recv(), Send(head(OK_HEAD, b"Content-Length: 1000")), Recv(), Send(resp(b"after head")), HOLD),
+      (Recv(), Send(resp(b"after head")), Close())),
+     [Ok(200, b""), Ok(200, b"after head")], requests=(Req("HEAD"), Req()), server_requests=2, server_connections=1)
+case("head_with_chunked", I, "HEAD answered with chunked framing and no body: reused",
+     ((Recv(), Send(head(OK_HEAD, b"Transfer-Encoding: chunked")), Recv(), Send(resp(b"after head")), HOLD),
+      (Recv(), Send(resp(b"after head")), Close())),
+     [Ok(200, b""), Ok(200, b"after head")], requests=(Req("HEAD"), Req()), server_connections=1)
 
 # ======================================================== timing and faults
 T = "timing and faults"
@@ -548,8 +556,9 @@ case("connection_close_held", K, "'Connection: close' but the server keeps the s
      [Ok(200, b"ok"), Ok(200, b"second")], requests=TWO_GETS, server_requests=2)
 case("http10_keep_alive", K, "HTTP/1.0 with 'Connection: keep-alive' and a length: reused",
      ((Recv(), Send(resp(b"one", version=b"HTTP/1.0", extra=b"Connection: keep-alive\r\n")), Recv(),
-       Send(resp(b"two", version=b"HTTP/1.0", extra=b"Connection: keep-alive\r\n")), HOLD),),
-     [Ok(200, b"one"), Ok(200, b"two")], requests=TWO_GETS, server_requests=2)
+       Send(resp(b"two", version=b"HTTP/1.0", extra=b"Connection: keep-alive\r\n")), HOLD),
+      (Recv(), Send(resp(b"two", version=b"HTTP/1.0")), Close())),
+     [Ok(200, b"one"), Ok(200, b"two")], requests=TWO_GETS, server_requests=2, server_connections=1)
 case("http10_not_kept", K, "HTTP/1.0 with a length but no keep-alive, socket held: not reused",
      fresh_after((Recv(), Send(resp(b"ok", version=b"HTTP/1.0")), Recv(), Send(resp(b"EVIL")), HOLD)),
      [Ok(200, b"ok"), Ok(200, b"second")], requests=TWO_GETS, server_requests=2)
@@ -613,8 +622,7 @@ case("redirect_location_encoded_crlf", R, "a Location with %0d%0a: followed, nev
       (Recv(), Send(resp(b"landed", extra=b"Connection: close\r\n")), Close())),
      [Ok(302, b"moved")], facade=[Ok(200, b"landed")], forbid=(b"\r\nx-injected",), semantics=True)
 case("redirect_location_bare_cr", R, "a Location with a bare CR: a malformed header, never followed",
-     ((Recv(), Send(_redirect(b"/next\rX-Injected: yes")), Close()),
-      (Recv(), Send(resp(b"landed", extra=b"Connection: close\r\n")), Close())),
+     ((Recv(), Send(_redirect(b"/next\rX-Injected: yes")), Close()),),
      [PROTO], forbid=(b"\r\nx-injected",))
 case("redirect_location_missing", R, "a 302 without Location",
      one(resp(b"moved", b"302 Found")), [Ok(302, b"moved")], facade=[Err(httplib2.RedirectMissingLocation)], semantics=True)

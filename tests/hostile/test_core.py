@@ -67,6 +67,10 @@ def test_core(case: Case) -> None:
     if case.server_requests is not None:
         assert servers.request_count() == case.server_requests, (
             f"{case.name}: the server saw {servers.request_count()} requests, expected {case.server_requests}")
+    if case.server_connections is not None:
+        assert servers.main is not None
+        assert servers.main.connections_accepted == case.server_connections, (
+            f"{case.name}: {servers.main.connections_accepted} connections, expected {case.server_connections}")
     assert not servers.forbidden_seen(), f"{case.name}: {servers.forbidden_seen()} reached a server"
     if case.max_memory is not None:
         for result in got:
