@@ -20,6 +20,7 @@ from asynchttp_lowhaio import (
     HttpConnectionClosedError,
     HttpDataError,
     HttpError,
+    HttpHeaderTooLong,
     HttpLocalError,
     HttpProtocolError,
     HttpReadTimeoutError,
@@ -868,3 +869,114 @@ def test_early_response_then_close_during_upload_is_returned(scripted: Callable[
     assert (code, body) == (b"413", b"too big")
     assert produced[-1] == "closed" and len(produced) < 64
     assert stats["connections"] == 0
+
+
+def test_early_response_with_a_plain_async_iterator_body(scripted: Callable[..., ScriptedServer]) -> None:
+    """The request body may be any async iterator, not only a generator (no aclose())."""
+    answer = b"HTTP/1.1 413 Content Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    server = scripted([recv_head(body=False), send(answer), sleep(0.2), close()])
+
+    class Chunks:
+        def __init__(self) -> None:
+            self.left = 64
+
+        def __aiter__(self) -> "Chunks":
+            return self
+
+        async def __anext__(self) -> bytes:
+            if not self.left:
+                raise StopAsyncIteration
+            self.left -= 1
+            await asyncio.sleep(0.005)
+            return b"y" * (1 << 20)
+
+    async def main() -> Any:
+        async with open_pool(socket_timeout=2) as request:
+            return await fetch(request, b"PUT", server.url("/"), body=Chunks)
+
+    assert run(main())[0] == b"413"
+
+
+def test_caller_slow_to_read_the_body_is_not_a_timeout(scripted: Callable[..., ScriptedServer]) -> None:
+    """The inactivity timer runs while nobody waits; what arrived meanwhile is still there."""
+    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nabc"),
+                       sleep(0.05), send(b"def"), sleep(2)])
+
+    async def main() -> Any:
+        async with open_pool(socket_timeout=0.2) as request:
+            code, _, body = await request(b"GET", server.url("/"))
+            await asyncio.sleep(0.4)  # longer than socket_timeout, not reading
+            return await buffered(body)
+
+    assert run(main()) == b"abcdef"
+
+
+def test_connection_info_describes_it(http_server: TestServer) -> None:
+    async def main() -> Any:
+        async with open_pool() as request:
+            await fetch(request, b"GET", http_server.url("/hello"))
+            (conn,) = state_of(request)._idle[("http", "127.0.0.1", http_server.port)]
+            return conn.info()
+
+    assert run(main()) == {"peer": "127.0.0.1", "state": "idle", "requests": 1}
+
+
+# --------------------------------------------------- limits, through Pool options
+def limited(scripted: Callable[..., ScriptedServer], response: bytes) -> ScriptedServer:
+    return scripted([recv_head(), send(response), wait_for_client_close(2)])
+
+
+def test_max_header_length_bounds_the_head(scripted: Callable[..., ScriptedServer]) -> None:
+    fits = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\nx-a: " + b"a" * 400 + b"\r\ncontent-length: 0\r\n\r\n")])
+    too_long = limited(scripted, b"HTTP/1.1 200 OK\r\nx-a: " + b"a" * 600 + b"\r\ncontent-length: 0\r\n\r\n")
+    endless = limited(scripted, b"HTTP/1.1 200 OK\r\n" + b"x-b: b\r\n" * 200)  # never ends
+
+    async def main() -> Any:
+        async with open_pool(max_header_length=512) as request:
+            with pytest.raises(HttpHeaderTooLong):
+                await request(b"GET", too_long.url("/"))
+            with pytest.raises(HttpHeaderTooLong):
+                await request(b"GET", endless.url("/"))
+            return await fetch(request, b"GET", fits.url("/"))
+
+    assert run(main())[0] == b"200"
+
+
+def test_max_header_count_bounds_the_head(scripted: Callable[..., ScriptedServer]) -> None:
+    many = limited(scripted, b"HTTP/1.1 200 OK\r\n" + b"x-h: 1\r\n" * 11 + b"content-length: 0\r\n\r\n")
+    fits = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\n" + b"x-h: 1\r\n" * 9 + b"content-length: 0\r\n\r\n")])
+
+    async def main() -> Any:
+        async with open_pool(max_header_count=10) as request:
+            with pytest.raises(HttpProtocolError):
+                await request(b"GET", many.url("/"))
+            return await fetch(request, b"GET", fits.url("/"))
+
+    code, headers, _ = run(main())
+    assert code == b"200" and len(headers) == 10
+
+
+def test_trailers_are_bounded(scripted: Callable[..., ScriptedServer]) -> None:
+    server = limited(scripted, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+                     + b"x-t: " + b"t" * 1000 + b"\r\n\r\n")
+
+    async def main() -> None:
+        async with open_pool(max_header_length=512) as request:
+            with pytest.raises(HttpHeaderTooLong):
+                code, _, body = await request(b"GET", server.url("/"))
+                await buffered(body)
+
+    run(main())
+
+
+def test_chunk_size_digits_are_bounded(scripted: Callable[..., ScriptedServer]) -> None:
+    server = limited(scripted, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                     + b"1" * 40 + b"\r\nabc")
+
+    async def main() -> None:
+        async with open_pool() as request:
+            with pytest.raises(HttpProtocolError):
+                code, _, body = await request(b"GET", server.url("/"))
+                await buffered(body)
+
+    run(main())

@@ -591,3 +591,45 @@ def test_connection_keep_alive_from_caller_keeps_the_connection(http_server: Tes
             return out
 
     assert run(main()) == [b"1", b"2"]
+
+
+def test_idle_connection_reset_just_now_is_not_handed_out(scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted([[recv_head(), send(OK_2), rst()], [recv_head(), send(OK_2)]])
+
+    async def main() -> Any:
+        async with open_pool() as request:
+            await fetch(request, b"GET", server.url("/"))
+            assert server.wait_done(1)  # blocks the loop: the reset is not processed
+            time.sleep(0.05)
+            return await fetch(request, b"POST", server.url("/"), body=streamed(b"x"))
+
+    assert run(main())[2] == b"ok"
+    assert server.connections_accepted == 2
+
+
+def test_expired_waiter_is_skipped_by_a_later_grant(scripted: Callable[..., ScriptedServer]) -> None:
+    """A waiter whose wait expired but whose task has not run yet gets nothing."""
+    server = scripted([[recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\naa"), sleep(0.05),
+                        send(b"bb"), recv_head(), send(OK_2)]])
+
+    async def main(loop: FakeClockLoop) -> Any:
+        async with open_pool(max_connections=1, max_wait_connection_seconds=5) as request:
+            code, _, body = await request(b"GET", server.url("/"))
+            await until(lambda: state_of(request).stats()["active"] == 1 and len(server.received[0]) > 0)
+            await asyncio.sleep(0.15)  # "bb" is buffered too: the body can end without waiting
+            waiter = asyncio.ensure_future(request(b"GET", server.url("/next")))
+            await asyncio.sleep(0)
+            assert state_of(request).stats()["waiting"] == 1
+            loop.advance(6)
+            await asyncio.sleep(0)  # the expiry timer runs in this iteration...
+            await asyncio.sleep(0)  # ...and this task runs before the waiter's does
+            assert waiter.done() is False
+            content = b"".join([await body.__anext__(), await body.__anext__()])  # release: grant
+            with pytest.raises(HttpPoolTimeoutError):
+                await waiter
+            return content, state_of(request).stats(), await fetch(request, b"GET", server.url("/"))
+
+    content, stats, after = run_fake_clock(main)
+    assert content == b"aabb"
+    assert stats == {"connections": 1, "active": 0, "idle": 1, "waiting": 0}
+    assert after[2] == b"ok"
