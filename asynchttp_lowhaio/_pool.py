@@ -209,6 +209,7 @@ class PoolState:
         self._waiters: Deque[_Waiter] = deque()
         self._sweep: Optional[asyncio.TimerHandle] = None
         self._closed = False
+        self._connecting: set = set()  # TCP connects under way: close() fails them at once
 
     def __repr__(self) -> str:
         return (
@@ -451,7 +452,7 @@ class PoolState:
             try:
                 if log is not None:
                     log.debug("connecting to %s port %d", address, target.port)
-                await _sock_connect(loop, sock, (address, target.port), deadline, self._connect_timeout)
+                await _sock_connect(loop, sock, (address, target.port), deadline, self._connect_timeout, self._connecting)
                 if ssl_context is not None and log is not None:
                     log.debug("TLS handshake with %s as %s", address, target.host)
                 remaining = max(deadline - loop.time(), 0.001)
@@ -462,7 +463,7 @@ class PoolState:
                     server_hostname=target.host if ssl_context is not None else None,
                     ssl_handshake_timeout=remaining if ssl_context is not None else None,
                 )
-            except HttpConnectTimeoutError:
+            except (HttpConnectTimeoutError, HttpPoolClosedError):
                 sock.close()
                 raise
             except ssl.SSLError as exc:
@@ -573,6 +574,9 @@ class PoolState:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
+        for connecting in list(self._connecting):
+            if not connecting.done():
+                connecting.set_exception(HttpPoolClosedError("the pool was closed while connecting"))
         waiters, self._waiters = self._waiters, deque()
         for waiter in waiters:
             if not waiter.future.done():
@@ -618,7 +622,12 @@ def _check_options(**options: Any) -> None:
 
 
 async def _sock_connect(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: Tuple[str, int], deadline: float, limit: float
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    address: Tuple[str, int],
+    deadline: float,
+    limit: float,
+    pending: set,
 ) -> None:
     """Connect a non-blocking socket, failing at ``deadline``: a loop timer, no task."""
     try:
@@ -635,9 +644,11 @@ async def _sock_connect(
 
     loop.add_writer(fd, writable)
     timer = loop.call_at(deadline, _expire_connect, future, address, limit)
+    pending.add(future)
     try:
         await future
     finally:
+        pending.discard(future)
         loop.remove_writer(fd)
         timer.cancel()
     error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
