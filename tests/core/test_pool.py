@@ -633,3 +633,23 @@ def test_expired_waiter_is_skipped_by_a_later_grant(scripted: Callable[..., Scri
     assert content == b"aabb"
     assert stats == {"connections": 1, "active": 0, "idle": 1, "waiting": 0}
     assert after[2] == b"ok"
+
+
+def test_close_fails_a_request_stuck_in_tcp_connect_at_once(no_leaks: LeakChecker) -> None:
+    with full_backlog_port() as port:
+        no_leaks.snapshot()
+
+        async def main() -> tuple[BaseException, dict]:
+            # connect_timeout far beyond run()'s bound: only close() can end this request
+            request, close = Pool(connect_timeout=60)
+            task = asyncio.ensure_future(request(b"GET", f"http://127.0.0.1:{port}/"))
+            await asyncio.sleep(0.05)
+            await close()
+            with pytest.raises(HttpPoolClosedError) as info:
+                await task
+            return info.value, state_of(request).stats()
+
+        error, stats = run(main(), timeout=5)
+        no_leaks.check()
+    assert isinstance(error, HttpConnectionError)
+    assert stats["connections"] == 0
