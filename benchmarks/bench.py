@@ -152,6 +152,7 @@ class Results:
     failed: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     describe: dict[str, str] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)
+    code: str = ""
 
     def values(self, client: str, scenario: str, key: str) -> list[float]:
         return [r[key] for r in self.runs.get((client, scenario), []) if key in r]
@@ -389,6 +390,33 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} CPUs, Linux {platform.release()}"
 
 
+def code_state() -> str:
+    """The commit and a digest of the measured packages' sources: the tree is
+    being edited while benchmarks run, and each client process imports it
+    afresh, so a change during a run would mix versions in one table."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for package in ("asynchttp_lowhaio", "asynchttp"):
+        root = os.path.join(REPO, package)
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    digest.update(path.encode())
+                    try:
+                        with open(path, "rb") as f:
+                            digest.update(f.read())
+                    except OSError:
+                        pass
+    head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=False).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "asynchttp_lowhaio", "asynchttp"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return f"{head}{' + uncommitted changes' if dirty else ''}, sources {digest.hexdigest()[:12]}"
+
+
 def load_average() -> float:
     try:
         with open("/proc/loadavg", encoding="ascii") as f:
@@ -402,9 +430,10 @@ def report(args: argparse.Namespace, results: Results, sections: list[str], clie
     rst = args.rst
     out = [
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
-        f"Python {platform.python_version()}; nginx {server_version}; {pinning}; "
-        f"{args.reps} repetition{'s' if args.reps > 1 else ''} interleaved, each client in a fresh process; medians; "
-        f"(ratio to aiohttp); load average {results.load[0]:.2f} before, {results.load[1]:.2f} after",
+        f"Python {platform.python_version()}; nginx {server_version}.",
+        f"{pinning}; {args.reps} repetition{'s' if args.reps > 1 else ''} interleaved, each client "
+        f"in a fresh process; medians (ratio to aiohttp).",
+        f"Load average {results.load[0]:.2f} before, {results.load[1]:.2f} after; code: {results.code}.",
         "",
     ]
     targets: list[str] = []
@@ -517,12 +546,18 @@ def main(argv: list[str]) -> int:
             if args.profile:
                 profile(args, server, client_cpu, clients, scenario_keys)
                 return 0
+            code_before = code_state()
             load_before = load_average()
             if load_before > 0.5:
                 log(f"warning: load average {load_before:.2f} before starting: other work on this "
                     f"machine will show as variance (compare the CPU-time rows)")
             results = measure(args, server, server_cpu, client_cpu, clients, scenario_keys)
             results.load = (load_before, load_average())
+            results.code = code_before
+            code_after = code_state()
+            if code_after != code_before:
+                results.code = f"CHANGED DURING THE RUN: {code_before} -> {code_after}"
+                log("warning: asynchttp_lowhaio/asynchttp changed during the run; figures mix versions")
             version = server.version
     except KeyboardInterrupt:
         log("interrupted; nginx stopped")
@@ -532,7 +567,7 @@ def main(argv: list[str]) -> int:
         HERE, "results", f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"argv": argv, "pinning": pinning, "load": results.load, "nginx": version, "counts": counts,
+        json.dump({"argv": argv, "pinning": pinning, "load": results.load, "code": results.code, "nginx": version, "counts": counts,
                    "runs": {f"{c} {k}": v for (c, k), v in results.runs.items()},
                    "na": results.na, "failed": {f"{c} {k}": v for (c, k), v in results.failed.items()}},
                   f, indent=1)
