@@ -52,7 +52,9 @@ _NAMES_MAX = 512
 # chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF       (RFC 9112 7.1)
 # chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] );
 # extensions are ignored, so their inside is only checked for control bytes.
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?")
+# Whitespace after the size without an extension is outside the grammar but
+# sent by real servers and unambiguous, so it is accepted (h11 does the same).
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
 
 _CONTENT_LENGTH = re.compile(rb"[0-9]+")
 _FRAMING_FIELDS = frozenset((b"connection", b"transfer-encoding", b"content-length"))
@@ -381,22 +383,25 @@ class ResponseParser:
                 self._keep_alive = b"close" not in options
         elif head.version == b"1.0":
             self._keep_alive = False
+        if codings and (lengths or head.version == b"1.0"):
+            # Transfer-Encoding with Content-Length, or in HTTP/1.0, is a
+            # smuggling or response-splitting sign (RFC 9112 6.1, 6.3 rule 3):
+            # this response is read, the connection is never reused, even
+            # when the response has no body.
+            self._keep_alive = False
         status = head.status
         # 1. HEAD, 204 and 304 have no content, whatever their headers say.
         if self._method_is_head or status == 204 or status == 304:
             self._state = _DONE
             return
         if codings:
-            # 3./4. Transfer-Encoding wins over Content-Length; both at once is
-            # a smuggling vector, so the connection is not reused.  Codings
-            # other than chunked are refused rather than handed out as the body.
+            # 3./4. Transfer-Encoding wins over Content-Length.  Codings other
+            # than chunked are refused rather than handed out as the body.
             tokens = _tokens(codings)
             if tokens != [b"chunked"]:
                 raise HttpProtocolError(
                     "unsupported transfer-coding: " + b", ".join(codings).decode("latin-1")[:100]
                 )
-            if lengths or head.version == b"1.0":
-                self._keep_alive = False
             self._state = _BODY_CHUNK_SIZE
             return
         if lengths:
