@@ -980,3 +980,28 @@ def test_chunk_size_digits_are_bounded(scripted: Callable[..., ScriptedServer]) 
                 await buffered(body)
 
     run(main())
+
+
+def test_fragment_is_never_sent(http_server: TestServer) -> None:
+    async def main() -> None:
+        async with open_pool() as request:
+            await fetch(request, b"GET", http_server.url("/echo?a=1#section-2"))
+
+    run(main())
+    assert http_server.requests[0].target == "/echo?a=1"
+
+
+def test_userinfo_goes_neither_into_host_nor_into_logs(http_server: TestServer,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="asynchttp_lowhaio")
+    url = f"http://user:s3cret@127.0.0.1:{http_server.port}/echo"
+
+    async def main() -> None:
+        async with open_pool() as request:
+            await fetch(request, b"GET", url)
+
+    run(main())
+    assert http_server.requests[0].header_all("host") == [f"127.0.0.1:{http_server.port}"]
+    assert http_server.requests[0].target == "/echo"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "/echo" in logged and "s3cret" not in logged

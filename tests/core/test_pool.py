@@ -653,3 +653,63 @@ def test_close_fails_a_request_stuck_in_tcp_connect_at_once(no_leaks: LeakChecke
         no_leaks.check()
     assert isinstance(error, HttpConnectionError)
     assert stats["connections"] == 0
+
+
+@pytest.mark.parametrize("seed", [1234, 7, 99])
+def test_accounting_survives_a_mixed_workload(http_server: TestServer, second_server: TestServer,
+                                              no_leaks: LeakChecker, seed: int) -> None:
+    """Many requests, each ending a different way; the limits hold throughout and every
+    slot comes back: the pool ends with exactly its idle connections counted."""
+    import random
+
+    rng = random.Random(seed)
+    kinds = ["read", "aclose", "drop", "cancel", "close-header", "server-close", "error"]
+
+    async def one(request: Any, index: int, peak: list) -> str:
+        kind = rng.choice(kinds)
+        server = (http_server, second_server)[index % 2]
+        state = state_of(request)
+        try:
+            if kind == "cancel":
+                task = asyncio.ensure_future(request(b"GET", server.url(f"/slow?delay=0.05&i={index}")))
+                await asyncio.sleep(rng.random() * 0.03)
+                task.cancel()
+                try:
+                    code, _, body = await task
+                    await body.aclose()
+                except asyncio.CancelledError:
+                    pass
+                return kind
+            if kind == "error":
+                with pytest.raises(HttpError):
+                    await request(b"GET", f"http://127.0.0.1:{closed_port()}/")
+                return kind
+            path = {"server-close": "/close"}.get(kind, f"/stream?n={rng.choice([10, 300000])}&i={index}")
+            headers = ((b"connection", b"close"),) if kind == "close-header" else ()
+            code, _, body = await request(b"GET", server.url(path), headers=headers)
+            peak.append(state.stats()["connections"])
+            if kind == "aclose":
+                await body.aclose()
+            elif kind == "drop":
+                del body
+            else:
+                await buffered(body)
+            return kind
+        finally:
+            peak.append(state.stats()["connections"])
+
+    async def main() -> tuple[list, list, dict, Any]:
+        peak: list = []
+        async with open_pool(max_connections=3, max_connections_per_host=2) as request:
+            results = await asyncio.gather(*(one(request, i, peak) for i in range(120)))
+            gc.collect()
+            state = state_of(request)
+            stats = state.stats()
+            counted = (state._total, sum(state._per_host.values()))
+        return results, peak, stats, counted
+
+    results, peak, stats, counted = run(main(), timeout=30)
+    assert set(results) == set(kinds)
+    assert max(peak) <= 3
+    assert stats["active"] == 0 and stats["waiting"] == 0
+    assert counted == (stats["connections"], stats["connections"]) and stats["connections"] == stats["idle"]
