@@ -171,8 +171,9 @@ class ProxyServer:
         user = None
         if self.user is not None:
             if 2 not in methods:
-                conn.sendall(b"\x05\xff")
+                # log before answering: the client may observe the log as soon as it has the answer
                 self._record(kind="socks5", offered=list(methods), target=None, user=None)
+                conn.sendall(b"\x05\xff")
                 return None
             conn.sendall(b"\x05\x02")
             _ver, ulen = self._recv_exact(conn, 2)
@@ -180,8 +181,8 @@ class ProxyServer:
             (plen,) = self._recv_exact(conn, 1)
             password = self._recv_exact(conn, plen).decode()
             if (user, password) != (self.user, self.password):
-                conn.sendall(b"\x01\x01")
                 self._record(kind="socks5", offered=list(methods), target=None, user=user)
+                conn.sendall(b"\x01\x01")
                 return None
             conn.sendall(b"\x01\x00")
         else:
