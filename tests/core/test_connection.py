@@ -1005,3 +1005,48 @@ def test_userinfo_goes_neither_into_host_nor_into_logs(http_server: TestServer,
     assert http_server.requests[0].target == "/echo"
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "/echo" in logged and "s3cret" not in logged
+
+
+def test_response_headers_keep_order_and_duplicates_with_lower_cased_names(http_server: TestServer) -> None:
+    async def main() -> Any:
+        async with open_pool() as request:
+            code, headers, body = await request(b"GET", http_server.url("/headers?X-Dup=1&Set-Cookie=a&X-Dup=2"))
+            await buffered(body)
+            return headers, body.reason, body.version
+
+    headers, reason, version = run(main())
+    assert [pair for pair in headers if pair[0] in (b"x-dup", b"set-cookie")] == [
+        (b"x-dup", b"1"), (b"set-cookie", b"a"), (b"x-dup", b"2")]
+    assert all(name == name.lower() for name, _ in headers)
+    assert (reason, version) == (b"OK", b"1.1")
+
+
+def test_custom_reason_phrase_is_exposed(http_server: TestServer) -> None:
+    async def main() -> Any:
+        async with open_pool() as request:
+            code, _, body = await request(b"GET", http_server.url("/status?code=299&reason=Quite%20Fine"))
+            await buffered(body)
+            return code, body.reason
+
+    assert run(main()) == (b"299", b"Quite Fine")
+
+
+def test_expect_100_continue_from_the_caller(http_server: TestServer) -> None:
+    async def main() -> Any:
+        async with open_pool() as request:
+            return await fetch(request, b"POST", http_server.url("/echo"),
+                               headers=((b"expect", b"100-continue"), (b"content-length", b"4")),
+                               body=streamed(b"data"))
+
+    code, _, body = run(main())
+    assert code == b"200" and json.loads(body)["body"] == "data"
+
+
+def test_http10_client_version(http_server: TestServer) -> None:
+    async def main() -> list:
+        async with open_pool(http_version=b"HTTP/1.0") as request:
+            return [await conn_of(request, http_server.url("/hello")) for _ in range(2)]
+
+    # an HTTP/1.0 request without keep-alive: the server closes after each answer
+    assert run(main()) == [(1, 1), (2, 1)]
+    assert http_server.requests[0].version == "HTTP/1.0"
