@@ -241,3 +241,22 @@ def test_dns_timeout_is_dns_error(dns_server: DnsServer) -> None:
             return info.value
 
     assert isinstance(run(main()).__cause__, DnsError)
+
+
+def test_resolving_creates_no_tasks(http_server: TestServer, dns_server: DnsServer,
+                                    dns_resolver_factory: Any) -> None:
+    dns_server.set("tasks.test", "A", [("127.0.0.1", 60)])
+
+    async def main() -> list:
+        counts = [len(asyncio.all_tasks())]
+        async with open_pool(get_dns_resolver=dns_resolver_factory) as request:
+            for _ in range(3):
+                code, _, body = await request(b"GET", f"http://tasks.test:{http_server.port}/hello")
+                counts.append(len(asyncio.all_tasks()))
+                await body.aclose()
+        counts.append(len(asyncio.all_tasks()))
+        return counts
+
+    counts = run(main())
+    assert set(counts) == {counts[0]}
+    assert dns_server.query_count == 1
