@@ -235,3 +235,20 @@ def test_large_body_over_tls(https_server: TestServer, client_ssl_context: ssl.S
             return await fetch(request, b"GET", https_server.url("/stream?n=5000000"))
 
     assert run(main())[2] == pattern(5_000_000)
+
+
+def test_https_to_an_ipv6_literal_checks_the_ip_in_the_certificate(
+        tls: TlsMaterial, client_ssl_context: ssl.SSLContext) -> None:
+    import socket as socket_module
+
+    try:
+        with socket_module.socket(socket_module.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    with TestServer(host="::1", ssl_context=tls.server_context()) as server:
+        async def main() -> list:
+            async with open_pool(get_ssl_context=lambda: client_ssl_context) as request:
+                return [await conn_of(request, f"https://[::1]:{server.port}/hello") for _ in range(2)]
+
+        assert run(main()) == [(1, 1), (1, 2)]
