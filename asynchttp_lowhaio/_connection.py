@@ -274,8 +274,16 @@ class Connection(asyncio.Protocol):
     # ------------------------------------------------------------ internals
     async def _wait(self) -> None:
         waiter = self._waiter = self._loop.create_future()
-        if self._timer is None:
-            self._timer = self._loop.call_at(self._next_deadline(), self._on_timer)
+        # The timer outlives requests on a kept-alive connection: it is only
+        # replaced when this wait's deadline comes before the armed one, and a
+        # timer that fires early re-arms itself.  That saves creating and
+        # cancelling a timer per request.
+        deadline = self._next_deadline()
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_timer)
         try:
             await waiter
         finally:
@@ -290,7 +298,7 @@ class Connection(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         if self._waiter is None or self.state is not ACTIVE:
-            return
+            return  # nobody is waiting: the next wait arms a timer again
         now = self._loop.time()
         if self._head is None and now >= self._head_deadline:
             self._fail(
@@ -326,7 +334,6 @@ class Connection(asyncio.Protocol):
         self.state = IDLE
         self.idle_since = now
         self.parser = None
-        self._cancel_timer()
         if self._reading_paused:
             # An idle connection must keep reading, or a close by the server goes unseen.
             self._reading_paused = False
