@@ -108,7 +108,8 @@ def parse_entry(cached_value: bytes) -> tuple[email.message.Message, bytes]:
     for name, value in info.items():
         # non-ASCII header values were stored RFC 2047-encoded
         if value.startswith("=?") and value.endswith("?="):
-            info.replace_header(name, str(*email.header.decode_header(value)[0]))
+            decoded: Any = email.header.decode_header(value)[0]  # (bytes, charset)
+            info.replace_header(name, str(*decoded))
     return info, content
 
 

@@ -57,18 +57,7 @@ MAX_PROXY_HEAD = 16384
 Step = tuple[bytes, int]
 Negotiation = Generator[Step, bytes, None]
 
-if _socks is not None:
-    ProxyError = _socks.ProxyError
-    GeneralProxyError = _socks.GeneralProxyError
-    ProxyConnectionError = _socks.ProxyConnectionError
-    SOCKS5AuthError = _socks.SOCKS5AuthError
-    SOCKS5Error = _socks.SOCKS5Error
-    SOCKS4Error = _socks.SOCKS4Error
-    HTTPError = _socks.HTTPError
-    SOCKS4_ERRORS = _socks.SOCKS4_ERRORS
-    SOCKS5_ERRORS = _socks.SOCKS5_ERRORS
-else:  # pragma: no cover - same names and bases as PySocks, for a tree without it
-
+class _FallbackErrors:  # pragma: no cover - same names and bases as PySocks, for a tree without it
     class ProxyError(IOError):
         def __init__(self, msg: str, socket_err: Optional[BaseException] = None) -> None:
             self.msg = msg
@@ -99,6 +88,18 @@ else:  # pragma: no cover - same names and bases as PySocks, for a tree without 
 
     SOCKS4_ERRORS = {0x5B: "Request rejected or failed"}
     SOCKS5_ERRORS = {0x01: "General SOCKS server failure"}
+
+
+_errors: Any = _socks if _socks is not None else _FallbackErrors
+ProxyError: Any = _errors.ProxyError
+GeneralProxyError: Any = _errors.GeneralProxyError
+ProxyConnectionError: Any = _errors.ProxyConnectionError
+SOCKS5AuthError: Any = _errors.SOCKS5AuthError
+SOCKS5Error: Any = _errors.SOCKS5Error
+SOCKS4Error: Any = _errors.SOCKS4Error
+HTTPError: Any = _errors.HTTPError
+SOCKS4_ERRORS: dict = _errors.SOCKS4_ERRORS
+SOCKS5_ERRORS: dict = _errors.SOCKS5_ERRORS
 
 
 class ProxyPlan(NamedTuple):

@@ -29,7 +29,7 @@ import errno
 from http import client as http_client
 import socket
 import sys
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
 
 import httplib2
 
@@ -53,9 +53,6 @@ IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 
 # httplib2 retries a failed connect only for these (transient routing) errnos
 _TRANSIENT_CONNECT_ERRNOS = frozenset((errno.ENETUNREACH, errno.EADDRNOTAVAIL))
-
-# Above this size a file body is read in a worker thread, not on the loop.
-_FILE_READ_IN_THREAD = True
 
 
 def default_user_agent() -> str:
@@ -292,8 +289,7 @@ async def _request(
                 response[_redirects.PERMANENT_MARK] = response["location"]
                 if "content-location" not in response:
                     response["content-location"] = absolute_uri
-                if http.cache is not None and cachekey:
-                    await _cache.store(http.cache, headers, response, content, cachekey)
+                await _cache.store(http.cache, headers, response, content, cachekey)
             _redirects.strip_for_redirect(headers, http.forward_authorization_headers)
             if "location" in response:
                 location = response["location"]
@@ -455,7 +451,8 @@ async def _cached_request(
         elif response.status == 200:
             content = new_content
         else:
-            await _cache.delete(cache, cachekey)
+            if cachekey:  # always set here: a cached value was found under it
+                await _cache.delete(cache, cachekey)
             content = new_content
         return response, content
 

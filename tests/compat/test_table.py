@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import socket
 import ssl
-from typing import Any, Callable, Optional
+from typing import Any
 
 import httplib2
 import pytest
@@ -131,7 +130,6 @@ def _tls_files(tmp_path_factory: Any) -> dict:
     """One CA, a server certificate per flavour, and client certificate files, per session."""
     if _TLS:
         return _TLS
-    import trustme
     from cryptography.hazmat.primitives import serialization
 
     from tests.servers.tls import TlsMaterial
