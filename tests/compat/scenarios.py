@@ -480,6 +480,9 @@ add(
     Scenario("post-308-cached-replay", 3, {"/": redirect(308, "/t"), "/t": echo}, [Step(method="POST", body=b"one"), Step(method="POST", body=b"two")], cache=True, expect=200),
     Scenario("cached-permanent-over-limit", 3, {"/old": redirect(301, "/new"), "/new": ok()}, [Step("/old", redirections=0)], cache=True, setup_cache=_seed_permanent, expect="RedirectLimit"),
     Scenario("cached-permanent-seeded", 3, {"/new": counted()}, [Step("/old")], cache=True, setup_cache=_seed_permanent, expect=200),
+    Scenario("redirect-to-ftp", 3, {"/": redirect(302, "ftp://127.0.0.1/file")}, expect="KeyError"),
+    Scenario("redirect-to-ftp-force", 3, {"/": redirect(302, "ftp://127.0.0.1/file")}, attrs={"force_exception_to_status_code": True}, expect=400),
+    Scenario("location-percent-crlf-kept", 3, {"/": redirect(302, "/a%0D%0Ab"), "/a%0D%0Ab": echo}, expect=200),
     Scenario("redirect-to-404", 3, {"/": redirect(302, "/gone"), "/gone": ok(b"nope", status=404)}, expect=404),
     Scenario("redirect-body-content-location", 3, {"/": redirect(307, "/t", b"temp body"), "/t": ok(b"final", (("Content-Location", "/elsewhere"),))}, expect=200),
 )
