@@ -3,7 +3,8 @@
 One ``ResponseParser`` parses one response to one request.  ``feed(data)``
 returns the events that ``data`` completes, in order:
 
-- one ``ResponseHead`` (interim 1xx responses are skipped, never returned),
+- one ``ResponseHead`` (interim 1xx responses are skipped, never returned;
+  a 101 is refused, as no upgrade is ever asked for),
 - zero or more ``bytes`` objects: the body, de-chunked,
 - one ``ResponseEnd`` (trailers, and whether the connection may be reused).
 
@@ -15,7 +16,10 @@ bound: only the head, one chunk-size line and the trailers are ever held,
 each under ``max_header_length``; body bytes are handed out as they come.
 
 The grammar is RFC 9112's, strictly: a malformed status line or header line
-is an error, never a guess.  Framing follows RFC 9112 section 6.3.
+is an error, never a guess.  Framing follows RFC 9112 section 6.3.  The
+outcome never depends on how the input was cut into feeds: the same events,
+or the same error class, whole or one byte at a time; a bad byte is reported
+as soon as it arrives, not when the head or line completes.
 """
 
 from __future__ import annotations
@@ -110,7 +114,11 @@ class ResponseHead:
 
 
 class ResponseEnd:
-    """The end of the response: trailers, and whether the connection may carry another request."""
+    """The end of the response: trailers, and whether the connection may carry another request.
+
+    ``keep_alive`` can still turn False after the event was returned, if more
+    bytes are fed: a response followed by stray bytes poisons the connection.
+    """
 
     __slots__ = ("trailers", "keep_alive")
 

@@ -88,7 +88,7 @@ separators = st.sampled_from([b"", b" ", b"  ", b"\t", b" \t"])
 
 
 @st.composite
-def field_line(draw) -> Tuple[bytes, bytes, bytes]:
+def field_line(draw: st.DrawFn) -> Tuple[bytes, bytes, bytes]:
     """(wire bytes of one field line, possibly folded; lower-cased name; expected value)."""
     name = draw(field_names)
     words = draw(field_words)
@@ -119,7 +119,7 @@ reasons = st.sampled_from([b"", b"OK", b"Not Found", b"Some  Reason\twith tab", 
 
 
 @st.composite
-def responses(draw, for_h11: bool = False) -> Generated:
+def responses(draw: st.DrawFn, for_h11: bool = False) -> Generated:
     """A valid response; ``for_h11`` leaves out what h11 rejects though RFC 9112 allows it."""
     method = draw(st.sampled_from([b"GET", b"GET", b"POST", b"HEAD"]))
     wire = b""
@@ -214,7 +214,7 @@ def test_generated_responses_parse_the_same_whole_and_split(generated: Generated
 
 @SETTINGS
 @given(responses(), st.data())
-def test_generated_responses_bytewise_tail(generated: Generated, data) -> None:
+def test_generated_responses_bytewise_tail(generated: Generated, data: st.DataObject) -> None:
     # One byte at a time over a random stretch: every state sees a feed of one byte.
     start = data.draw(st.integers(0, len(generated.wire)))
     stop = data.draw(st.integers(start, min(len(generated.wire), start + 120)))
@@ -244,7 +244,7 @@ grammar_bytes = st.lists(alphabet, max_size=60).map(
 
 
 @st.composite
-def mutated(draw) -> bytes:
+def mutated(draw: st.DrawFn) -> bytes:
     """A generated response with a few bytes flipped, inserted or deleted."""
     data = bytearray(draw(responses()).wire)
     for _ in range(draw(st.integers(1, 4))):
