@@ -1050,3 +1050,26 @@ def test_http10_client_version(http_server: TestServer) -> None:
     # an HTTP/1.0 request without keep-alive: the server closes after each answer
     assert run(main()) == [(1, 1), (2, 1)]
     assert http_server.requests[0].version == "HTTP/1.0"
+
+
+def test_timeouts_apply_to_each_request_on_a_kept_alive_connection(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    slow_head = b"HTTP/1.1 200 OK\r\nx-slow: " + b"s" * 100 + b"\r\ncontent-length: 0\r\n\r\n"
+    server = scripted([[recv_head(), send(OK_2), recv_head(), send_slowly(slow_head, interval=0.05)],
+                       [recv_head(), send(OK_2), recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nabc"),
+                        sleep(5)]])
+
+    async def main() -> None:
+        async with open_pool(response_head_timeout=0.3, socket_timeout=0.4, keep_alive_timeout=30) as request:
+            await fetch(request, b"GET", server.url("/"))
+            await asyncio.sleep(0.1)
+            with pytest.raises(HttpResponseHeadTimeoutError):
+                await request(b"GET", server.url("/"))  # reused connection, slow head
+            await fetch(request, b"GET", server.url("/"))  # a second connection
+            await asyncio.sleep(0.2)
+            code, _, body = await request(b"GET", server.url("/"))  # reused, then stalls
+            with pytest.raises(HttpReadTimeoutError):
+                await buffered(body)
+
+    run(main())
+    assert server.connections_accepted == 2
