@@ -29,9 +29,18 @@ from httplib2 import (
     proxy_info_from_url,
 )
 
+from httplib2 import REDIRECT_CODES, SAFE_METHODS
+
 from ._errors import ShutdownError
 from ._http import BlockingHttp, Http
 from ._promise import ContentPromise, Promise, ResponsePromise
+
+__version__ = "0.1.0"
+
+# httplib2's module globals that users set. Code that did ``import asynchttp as
+# httplib2`` sets these; the request pipeline reads them per request, as httplib2 does.
+RETRIES = 2
+debuglevel = 0
 
 # A library logs; the application decides where it goes (no "last resort" stderr lines).
 _logging.getLogger("asynchttp").addHandler(_logging.NullHandler())
@@ -60,4 +69,8 @@ __all__ = [
     "proxy_info_from_environment",
     "proxy_info_from_url",
     "DEFAULT_MAX_REDIRECTS",
+    "SAFE_METHODS",
+    "REDIRECT_CODES",
+    "RETRIES",
+    "debuglevel",
 ]

@@ -325,9 +325,9 @@ async def _plain_request(
     return await send_once(scheme, authority, request_uri, method, body, headers)
 
 
-# The request pipeline. Switching to httplib2's semantics is this one line:
-#   from ._semantics import run_httplib2_request as _run_request
-_run_request = _plain_request
+# The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
+# retries) over send_once. ``_plain_request`` has the same signature, without them.
+from ._semantics import run_httplib2_request as _run_request  # noqa: E402
 
 
 # ---------------------------------------------------------------------------
@@ -355,7 +355,7 @@ class _Client:
         self.name = name
         self.runner_limit = runner_limit
         self.workers = _loop.WorkerPool(max_workers, "asynchttp-%s-worker" % name)
-        self.pool_options: Optional[dict[str, Any]] = None
+        self.pool_options: Optional[_PoolOptions] = None
         self.closed = False
         self._init_loop_state()
 
@@ -363,7 +363,9 @@ class _Client:
         self.pending: collections.deque[_Job] = collections.deque()
         self.wake_scheduled = False
         self.loop: Optional[asyncio.AbstractEventLoop] = None
-        self.gen: Optional[_PoolGeneration] = None
+        # One pool per TLS client identity: None (no client certificate), or the
+        # (key, cert, password) that add_certificate gave for an authority.
+        self.gens: dict[Any, _PoolGeneration] = {}
         self.retired: list[_PoolGeneration] = []
         self.runners = 0
         self.runner_tasks: set[asyncio.Task[Any]] = set()
@@ -409,7 +411,7 @@ class _Client:
         except RuntimeError:
             pass  # loop closed: nothing runs any more
 
-    def retire_pool(self, options: dict[str, Any]) -> None:
+    def retire_pool(self, options: "_PoolOptions") -> None:
         """Http.close(): new connections from now on, with the current options."""
         self.pool_options = options
         loop = self.loop
@@ -470,7 +472,7 @@ class _Client:
             if isinstance(item, tuple) and item[1] and isinstance(item[1][0], RequestFuture):
                 item[1][0]._fail_after_fork(lost)
         # Objects of the parent's loop (pools, sockets, tasks) must not be touched here.
-        _loop._orphaned.append((self.gen, self.retired, self.runner_tasks, self.idle))
+        _loop._orphaned.append((self.gens, self.retired, self.runner_tasks, self.idle))
         self.workers._reset_after_fork()
         self._init_loop_state()
 
@@ -579,15 +581,27 @@ class _Client:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _new_generation(self) -> _PoolGeneration:
-        options = self.pool_options if self.pool_options is not None else {}
+    def _new_generation(self, identity: Any) -> _PoolGeneration:
+        config = self.pool_options if self.pool_options is not None else _PoolOptions({}, None, None)
+        options = dict(config.options)
+        if "get_ssl_context" not in options and config.tls is not None:
+            options["get_ssl_context"] = _lazy_ssl_context(config.tls, identity)
         request, close = asynchttp_lowhaio.Pool(**options)
-        gen = self.gen = _PoolGeneration(request, close)
+        gen = self.gens[identity] = _PoolGeneration(request, close)
         return gen
 
+    def _tls_identity(self, scheme: str, authority: str) -> Any:
+        """The client certificate httplib2 would use for ``authority``: the first match."""
+        config = self.pool_options
+        if scheme != "https" or config is None or config.certificates is None:
+            return None
+        if not config.certificates.credentials:
+            return None
+        return next(iter(config.certificates.iter(authority)), None)
+
     def _retire_current(self) -> None:
-        gen, self.gen = self.gen, None
-        if gen is not None:
+        gens, self.gens = self.gens, {}
+        for gen in gens.values():
             gen.retired = True
             self.retired.append(gen)
             self._close_when_idle(gen)
@@ -660,11 +674,12 @@ class _Client:
         """Send one request over the pool, as http.client would write it, and read the
         whole answer. No redirects, cache, auth or decoding. Failures raise httplib2's
         exception with the core error as ``__cause__``."""
-        gen = self.gen
+        identity = self._tls_identity(scheme, authority) if scheme == "https" else None
+        gen = self.gens.get(identity)
         if gen is None:
             if self.stopping:
                 raise ShutdownError("this Http was shut down")
-            gen = self._new_generation()
+            gen = self._new_generation(identity)
         # What http.client adds (the core adds Host itself, as http.client writes it).
         head: list[tuple[bytes, bytes]] = []
         if "accept-encoding" not in headers:
@@ -832,6 +847,7 @@ class Http:
         redirections: int,
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
+        created: Optional[list[_Job]] = None,
     ) -> _Job:
         client = self._client
         if client.closed:
@@ -855,6 +871,8 @@ class Http:
             job.stack = _capture_stack()
         if logger.isEnabledFor(_DEBUG):
             logger.debug("request %d queued: %s %s", job.request_id, method, _safe_uri(uri))
+        if created is not None:
+            created.append(job)  # before it is queued: an interrupt from here on can cancel it
         client.submit(job)
         return job
 
@@ -903,8 +921,10 @@ class Http:
 
     # -- pool options -------------------------------------------------------------
 
-    def _pool_options(self) -> dict[str, Any]:
-        """The core pool's options, from httplib2's attributes as they are now."""
+    def _pool_options(self) -> "_PoolOptions":
+        """The core pools' options, from httplib2's attributes as they are now (read, as
+        httplib2 reads them, when connections are made: at the first request and after
+        close())."""
         config = self._config
         options: dict[str, Any] = {
             "max_connections": config["max_connections"],
@@ -914,18 +934,29 @@ class Http:
         if timeout is not None:
             options["connect_timeout"] = timeout
             options["socket_timeout"] = timeout
-        options["get_ssl_context"] = _lazy_ssl_context(
-            self.ca_certs, self.disable_ssl_certificate_validation,
-            self.tls_minimum_version, self.tls_maximum_version,
-        )
         options.update(config["core_options"])
-        return options
+        tls = (
+            self.ca_certs or httplib2.CA_CERTS, self.disable_ssl_certificate_validation,
+            self.tls_maximum_version, self.tls_minimum_version,
+        )
+        return _PoolOptions(options, tls, self.certificates)
 
 
-def _lazy_ssl_context(
-    ca_certs: Optional[str], disable_validation: bool, minimum: Any, maximum: Any
-) -> Callable[[], ssl.SSLContext]:
-    """A get_ssl_context for the core: httplib2's TLS settings, built once, on first use."""
+class _PoolOptions:
+    """What a new core pool is made from: the core's options, httplib2's TLS settings
+    (ca_certs, disable validation, max and min version) and its client certificates."""
+
+    __slots__ = ("options", "tls", "certificates")
+
+    def __init__(self, options: dict[str, Any], tls: Optional[tuple[Any, ...]], certificates: Any) -> None:
+        self.options = options
+        self.tls = tls
+        self.certificates = certificates
+
+
+def _lazy_ssl_context(tls: tuple[Any, ...], identity: Any) -> Callable[[], ssl.SSLContext]:
+    """A get_ssl_context for the core: httplib2's own context builder (same defaults,
+    same errors), called once, on the first TLS connection (it reads files)."""
     made: list[ssl.SSLContext] = []
     lock = threading.Lock()
 
@@ -933,26 +964,15 @@ def _lazy_ssl_context(
         if not made:
             with lock:
                 if not made:
-                    made.append(_ssl_context(ca_certs, disable_validation, minimum, maximum))
+                    ca_certs, disable_validation, maximum, minimum = tls
+                    key_file, cert_file, password = identity if identity is not None else (None, None, None)
+                    made.append(httplib2._build_ssl_context(
+                        disable_validation, ca_certs, cert_file, key_file,
+                        maximum_version=maximum, minimum_version=minimum, key_password=password,
+                    ))
         return made[0]
 
     return get_ssl_context
-
-
-def _ssl_context(ca_certs: Optional[str], disable_validation: bool, minimum: Any, maximum: Any) -> ssl.SSLContext:
-    context = ssl.SSLContext(httplib2.DEFAULT_TLS_VERSION)
-    if disable_validation:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.check_hostname = True
-        context.load_verify_locations(ca_certs or httplib2.CA_CERTS)
-    if minimum is not None:
-        context.minimum_version = minimum if isinstance(minimum, ssl.TLSVersion) else getattr(ssl.TLSVersion, minimum)
-    if maximum is not None:
-        context.maximum_version = maximum if isinstance(maximum, ssl.TLSVersion) else getattr(ssl.TLSVersion, maximum)
-    return context
 
 
 class BlockingHttp(Http):
@@ -972,11 +992,13 @@ class BlockingHttp(Http):
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
     ) -> tuple[httplib2.Response, bytes]:
-        job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
+        created: list[_Job] = []
         try:
-            return job.result()
+            return self._submit(uri, method, body, headers, redirections, connection_type, callback, created).result()
         except BaseException:
-            # KeyboardInterrupt while waiting: do not leave the request running
-            if not job.done():
-                job.cancel()
+            # An interrupt (Ctrl-C) wherever it lands, even before the wait began: do
+            # not leave the request running with nobody to read it.
+            for job in created:
+                if not job.done():
+                    job.cancel()
             raise

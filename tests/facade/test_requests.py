@@ -305,11 +305,43 @@ def test_timeout_none_uses_socket_default() -> None:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(4.5)
     try:
-        options = asynchttp.Http()._pool_options()
+        options = asynchttp.Http()._pool_options().options
     finally:
         socket.setdefaulttimeout(previous)
     assert options["connect_timeout"] == 4.5 and options["socket_timeout"] == 4.5
-    options = asynchttp.Http(timeout=2)._pool_options()
+    options = asynchttp.Http(timeout=2)._pool_options().options
     assert options["connect_timeout"] == 2 and options["socket_timeout"] == 2
     if previous is None:
-        assert "socket_timeout" not in asynchttp.Http()._pool_options()
+        assert "socket_timeout" not in asynchttp.Http()._pool_options().options
+
+
+def test_client_certificate_from_add_certificate(make_http: Callable[..., asynchttp.Http], tls: Any, ca_bundle_path: str, tmp_path: Any) -> None:
+    import ssl
+
+    server_context = tls.server_context()
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    tls.ca.configure_trust(server_context)
+    client = tls.ca.issue_cert("client@example.org")
+    cert_file, key_file = str(tmp_path / "client.pem"), str(tmp_path / "client.key")
+    client.cert_chain_pems[0].write_to_path(cert_file)
+    client.private_key_pem.write_to_path(key_file)
+    with TestServer(ssl_context=server_context) as server:
+        without = make_http(ca_certs=ca_bundle_path)
+        without.add_certificate(key_file, cert_file, "other.example:1")  # another authority
+        with pytest.raises(Exception) as refused:
+            len(without.request(server.url("/hello"))[1])
+        assert isinstance(refused.value, (OSError, ssl.SSLError, http_client_errors()))
+        http = make_http(ca_certs=ca_bundle_path)
+        http.add_certificate(key_file, cert_file, server.netloc)
+        response, content = http.request(server.url("/hello"))
+        assert content == b"hello world" and response.status == 200
+        # close() forgets certificates, as httplib2's does: the next connection has none
+        http.close()
+        with pytest.raises(Exception):
+            len(http.request(server.url("/hello"))[1])
+
+
+def http_client_errors() -> type:
+    import http.client as http_client
+
+    return http_client.HTTPException
