@@ -210,6 +210,7 @@ class PoolState:
         self._sweep: Optional[asyncio.TimerHandle] = None
         self._closed = False
         self._connecting: set = set()  # TCP connects under way: close() fails them at once
+        self._handshaking: set = set()  # sockets in a TLS handshake: close() shuts them down
 
     def __repr__(self) -> str:
         return (
@@ -456,13 +457,21 @@ class PoolState:
                 if ssl_context is not None and log is not None:
                     log.debug("TLS handshake with %s as %s", address, target.host)
                 remaining = max(deadline - loop.time(), 0.001)
-                await loop.create_connection(
-                    lambda: conn,
-                    sock=sock,
-                    ssl=ssl_context,
-                    server_hostname=target.host if ssl_context is not None else None,
-                    ssl_handshake_timeout=remaining if ssl_context is not None else None,
-                )
+                self._handshaking.add(sock)
+                try:
+                    await loop.create_connection(
+                        lambda: conn,
+                        sock=sock,
+                        ssl=ssl_context,
+                        server_hostname=target.host if ssl_context is not None else None,
+                        ssl_handshake_timeout=remaining if ssl_context is not None else None,
+                    )
+                except Exception as exc:
+                    if self._closed:
+                        raise HttpPoolClosedError("the pool was closed during the TLS handshake") from exc
+                    raise
+                finally:
+                    self._handshaking.discard(sock)
             except (HttpConnectTimeoutError, HttpPoolClosedError):
                 sock.close()
                 raise
@@ -577,6 +586,11 @@ class PoolState:
         for connecting in list(self._connecting):
             if not connecting.done():
                 connecting.set_exception(HttpPoolClosedError("the pool was closed while connecting"))
+        for sock in list(self._handshaking):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the handshake then fails at once
+            except OSError:
+                pass
         waiters, self._waiters = self._waiters, deque()
         for waiter in waiters:
             if not waiter.future.done():
