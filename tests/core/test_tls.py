@@ -7,6 +7,7 @@ host; the handshake and the TCP connect are both bounded by connect_timeout.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any, Callable, Iterator
 
@@ -16,14 +17,17 @@ from asynchttp_lowhaio import (
     HttpConnectionClosedError,
     HttpConnectionError,
     HttpConnectTimeoutError,
+    HttpPoolClosedError,
     HttpTlsError,
+    Pool,
     buffered,
 )
-from tests.core.helpers import conn_of, fetch, full_backlog_port, open_pool, state_of
+from tests.core.helpers import conn_of, fetch, full_backlog_port, open_pool, state_of, until
 from tests.servers import run
 from tests.servers.dns import DnsServer
 from tests.servers.http_server import TestServer
 from tests.servers.scripted import ScriptedServer, close, recv_head, rst, send, shutdown_write, sleep
+from tests.servers.leaks import LeakChecker
 from tests.servers.tls import TlsMaterial
 
 
@@ -252,3 +256,24 @@ def test_https_to_an_ipv6_literal_checks_the_ip_in_the_certificate(
                 return [await conn_of(request, f"https://[::1]:{server.port}/hello") for _ in range(2)]
 
         assert run(main()) == [(1, 1), (1, 2)]
+
+
+def test_close_fails_a_request_stuck_in_the_tls_handshake_at_once(
+        scripted: Callable[..., ScriptedServer], client_ssl_context: ssl.SSLContext,
+        no_leaks: LeakChecker) -> None:
+    server = scripted([sleep(10)])  # accepts, never answers the ClientHello
+
+    async def main() -> tuple[BaseException, dict]:
+        # connect_timeout far beyond run()'s bound: only close() can end this request
+        request, close = Pool(get_ssl_context=lambda: client_ssl_context, connect_timeout=60)
+        task = asyncio.ensure_future(request(b"GET", f"https://127.0.0.1:{server.port}/"))
+        await until(lambda: server.connections_accepted == 1)
+        await asyncio.sleep(0.05)
+        await close()
+        with pytest.raises(HttpPoolClosedError) as info:
+            await task
+        return info.value, state_of(request).stats()
+
+    error, stats = run(main(), timeout=5)
+    assert isinstance(error, HttpConnectionError)
+    assert stats["connections"] == 0
