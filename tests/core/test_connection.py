@@ -1073,3 +1073,34 @@ def test_timeouts_apply_to_each_request_on_a_kept_alive_connection(
 
     run(main())
     assert server.connections_accepted == 2
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize("recv_bufsize", [1, 16384])
+@pytest.mark.parametrize("path", ["/bytes?n=700001", "/chunked?n=700001&size=7777",
+                                  "/stream?n=700001&piece=65536&chunked=1", "/until-close"])
+def test_bodies_arrive_intact_under_flow_control(http_server: TestServer, https_server: TestServer,
+                                                 client_ssl_context: Any, secure: bool,
+                                                 recv_bufsize: int, path: str) -> None:
+    server = https_server if secure else http_server
+
+    async def until_close_body(_: Request) -> Response:
+        return Response(body=pattern(700001), add_content_length=False)
+
+    server.route("/until-close", until_close_body)
+
+    async def main() -> list:
+        async with open_pool(get_ssl_context=lambda: client_ssl_context, recv_bufsize=recv_bufsize) as request:
+            out = []
+            for _ in range(2):
+                code, _, body = await request(b"GET", server.url(path))
+                chunks = []
+                async for chunk in body:
+                    chunks.append(chunk)
+                    if len(chunks) % 7 == 0:
+                        await asyncio.sleep(0)  # a consumer that sometimes lets the loop run
+                out.append(b"".join(chunks))
+            return out
+
+    for content in run(main(), timeout=30):
+        assert content == pattern(700001)
