@@ -30,7 +30,7 @@ import sys
 import threading
 import traceback
 import weakref
-from typing import Any, Awaitable, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional
 
 import httplib2
 
@@ -39,6 +39,9 @@ from asynchttp_lowhaio import HttpError
 
 from . import _loop
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
+# The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
+# retries) over send_once; any coroutine with run_httplib2_request's signature fits.
+from ._semantics import run_httplib2_request as _run_request
 from ._promise import (
     CANCELLED_AND_NOTIFIED,
     PENDING,
@@ -54,7 +57,6 @@ logger = logging.getLogger("asynchttp")
 _DEBUG = logging.DEBUG
 
 DEFAULT_MAX_REDIRECTS = httplib2.DEFAULT_MAX_REDIRECTS
-USER_AGENT = "Python-httplib2/%s (gzip)" % httplib2.__version__
 
 # The core's keyword options an Http passes through (see asynchttp_lowhaio.Pool).
 CORE_OPTIONS = frozenset(
@@ -304,30 +306,6 @@ def build_response(code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: 
     response.reason = reason.decode("latin-1") if isinstance(reason, bytes) else str(reason)
     response.version = 10 if version in (b"1.0", "1.0", b"HTTP/1.0") else 11
     return response
-
-
-async def _plain_request(
-    http: "Http",
-    send_once: Callable[..., Awaitable[tuple[httplib2.Response, bytes]]],
-    uri: str,
-    method: str,
-    body: Optional[bytes],
-    headers: Optional[dict[str, str]],
-    redirections: int,
-    connection_type: Any,
-) -> tuple[httplib2.Response, bytes]:
-    """One request, no httplib2 policy (no redirects, cache, auth or decoding): the
-    pipeline until the semantics layer takes over with the same signature."""
-    scheme, authority, request_uri, _ = split_uri(uri)
-    headers = dict(headers) if headers else {}
-    if "user-agent" not in headers:
-        headers["user-agent"] = USER_AGENT
-    return await send_once(scheme, authority, request_uri, method, body, headers)
-
-
-# The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
-# retries) over send_once. ``_plain_request`` has the same signature, without them.
-from ._semantics import run_httplib2_request as _run_request  # noqa: E402
 
 
 # ---------------------------------------------------------------------------

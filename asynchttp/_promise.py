@@ -24,7 +24,7 @@ import copy
 import logging
 import os
 import threading
-from concurrent.futures import CancelledError, Future, InvalidStateError
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import _base as _futures_base
 from typing import Any, Callable, Iterator, Optional
 

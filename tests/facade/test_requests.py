@@ -345,3 +345,22 @@ def http_client_errors() -> type:
     import http.client as http_client
 
     return http_client.HTTPException
+
+
+def test_uri_helpers() -> None:
+    assert _http._host_of("user:pw@example.org:8080") == "example.org"
+    assert _http._host_of("[::1]:8080") == "::1"
+    assert _http._host_of("example.org") == "example.org"
+    assert _http._safe_uri("http://user:pw@example.org:81/p?q") == "http://example.org:81/p?q"
+    assert _http._safe_uri("relative") == "<unparsable uri>"
+    assert _http._safe_uri("http://h/" + "x" * 1000).endswith("...")
+    with pytest.raises(TypeError):
+        _http.split_uri(42)  # type: ignore[arg-type]
+    assert _http._check_headers(None) is None
+    assert _http._body_bytes(None) is None and _http._body_bytes(b"b") == b"b"
+
+
+def test_split_cache_is_bounded() -> None:
+    for index in range(_http._SPLIT_CACHE_MAX + 10):
+        _http.split_uri("http://example.org/%d" % index)
+    assert len(_http._split_cache) <= _http._SPLIT_CACHE_MAX
