@@ -108,10 +108,14 @@ def get_logger_adapter_default(extra: dict) -> logging.LoggerAdapter:
 
 
 def get_resolver_logger_adapter_default(http_extra: dict) -> Callable[[dict], logging.LoggerAdapter]:
+    # aiodnsresolver's adapter puts the values into the format string unescaped:
+    # a "%" in the URL would break every DNS log line, so escape them here.
+    escaped = {key: str(value).replace("%", "%%") for key, value in http_extra.items()}
+
     def _get_resolver_logger_adapter(dns_extra: dict) -> logging.LoggerAdapter:
         from aiodnsresolver import ResolverLoggerAdapter
 
-        return ResolverLoggerAdapter(logging.getLogger("aiodnsresolver"), {**http_extra, **dns_extra})
+        return ResolverLoggerAdapter(logging.getLogger("aiodnsresolver"), {**escaped, **dns_extra})
 
     return _get_resolver_logger_adapter
 
