@@ -178,3 +178,19 @@ def test_closes_during_a_request_carry_its_method_and_url(http_server: TestServe
     closes = [line for line in messages(caplog) if "closing" in line]
     assert any(close_url in line and "GET" in line and "does not allow reuse" in line for line in closes)
     assert any(stream_url in line and "abandoned" in line for line in closes)
+
+
+def test_percent_in_url_does_not_break_dns_logging(http_server: TestServer, dns_server: DnsServer,
+                                                   dns_resolver_factory: Any,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    dns_server.set("percent.test", "A", [("127.0.0.1", 60)])
+    url = f"http://percent.test:{http_server.port}/echo?x=%25s%25d&y=%s%d"
+
+    async def main() -> Any:
+        async with open_pool(get_dns_resolver=dns_resolver_factory) as request:
+            return await fetch(request, b"GET", url)
+
+    assert run(main())[0] == b"200"
+    dns_lines = messages(caplog, "aiodnsresolver")  # raises if a record cannot be formatted
+    assert dns_lines and all(url in line for line in dns_lines if line.startswith("[dns:"))
