@@ -713,3 +713,26 @@ def test_accounting_survives_a_mixed_workload(http_server: TestServer, second_se
     assert max(peak) <= 3
     assert stats["active"] == 0 and stats["waiting"] == 0
     assert counted == (stats["connections"], stats["connections"]) and stats["connections"] == stats["idle"]
+
+
+def test_get_survives_a_server_closing_idle_connections_at_any_moment(http_server: TestServer) -> None:
+    """The server drops idle connections after 100 ms; requests come 60-140 ms apart, so
+    some find their connection closed just as they reuse it: detection or the one retry
+    must make every GET succeed. (Not tighter: a loaded machine must still let the
+    server read a fresh connection's first request within its idle timeout.)"""
+    import random
+
+    rng = random.Random(5)
+    http_server.idle_timeout = 0.1
+
+    async def main() -> list:
+        codes = []
+        async with open_pool() as request:
+            for _ in range(25):
+                code, _, _ = await fetch(request, b"GET", http_server.url("/hello"))
+                codes.append(code)
+                await asyncio.sleep(rng.uniform(0.06, 0.14))
+        return codes
+
+    assert run(main(), timeout=30) == [b"200"] * 25
+    assert http_server.connections_opened > 1  # the server did close connections
