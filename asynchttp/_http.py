@@ -227,6 +227,14 @@ class _Job(RequestFuture):
         self.task: Optional[asyncio.Task[Any]] = None
         self.stack: Optional[traceback.StackSummary] = None
 
+    def _drop_request(self) -> None:
+        """The request went out and came back: forget what only sending needed, so a
+        kept promise holds its answer, not the upload body or the Http."""
+        self.http = None  # type: ignore[assignment]
+        self.body = None
+        self.headers = None
+        self.connection_type = None
+
     def _after_cancel(self) -> None:
         if logger.isEnabledFor(_DEBUG):
             logger.debug("request %d cancelled: %s %s", self.request_id, self.method, _safe_uri(self.uri))
@@ -275,6 +283,7 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
         final_error = promise.exception
     if debug:
         logger.debug("request %d callback end", job.request_id)
+    job.callback = job.stack = None
     if final_error is None:
         job._settle((promise.response, promise.content), None)
     else:
@@ -521,6 +530,7 @@ class _Client:
         except Exception as exc:
             job.task = None
             self.running.discard(job)
+            job._drop_request()
             error = exc
             if isinstance(exc, HttpError):  # a core error the pipeline let through
                 error = to_httplib2_error(exc, _host_of(split_uri(job.uri)[1]))
@@ -528,6 +538,7 @@ class _Client:
             return
         job.task = None
         self.running.discard(job)
+        job._drop_request()
         self._finish(job, result, None)
 
     async def _pipeline(self, job: _Job) -> tuple[httplib2.Response, bytes]:

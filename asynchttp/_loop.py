@@ -26,6 +26,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import weakref
 from typing import Any, Callable, Iterator, Optional, Protocol
 
@@ -213,8 +214,13 @@ def shutdown_all(timeout: float = EXIT_TIMEOUT) -> None:
         with contextlib.suppress(RuntimeError):
             state.loop.call_soon_threadsafe(state.loop.stop)
         state.thread.join(timeout)
+    # Workers run what is queued, then end; one short deadline for all of them (a
+    # callback stuck in user code must not hold the exit up: they are daemons).
+    deadline = time.monotonic() + min(timeout, 0.5)
     for client in clients:
-        client._stop_workers(wait=True, timeout=0.2)
+        client._stop_workers(wait=False, timeout=None)
+    for client in clients:
+        client._stop_workers(wait=True, timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _at_exit() -> None:
@@ -335,15 +341,18 @@ class WorkerPool:
     def stop(self, wait: bool = True, timeout: Optional[float] = None) -> None:
         """Run what is queued, then end every thread; join them unless ``wait`` is False."""
         with self._lock:
+            first = not self._stopped
             self._stopped = True
             threads = list(self._threads)
-        for _ in threads:
-            self._queue.put(_STOP)
+        if first:
+            for _ in threads:
+                self._queue.put(_STOP)
         if wait:
+            deadline = None if timeout is None else time.monotonic() + timeout
             me = threading.current_thread()
             for thread in threads:
                 if thread is not me:
-                    thread.join(timeout)
+                    thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _reset_after_fork(self) -> None:
         # The threads do not exist in the child; what was queued belongs to the parent.
