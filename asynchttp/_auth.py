@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 import httplib2
 from httplib2 import auth as _httplib2_auth
 
-__all__ = ["preemptive_authorization", "authorizations_from_challenge"]
+__all__ = ["preemptive_authorization", "authorizations_from_challenge", "client_certificate", "NestedRequestError"]
 
 
 def preemptive_authorization(
@@ -52,6 +52,37 @@ def authorizations_from_challenge(
     return _build(http, challenges, host, request_uri, headers, response, content)
 
 
+class NestedRequestError(RuntimeError):
+    """An authentication scheme tried to make its own HTTP request from inside a request."""
+
+
+class _HttpViewForAuth:
+    """What an Authentication object sees as ``self.http``: the Http, minus ``request``.
+
+    A scheme registered in ``httplib2.AUTH_SCHEME_CLASSES`` may call
+    ``self.http.request()`` while it is built, as httplib2's own GoogleLogin was
+    written to (on Python 3 that class fails earlier, with UnboundLocalError).
+    Here such a call would run on the event-loop thread and wait for a result
+    that needs the same loop: a deadlock.  Failing loudly is the safe answer.
+    """
+
+    __slots__ = ("_http",)
+
+    def __init__(self, http: Any) -> None:
+        object.__setattr__(self, "_http", http)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._http, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._http, name, value)
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        raise NestedRequestError(
+            "an authentication scheme tried to make its own HTTP request while signing one"
+        )
+
+
 def _build(
     http: Any,
     challenges: Mapping[str, Any],
@@ -61,11 +92,12 @@ def _build(
     response: httplib2.Response,
     content: bytes,
 ) -> Iterator[httplib2.Authentication]:
+    view = _HttpViewForAuth(http)
     for credential in http.credentials.iter(host):
         for scheme in httplib2.AUTH_SCHEME_ORDER:
             if scheme in challenges:
                 yield httplib2.AUTH_SCHEME_CLASSES[scheme](
-                    credential, host, request_uri, headers, response, content, http
+                    credential, host, request_uri, headers, response, content, view
                 )
 
 

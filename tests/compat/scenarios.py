@@ -559,6 +559,8 @@ add(
     Scenario("digest-auth-qop-auth-int", 5, {"/": digest_protected(qop="auth-int")}, credentials=[("joe", "secret", "")], expect="TypeError"),
     Scenario("digest-auth-algorithm-sha256", 5, {"/": digest_protected(algorithm="SHA-256")}, credentials=[("joe", "secret", "")], expect="TypeError"),
     Scenario("digest-preferred-over-basic", 5, {"/": basic_and_digest()}, credentials=[("joe", "secret", "")], expect=200),
+    Scenario("googlelogin-challenge", 5, {"/": lambda r, s: Reply(401, [("WWW-Authenticate", 'GoogleLogin realm="x", service="xapi"')], b"")}, credentials=[("joe", "secret", "")], expect="UnboundLocalError"),
+    Scenario("hmacdigest-challenge", 5, {"/": lambda r, s: Reply(401, [("WWW-Authenticate", 'HMACDigest realm="x", snonce="abc", algorithm="HMAC-SHA-1"')], b"")}, credentials=[("joe", "secret", "")], expect="AttributeError"),
     Scenario("wsse-auth", 5, {"/": wsse_protected()}, credentials=[("joe", "secret", "")], expect=200),
     Scenario("malformed-www-authenticate", 5, {"/": lambda r, s: Reply(401, [("WWW-Authenticate", "=broken")], b"")}, expect="MalformedHeader"),
     Scenario("malformed-www-authenticate-force", 5, {"/": lambda r, s: Reply(401, [("WWW-Authenticate", "Basic, realm")], b"")}, attrs={"force_exception_to_status_code": True}, expect=400),

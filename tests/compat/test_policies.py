@@ -186,6 +186,36 @@ def test_malformed_challenge_raises_without_credentials() -> None:
         _auth.authorizations_from_challenge(http, "h", "/", {}, _challenge("=broken"), b"")
 
 
+def test_auth_objects_cannot_make_nested_requests() -> None:
+    http = _http(credentials=httplib2.Credentials())
+    http.credentials.add("u", "p", "")
+    made = list(_auth.authorizations_from_challenge(http, "h", "/", {}, _challenge('Basic realm="r"'), b""))
+    assert made[0].http.follow_redirects is True  # attributes read through
+    with pytest.raises(_auth.NestedRequestError):
+        made[0].http.request("http://elsewhere.test/")
+
+
+def test_custom_scheme_nested_request_fails_instead_of_deadlocking(monkeypatch: Any) -> None:
+    class Nested(httplib2.Authentication):
+        def __init__(self, credentials: Any, host: str, request_uri: str, headers: dict, response: Any,
+                     content: bytes, http: Any) -> None:
+            super().__init__(credentials, host, request_uri, headers, response, content, http)
+            http.request("http://127.0.0.1:9/token")  # would need the loop we are running on
+
+    monkeypatch.setitem(httplib2.AUTH_SCHEME_CLASSES, "nested", Nested)
+    monkeypatch.setattr(httplib2, "AUTH_SCHEME_ORDER", ["nested"] + httplib2.AUTH_SCHEME_ORDER)
+
+    def handler(req: Any, state: dict) -> Reply:
+        return Reply(401, [("WWW-Authenticate", 'Nested realm="x"')], b"")
+
+    with ScriptServer({"/": handler}) as server:
+        http = httplib2.Http(proxy_info=None)
+        http.add_credentials("u", "p")
+        with pytest.raises(_auth.NestedRequestError):
+            asyncio.run(run_httplib2_request(http, make_send_once(http), server.base + "/"))
+        assert len(server.log) == 1
+
+
 def test_client_certificate_choice() -> None:
     http = _http(certificates=httplib2.KeyCerts())
     assert _auth.client_certificate(http, "h:443") is None
