@@ -97,6 +97,17 @@ def _check_partial(buf: bytes, pos: int, stop: int, what: str) -> None:
         raise HttpProtocolError(f"control byte, bare CR or bare LF in the {what}: {window[:100]!r}")
 
 
+def _resume(buf: bytes, pos: int, scanned: int) -> int:
+    """Where checking resumes in a partial line or head of which ``scanned`` bytes were checked.
+
+    A final CR was left unjudged (its LF may follow), so it is looked at
+    again; any other byte already checked is not.
+    """
+    if scanned and buf[pos + scanned - 1] == 0x0D:
+        return pos + scanned - 1
+    return pos + scanned
+
+
 class ResponseHead:
     """The final response head.  ``headers`` keeps order and duplicates, names lower-cased."""
 
@@ -215,6 +226,7 @@ class ResponseParser:
         "_trailer_lines",
         "_trailer_bytes",
         "_end",
+        "_scanned",
         "received_any",
         "head",
     )
@@ -239,6 +251,9 @@ class ResponseParser:
         self._trailer_lines: List[bytes] = []
         self._trailer_bytes = 0
         self._end: Optional[ResponseEnd] = None
+        # Bytes at the start of _buf already searched and checked, so a head
+        # arriving in tiny reads is scanned once, not once per read.
+        self._scanned = 0
         self.received_any = False
         self.head: Optional[ResponseHead] = None
 
@@ -335,16 +350,19 @@ class ResponseParser:
         if not b"HTTP/".startswith(buf[pos : pos + 5]):
             raise HttpProtocolError(f"response does not start with a status line: {buf[pos:pos + 40]!r}")
         limit = self._max_header_length
-        terminator = buf.find(b"\r\n\r\n", pos)
+        scanned = self._scanned
+        self._scanned = 0
+        terminator = buf.find(b"\r\n\r\n", pos + scanned - 3 if scanned > 3 else pos)
         # The early checks look at no more than limit + 3 bytes (a head of
         # ``limit`` bytes plus a partial terminator), so whole and split input
         # give the same error.
         if terminator < 0:
             end = len(buf)
-            _check_partial(buf, pos, min(end, pos + limit + 3), "response head")
+            _check_partial(buf, _resume(buf, pos, scanned), min(end, pos + limit + 3), "response head")
             if end - pos > limit + 3:
                 raise HttpHeaderTooLong(f"response head longer than {limit} bytes")
             self._buf = buf[pos:]
+            self._scanned = end - pos
             return -1
         if terminator - pos > limit:
             _check_partial(buf, pos, pos + limit + 3, "response head")
@@ -423,14 +441,17 @@ class ResponseParser:
 
     # --------------------------------------------------------------- chunked
     def _parse_chunk_size(self, buf: bytes, pos: int) -> int:
-        eol = buf.find(b"\r\n", pos)
+        scanned = self._scanned
+        self._scanned = 0
+        eol = buf.find(b"\r\n", pos + scanned - 1 if scanned else pos)
         limit = self._max_header_length
         if eol < 0:
             end = len(buf)
-            _check_partial(buf, pos, min(end, pos + limit + 1), "chunk-size line")
+            _check_partial(buf, _resume(buf, pos, scanned), min(end, pos + limit + 1), "chunk-size line")
             if end - pos > limit + 1:
                 raise HttpHeaderTooLong(f"chunk-size line longer than {limit} bytes")
             self._buf = buf[pos:]
+            self._scanned = end - pos
             return -1
         if eol - pos > limit:
             _check_partial(buf, pos, pos + limit + 1, "chunk-size line")
@@ -451,7 +472,9 @@ class ResponseParser:
         return eol + 2
 
     def _parse_trailer_line(self, buf: bytes, pos: int, events: List[Event]) -> int:
-        eol = buf.find(b"\r\n", pos)
+        scanned = self._scanned
+        self._scanned = 0
+        eol = buf.find(b"\r\n", pos + scanned - 1 if scanned else pos)
         if eol == pos:  # the empty line that ends the trailers: free of charge
             trailers = _parse_fields(self._trailer_lines, self._max_header_count, "trailer")
             self._trailer_lines = []
@@ -461,11 +484,12 @@ class ResponseParser:
         limit = self._max_header_length - self._trailer_bytes
         if eol < 0:
             end = len(buf)
-            _check_partial(buf, pos, min(end, pos + limit), "trailers")
+            _check_partial(buf, _resume(buf, pos, scanned), min(end, pos + limit), "trailers")
             # A lone CR may still be the final empty line, so judge two bytes or more.
             if end - pos > max(limit - 1, 1):
                 raise HttpHeaderTooLong(f"trailers longer than {self._max_header_length} bytes")
             self._buf = buf[pos:]
+            self._scanned = end - pos
             return -1
         if eol - pos + 2 > limit:
             _check_partial(buf, pos, pos + limit, "trailers")
