@@ -1104,3 +1104,23 @@ def test_bodies_arrive_intact_under_flow_control(http_server: TestServer, https_
 
     for content in run(main(), timeout=30):
         assert content == pattern(700001)
+
+
+def test_head_timeout_is_not_delayed_by_a_longer_timer_left_from_the_last_request(
+        scripted: Callable[..., ScriptedServer]) -> None:
+    """The inactivity timer outlives a request on a kept-alive connection; a new
+    request's shorter head deadline must still fire on time."""
+    slow_head = b"HTTP/1.1 200 OK\r\nx-slow: " + b"s" * 200 + b"\r\ncontent-length: 0\r\n\r\n"
+    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab"), sleep(0.4),
+                       send(b"cd"), recv_head(), send_slowly(slow_head, interval=0.05)])
+
+    async def main() -> bytes:
+        async with open_pool(response_head_timeout=0.3, socket_timeout=30) as request:
+            first = await fetch(request, b"GET", server.url("/"))
+            with pytest.raises(HttpResponseHeadTimeoutError):
+                await request(b"GET", server.url("/"))
+            return first[2]
+
+    # run()'s 5 s bound fails the test if the 30 s timer left armed were the one to fire
+    assert run(main(), timeout=5) == b"abcd"
+    assert server.connections_accepted == 1
