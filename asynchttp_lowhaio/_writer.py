@@ -165,7 +165,10 @@ def build_head(
 def request_framing(method: bytes, headers: HeaderPairs, has_body: bool) -> Optional[Tuple[bytes, bytes]]:
     """The framing header the core must add: None if the caller framed the body or there is none."""
     for pair in headers:
-        name = _pair(pair)[0]
+        try:
+            name, _ = pair
+        except (TypeError, ValueError) as exc:
+            raise HttpLocalError(f"a header must be a (name, value) pair, not {pair!r}") from exc
         lowered = _as_bytes(name, "header name").lower()
         if lowered == b"content-length" or lowered == b"transfer-encoding":
             return None
@@ -185,14 +188,6 @@ def encode_chunk(data: bytes) -> bytes:
     if not data:
         return b""
     return b"%x\r\n%b\r\n" % (len(data), data)
-
-
-def _pair(pair: Tuple) -> Tuple:
-    try:
-        name, value = pair
-    except (TypeError, ValueError) as exc:
-        raise HttpLocalError(f"a header must be a (name, value) pair, not {pair!r}") from exc
-    return name, value
 
 
 def _as_bytes(value: Union[bytes, bytearray, str], what: str) -> bytes:
