@@ -18,9 +18,11 @@ from asynchttp_lowhaio import (
     HttpConnectError,
     HttpConnectionClosedError,
     HttpConnectionError,
+    HttpConnectTimeoutError,
     HttpError,
     HttpPoolClosedError,
     HttpPoolTimeoutError,
+    HttpReadTimeoutError,
     Pool,
     buffered,
     streamed,
@@ -736,3 +738,47 @@ def test_get_survives_a_server_closing_idle_connections_at_any_moment(http_serve
 
     assert run(main(), timeout=30) == [b"200"] * 25
     assert http_server.connections_opened > 1  # the server did close connections
+
+
+# ------------------------------------------------- every timer is a loop timer
+def test_fake_clock_drives_read_connect_and_pool_timeouts(
+        scripted: Callable[..., ScriptedServer], http_server: TestServer) -> None:
+    """Long timeouts (10 s and more) fire as soon as the loop's clock passes them:
+    they are loop timers (call_at), not sleeps in tasks or socket timeouts."""
+    stalled = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab"), sleep(5)])
+
+    async def main(loop: FakeClockLoop) -> list:
+        errors = []
+        async with open_pool(socket_timeout=10) as request:
+            code, _, body = await request(b"GET", stalled.url("/"))
+            reading = asyncio.ensure_future(buffered(body))
+            await asyncio.sleep(0.05)
+            loop.advance(11)
+            with pytest.raises(HttpReadTimeoutError) as read_info:
+                await reading
+            errors.append(read_info.value)
+
+        async with open_pool(socket_timeout=100, max_connections=1, max_wait_connection_seconds=30) as request:
+            held = asyncio.ensure_future(fetch(request, b"GET", http_server.url("/wait?key=f")))
+            await until(lambda: len(http_server.requests) == 1)
+            waiting = asyncio.ensure_future(request(b"GET", http_server.url("/hello")))
+            await asyncio.sleep(0.01)
+            loop.advance(31)
+            with pytest.raises(HttpPoolTimeoutError) as pool_info:
+                await waiting
+            errors.append(pool_info.value)
+            http_server.release("f")
+            await held
+
+        with full_backlog_port() as port:
+            async with open_pool(connect_timeout=20) as request:
+                connecting = asyncio.ensure_future(request(b"GET", f"http://127.0.0.1:{port}/"))
+                await asyncio.sleep(0.05)
+                loop.advance(21)
+                with pytest.raises(HttpConnectTimeoutError) as connect_info:
+                    await connecting
+                errors.append(connect_info.value)
+        return errors
+
+    errors = run_fake_clock(main, timeout=10)
+    assert [type(e) for e in errors] == [HttpReadTimeoutError, HttpPoolTimeoutError, HttpConnectTimeoutError]
