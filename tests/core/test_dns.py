@@ -260,3 +260,39 @@ def test_resolving_creates_no_tasks(http_server: TestServer, dns_server: DnsServ
     counts = run(main())
     assert set(counts) == {counts[0]}
     assert dns_server.query_count == 1
+
+
+def static_resolver(table: dict) -> Any:
+    """A ``get_dns_resolver`` of the caller's own: a fixed table, no DNS at all."""
+
+    def factory(**_: Any) -> tuple:
+        async def resolve(name: str, qtype: Any, **__: Any) -> tuple:
+            return tuple(table.get((name, qtype), ()))
+
+        async def clear_cache(**__: Any) -> None:
+            return None
+
+        return resolve, clear_cache
+
+    return factory
+
+
+def test_a_resolver_of_the_callers_own(http_server: TestServer) -> None:
+    factory = static_resolver({("static.test", TYPES.A): ["127.0.0.1"]})
+
+    async def main() -> Any:
+        async with open_pool(get_dns_resolver=factory) as request:
+            return await fetch(request, b"GET", f"http://static.test:{http_server.port}/hello")
+
+    assert run(main())[2] == b"hello world"
+
+
+def test_a_resolver_answering_nothing_is_dns_error() -> None:
+    factory = static_resolver({})
+
+    async def main() -> None:
+        async with open_pool(get_dns_resolver=factory) as request:
+            with pytest.raises(HttpDnsError):
+                await request(b"GET", "http://empty.test/")
+
+    run(main())
