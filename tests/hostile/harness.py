@@ -434,6 +434,9 @@ def run_facade(case: Case, servers: Servers, http_class: Any = None) -> List[Got
             if req.settle:
                 threading.Event().wait(req.settle)
             got = Got()
+            tracing = case.facade_max_memory is not None
+            if tracing:
+                tracemalloc.start()  # traces every thread: the loop's and the decoder's too
             try:
                 response, content = http.request(servers.url(req.path), req.method, body=req.body,
                                                  headers=dict(req.headers) or None)
@@ -444,6 +447,10 @@ def run_facade(case: Case, servers: Servers, http_class: Any = None) -> List[Got
             else:
                 got.status = status
                 got.body = data if len(data) <= KEEP_BODY else _digest(data)
+            finally:
+                if tracing:
+                    got.peak_memory = tracemalloc.get_traced_memory()[1]
+                    tracemalloc.stop()
             out.append(got)
     finally:
         http.close()

@@ -117,6 +117,10 @@ def test_facade(case: Case) -> None:
                 f"{where}: CRASH, {result.exc!r} is nothing httplib2 code catches")
         assert matches(expected, result), f"{where}: expected {expected}, got {result!r}"
     assert not servers.forbidden_seen(), f"{case.name}: {servers.forbidden_seen()} reached a server"
+    if case.facade_max_memory is not None:
+        for result in got:
+            assert result.peak_memory is not None and result.peak_memory < case.facade_max_memory, (
+                f"{case.name}: traced memory peaked at {result.peak_memory} bytes")
     assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
 
 
