@@ -404,7 +404,8 @@ case("header_obs_text", H, "obs-text (latin-1) in a value is allowed",
 case("header_line_too_long", H, "one 40 KiB header line",
      one(head(OK_HEAD, b"X-Long: " + b"a" * 40000, b"Content-Length: 2") + b"ok"), [TOO_LONG], tolerable=(LENIENT_OK,))
 case("header_too_many", H, "150 header lines",
-     one(head(OK_HEAD, *[b"X-H%d: v" % i for i in range(150)], b"Content-Length: 2") + b"ok"), [TOO_LONG], tolerable=(LENIENT_OK,))
+     one(head(OK_HEAD, *[b"X-H%d: v" % i for i in range(150)], b"Content-Length: 2") + b"ok"), [TOO_LONG],
+     tolerable=(LENIENT_OK,))
 case("header_endless", H, "headers that never end (no blank line), connection held open",
      ((Recv(), Send(OK_HEAD + b"\r\n" + b"X-More: yes\r\n" * 30000), HOLD),), [TOO_LONG])
 
@@ -416,7 +417,8 @@ case("cl_conflicting", F, "two Content-Length headers that disagree",
      one(head(OK_HEAD, b"Content-Length: 2", b"Content-Length: 5") + b"ok!!!"), [PROTO])
 case("cl_list_conflicting", F, "'Content-Length: 2, 5'",
      one(head(OK_HEAD, b"Content-Length: 2, 5") + b"ok!!!"), [PROTO])
-case("cl_plus_sign", F, "'Content-Length: +2'", one(head(OK_HEAD, b"Content-Length: +2") + b"ok"), [PROTO], tolerable=(LENIENT_OK,))
+case("cl_plus_sign", F, "'Content-Length: +2'", one(head(OK_HEAD, b"Content-Length: +2") + b"ok"), [PROTO],
+     tolerable=(LENIENT_OK,))
 case("cl_negative", F, "'Content-Length: -1'", one(head(OK_HEAD, b"Content-Length: -1") + b"ok"), [PROTO])
 case("cl_inner_space", F, "'Content-Length: 1 2'",
      one(head(OK_HEAD, b"Content-Length: 1 2") + b"ok" * 6), [PROTO])
@@ -443,7 +445,8 @@ case("te_chunked_gzip", F, "'Transfer-Encoding: chunked, gzip': chunked not last
 case("te_unknown", F, "an unknown transfer-coding", one(head(OK_HEAD, b"Transfer-Encoding: foo") + b"hello"),
      [PROTO])
 case("te_identity", F, "'Transfer-Encoding: identity' (removed from HTTP/1.1) with a length",
-     one(head(OK_HEAD, b"Transfer-Encoding: identity", b"Content-Length: 5") + b"hello"), [PROTO], tolerable=(LENIENT_HELLO,))
+     one(head(OK_HEAD, b"Transfer-Encoding: identity", b"Content-Length: 5") + b"hello"), [PROTO],
+     tolerable=(LENIENT_HELLO,))
 case("te_chunked_twice", F, "'Transfer-Encoding: chunked, chunked'",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked, chunked") + chunked(b"hello")), [PROTO])
 case("te_in_http10", F, "Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1): processed or refused, never reused",
@@ -457,9 +460,11 @@ case("chunk_size_overflow", F, "a 24-digit chunk size",
 case("chunk_size_negative", F, "a negative chunk size",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"-5\r\nhello\r\n0\r\n\r\n"), [PROTO])
 case("chunk_size_0x", F, "a chunk size with a 0x prefix",
-     one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"0x5\r\nhello\r\n0\r\n\r\n"), [PROTO], tolerable=(LENIENT_HELLO,))
+     one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"0x5\r\nhello\r\n0\r\n\r\n"), [PROTO],
+     tolerable=(LENIENT_HELLO,))
 case("chunk_size_leading_space", F, "whitespace before a chunk size",
-     one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b" 5\r\nhello\r\n0\r\n\r\n"), [PROTO], tolerable=(LENIENT_HELLO,))
+     one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b" 5\r\nhello\r\n0\r\n\r\n"), [PROTO],
+     tolerable=(LENIENT_HELLO,))
 case("chunk_extensions", F, "chunk extensions are ignored",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"5;name=value;x\r\nhello\r\n0;last\r\n\r\n"),
      [Ok(200, b"hello")])
@@ -602,7 +607,8 @@ case("gzip_bomb", Z, "256 MiB of zeros as ~250 KiB of gzip: the core returns the
      [Ok(200, Payload("gzip_bomb"))], facade=[Err(httplib2.decode.DecodeRatioError, httplib2.decode.DecodeLimitError)],
      # the facade decodes 64 KiB of input at a time (httplib2's limits), so it may
      # hold some 64 MiB (twice, while joining) before refusing, never the 256 MiB
-     max_memory=8 << 20, facade_max_memory=192 << 20, peer_deadline=10.0, semantics=True, tolerable=(Ok(200, _zeros_digest(BOMB_MIB)),))
+     max_memory=8 << 20, facade_max_memory=192 << 20, peer_deadline=10.0, semantics=True,
+     tolerable=(Ok(200, _zeros_digest(BOMB_MIB)),))
 case("gzip_malformed", Z, "'Content-Encoding: gzip' on bytes that are not gzip",
      one(resp(b"this is not gzip at all", extra=b"Content-Encoding: gzip\r\n")),
      [Ok(200, b"this is not gzip at all")], facade=[Err(httplib2.FailedToDecompressContent)], semantics=True)
@@ -641,7 +647,8 @@ case("redirect_location_bare_cr", R, "a Location with a bare CR: a malformed hea
      ((Recv(), Send(_redirect(b"/next\rX-Injected: yes")), Close()),),
      [PROTO], forbid=(b"\r\nx-injected",))
 case("redirect_location_missing", R, "a 302 without Location",
-     one(resp(b"moved", b"302 Found")), [Ok(302, b"moved")], facade=[Err(httplib2.RedirectMissingLocation)], semantics=True, tolerable=(Ok(302, b"moved"),))
+     one(resp(b"moved", b"302 Found")), [Ok(302, b"moved")], facade=[Err(httplib2.RedirectMissingLocation)], semantics=True,
+     tolerable=(Ok(302, b"moved"),))
 case("redirect_cross_host_auth", R, "a redirect to another host never carries Authorization",
      ((Recv(), Send(_redirect(b"http://{OTHER}/landing")), Close()),),
      [Ok(302, b"moved")], facade=[Ok(200, b"landed")],
