@@ -41,6 +41,7 @@ from . import _loop
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
+from ._semantics import exception_to_response
 from ._semantics import run_httplib2_request as _run_request
 from ._promise import (
     CANCELLED_AND_NOTIFIED,
@@ -841,18 +842,23 @@ class Http:
         client = self._client
         if client.closed:
             raise ShutdownError("this Http was shut down; it takes no new requests")
-        if not self.force_exception_to_status_code:
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        try:
             scheme = split_uri(uri)[0]
             if scheme not in _DEFAULT_PORTS:
                 raise KeyError(scheme)
-        if not isinstance(method, str) or _BAD_METHOD.search(method):
-            raise ValueError("method can't contain control characters. %r" % (method,))
-        if headers is not None:
-            headers = _check_headers(headers)
-        if body is not None and not isinstance(body, bytes):
-            body = _body_bytes(body)
-        if callback is not None and not callable(callback):
-            raise TypeError("callback must be callable")
+            if not isinstance(method, str) or _BAD_METHOD.search(method):
+                raise ValueError("method can't contain control characters. %r" % (method,))
+            if headers is not None:
+                headers = _check_headers(headers)
+            if body is not None and not isinstance(body, bytes):
+                body = _body_bytes(body)
+        except Exception as exc:
+            if not self.force_exception_to_status_code:
+                raise
+            # httplib2 turns these into its synthetic 400 response too: a promise of it
+            return self._answered(uri, method, callback, exception_to_response(exc), created)
         if client.pool_options is None:
             client.pool_options = self._pool_options()
         job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback)
@@ -863,6 +869,27 @@ class Http:
         if created is not None:
             created.append(job)  # before it is queued: an interrupt from here on can cancel it
         client.submit(job)
+        return job
+
+    def _answered(
+        self,
+        uri: str,
+        method: str,
+        callback: Optional[Callable[[Promise], Any]],
+        result: tuple[Any, Any],
+        created: Optional[list[_Job]],
+    ) -> _Job:
+        """A job already answered without I/O (force_exception_to_status_code)."""
+        client = self._client
+        job = _Job(self, client, uri if isinstance(uri, str) else repr(uri), str(method), None, None, 0, None, callback)
+        job._drop_request()
+        if created is not None:
+            created.append(job)
+        if callback is None:
+            job._settle(result, None)
+        else:
+            job.stack = _capture_stack()
+            client.workers.submit(_run_callback, job, result, None)
         return job
 
     def close(self) -> None:

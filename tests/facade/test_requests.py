@@ -364,3 +364,18 @@ def test_split_cache_is_bounded() -> None:
     for index in range(_http._SPLIT_CACHE_MAX + 10):
         _http.split_uri("http://example.org/%d" % index)
     assert len(_http._split_cache) <= _http._SPLIT_CACHE_MAX
+
+
+@pytest.mark.parametrize("blocking", [False, True])
+def test_argument_errors_become_400_with_force_exception_to_status_code(make_http: Callable[..., asynchttp.Http], blocking: bool) -> None:
+    http = make_http(blocking=blocking)
+    http.force_exception_to_status_code = True
+    reference = httplib2.Http()
+    reference.force_exception_to_status_code = True
+    for kwargs in ({"uri": "/relative"}, {"uri": "ftp://127.0.0.1/"}, {"uri": "http://127.0.0.1/", "headers": {"a": 5}}):
+        response, content = http.request(**kwargs)
+        expected_response, expected_content = reference.request(**kwargs)
+        assert (response.status, response.reason, content) == (expected_response.status, expected_response.reason, expected_content)
+    seen: list[int] = []
+    response, content = http.request("/relative", callback=lambda p: seen.append(p.response.status))
+    assert response.status == 400 and seen == [400]
