@@ -1,4 +1,4 @@
-"""Every hostile case against asynchttp.Http, the promise facade.
+"""Every hostile case against asynchttp.Http, the promise facade (and BlockingHttp).
 
 Results are touched (which forces the promises) one request at a time on one
 ``Http``.  Expected: the case's result (content decoded as httplib2 decodes it,
@@ -15,7 +15,7 @@ import http.client
 import ssl
 import threading
 import time
-from typing import Dict, List, Set, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 import httplib2
 import httplib2.decode
@@ -64,13 +64,13 @@ def _leftovers(before_fds: Dict[int, str], before_threads: Set[threading.Thread]
         time.sleep(0.01)
 
 
-def play(case: Case) -> Tuple[List[Got], Servers, Dict[int, str], List[str]]:
+def play(case: Case, http_class: Any = None) -> Tuple[List[Got], Servers, Dict[int, str], List[str]]:
     with Servers(case) as servers:
         before_fds = leaks.open_fds()
         before_threads = set(threading.enumerate())
         box: List[object] = []
         # A hang must fail this test, not stall the suite: the case runs in a thread.
-        worker = threading.Thread(target=lambda: box.append(_guarded(case, servers)),
+        worker = threading.Thread(target=lambda: box.append(_guarded(case, servers, http_class)),
                                   name="hostile-facade-case", daemon=True)
         worker.start()
         worker.join(DEADLINE)
@@ -88,9 +88,9 @@ def play(case: Case) -> Tuple[List[Got], Servers, Dict[int, str], List[str]]:
         return got, servers, fds, threads
 
 
-def _guarded(case: Case, servers: Servers) -> object:
+def _guarded(case: Case, servers: Servers, http_class: Any) -> object:
     try:
-        return run_facade(case, servers)
+        return run_facade(case, servers, http_class)
     except BaseException as exc:  # shown by the test, with its traceback
         return exc
 
@@ -102,14 +102,17 @@ def semantics_wired() -> bool:
     return getattr(_http, "_run_request", None) is not getattr(_http, "_plain_request", object())
 
 
+@pytest.mark.parametrize("blocking", [False, True], ids=["Http", "BlockingHttp"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_facade(case: Case) -> None:
+def test_facade(case: Case, blocking: bool) -> None:
+    """Http with its promises touched at once, and BlockingHttp, which raises at the call."""
+    http_class = asynchttp.BlockingHttp if blocking else asynchttp.Http
     if case.semantics and not semantics_wired():
         # Run anyway, so a crash or a leak still shows; only the policy's result is waived.
-        got, _servers, fds, threads = play(case)
+        got, _servers, fds, threads = play(case, http_class)
         assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
         pytest.xfail("needs httplib2's decoding/redirects, not yet wired into Http (issue 4)")
-    got, servers, fds, threads = play(case)
+    got, servers, fds, threads = play(case, http_class)
     for index, (expected, result) in enumerate(zip(case.facade, got)):
         where = f"{case.name} request {index + 1}"
         if result.exc is not None:
