@@ -44,6 +44,7 @@ class Reply:
     close: bool = False  # close after answering
     chunked: bool = False  # send the body with chunked framing
     no_length: bool = False  # neither Content-Length nor chunked: delimited by close
+    hangup: bool = False  # close after answering without saying so: the client's pooled connection goes stale
 
 
 Handler = Callable[[Request, dict], Reply]
@@ -81,6 +82,8 @@ class ScriptServer:
         self._threads: list[threading.Thread] = []
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._closed_count = 0
+        self._closed_cond = threading.Condition(self._lock)
         self._accept_thread = threading.Thread(target=self._accept_loop, name="compat-server", daemon=True)
 
     def __enter__(self) -> "ScriptServer":
@@ -149,6 +152,8 @@ class ScriptServer:
                     return
                 conn.sendall(reply.raw if reply.raw is not None else self._build(request, reply))
                 index += 1
+                if reply.hangup:
+                    return
                 if reply.close or reply.raw is not None or reply.no_length or request.headers.get("connection", "").lower() == "close":
                     return
         except OSError:
@@ -158,6 +163,14 @@ class ScriptServer:
                 conn.close()
             except OSError:
                 pass
+            with self._closed_cond:
+                self._closed_count += 1
+                self._closed_cond.notify_all()
+
+    def wait_closed(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until the server has closed ``count`` connections (or the timeout)."""
+        with self._closed_cond:
+            return self._closed_cond.wait_for(lambda: self._closed_count >= count, timeout)
 
     def _read_request(self, conn: socket.socket, buf: bytes, index: int) -> tuple[Optional[Request], bytes]:
         while b"\r\n\r\n" not in buf:

@@ -270,6 +270,13 @@ class Step:
 
 
 @dataclass
+class WaitClosed:
+    """Wait until the server has closed this many connections (an event, not a timer)."""
+
+    count: int
+
+
+@dataclass
 class Action:
     """Something done between requests (not observed): ``run(http, base)``."""
 
@@ -363,6 +370,35 @@ def _check_str_content(ref: list, mine: list) -> None:
 def _check_same_results(ref: list, mine: list) -> None:
     assert [o["result"] for o in ref] == [o["result"] for o in mine]
     assert [o["received"] for o in ref] == [o["received"] for o in mine]
+
+
+def hang_up(req: Request, state: dict) -> Reply:
+    """Answer, then close the connection without announcing it (an idle keep-alive timeout)."""
+    return Reply(200, [("Content-Type", "text/plain")], req.method.encode() + b" " + req.body, hangup=True)
+
+
+STALE_IDLE = (
+    "a keep-alive connection the server closed while idle: httplib2 reuses it and may fail with "
+    "ConnectionResetError (httplib2 issue #40); asynchttp's pool does not hand out a connection the "
+    "server has closed, so the request succeeds on a new one"
+)
+
+
+def _first_ok_then_ok_or_reset(observations: list) -> None:
+    assert observations[0]["result"]["response"]["status"] == 200
+    for obs in observations[1:]:
+        result = obs["result"]
+        if "exception" in result:
+            assert result["exception"]["class"] in (
+                "builtins.ConnectionResetError", "builtins.BrokenPipeError", "http.client.RemoteDisconnected"
+            ), result
+        else:
+            assert result["response"]["status"] == 200
+
+
+def _check_all_ok(ref: list, mine: list) -> None:
+    assert all(o["result"]["response"]["status"] == 200 for o in mine), mine
+    assert all(len(o["received"]) == 1 for o in mine)  # each request reached the server exactly once
 
 
 def _check_post_not_repeated(ref: list, mine: list) -> None:
@@ -642,6 +678,10 @@ add(
     Scenario("timeout-then-next-ok", 9, {"/": slow(1.0), "/fast": ok()}, [Step(), Step("/fast")], kwargs={"timeout": 0.2}, expect=200),
     Scenario("stale-connection-get-retried", 9, {"/": drop_first()}, expect=200),
     Scenario("stale-connection-put-retried", 9, {"/": drop_first()}, [Step(method="PUT", body=b"idempotent")], expect=200),
+    Scenario("idle-keepalive-closed-get", 9, {"/": hang_up}, [Step(), WaitClosed(1), Step(), WaitClosed(2), Step()],
+             expect=_first_ok_then_ok_or_reset, differs=STALE_IDLE, check_differs=_check_all_ok),
+    Scenario("idle-keepalive-closed-post", 9, {"/": hang_up}, [Step(), WaitClosed(1), Step(method="POST", body=b"after idle")],
+             expect=_first_ok_then_ok_or_reset, differs=STALE_IDLE, check_differs=_check_all_ok),
     Scenario("drop-always", 9, {"/": drop_always}, expect="RemoteDisconnected"),
     Scenario("stale-connection-post", 9, {"/": drop_first()}, [Step(method="POST", body=b"once only")], expect=200,
              differs="httplib2 re-sends a POST after the server closed the connection without answering; "

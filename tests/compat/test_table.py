@@ -28,7 +28,7 @@ import pytest
 from ._proxies import ProxyServer
 from ._server import ScriptServer
 from ._transport import SemanticsHttp
-from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step
+from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step, WaitClosed
 
 try:
     import asynchttp
@@ -266,6 +266,9 @@ def _run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any
                 if isinstance(step, Action):
                     step.run(http, base)
                     continue
+                if isinstance(step, WaitClosed):
+                    assert server.wait_closed(step.count), "the server did not close the connection"
+                    continue
                 seen = len(server.log)
                 proxy_seen = len(proxy.log) if proxy else 0
                 result: dict
@@ -301,6 +304,9 @@ def _run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any
 
 
 def _check_expect(scenario: Scenario, observations: list) -> None:
+    if callable(scenario.expect):
+        scenario.expect(observations)
+        return
     last = observations[-1]["result"]
     if isinstance(scenario.expect, int):
         assert "response" in last, last
