@@ -185,7 +185,7 @@ class Servers:
 
     def _action(self, step: Any, other: bytes) -> scripted.Action:
         if isinstance(step, Recv):
-            return scripted.recv_head(timeout=5.0)
+            return scripted.recv_head(timeout=5.0, body=step.body)
         if isinstance(step, Send):
             data = body_bytes(step.data)
             if other:

@@ -112,11 +112,15 @@ def test_facade(case: Case, blocking: bool) -> None:
         got, _servers, fds, threads = play(case, http_class)
         assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
         pytest.xfail("needs httplib2's decoding/redirects, not yet wired into Http (issue 4)")
+    if case.facade_bug:
+        _check_known_bug(case, http_class)
+        return
     got, servers, fds, threads = play(case, http_class)
     for index, (expected, result) in enumerate(zip(case.facade, got)):
         where = f"{case.name} request {index + 1}"
         if result.exc is not None:
-            assert isinstance(result.exc, HTTPLIB2_FAMILY), (
+            # httplib2's family, or exactly what httplib2 itself raises here (KeyError('ftp'))
+            assert isinstance(result.exc, HTTPLIB2_FAMILY) or matches(expected, result), (
                 f"{where}: CRASH, {result.exc!r} is nothing httplib2 code catches")
         assert matches(expected, result), f"{where}: expected {expected}, got {result!r}"
     assert not servers.forbidden_seen(), f"{case.name}: {servers.forbidden_seen()} reached a server"
@@ -125,6 +129,15 @@ def test_facade(case: Case, blocking: bool) -> None:
             assert result.peak_memory is not None and result.peak_memory < case.facade_max_memory, (
                 f"{case.name}: traced memory peaked at {result.peak_memory} bytes")
     assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
+
+
+def _check_known_bug(case: Case, http_class: Any) -> None:
+    """A deviation found by this suite and reported: a strict xfail, so its fix shows."""
+    got, _servers, fds, threads = play(case, http_class)
+    assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
+    if all(matches(expected, result) for expected, result in zip(case.facade, got)):
+        pytest.fail(f"{case.name}: fixed ({case.facade_bug}): drop facade_bug from the case")
+    pytest.xfail(f"known facade bug: {case.facade_bug}; got {got}")
 
 
 def test_tls_errors_are_certificate_errors() -> None:
