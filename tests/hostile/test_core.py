@@ -88,3 +88,115 @@ def test_catalogue_size_and_families() -> None:
     for family in families:
         assert sum(c.family == family for c in CASES) >= 3, family
     assert any(isinstance(o, Ok) for c in CASES for o in c.core)
+
+
+# ------------------------------------------------------- the pool under hostility
+def _server_case(name: str, conns: tuple) -> Case:
+    return Case(name=name, family="pool", doc="", conns=conns, core=(), facade=(), requests=())
+
+
+def test_slot_freed_after_a_timeout() -> None:
+    """With one connection allowed, a server that never answers costs one timeout,
+    not the pool: the next request gets the slot."""
+    from asynchttp_lowhaio import HttpReadTimeoutError, Pool, buffered
+    from tests.hostile.cases import HOLD, Recv, Send, resp
+
+    silent = _server_case("silent", ((Recv(), HOLD),))
+    good = _server_case("good", ((Recv(), Send(resp(b"fine"))),))
+    with Servers(silent) as bad_servers, Servers(good) as good_servers:
+        async def main() -> bytes:
+            request, close = Pool(max_connections=1, socket_timeout=0.3, response_head_timeout=0.6)
+            try:
+                with pytest.raises(HttpReadTimeoutError):
+                    await request(b"GET", bad_servers.url("/"))
+                _code, _headers, body = await request(b"GET", good_servers.url("/"))
+                data = await buffered(body)
+                # only the good connection remains, idle: the timed-out one gave its slot back
+                assert request.__self__.stats() == {  # type: ignore[attr-defined]
+                    "connections": 1, "active": 0, "idle": 1, "waiting": 0}
+                return data
+            finally:
+                await close()
+
+        assert asyncio.run(asyncio.wait_for(main(), DEADLINE)) == b"fine"
+
+
+def test_concurrent_requests_against_a_server_that_resets_every_other_connection() -> None:
+    """40 requests through 3 connections: every one resolves, as the answer or an HttpError."""
+    from asynchttp_lowhaio import Pool, buffered
+    from tests.hostile.cases import Recv, Rst, Send, resp
+
+    flaky = _server_case("flaky", ((Recv(), Send(resp(b"fine", extra=b"Connection: close\r\n"))), (Recv(), Rst())))
+    with Servers(flaky) as servers:
+        async def one(request: object) -> object:
+            try:
+                _code, _headers, body = await request(b"GET", servers.url("/"))  # type: ignore[operator]
+                return await buffered(body)
+            except HttpError as exc:
+                return exc
+
+        async def main() -> list:
+            before_fds = leaks.open_fds()
+            request, close = Pool(max_connections=3, socket_timeout=2)
+            try:
+                results = await asyncio.gather(*[one(request) for _ in range(40)])
+            finally:
+                await close()
+            fds, _threads = await _leftovers(before_fds, set(threading.enumerate()), servers.ports())
+            assert not fds, fds
+            return results
+
+        results = asyncio.run(asyncio.wait_for(main(), DEADLINE))
+    assert all(r == b"fine" or isinstance(r, HttpError) for r in results), results
+    assert any(r == b"fine" for r in results)
+
+
+def test_cancelled_during_a_slowloris_head_frees_everything() -> None:
+    """Cancelling a request stuck on a slow head: CancelledError as is, the slot back."""
+    from asynchttp_lowhaio import Pool
+    from tests.hostile.cases import HOLD, Recv, SendSlowly
+
+    slow = _server_case("slow", ((Recv(), SendSlowly(b"HTTP/1.1 200 OK\r\n" + b"X-Slow: 1\r\n" * 200, 0.05), HOLD),))
+    with Servers(slow) as servers:
+        async def main() -> None:
+            before_fds = leaks.open_fds()
+            request, close = Pool(max_connections=1)
+            try:
+                task = asyncio.ensure_future(request(b"GET", servers.url("/")))
+                await asyncio.sleep(0.2)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert request.__self__.stats() == {  # type: ignore[attr-defined]
+                    "connections": 0, "active": 0, "idle": 0, "waiting": 0}
+            finally:
+                await close()
+            fds, _threads = await _leftovers(before_fds, set(threading.enumerate()), servers.ports())
+            assert not fds, fds
+
+        asyncio.run(asyncio.wait_for(main(), DEADLINE))
+
+
+def test_body_abandoned_mid_stream_is_never_reused() -> None:
+    """aclose() on a half-read body: that connection is closed, the next request gets a fresh one."""
+    from asynchttp_lowhaio import Pool, buffered
+    from tests.hostile.cases import HOLD, Recv, Send, head, resp
+
+    streaming = _server_case("streaming", (
+        (Recv(), Send(head(b"HTTP/1.1 200 OK", b"Content-Length: 100000") + b"a" * 50000), HOLD),
+        (Recv(), Send(resp(b"fresh"))),
+    ))
+    with Servers(streaming) as servers:
+        async def main() -> bytes:
+            request, close = Pool()
+            try:
+                _code, _headers, body = await request(b"GET", servers.url("/"))
+                await body.__anext__()
+                await body.aclose()
+                _code, _headers, body = await request(b"GET", servers.url("/"))
+                return await buffered(body)
+            finally:
+                await close()
+
+        assert asyncio.run(asyncio.wait_for(main(), DEADLINE)) == b"fresh"
+        assert servers.main is not None and servers.main.connections_accepted == 2
