@@ -247,7 +247,12 @@ class Connection(asyncio.Protocol):
             if self._reading_paused and self._buffered <= self._high_water:
                 self._reading_paused = False
                 if self.state is ACTIVE:
-                    self.transport.resume_reading()  # type: ignore[union-attr]
+                    try:
+                        self.transport.resume_reading()  # type: ignore[union-attr]
+                    except AttributeError:
+                        # Python 3.10's TLS transport after the peer closed, before
+                        # connection_lost reaches us: its socket transport is None.
+                        pass
             return data
         return None
 
