@@ -29,6 +29,7 @@ import httplib2
 import httplib2.decode
 
 from asynchttp_lowhaio import (
+    HttpConnectTimeoutError,
     HttpConnectionClosedError,
     HttpConnectionError,
     HttpHeaderTooLong,
@@ -697,6 +698,8 @@ case("tls_self_signed", L, "a certificate from a CA nobody trusts", one(resp(b"s
 case("tls_expired", L, "an expired certificate", one(resp(b"secure")), [TLS_ERR], tls="expired")
 case("tls_wrong_host", L, "a certificate for another host name", one(resp(b"secure")), [TLS_ERR],
      tls="wrong_host")
+case("tls_handshake_stall", L, "accepts, then never answers the TLS ClientHello: the connect deadline ends it",
+     ((HOLD,),), [Err(HttpConnectTimeoutError)], facade=[F_TIMEOUT], tls="plain", timing=True)
 case("tls_plain_server", L, "an https URL answered in plain text",
      ((Sleep(0.05), Send(resp(b"plain")), Close()),), [CONN_ERR],
      facade=[F_CONN], tls="plain")

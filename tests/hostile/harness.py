@@ -344,7 +344,7 @@ def judge(outcome: Outcome, got: Got, family: Tuple[type, ...], tolerable: Optio
 # ---------------------------------------------------------------- core client
 def core_options(case: Case) -> Dict[str, Any]:
     if case.timing:
-        timeouts = {"socket_timeout": 0.3, "response_head_timeout": 0.6, "connect_timeout": 2.0}
+        timeouts = {"socket_timeout": 0.3, "response_head_timeout": 0.6, "connect_timeout": 0.5}
     else:
         timeouts = {"socket_timeout": 5.0, "response_head_timeout": 5.0, "connect_timeout": 5.0}
     return {**timeouts, "get_ssl_context": client_context}
