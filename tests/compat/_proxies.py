@@ -31,7 +31,7 @@ class ProxyServer:
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(32)
-        self._sock.settimeout(0.05)
+        self._sock.settimeout(0.5)
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -44,6 +44,10 @@ class ProxyServer:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        try:  # wake the accept() so the stop is seen at once
+            socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+        except OSError:
+            pass
         self._thread.join(5)
         for s in list(self._socks):
             try:
@@ -62,6 +66,9 @@ class ProxyServer:
             except socket.timeout:
                 continue
             except OSError:
+                return
+            if self._stop.is_set():
+                conn.close()
                 return
             conn.settimeout(5.0)
             self._socks.append(conn)

@@ -75,7 +75,7 @@ class ScriptServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(64)
-        self._sock.settimeout(0.05)
+        self._sock.settimeout(0.5)
         self.port = self._sock.getsockname()[1]
         self.base = "%s://127.0.0.1:%d" % ("https" if ssl_context else "http", self.port)
         self._stopping = threading.Event()
@@ -95,6 +95,7 @@ class ScriptServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        _wake(self.port)
         self._accept_thread.join(5)
         with self._lock:
             conns = list(self._conns)
@@ -115,6 +116,9 @@ class ScriptServer:
             except socket.timeout:
                 continue
             except OSError:
+                break
+            if self._stopping.is_set():
+                conn.close()
                 break
             conn.settimeout(5.0)
             with self._lock:
@@ -241,6 +245,14 @@ class ScriptServer:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head if bodyless else head + body
+
+
+def _wake(port: int) -> None:
+    """Connect once so a thread blocked in accept() sees the stop flag at once."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except OSError:
+        pass
 
 
 def http_date(when: float) -> str:
