@@ -15,8 +15,9 @@ wire formats, without I/O:
   any transport (the core's connection, asyncio streams) can drive it;
   failures raise PySocks's exception classes, the ones httplib2 users catch.
 
-:func:`drive` runs a negotiation over asyncio streams and wraps failures as
-PySocks does (``GeneralProxyError("Socket error", inner)``).
+:func:`drive` runs a negotiation over asyncio streams and :func:`drive_socket`
+on a raw non-blocking socket (the core's connect step, before TLS); both wrap
+failures as PySocks does (``GeneralProxyError("Socket error", inner)``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "negotiation",
     "proxy_connection_error",
     "drive",
+    "drive_socket",
 ]
 
 SOCKS4, SOCKS5, HTTP = 1, 2, 3  # PySocks' PROXY_TYPE_* values, which ProxyInfo carries
@@ -335,3 +337,56 @@ async def _drive(negotiation_: Negotiation, reader: Any, writer: Any) -> None:
             to_send, need = negotiation_.send(data)
         except StopIteration:
             return
+
+
+async def drive_socket(negotiation_: Negotiation, loop: Any, sock: Any, max_head: int = MAX_PROXY_HEAD) -> bytes:
+    """Run a negotiation on a connected non-blocking socket (the core's seam).
+
+    For the core's connect step: connect ``sock`` to the proxy instead of the
+    origin, ``await drive_socket(negotiation(plan, host, port), loop, sock)``,
+    then hand ``sock`` to ``loop.create_connection(sock=..., ssl=...,
+    server_hostname=host)`` exactly as for a direct connection.  Reads only what
+    the handshake needs, except that a proxy may send bytes after its CONNECT
+    head: those are returned and must be fed to the connection first (a
+    well-behaved proxy sends none).  Failures are wrapped as :func:`drive` does.
+    """
+    buffer = bytearray()
+
+    async def read_exactly(n: int) -> bytes:
+        while len(buffer) < n:
+            chunk = await loop.sock_recv(sock, max(n - len(buffer), 1))
+            if not chunk:
+                raise ConnectionError("connection closed during the proxy handshake")
+            buffer.extend(chunk)
+        data = bytes(buffer[:n])
+        del buffer[:n]
+        return data
+
+    async def read_head() -> bytes:
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                data = bytes(buffer[: end + 4])
+                del buffer[: end + 4]
+                return data
+            if len(buffer) > max_head:
+                raise GeneralProxyError("HTTP proxy response head too long")
+            chunk = await loop.sock_recv(sock, 4096)
+            if not chunk:
+                data = bytes(buffer)
+                buffer.clear()
+                return data  # the negotiation reports a short or empty answer
+            buffer.extend(chunk)
+
+    try:
+        to_send, need = next(negotiation_)
+        while True:
+            if to_send:
+                await loop.sock_sendall(sock, to_send)
+            data = await (read_head() if need == READ_HEAD else read_exactly(need))
+            try:
+                to_send, need = negotiation_.send(data)
+            except StopIteration:
+                return bytes(buffer)
+    except OSError as exc:  # ProxyError included
+        raise GeneralProxyError("Socket error", exc) from exc

@@ -216,3 +216,69 @@ def test_proxy_connection_error_wording() -> None:
     exc = _proxy.proxy_connection_error(_plan(_proxy.SOCKS5), refused)
     assert isinstance(exc, socks.ProxyConnectionError)
     assert str(exc) == "Error connecting to SOCKS5 proxy proxy.test:1080: [Errno 111] Connection refused"
+
+
+# ---------------------------------------------------------------- drive_socket: the core's seam
+
+
+def _socket_tunnel_request(kind: str, proxy_type: int, tls: bool, tmp_path: Any, user: Any = None,
+                           password: Any = None, host: str = "127.0.0.1") -> tuple:
+    """Connect a raw non-blocking socket to a test proxy, tunnel, optionally TLS, one request."""
+    import asyncio
+
+    from tests.servers.tls import TlsMaterial
+
+    from ._proxies import ProxyServer
+    from ._server import Reply, ScriptServer
+
+    material = TlsMaterial() if tls else None
+    with ScriptServer({"/x": lambda r, s: Reply(200, [], b"through " + r.target.encode())},
+                      ssl_context=material.server_context() if material else None) as origin, \
+            ProxyServer(kind, user, password) as proxy:
+        plan = _proxy.plan_proxy(httplib2.ProxyInfo(proxy_type, "127.0.0.1", proxy.port, True, user, password),
+                                 "https" if tls else "http", host)
+
+        async def main() -> bytes:
+            loop = asyncio.get_running_loop()
+            sock = socket.socket()
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, (plan.proxy_host, plan.proxy_port))
+                extra = await _proxy.drive_socket(_proxy.negotiation(plan, host, origin.port), loop, sock)
+                assert extra == b""
+                context = material.client_context() if material else None
+                reader = asyncio.StreamReader()
+                transport, _ = await loop.create_connection(
+                    lambda: asyncio.StreamReaderProtocol(reader), sock=sock, ssl=context,
+                    server_hostname=host if context else None,
+                )
+                transport.write(b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                data = await asyncio.wait_for(reader.read(), 5)
+                transport.close()
+                return data
+            except BaseException:
+                sock.close()
+                raise
+
+        return asyncio.run(main()), proxy.log
+
+
+@pytest.mark.parametrize("kind, proxy_type", [("http", _proxy.HTTP), ("socks4", _proxy.SOCKS4), ("socks5", _proxy.SOCKS5)])
+@pytest.mark.parametrize("tls", [False, True])
+def test_drive_socket_tunnel_then_tls(kind: str, proxy_type: int, tls: bool, tmp_path: Any) -> None:
+    data, log = _socket_tunnel_request(kind, proxy_type, tls, tmp_path)
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"through /x")
+    assert len(log) == 1 and log[0]["kind"] == kind
+
+
+def test_drive_socket_socks5_auth_and_name(tmp_path: Any) -> None:
+    data, log = _socket_tunnel_request("socks5", _proxy.SOCKS5, False, tmp_path, "su", "sp", host="localhost")
+    assert data.endswith(b"through /x")
+    assert log[0]["user"] == "su" and log[0]["atyp"] == 3  # the name went to the proxy
+
+
+def test_drive_socket_failure_is_wrapped_like_pysocks(tmp_path: Any) -> None:
+    with pytest.raises(socks.GeneralProxyError) as info:
+        _socket_tunnel_request("http", _proxy.HTTP, False, tmp_path, "pu", "wrong-but-required", host="blocked.invalid")
+    assert isinstance(info.value.socket_err, socks.HTTPError)
+    assert str(info.value) == "Socket error: 403: Forbidden"
