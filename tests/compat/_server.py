@@ -64,8 +64,10 @@ class ScriptServer:
         lifetime: float = 60.0,
         max_requests: int = 5000,
         ssl_context: Optional[ssl.SSLContext] = None,
+        read_timeout: float = 5.0,
     ) -> None:
         self.routes = routes
+        self.read_timeout = read_timeout
         self.ssl_context = ssl_context
         self.state: dict = {}
         self.log: list[Request] = []
@@ -120,7 +122,7 @@ class ScriptServer:
             if self._stopping.is_set():
                 conn.close()
                 break
-            conn.settimeout(5.0)
+            conn.settimeout(self.read_timeout)
             with self._lock:
                 self._conns.append(conn)
             thread = threading.Thread(target=self._serve_connection, args=(conn,), name="compat-conn", daemon=True)

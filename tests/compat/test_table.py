@@ -258,7 +258,7 @@ def _run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any
     _OTHER_PORTS[:] = [closed_port] + ([proxy.port] if proxy else [])
     observations = []
     context = tls["server_context"](scenario.tls) if scenario.tls else None
-    with ScriptServer(dict(scenario.routes), ssl_context=context) as server:
+    with ScriptServer(dict(scenario.routes), ssl_context=context, read_timeout=scenario.server_read_timeout) as server:
         base, port = server.base, server.port
         http = _make_client(kind, scenario, tmp_path, base, tls, proxy_info)
         try:
@@ -371,7 +371,7 @@ def test_scenario(kind: str, scenario: Scenario, tmp_path: Any, tmp_path_factory
     mine = run_scenario(kind, scenario, tmp_path, monkeypatch, _tls_files(tmp_path_factory))
     if scenario.differs and kind in scenario.differs_for:
         assert scenario.check_differs is not None
-        scenario.check_differs(reference, mine)
+        scenario.check_differs(reference, mine, kind)
         return
     assert len(mine) == len(reference)
     for index, (got, want) in enumerate(zip(mine, reference)):
