@@ -50,9 +50,11 @@ CACHE_THREADS = 4
 
 _executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
 _executor_lock = threading.Lock()
-# id(cache object) -> [asyncio.Lock, number of coroutines using it]; entries
-# live only while someone uses them, so no cache object is kept alive here.
-_cache_locks: dict[int, list[Any]] = {}
+# (id(loop), id(cache object)) -> [asyncio.Lock, number of coroutines using it];
+# entries live only while someone uses them, so no cache object is kept alive
+# here.  An asyncio.Lock belongs to one loop, hence the loop in the key (the
+# facade has one loop per process; tests may run others).
+_cache_locks: dict[tuple[int, int], list[Any]] = {}
 
 
 def _get_executor() -> concurrent.futures.ThreadPoolExecutor:
@@ -79,14 +81,14 @@ if hasattr(os, "register_at_fork"):
 
 async def run_cache_io(cache: Any, func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` in the cache threads, serialised per cache object."""
-    key = id(cache)
+    loop = asyncio.get_running_loop()
+    key = (id(loop), id(cache))
     entry = _cache_locks.get(key)
     if entry is None:
         entry = _cache_locks[key] = [asyncio.Lock(), 0]
     entry[1] += 1
     try:
         async with entry[0]:
-            loop = asyncio.get_running_loop()
             return await loop.run_in_executor(_get_executor(), func, *args)
     finally:
         entry[1] -= 1
