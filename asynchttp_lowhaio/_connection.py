@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Connection", "CONNECTING", "ACTIVE", "IDLE", "CLOSED"]
 
+_NEVER = float("inf")
+
 CONNECTING = "connecting"
 ACTIVE = "active"
 IDLE = "idle"
@@ -187,6 +189,9 @@ class Connection(asyncio.Protocol):
         if body is None:
             transport.write(head)  # type: ignore[union-attr]
         else:
+            # The head timeout runs from the end of the request: an upload may
+            # take longer than it (the socket timeout still guards progress).
+            self._head_deadline = _NEVER
             pending: Optional[bytes] = head
             async for chunk in body:
                 if not chunk:
@@ -212,6 +217,7 @@ class Connection(asyncio.Protocol):
                 tail = (pending or b"") + (LAST_CHUNK if chunked else b"")
                 if tail:
                     transport.write(tail)  # type: ignore[union-attr]
+            self._head_deadline = self._loop.time() + self._response_head_timeout
         if self._writing_paused:
             await self._drain()
         if self._exc is not None:
