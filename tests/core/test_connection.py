@@ -1124,3 +1124,37 @@ def test_head_timeout_is_not_delayed_by_a_longer_timer_left_from_the_last_reques
     # run()'s 5 s bound fails the test if the 30 s timer left armed were the one to fire
     assert run(main(), timeout=5) == b"abcd"
     assert server.connections_accepted == 1
+
+
+def test_upload_longer_than_the_head_timeout_is_fine(http_server: TestServer) -> None:
+    """response_head_timeout counts from the end of the request, not from its start."""
+
+    async def gen() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"u" * 1000
+            await asyncio.sleep(0.05)  # 0.5 s of steady upload
+
+    async def main() -> Any:
+        async with open_pool(response_head_timeout=0.3, socket_timeout=5) as request:
+            return await fetch(request, b"POST", http_server.url("/discard"), body=gen)
+
+    code, _, body = run(main())
+    assert code == b"200" and json.loads(body)["length"] == 10_000
+
+
+def test_head_timeout_still_applies_after_an_upload(scripted: Callable[..., ScriptedServer]) -> None:
+    slow_head = b"HTTP/1.1 200 OK\r\nx-slow: " + b"s" * 200 + b"\r\ncontent-length: 0\r\n\r\n"
+    server = scripted([recv_head(), send_slowly(slow_head, interval=0.05)])
+
+    async def gen() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b"u" * 100
+            await asyncio.sleep(0.05)
+
+    async def main() -> None:
+        async with open_pool(response_head_timeout=0.3, socket_timeout=5) as request:
+            with pytest.raises(HttpResponseHeadTimeoutError):
+                await request(b"POST", server.url("/"), body=gen)
+
+    run(main())
+    assert server.requests[0][2].endswith(b"0\r\n\r\n")  # the whole body went out first
