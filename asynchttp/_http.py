@@ -488,9 +488,8 @@ class _Client:
         loop = self.loop
         try:
             while True:
-                try:
-                    job = pending.popleft()
-                except IndexError:
+                job = pending.popleft() if pending else None  # only this thread pops
+                if job is None:
                     if self.stopping:
                         return
                     if self.drain_waiters and not self.running:
@@ -501,10 +500,9 @@ class _Client:
                     if self.stopping and not pending:
                         return
                     continue
-                if job._state != PENDING:
-                    continue  # cancelled while queued
-                await self._run_job(job, task)  # type: ignore[arg-type]
-                del job  # an idle runner must not keep the last job (and its Http) alive
+                if job._state == PENDING:  # else cancelled while queued
+                    await self._run_job(job, task)  # type: ignore[arg-type]
+                job = None  # an idle runner must not keep the last job (and its Http) alive
         finally:
             self.runners -= 1
 
@@ -628,8 +626,8 @@ class _Client:
         while self.pending or self.running:
             waiter = self.loop.create_future()  # type: ignore[union-attr]
             self.drain_waiters.append(waiter)
-            if not self.running and self.idle:
-                self._drain()
+            if self.pending and not self.running:
+                self._drain()  # make sure some runner takes what is queued
             await waiter
         self.stopping = True
         for waiter in self.idle:

@@ -246,3 +246,42 @@ def test_shutdown_all_then_the_loop_restarts(make_http: MakeHttp, http_server: T
     fresh = make_http()
     assert fresh.request(http_server.url("/hello"))[1] == b"hello world"
     assert fresh._client.loop is not old_loop
+
+
+@pytest.mark.parametrize("cancel_pending", [True, False])
+def test_shutdown_racing_with_submitting_threads(make_http: MakeHttp, http_server: TestServer, cancel_pending: bool) -> None:
+    http = make_http(max_connections=4)
+    promises: list[Any] = []
+    refused: list[int] = []
+    lock = threading.Lock()
+    started = threading.Barrier(9)
+
+    def submitter() -> None:
+        started.wait(WAIT)
+        for index in range(2000):
+            try:
+                promise = http.request(http_server.url("/bytes?n=%d" % (index % 50)))
+            except asynchttp.ShutdownError:
+                with lock:
+                    refused.append(index)
+                return
+            with lock:
+                promises.append(promise)
+            if index % 7 == 0:
+                promise[0].cancel()
+
+    threads = [threading.Thread(target=submitter) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    started.wait(WAIT)
+    while len(promises) < 200:
+        threading.Event().wait(0.001)
+    http.shutdown(wait=True, cancel_pending=cancel_pending)
+    for thread in threads:
+        thread.join(WAIT)
+    # every promise handed out is resolved (a value or cancelled): none left hanging
+    assert all(content.wait(WAIT) for _, content in promises)
+    for response, content in promises:
+        if not response.cancelled():
+            assert len(content) == int(response["content-length"])
+    assert refused  # the submitters were refused once shut down
