@@ -195,6 +195,10 @@ class ScriptServer:
             name = name.strip().lower()
             value = value.strip()
             headers[name] = headers[name] + ", " + value if name in headers else value
+        if getattr(self.routes.get(target.partition("?")[0]), "stall", False):
+            # never read the body: the client's writes fill the socket buffers and block
+            self._stopping.wait(self.lifetime)
+            return None, b""
         body = b""
         if "chunked" in headers.get("transfer-encoding", "").lower():
             while True:

@@ -229,6 +229,13 @@ def drop_first(then: Callable = None):
     return handler
 
 
+def stall_upload(req: Request, state: dict) -> Reply:  # never called: the server stops reading
+    raise AssertionError("the upload was read")
+
+
+stall_upload.stall = True  # type: ignore[attr-defined]
+
+
 def drop_always(req: Request, state: dict) -> Reply:
     return Reply(drop=True)
 
@@ -715,6 +722,9 @@ add(
 # ---- 9. timeouts and retries
 add(
     Scenario("timeout-read", 9, {"/": slow(1.0)}, kwargs={"timeout": 0.2}, expect="TimeoutError"),
+    Scenario("timeout-connect", 9, {}, [Step(uri="http://127.0.0.1:{full_port}/")], kwargs={"timeout": 0.3}, expect="TimeoutError"),
+    Scenario("timeout-write", 9, {"/up": stall_upload}, [Step("/up", method="PUT", body=b"x" * (48 << 20))], kwargs={"timeout": 0.3}, expect="TimeoutError"),
+    Scenario("force-timeout-connect-408", 10, {}, [Step(uri="http://127.0.0.1:{full_port}/")], kwargs={"timeout": 0.3}, attrs={"force_exception_to_status_code": True}, expect=408),
     Scenario("timeout-then-next-ok", 9, {"/": slow(1.0), "/fast": ok()}, [Step(), Step("/fast")], kwargs={"timeout": 0.2}, expect=200),
     Scenario("stale-connection-get-retried", 9, {"/": drop_first()}, expect=200),
     Scenario("stale-connection-put-retried", 9, {"/": drop_first()}, [Step(method="PUT", body=b"idempotent")], expect=200),

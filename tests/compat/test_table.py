@@ -63,6 +63,30 @@ def _closed_port() -> int:
 _OTHER_PORTS: list = []  # the closed and proxy ports of the scenario running now
 
 
+@contextlib.contextmanager
+def _saturated_listener():
+    """A port whose accept queue is full: a new connect hangs (SYN dropped) until it times out."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            try:
+                filler.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(filler)
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
 def _norm(value: Any, base: str, port: int) -> Any:
     """Replace what changes from run to run (the server's base URL and ports)."""
     if isinstance(value, bytes):
@@ -217,9 +241,10 @@ def _make_client(kind: str, scenario: Scenario, tmp_path: Any, base: str, tls: d
     return http
 
 
-def _uri_for(step: Step, base: str, port: int, closed_port: int) -> str:
+def _uri_for(step: Step, base: str, port: int, closed_port: int, full_port: int) -> str:
     if step.uri is not None:
-        return step.uri.replace("{base}", base).replace("{port}", str(port)).replace("{closed_port}", str(closed_port))
+        return (step.uri.replace("{base}", base).replace("{port}", str(port))
+                .replace("{closed_port}", str(closed_port)).replace("{full_port}", str(full_port)))
     return base + step.path
 
 
@@ -239,10 +264,15 @@ def run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any,
         proxy = None
         if scenario.proxy is not None:
             proxy = stack.enter_context(ProxyServer(*scenario.proxy))
-        return _run_scenario(kind, scenario, tmp_path, monkeypatch, tls, proxy)
+        full_port = 0
+        if any(isinstance(step, Step) and "{full_port}" in (step.uri or "") for step in scenario.steps):
+            full_port = stack.enter_context(_saturated_listener())
+        return _run_scenario(kind, scenario, tmp_path, monkeypatch, tls, proxy, full_port)
 
 
-def _run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any, tls: dict, proxy: Any) -> list:
+def _run_scenario(
+    kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any, tls: dict, proxy: Any, full_port: int
+) -> list:
     for name, value in scenario.env.items():
         monkeypatch.setenv(name, value.replace("{proxy_port}", str(proxy.port)) if proxy else value)
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
@@ -255,7 +285,7 @@ def _run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any
     closed_port = _closed_port()
     agents = _default_agents()
     proxy_info = _proxy_info(scenario, proxy.port, closed_port) if scenario.proxy_info else None
-    _OTHER_PORTS[:] = [closed_port] + ([proxy.port] if proxy else [])
+    _OTHER_PORTS[:] = [closed_port] + ([proxy.port] if proxy else []) + ([full_port] if full_port else [])
     observations = []
     context = tls["server_context"](scenario.tls) if scenario.tls else None
     with ScriptServer(dict(scenario.routes), ssl_context=context, read_timeout=scenario.server_read_timeout) as server:
@@ -274,7 +304,7 @@ def _run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any
                 result: dict
                 try:
                     response, content = http.request(
-                        _uri_for(step, base, port, closed_port),
+                        _uri_for(step, base, port, closed_port, full_port),
                         method=step.method,
                         body=step.body,
                         headers=step.headers,
