@@ -16,8 +16,11 @@ httplib2 reads them.  The policies live in the small modules ``_uri``,
 control flow that strings them together.
 
 Deliberate differences, each for safety (see README "Differences from httplib2"):
-blocking cache I/O runs in the cache threads, never on the loop; a request whose
-bytes may have reached the server is repeated only if its method is idempotent.
+blocking cache I/O runs in the cache threads, never on the loop, one call at a
+time per cache object; a request whose bytes may have reached the server is
+repeated only if its method is idempotent; large bodies are decoded off the
+loop; an authentication scheme cannot make a nested request (it would deadlock
+the loop); the default User-Agent names asynchttp after httplib2's string.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import sys
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
 
 import httplib2
+
+from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError
 
 from . import _auth, _cache, _decode, _redirects, _uri
 
@@ -130,10 +135,6 @@ async def body_to_bytes(body: Any) -> Optional[bytes]:
 
 def _core_cause(exc: BaseException) -> Optional[BaseException]:
     """The asynchttp_lowhaio error behind a mapped exception, if any."""
-    try:
-        from asynchttp_lowhaio._errors import HttpError
-    except ImportError:  # the core not importable: classify by the mapped class alone
-        return None
     seen = 0
     current: Optional[BaseException] = exc
     while current is not None and seen < 8:
@@ -183,8 +184,6 @@ def is_retryable_failure(exc: BaseException, method: str, attempt: int, retries:
 
 
 def _is_connection_error(core_exc: BaseException) -> bool:
-    from asynchttp_lowhaio._errors import HttpConnectionError
-
     return isinstance(core_exc, HttpConnectionError)
 
 
@@ -193,8 +192,6 @@ def _is_stale_connection_failure(exc: BaseException, core_exc: Optional[BaseExce
     if isinstance(exc, (http_client.BadStatusLine, http_client.ResponseNotReady)):
         return True
     if core_exc is not None:
-        from asynchttp_lowhaio._errors import HttpConnectionClosedError
-
         # closed before the response head: the facade maps it to RemoteDisconnected,
         # but classify on the core error too in case the mapping is coarser
         return isinstance(core_exc, HttpConnectionClosedError) and not isinstance(exc, http_client.IncompleteRead)
