@@ -20,7 +20,7 @@ import pytest
 
 from asynchttp import _auth, _cache, _decode, _redirects, _semantics, _uri
 from asynchttp._semantics import run_httplib2_request
-from asynchttp_lowhaio._errors import (
+from asynchttp_lowhaio import (
     HttpConnectError,
     HttpConnectionClosedError,
     HttpProtocolError,
