@@ -65,6 +65,7 @@ def test_one_loop_thread_for_many_https(make_http: MakeHttp, http_server: TestSe
     assert first._client.loop is second._client.loop
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_child_after_fork_makes_requests(make_http: MakeHttp, http_server: TestServer) -> None:
     http = make_http()
     assert http.request(http_server.url("/hello"))[1] == b"hello world"  # loop running

@@ -3,6 +3,7 @@ block until done; and the Future underneath (lazy condition, settle, cancel, wai
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import json
 import pickle
@@ -123,7 +124,7 @@ def test_non_blocking_helpers(http: asynchttp.Http, http_server: TestServer) -> 
     assert http_server.wait_arrived("helpers")
     assert not response.done() and not content.cancelled()
     assert response.future is content.future
-    with pytest.raises(TimeoutError):
+    with pytest.raises(concurrent.futures.TimeoutError):
         content.exception(timeout=0.01)
     http_server.release("helpers")
     assert response.wait(WAIT) is True
@@ -215,7 +216,7 @@ def test_future_cancel_and_running_states() -> None:
 
 def test_future_timeout_and_done_callbacks_off_thread() -> None:
     future = RequestFuture()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(concurrent.futures.TimeoutError):
         future.result(timeout=0.01)
     called: list[Any] = []
     future.add_done_callback(lambda f: called.append((f.result(), threading.current_thread().name)))
