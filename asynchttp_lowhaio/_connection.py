@@ -202,6 +202,8 @@ class Connection(asyncio.Protocol):
                     data = pending + data
                     pending = None
                 transport.write(data)  # type: ignore[union-attr]
+                # A write is activity: a body produced slowly must not count as silence.
+                self._last_activity = self._loop.time()
                 if self._writing_paused:
                     await self._drain()
                 elif self._exc is not None:
@@ -217,7 +219,9 @@ class Connection(asyncio.Protocol):
                 tail = (pending or b"") + (LAST_CHUNK if chunked else b"")
                 if tail:
                     transport.write(tail)  # type: ignore[union-attr]
-            self._head_deadline = self._loop.time() + self._response_head_timeout
+            now = self._loop.time()
+            self._last_activity = now
+            self._head_deadline = now + self._response_head_timeout
         if self._writing_paused:
             await self._drain()
         if self._exc is not None:
