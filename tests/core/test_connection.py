@@ -1158,3 +1158,20 @@ def test_head_timeout_still_applies_after_an_upload(scripted: Callable[..., Scri
 
     run(main())
     assert server.requests[0][2].endswith(b"0\r\n\r\n")  # the whole body went out first
+
+
+def test_slowly_produced_body_is_not_a_read_timeout(http_server: TestServer) -> None:
+    """Each chunk comes within socket_timeout, the whole body takes longer: every write
+    is activity, so neither the upload nor the wait for the head that follows times out."""
+
+    async def gen() -> AsyncIterator[bytes]:
+        for _ in range(6):
+            yield b"s" * 1000
+            await asyncio.sleep(0.1)  # 0.6 s in all, against a 0.25 s socket timeout
+
+    async def main() -> Any:
+        async with open_pool(socket_timeout=0.25) as request:
+            return await fetch(request, b"POST", http_server.url("/discard"), body=gen)
+
+    code, _, body = run(main())
+    assert code == b"200" and json.loads(body)["length"] == 6000
