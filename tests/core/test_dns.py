@@ -296,3 +296,16 @@ def test_a_resolver_answering_nothing_is_dns_error() -> None:
                 await request(b"GET", "http://empty.test/")
 
     run(main())
+
+
+def test_concurrent_lookups_of_one_name_share_one_query(http_server: TestServer, dns_server: DnsServer,
+                                                       dns_resolver_factory: Any) -> None:
+    dns_server.set("busy.test", "A", [("127.0.0.1", 60)])
+    url = f"http://busy.test:{http_server.port}/hello"
+
+    async def main() -> list:
+        async with open_pool(get_dns_resolver=dns_resolver_factory) as request:
+            return await asyncio.gather(*(fetch(request, b"GET", url) for _ in range(10)))
+
+    assert [code for code, _, _ in run(main())] == [b"200"] * 10
+    assert queries(dns_server, TYPES.A) == ["busy.test"]
