@@ -345,6 +345,7 @@ class _Client:
         self.workers = _loop.WorkerPool(max_workers, "asynchttp-%s-worker" % name)
         self.pool_options: Optional[_PoolOptions] = None
         self.closed = False
+        self.wakeups = 0  # loop wake-ups asked for by submitters (one per batch, not per request)
         self._init_loop_state()
 
     def _init_loop_state(self) -> None:
@@ -371,6 +372,7 @@ class _Client:
         self.pending.append(job)
         if not self.wake_scheduled:
             self.wake_scheduled = True
+            self.wakeups += 1
             loop = self.loop
             if loop is None:
                 loop = self.loop = _loop.get_loop()

@@ -286,3 +286,14 @@ def test_shutdown_racing_with_submitting_threads(make_http: MakeHttp, http_serve
         if not response.cancelled():
             assert len(content) == int(response["content-length"])
     assert refused  # the submitters were refused once shut down
+
+
+def test_a_tight_loop_of_submissions_wakes_the_loop_per_batch(make_http: MakeHttp, http_server: TestServer) -> None:
+    http = make_http(max_connections=8)
+    assert http.request(http_server.url("/hello"))[1] == b"hello world"
+    before = http._client.wakeups
+    promises = [http.request(http_server.url("/hello")) for _ in range(5000)]
+    wakeups = http._client.wakeups - before
+    assert all(content == b"hello world" for _, content in promises)
+    # one wake-up per batch the loop drains, far fewer than one per request
+    assert 1 <= wakeups < 5000 // 10, wakeups
