@@ -297,11 +297,27 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
 # Response building
 
 
+# Header names seen so far, decoded once and shared by every Response that has them
+# (a kept response then holds one "content-type", not one per response). Bounded.
+_header_names: dict[bytes, str] = {}
+_HEADER_NAMES_MAX = 1024
+
+
+def _header_name(name: bytes) -> str:
+    text = sys.intern(name.decode("latin-1").lower())
+    if len(_header_names) < _HEADER_NAMES_MAX:
+        _header_names[name] = text
+    return text
+
+
 def build_response(code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes) -> httplib2.Response:
     """An ``httplib2.Response`` as httplib2 builds it from http.client: lower-cased
     keys, values decoded as Latin-1, repeated headers joined with ", ",
     ``["status"]`` a str."""
-    pairs = [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in headers]
+    names = _header_names
+    pairs = [
+        (names.get(name) or _header_name(name), value.decode("latin-1")) for name, value in headers
+    ]
     response = httplib2.Response.__new__(httplib2.Response)
     dict.update(response, pairs)
     if len(response) != len(pairs):  # a repeated header: join its values in order
