@@ -277,3 +277,24 @@ def test_close_fails_a_request_stuck_in_the_tls_handshake_at_once(
     error, stats = run(main(), timeout=5)
     assert isinstance(error, HttpConnectionError)
     assert stats["connections"] == 0
+
+
+def test_large_upload_over_tls(https_server: TestServer, client_ssl_context: ssl.SSLContext) -> None:
+    import json
+    import zlib
+
+    from tests.servers.http_server import pattern
+
+    size = 12 * 1024 * 1024
+    data = pattern(size)
+
+    async def gen() -> Any:
+        for start in range(0, size, 1 << 20):
+            yield data[start:start + (1 << 20)]
+
+    async def main() -> Any:
+        async with open_pool(get_ssl_context=lambda: client_ssl_context) as request:
+            return await fetch(request, b"PUT", https_server.url("/discard"), body=gen)
+
+    code, _, body = run(main(), timeout=30)
+    assert json.loads(body) == {"length": size, "crc32": zlib.crc32(data)}
