@@ -122,7 +122,7 @@ class RequestFuture(Future):
 
     # -- settling -----------------------------------------------------------
 
-    def _settle(self, result: Any, exception: Optional[BaseException]) -> bool:
+    def _settle(self, result: Any, exception: Optional[BaseException], defer: bool = True) -> bool:
         """Finish with ``result`` or ``exception``; False if already cancelled or finished.
 
         On the loop thread, a future somebody waits on is finished at the end of the
@@ -140,7 +140,7 @@ class RequestFuture(Future):
                 return True
         if self._state in _DONE_STATES:
             return False
-        if _loop.on_loop_thread():
+        if defer and _loop.on_loop_thread():
             _loop.at_end_of_iteration(self._settle_and_notify, result, exception)
             return True
         return self._settle_and_notify(result, exception)
@@ -156,13 +156,13 @@ class RequestFuture(Future):
         return True
 
     def set_result(self, result: Any) -> None:
-        if not self._settle(result, None):
+        if not self._settle(result, None, defer=False):
             raise InvalidStateError("%s: %r" % (self._state, self))
 
     def set_exception(self, exception: Optional[BaseException]) -> None:
         if exception is None:
             raise TypeError("set_exception needs an exception")
-        if not self._settle(None, exception):
+        if not self._settle(None, exception, defer=False):
             raise InvalidStateError("%s: %r" % (self._state, self))
 
     def _begin_running(self) -> bool:
