@@ -700,7 +700,10 @@ class _Client:
         url = scheme + "://" + authority + request_uri
         debug = logger.isEnabledFor(_DEBUG)
         if debug:
-            logger.debug("sending %s %s://%s%s", method, scheme, authority.rpartition("@")[2], request_uri)
+            logger.debug(
+                "request %d: sending %s %s://%s%s",
+                _current_request_id.get(), method, scheme, authority.rpartition("@")[2], request_uri,
+            )
         gen.inflight += 1
         phase = PHASE_HEAD
         try:
