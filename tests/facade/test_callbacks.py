@@ -202,3 +202,23 @@ def test_worker_pool_survives_a_crashing_call() -> None:
     assert late.wait(WAIT)
     with pytest.raises(ValueError):
         WorkerPool(0, "x")
+
+
+def test_close_and_shutdown_from_inside_a_callback(make_http: MakeHttp, http_server: TestServer) -> None:
+    http = make_http(max_workers=1)
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def closing(promise: asynchttp.Promise) -> None:
+        http.close()  # waits for the loop to drop idle connections: must not deadlock
+        outcome.append(http.request(http_server.url("/hello"))[1].decode())
+        http.shutdown(wait=True)  # joins the other workers, never itself
+        outcome.append("shut down")
+        done.set()
+
+    _, content = http.request(http_server.url("/hello"), callback=closing)
+    assert done.wait(WAIT)
+    assert content == b"hello world"
+    assert outcome == ["hello world", "shut down"]
+    with pytest.raises(asynchttp.ShutdownError):
+        http.request(http_server.url("/hello"))
