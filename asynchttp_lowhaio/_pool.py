@@ -254,6 +254,9 @@ class PoolState:
         framing = request_framing(method, headers, has_body)
         head = build_head(method, target, headers, self._http_version, framing)
         chunked = framing is not None and framing[0] == b"transfer-encoding"
+        if chunked and self._http_version == b"HTTP/1.0":
+            # RFC 9112 6.1: no chunked request to an HTTP/1.0 peer; the caller must frame it.
+            raise HttpLocalError("an HTTP/1.0 request body needs a content-length header")
         wants_close = _asks_to_close(headers)
 
         log: Optional[logging.LoggerAdapter] = None

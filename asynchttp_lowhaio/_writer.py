@@ -88,6 +88,13 @@ def _parse_url(url: str, params: Iterable) -> Target:
     if not host:
         raise HttpLocalError(f"no host in url {url!r}")
     is_ip = _is_ip(host)
+    if is_ip:
+        # Canonical form, so a pooled connection's peer address matches it
+        # (``[0:0:0:0:0:0:0:1]`` is ``::1``).
+        host = str(ipaddress.ip_address(host))
+    elif parts.netloc.rpartition("@")[2].startswith("["):
+        # Python 3.10's urlsplit accepts any text in brackets; only IPv6 belongs there.
+        raise HttpLocalError(f"invalid IPv6 literal in url {url!r}")
     if port is None:
         port = _DEFAULT_PORTS[scheme]
     elif port == 0:

@@ -20,6 +20,7 @@ from asynchttp_lowhaio import (
     HttpConnectionError,
     HttpConnectTimeoutError,
     HttpError,
+    HttpLocalError,
     HttpPoolClosedError,
     HttpPoolTimeoutError,
     HttpReadTimeoutError,
@@ -782,3 +783,21 @@ def test_fake_clock_drives_read_connect_and_pool_timeouts(
 
     errors = run_fake_clock(main, timeout=10)
     assert [type(e) for e in errors] == [HttpReadTimeoutError, HttpPoolTimeoutError, HttpConnectTimeoutError]
+
+
+def test_http10_request_body_must_be_framed_by_the_caller(http_server: TestServer) -> None:
+    # RFC 9112 6.1: chunked is not for HTTP/1.0, so an unframed body is refused
+    # before anything is sent, and a framed one goes through.
+    async def main() -> None:
+        async with open_pool(http_version=b"HTTP/1.0") as request:
+            with pytest.raises(HttpLocalError):
+                await request(b"POST", http_server.url("/echo"), body=streamed(b"abc"))
+            assert http_server.connections_opened == 0
+            code, _, body = await fetch(
+                request, b"POST", http_server.url("/echo"),
+                headers=((b"content-length", b"3"),), body=streamed(b"abc"),
+            )
+            assert code == b"200"
+            assert b'"body": "abc"' in body
+
+    run(main())

@@ -302,3 +302,15 @@ def test_chunks_round_trip_through_the_parser() -> None:
     events = ResponseParser(b"POST").feed(wire)
     assert b"".join(event for event in events if type(event) is bytes) == b"".join(pieces)
     assert events[-1].keep_alive
+
+
+def test_ipv6_literal_is_canonicalised_so_pooled_peers_match() -> None:
+    target = parse_url("http://[0:0:0:0:0:0:0:1]:8080/x")
+    assert target.host == "::1"
+    assert target.host_header == b"[::1]:8080"
+    assert target.is_ip
+
+
+def test_brackets_around_a_name_are_refused() -> None:
+    with pytest.raises(HttpLocalError):
+        parse_url("http://[not-an-ip]/")
