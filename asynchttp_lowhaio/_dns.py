@@ -11,7 +11,7 @@ connection be checked against the host's *current* addresses.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Tuple
+from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
 from aiodnsresolver import TYPES, DnsError, DnsRecordDoesNotExist
 
@@ -22,15 +22,38 @@ __all__ = ["Resolve", "resolve_host"]
 Resolve = Callable[..., Awaitable[Tuple[Any, ...]]]
 
 
-async def resolve_host(resolve: Resolve, host: str, get_logger_adapter: Callable) -> Tuple[str, ...]:
-    """The current addresses of ``host`` (already lower-cased, no trailing dot), as strings."""
+# How long a name known to have no A record is asked for AAAA directly.
+# aiodnsresolver caches answers, not their absence, so without this an
+# IPv6-only host would cost a network round trip for A on every request.
+NO_A_RECORD_SECONDS = 30.0
+
+
+async def resolve_host(
+    resolve: Resolve,
+    host: str,
+    get_logger_adapter: Callable,
+    no_a_record: Optional[Dict[str, float]] = None,
+    now: float = 0.0,
+) -> Tuple[str, ...]:
+    """The current addresses of ``host`` (already lower-cased, no trailing dot), as strings.
+
+    ``no_a_record`` maps names found without an A record to the time until
+    which that is believed; it is read and updated here.
+    """
+    skip_a = no_a_record is not None and no_a_record.get(host, 0.0) > now
     try:
+        if skip_a:
+            raise DnsRecordDoesNotExist()
         answers = await resolve(host, TYPES.A, get_logger_adapter=get_logger_adapter)
     except DnsRecordDoesNotExist as a_error:
         try:
             answers = await resolve(host, TYPES.AAAA, get_logger_adapter=get_logger_adapter)
         except DnsError:
             raise HttpDnsError(f"no address found for {host!r}") from a_error
+        if no_a_record is not None and not skip_a and answers:
+            if len(no_a_record) >= 1024:
+                no_a_record.clear()
+            no_a_record[host] = now + NO_A_RECORD_SECONDS
     except DnsError as exc:
         raise HttpDnsError(f"DNS lookup of {host!r} failed: {exc!r}") from exc
     if not answers:

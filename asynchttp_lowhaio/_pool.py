@@ -213,6 +213,7 @@ class PoolState:
         self._waiters: Deque[_Waiter] = deque()
         self._sweep: Optional[asyncio.TimerHandle] = None
         self._closed = False
+        self._no_a_record: Dict[str, float] = {}
         self._connecting: set = set()  # TCP connects under way: close() fails them at once
         self._handshaking: set = set()  # sockets in a TLS handshake: close() shuts them down
 
@@ -270,7 +271,9 @@ class PoolState:
         if target.is_ip:
             addresses: Tuple[str, ...] = (target.host,)
         else:
-            addresses = await resolve_host(self._resolve, target.host, resolver_adapter)
+            addresses = await resolve_host(
+                self._resolve, target.host, resolver_adapter, self._no_a_record, self.loop.time()
+            )
         key: Key = (target.scheme, target.host, target.port)
 
         retried = False
