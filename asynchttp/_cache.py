@@ -33,6 +33,7 @@ __all__ = [
     "CACHE_THREADS",
     "CacheLookup",
     "run_cache_io",
+    "is_enabled",
     "lookup",
     "store",
     "delete",
@@ -94,6 +95,22 @@ async def run_cache_io(cache: Any, func: Callable[..., T], *args: Any) -> T:
         entry[1] -= 1
         if entry[1] == 0 and _cache_locks.get(key) is entry:
             del _cache_locks[key]
+
+
+async def is_enabled(cache: Any) -> bool:
+    """httplib2's ``if self.cache:``, without running I/O on the loop.
+
+    Truthiness of a cache object may be I/O (a shelve's ``__len__`` reads its
+    database), so it is evaluated in the cache threads unless the type defines
+    neither ``__bool__`` nor ``__len__`` (FileCache, memcache clients), where it
+    is simply True.  An empty dict-like cache is "no cache", as in httplib2.
+    """
+    if cache is None:
+        return False
+    kind = type(cache)
+    if not hasattr(kind, "__bool__") and not hasattr(kind, "__len__"):
+        return True
+    return await run_cache_io(cache, bool, cache)
 
 
 class CacheLookup(NamedTuple):

@@ -386,17 +386,20 @@ async def _cached_request(
         headers["accept-encoding"] = "gzip, deflate"
 
     cache = http.cache
+    # httplib2 tests ``self.cache`` for truth several times per request; once is
+    # the same answer, and it may be I/O (see _cache.is_enabled)
+    use_cache = await _cache.is_enabled(cache)
     info = email.message.Message()
     cachekey: Optional[str] = None
     cached_value: Optional[bytes] = None
     content = b""
-    if cache:
+    if use_cache:
         found = await _cache.lookup(cache, defrag_uri)
         cachekey, cached_value, info, content = found.cachekey, found.cached_value, found.info, found.content
 
     if (
         method in http.optimistic_concurrency_methods
-        and cache
+        and use_cache
         and "etag" in info
         and not http.ignore_etag
         and "if-match" not in headers
@@ -405,14 +408,14 @@ async def _cached_request(
         headers["if-match"] = info["etag"]
 
     # RFC 7234 4.4: an unsafe method invalidates the stored response for its URI
-    if cache and cachekey and method not in http.safe_methods:
+    if use_cache and cachekey and method not in http.safe_methods:
         await _cache.delete(cache, cachekey)
 
     if method in http.safe_methods and "vary" in info:
         if not _cache.vary_matches(info, headers):
             cached_value = None
 
-    if cache and cached_value and (method in http.safe_methods or info["status"] == "308") and "range" not in headers:
+    if use_cache and cached_value and (method in http.safe_methods or info["status"] == "308") and "range" not in headers:
         if _redirects.PERMANENT_MARK in info:
             # a cached permanent redirect counts as a hop
             if redirections <= 0:

@@ -568,3 +568,23 @@ def test_facade_concurrent_cached_requests_keep_cache_io_off_the_loop() -> None:
     assert cache.max_active == 1
     info, content = _cache.parse_entry(cache.data[server.base + "/r"])
     assert content in bodies
+
+
+def test_cache_truthiness_is_httplib2s_and_off_the_loop() -> None:
+    class SizedCache(RecordingCache):
+        def __len__(self) -> int:
+            self._enter()
+            try:
+                return len(self.data)
+            finally:
+                self._leave()
+
+    async def main() -> tuple:
+        empty, filled = SizedCache(), SizedCache()
+        filled.data["k"] = b"v"
+        return (await _cache.is_enabled(None), await _cache.is_enabled(httplib2.FileCache.__new__(httplib2.FileCache)),
+                await _cache.is_enabled(empty), await _cache.is_enabled(filled), empty.threads | filled.threads)
+
+    none, file_cache, empty, filled, threads = asyncio.run(main())
+    assert (none, file_cache, empty, filled) == (False, True, False, True)
+    assert threads and all(name.startswith("asynchttp-cache") for name in threads)
