@@ -8,8 +8,9 @@ loop of N submissions costs one wake-up, not N.
 
 On the loop, each ``Http`` has a ``_Client``: its core pool and a bounded set of
 long-lived runner coroutines (at most ``max_connections``) that pop jobs in
-submission order and run ``_pipeline(job)`` on them. No Task per request, no thread
-per request: any number of jobs may wait in the queue.
+submission order and run the request pipeline on them (httplib2's policies,
+``_semantics.run_httplib2_request``, over ``send_once``). No Task per request, no
+thread per request: any number of jobs may wait in the queue.
 
 ``_Client.send_once`` is the seam with the httplib2-semantics layer: one HTTP request
 over the pool, no policy, answered as ``(httplib2.Response, bytes)`` or httplib2's
@@ -533,7 +534,10 @@ class _Client:
         if debug:
             _current_request_id.set(job.request_id)
         try:
-            result = await self._pipeline(job)
+            result = await _run_request(
+                job.http, self.send_once, job.uri, job.method, job.body, job.headers,
+                job.redirections, job.connection_type,
+            )
         except asyncio.CancelledError:
             job.task = None
             self.running.discard(job)
@@ -557,12 +561,6 @@ class _Client:
         self.running.discard(job)
         job._drop_request()
         self._finish(job, result, None)
-
-    async def _pipeline(self, job: _Job) -> tuple[httplib2.Response, bytes]:
-        return await _run_request(
-            job.http, self.send_once, job.uri, job.method, job.body, job.headers,
-            job.redirections, job.connection_type,
-        )
 
     def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
         if error is not None:
