@@ -467,6 +467,12 @@ class _Client:
     def _stop_workers(self, wait: bool, timeout: Optional[float]) -> None:
         self.workers.stop(wait=wait, timeout=timeout)
 
+    def _abandon(self) -> None:
+        """The loop is gone: cancel every request it did not finish."""
+        for job in list(self.pending) + list(self.running):
+            job.cancel()
+        self.pending.clear()
+
     def _reset_after_fork(self) -> None:
         lost = RuntimeError("asynchttp: this request was pending when the process forked")
         for job in list(self.pending) + list(self.running):

@@ -60,9 +60,11 @@ class LoopClient(Protocol):
 
     def _reset_after_fork(self) -> None: ...
 
+    def _abandon(self) -> None: ...
+
 
 class _LoopState:
-    """The running loop, its thread, and the clients living in it."""
+    """The running loop and its thread."""
 
     __slots__ = ("loop", "thread", "ident")
 
@@ -214,6 +216,8 @@ def shutdown_all(timeout: float = EXIT_TIMEOUT) -> None:
         with contextlib.suppress(RuntimeError):
             state.loop.call_soon_threadsafe(state.loop.stop)
         state.thread.join(timeout)
+    for client in clients:
+        client._abandon()  # whatever the bounded close did not reach: cancelled, not left hanging
     # Workers run what is queued, then end; one short deadline for all of them (a
     # callback stuck in user code must not hold the exit up: they are daemons).
     deadline = time.monotonic() + min(timeout, 0.5)
