@@ -272,15 +272,18 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
     debug = logger.isEnabledFor(_DEBUG)
     if debug:
         logger.debug("request %d callback start: %s %s", job.request_id, job.method, _safe_uri(job.uri))
+    escaping: Optional[BaseException] = None
     try:
         job.callback(promise)  # type: ignore[misc]
-    except Exception as exc:
+    except BaseException as exc:  # even SystemExit must not leave the readers hanging
         stack = "".join(job.stack.format()) if job.stack is not None else "(unknown)\n"
         logger.error(
             "request %d: callback %r failed; the request was made at:\n%s",
             job.request_id, job.callback, stack, exc_info=True,
         )
         final_error: Optional[BaseException] = promise.exception if promise.exception is not None else exc
+        if not isinstance(exc, Exception):
+            escaping = exc
     else:
         final_error = promise.exception
     if debug:
@@ -292,6 +295,8 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
         job._settle(None, final_error)
     if debug:
         logger.debug("request %d resolved", job.request_id)
+    if escaping is not None:
+        raise escaping
 
 
 # ---------------------------------------------------------------------------

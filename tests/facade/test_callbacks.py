@@ -222,3 +222,16 @@ def test_close_and_shutdown_from_inside_a_callback(make_http: MakeHttp, http_ser
     assert outcome == ["hello world", "shut down"]
     with pytest.raises(asynchttp.ShutdownError):
         http.request(http_server.url("/hello"))
+
+
+def test_callback_calling_sys_exit_still_resolves_the_promise(http: asynchttp.Http, http_server: TestServer) -> None:
+    import sys
+
+    def leaving(promise: asynchttp.Promise) -> None:
+        sys.exit(3)
+
+    _, content = http.request(http_server.url("/hello"), callback=leaving)
+    with pytest.raises(SystemExit):
+        len(content)
+    # the worker survived it: the next callback runs
+    assert http.request(http_server.url("/hello"), callback=lambda p: None)[1] == b"hello world"
