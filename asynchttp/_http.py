@@ -272,7 +272,6 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
     debug = logger.isEnabledFor(_DEBUG)
     if debug:
         logger.debug("request %d callback start: %s %s", job.request_id, job.method, _safe_uri(job.uri))
-    escaping: Optional[BaseException] = None
     try:
         job.callback(promise)  # type: ignore[misc]
     except BaseException as exc:  # even SystemExit must not leave the readers hanging
@@ -281,9 +280,8 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
             "request %d: callback %r failed; the request was made at:\n%s",
             job.request_id, job.callback, stack, exc_info=True,
         )
+        # delivered to the readers, like any other error of the callback
         final_error: Optional[BaseException] = promise.exception if promise.exception is not None else exc
-        if not isinstance(exc, Exception):
-            escaping = exc
     else:
         final_error = promise.exception
     if debug:
@@ -295,8 +293,6 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
         job._settle(None, final_error)
     if debug:
         logger.debug("request %d resolved", job.request_id)
-    if escaping is not None:
-        raise escaping
 
 
 # ---------------------------------------------------------------------------
