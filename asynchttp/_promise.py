@@ -264,7 +264,16 @@ class Promise:
         return self.future.done()
 
     def __repr__(self) -> str:
-        return "<Promise %d %s %s>" % (self.request_id, self.method, self.uri)
+        return "<Promise %d %s %s>" % (self.request_id, self.method, without_userinfo(self.uri))
+
+
+def without_userinfo(uri: str) -> str:
+    """``uri`` with any user:password@ removed from its authority (for reprs and logs)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    authority, slash, path = rest.partition("/")
+    return scheme + sep + authority.rpartition("@")[2] + slash + path
 
 
 def charset_of(response: Any) -> str:

@@ -235,3 +235,15 @@ def test_callback_calling_sys_exit_still_resolves_the_promise(http: asynchttp.Ht
         len(content)
     # the worker survived it: the next callback runs
     assert http.request(http_server.url("/hello"), callback=lambda p: None)[1] == b"hello world"
+
+
+def test_promise_repr_hides_credentials(http: asynchttp.Http, http_server: TestServer) -> None:
+    seen: list[str] = []
+    url = "http://alice:s3cret@%s/hello" % http_server.netloc
+    _, content = http.request(url, callback=lambda p: seen.append(repr(p)))
+    assert content.wait(WAIT)
+    assert seen and "s3cret" not in seen[0] and "alice" not in seen[0] and "/hello" in seen[0]
+    from asynchttp._promise import without_userinfo
+
+    assert without_userinfo("no scheme") == "no scheme"
+    assert without_userinfo("http://h:1") == "http://h:1"
