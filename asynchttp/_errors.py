@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import http.client
+import re
 from typing import Optional
 
 import httplib2
@@ -106,11 +107,18 @@ def _ssl_error(message: str) -> BaseException:
     return ssl.SSLError(message)
 
 
+# "//user:password@" inside a message (a URL quoted by an error): never logged.
+_USERINFO = re.compile(r"//[^/@\s'\"]*@")
+
+
 def describe(exc: Optional[BaseException]) -> str:
-    """One line for logs: the class and message, and the core class behind it."""
+    """One line for logs: the class and message, and the core class behind it, with
+    any credentials of a quoted URL removed."""
     if exc is None:
         return "no error"
     cause = exc.__cause__
     if isinstance(cause, HttpError):
-        return "%s: %s (core %s)" % (type(exc).__name__, exc, type(cause).__name__)
-    return "%s: %s" % (type(exc).__name__, exc)
+        text = "%s: %s (core %s)" % (type(exc).__name__, exc, type(cause).__name__)
+    else:
+        text = "%s: %s" % (type(exc).__name__, exc)
+    return _USERINFO.sub("//", text)

@@ -128,3 +128,14 @@ def test_blocking_is_an_http(make_http: MakeHttp) -> None:
     http = make_http(blocking=True)
     assert isinstance(http, asynchttp.Http)
     assert http.follow_redirects is True and http.connections == {}
+
+
+def test_credentials_in_error_messages_are_not_logged(http: asynchttp.Http, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        # a port the core refuses: its error quotes the URL
+        _, content = http.request("http://bob:hunter2@127.0.0.1:99999/")
+        assert content.wait(10)
+        assert content.exception() is not None
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed" in text
+    assert "hunter2" not in text and "bob" not in text
