@@ -38,7 +38,7 @@ from ._errors import (
     HttpTlsError,
 )
 from ._parser import ResponseHead
-from ._writer import Target, build_head, parse_url, request_framing
+from ._writer import Target, _is_ip, build_head, parse_url, request_framing
 
 __all__ = [
     "Pool",
@@ -166,6 +166,7 @@ class PoolState:
         max_idle_connections: int,
         get_logger_adapter: Callable[[dict], logging.LoggerAdapter],
         get_resolver_logger_adapter: Callable[[dict], Callable[[dict], logging.LoggerAdapter]],
+        get_tunnel: Optional[Callable[[str, str, int], Any]] = None,
     ) -> None:
         _check_options(
             keep_alive_timeout=keep_alive_timeout,
@@ -202,6 +203,7 @@ class PoolState:
         self._max_idle = max_idle_connections
         self._get_logger_adapter = get_logger_adapter
         self._get_resolver_logger_adapter = get_resolver_logger_adapter
+        self._get_tunnel = get_tunnel
         self._resolve, self._clear_dns_cache = get_dns_resolver(
             get_logger_adapter=get_resolver_logger_adapter({})
         )
@@ -268,13 +270,15 @@ class PoolState:
         else:
             resolver_adapter = _quiet_adapter
 
-        if target.is_ip:
-            addresses: Tuple[str, ...] = (target.host,)
+        tunnel = None if self._get_tunnel is None else self._get_tunnel(target.scheme, target.host, target.port)
+        if tunnel is None:
+            addresses = await self._addresses(target.host, target.is_ip, resolver_adapter)
+            key: Key = (target.scheme, target.host, target.port)
         else:
-            addresses = await resolve_host(
-                self._resolve, target.host, resolver_adapter, self._no_a_record, self.loop.time()
-            )
-        key: Key = (target.scheme, target.host, target.port)
+            # Through a proxy: connect to (and check pooled peers against) the
+            # proxy's addresses; the pool keeps tunnels apart by their key.
+            addresses = await self._addresses(tunnel.host, _is_ip(tunnel.host), resolver_adapter)
+            key = (target.scheme, target.host, target.port, tunnel.key)  # type: ignore[assignment]
 
         retried = False
         while True:
@@ -282,7 +286,7 @@ class PoolState:
             reused = conn is not None
             if conn is None:
                 try:
-                    conn = await self._connect(target, key, addresses, log)
+                    conn = await self._connect(target, key, addresses, log, tunnel)
                 except BaseException:
                     self._release_slot(key)
                     raise
@@ -436,8 +440,35 @@ class PoolState:
             self._close(oldest, "making room for another host")
 
     # ------------------------------------------------------------ connect
+    async def _addresses(self, host: str, is_ip: bool, resolver_adapter: Callable) -> Tuple[str, ...]:
+        if is_ip:
+            return (host,)
+        return await resolve_host(self._resolve, host, resolver_adapter, self._no_a_record, self.loop.time())
+
+    async def _negotiate(self, tunnel: Any, sock: socket.socket, target: Target, deadline: float) -> None:
+        """Run the tunnel's handshake (CONNECT, SOCKS) on the raw socket, before any TLS."""
+        resolved_ip = None
+        if getattr(tunnel, "resolve_target", False):
+            resolved_ip = (await self._addresses(target.host, target.is_ip, _quiet_adapter))[0]
+        try:
+            leftover = await asyncio.wait_for(
+                tunnel.negotiate(self.loop, sock, target.host, target.port, resolved_ip),
+                max(deadline - self.loop.time(), 0.001),
+            )
+        except asyncio.TimeoutError as exc:
+            raise HttpConnectTimeoutError(
+                errno.ETIMEDOUT, f"proxy handshake for {target.host} took more than {self._connect_timeout} seconds"
+            ) from exc
+        if leftover:
+            raise HttpConnectError(f"the proxy sent {len(leftover)} unexpected bytes after its handshake")
+
     async def _connect(
-        self, target: Target, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter]
+        self,
+        target: Target,
+        key: Key,
+        addresses: Tuple[str, ...],
+        log: Optional[logging.LoggerAdapter],
+        tunnel: Any = None,
     ) -> Connection:
         loop = self.loop
         deadline = loop.time() + self._connect_timeout
@@ -463,7 +494,12 @@ class PoolState:
             try:
                 if log is not None:
                     log.debug("connecting to %s port %d", address, target.port)
-                await _sock_connect(loop, sock, (address, target.port), deadline, self._connect_timeout, self._connecting)
+                port = target.port if tunnel is None else tunnel.port
+                await _sock_connect(loop, sock, (address, port), deadline, self._connect_timeout, self._connecting)
+                if tunnel is not None:
+                    if log is not None:
+                        log.debug("proxy handshake with %s port %d for %s", address, port, target.host)
+                    await self._negotiate(tunnel, sock, target, deadline)
                 if ssl_context is not None and log is not None:
                     log.debug("TLS handshake with %s as %s", address, target.host)
                 remaining = max(deadline - loop.time(), 0.001)
@@ -788,12 +824,23 @@ def Pool(
     max_requests_per_connection: Optional[int] = None,
     max_idle_connections: int = 100,
     max_header_count: int = 100,
+    get_tunnel: Optional[Callable[[str, str, int], Any]] = None,
 ) -> Tuple[Callable[..., Any], Callable[..., Any]]:
     """Make a connection pool inside the running loop; returns ``(request, close)``.
 
     ``sock_pre_message``/``sock_post_message`` are accepted for lowhaio
     compatibility and unused: the head and the first body chunk already go
     out in one write.
+
+    ``get_tunnel(scheme, host, port)``, when given, returns None (connect
+    directly) or a tunnel through a proxy: an object with ``host`` and
+    ``port`` (where to connect), ``key`` (hashable: connections through
+    different tunnels are never shared) and ``async negotiate(loop, sock,
+    host, port, resolved_ip)``, which runs the proxy's handshake on the
+    connected raw socket and returns any bytes read past it; with a true
+    ``resolve_target`` attribute the origin is resolved locally first and
+    its first address passed as ``resolved_ip``.  Failures of ``negotiate``
+    (OSErrors) become ``HttpConnectError`` with the failure as cause.
     """
     state = PoolState(
         get_dns_resolver=get_dns_resolver,
@@ -814,5 +861,6 @@ def Pool(
         max_idle_connections=max_idle_connections,
         get_logger_adapter=get_logger_adapter,
         get_resolver_logger_adapter=get_resolver_logger_adapter,
+        get_tunnel=get_tunnel,
     )
     return state.request, state.close
