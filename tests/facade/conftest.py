@@ -3,6 +3,7 @@ left) at teardown so that no test leaves requests or worker threads behind."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -12,6 +13,16 @@ import asynchttp
 # Every wait on a promise in these tests is bounded by this (a hang guard, not a timing
 # assertion: the operations take milliseconds).
 WAIT = 10.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Poll ``condition`` (cheap, in-process state) until true; False after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 @pytest.fixture

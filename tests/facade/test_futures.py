@@ -12,7 +12,7 @@ import httplib2
 import pytest
 
 import asynchttp
-from tests.facade.conftest import WAIT
+from tests.facade.conftest import WAIT, wait_until
 from tests.servers import run
 from tests.servers.http_server import Request, Response, TestServer
 
@@ -108,8 +108,7 @@ def test_cancel_in_flight_frees_the_connection(make_http: MakeHttp, http_server:
     http_server.route("/hold", hold)
     http = make_http(max_connections=1)
     response, content = http.request(http_server.url("/hold"))
-    while not http_server.requests:
-        threading.Event().wait(0.005)
+    assert wait_until(lambda: bool(http_server.requests))
     assert content.cancel() is True
     assert content.cancelled() and content.done()
     with pytest.raises(concurrent.futures.CancelledError):

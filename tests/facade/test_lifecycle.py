@@ -8,10 +8,13 @@ from __future__ import annotations
 import gc
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import tracemalloc
 from typing import Any, Callable
 
@@ -19,7 +22,7 @@ import pytest
 
 import asynchttp
 from asynchttp import _loop
-from tests.facade.conftest import WAIT
+from tests.facade.conftest import WAIT, wait_until
 from tests.servers.http_server import TestServer
 from tests.servers.leaks import LeakChecker
 
@@ -93,7 +96,12 @@ def test_child_after_fork_makes_requests(make_http: MakeHttp, http_server: TestS
     os.close(write_end)
     try:
         data = b""
-        while True:
+        deadline = time.monotonic() + WAIT * 3
+        while True:  # bounded: a child that hangs is killed, and the test fails
+            ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                break
             piece = os.read(read_end, 65536)
             if not piece:
                 break
@@ -275,8 +283,7 @@ def test_shutdown_racing_with_submitting_threads(make_http: MakeHttp, http_serve
     for thread in threads:
         thread.start()
     started.wait(WAIT)
-    while len(promises) < 200:
-        threading.Event().wait(0.001)
+    assert wait_until(lambda: len(promises) >= 200)
     http.shutdown(wait=True, cancel_pending=cancel_pending)
     for thread in threads:
         thread.join(WAIT)

@@ -16,7 +16,7 @@ import pytest
 
 import asynchttp
 from asynchttp._promise import ContentPromise, RequestFuture, ResponsePromise, charset_of
-from tests.facade.conftest import WAIT
+from tests.facade.conftest import WAIT, wait_until
 from tests.servers.http_server import JSON_BODY, Response, TestServer
 
 
@@ -169,8 +169,7 @@ def test_future_wakes_a_waiter_from_another_thread() -> None:
     results: list[Any] = []
     waiter = threading.Thread(target=lambda: results.append(future.result(WAIT)))
     waiter.start()
-    while future._cond is None:  # the waiter built the condition to sleep on
-        threading.Event().wait(0.001)
+    assert wait_until(lambda: future._cond is not None)  # the waiter built its condition
     future.set_result(7)
     waiter.join(WAIT)
     assert results == [7]
