@@ -3,6 +3,7 @@ left) at teardown so that no test leaves requests or worker threads behind."""
 
 from __future__ import annotations
 
+import faulthandler
 import time
 from typing import Any, Callable, Iterator
 
@@ -13,6 +14,8 @@ import asynchttp
 # Every wait on a promise in these tests is bounded by this (a hang guard, not a timing
 # assertion: the operations take milliseconds).
 WAIT = 10.0
+# A single facade test taking this long is hung: see hang_guard.
+HANG_LIMIT = 120.0
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
@@ -23,6 +26,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
             return False
         time.sleep(0.001)
     return True
+
+
+@pytest.fixture(autouse=True)
+def hang_guard() -> Iterator[None]:
+    """A facade test that hangs (a promise never resolved) dumps every thread's stack
+    and ends the run instead of blocking CI forever."""
+    faulthandler.dump_traceback_later(HANG_LIMIT, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture
