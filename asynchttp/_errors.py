@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import http.client
+import os
 import re
 from typing import Optional
 
@@ -90,7 +91,15 @@ def _translate(exc: HttpError, host: str, phase: str) -> BaseException:
 
 def _fresh_copy(cause: BaseException) -> BaseException:
     """A copy of ``cause`` (same class, args and attributes such as errno or
-    verify_code) without its own chain, so it can carry the core error as cause."""
+    verify_code) without its own chain, so it can carry the core error as cause.
+
+    A builtin socket error is worded as the socket module words it
+    (``[Errno 111] Connection refused``), as httplib2 users see it; the core's
+    detail (which address, which port) stays on the chained core error.
+    """
+    errno_ = getattr(cause, "errno", None)
+    if type(cause).__module__ == "builtins" and isinstance(errno_, int) and isinstance(cause, OSError):
+        return type(cause)(errno_, os.strerror(errno_))
     try:
         fresh = copy.copy(cause)
     except Exception:

@@ -36,9 +36,9 @@ from typing import Any, Callable, Iterable, Optional
 import httplib2
 
 import asynchttp_lowhaio
-from asynchttp_lowhaio import HttpError
+from asynchttp_lowhaio import HttpConnectError, HttpConnectTimeoutError, HttpDnsError, HttpError
 
-from . import _loop
+from . import _loop, _proxy
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
@@ -68,6 +68,7 @@ CORE_OPTIONS = frozenset(
         "socket_timeout", "connect_timeout", "response_head_timeout",
         "max_wait_connection_seconds", "max_requests_per_connection",
         "max_idle_connections", "get_logger_adapter", "get_resolver_logger_adapter",
+        "get_tunnel",
     }
 )
 
@@ -597,9 +598,30 @@ class _Client:
         options = dict(config.options)
         if "get_ssl_context" not in options and config.tls is not None:
             options["get_ssl_context"] = _lazy_ssl_context(config.tls, identity)
+        if "get_tunnel" not in options and config.proxies is not None:
+            options["get_tunnel"] = config.proxies
         request, close = asynchttp_lowhaio.Pool(**options)
         gen = self.gens[identity] = _PoolGeneration(request, close)
         return gen
+
+    def _mapped(self, exc: HttpError, scheme: str, authority: str, phase: str) -> BaseException:
+        """The exception httplib2 raises for core error ``exc``: through a proxy, a
+        failure to reach the proxy is PySocks' ProxyConnectionError."""
+        config = self.pool_options
+        if (
+            config is not None
+            and config.proxies is not None
+            and isinstance(exc, (HttpDnsError, HttpConnectError, HttpConnectTimeoutError))
+            and not isinstance(exc.__cause__, _proxy.ProxyError)
+        ):
+            host, port = _origin(scheme, authority)
+            plan = config.proxies.known_plan(scheme, host, port)
+            if plan is not None:
+                cause = to_httplib2_error(exc, host, phase)
+                mapped = _proxy.proxy_connection_error(plan, cause)
+                mapped.__cause__ = exc
+                return mapped
+        return to_httplib2_error(exc, _host_of(authority), phase)
 
     def _tls_identity(self, scheme: str, authority: str) -> Any:
         """The client certificate httplib2 would use for ``authority``: the first match."""
@@ -722,7 +744,7 @@ class _Client:
             phase = PHASE_BODY
             content = await asynchttp_lowhaio.buffered(response_body)
         except HttpError as exc:
-            raise to_httplib2_error(exc, _host_of(authority), phase) from exc
+            raise self._mapped(exc, scheme, authority, phase) from exc
         finally:
             gen.inflight -= 1
             if gen.retired:
@@ -747,6 +769,16 @@ class _CoreLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 def _core_log_adapter(extra: dict[str, Any]) -> logging.LoggerAdapter:  # type: ignore[type-arg]
     return _CoreLogAdapter(logger, {})
+
+
+def _origin(scheme: str, authority: str) -> tuple[str, int]:
+    """Host and port of an authority, as the core names an origin."""
+    host = _host_of(authority).rstrip(".")
+    hostport = authority.rpartition("@")[2]
+    _, sep, port = hostport.rpartition(":")
+    if sep and port.isdigit() and not hostport.endswith("]"):
+        return host, int(port)
+    return host, _DEFAULT_PORTS.get(scheme, 80)
 
 
 def _reason(body: Any) -> bytes:
@@ -979,19 +1011,124 @@ class Http:
             self.ca_certs or httplib2.CA_CERTS, self.disable_ssl_certificate_validation,
             self.tls_maximum_version, self.tls_minimum_version,
         )
-        return _PoolOptions(options, tls, self.certificates)
+        return _PoolOptions(options, tls, self.certificates, _Tunnels(self))
 
 
 class _PoolOptions:
     """What a new core pool is made from: the core's options, httplib2's TLS settings
-    (ca_certs, disable validation, max and min version) and its client certificates."""
+    (ca_certs, disable validation, max and min version), its client certificates and
+    its proxy decisions."""
 
-    __slots__ = ("options", "tls", "certificates")
+    __slots__ = ("options", "tls", "certificates", "proxies")
 
-    def __init__(self, options: dict[str, Any], tls: Optional[tuple[Any, ...]], certificates: Any) -> None:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        tls: Optional[tuple[Any, ...]],
+        certificates: Any,
+        proxies: Optional["_Tunnels"] = None,
+    ) -> None:
         self.options = options
         self.tls = tls
         self.certificates = certificates
+        self.proxies = proxies
+
+
+class _Tunnels:
+    """The core's ``get_tunnel`` for one Http: httplib2's proxy decision for each
+    scheme://host:port (``_proxy.plan_proxy`` over ``Http.proxy_info``), made once per
+    origin as httplib2 makes it once per connection object, until close()."""
+
+    def __init__(self, http: "Http") -> None:
+        self._http = weakref.ref(http)
+        self._fallback = http.proxy_info  # if the Http is gone while requests still run
+        self._plans: dict[tuple[str, str, int], Optional[_proxy.ProxyPlan]] = {}
+
+    def plan(self, scheme: str, host: str, port: int) -> Optional[_proxy.ProxyPlan]:
+        key = (scheme, host, port)
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        http = self._http()
+        proxy_info = http.proxy_info if http is not None else self._fallback
+        plan = self._plans[key] = _proxy.plan_proxy(proxy_info, scheme, host)
+        return plan
+
+    def known_plan(self, scheme: str, host: str, port: int) -> Optional[_proxy.ProxyPlan]:
+        return self._plans.get((scheme, host, port))
+
+    def __call__(self, scheme: str, host: str, port: int) -> Optional["_Tunnel"]:
+        plan = self.plan(scheme, host, port)
+        if plan is None:
+            return None
+        return _Tunnel(plan, _proxy.needs_local_resolution(plan, host))
+
+
+class _Tunnel:
+    """One way through a proxy, as the core's connect step wants it: where to connect,
+    a key keeping its connections apart, and the handshake (CONNECT, SOCKS4, SOCKS5)
+    run on the connected raw socket before any TLS."""
+
+    __slots__ = ("plan", "host", "port", "key", "resolve_target")
+
+    def __init__(self, plan: _proxy.ProxyPlan, resolve_target: bool) -> None:
+        self.plan = plan
+        self.host = plan.proxy_host
+        self.port = plan.proxy_port
+        self.key = plan
+        self.resolve_target = resolve_target
+
+    async def negotiate(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, host: str, port: int, resolved_ip: Optional[str]
+    ) -> bytes:
+        """Run the handshake; failures as PySocks raises them through httplib2:
+        ``GeneralProxyError("Socket error", <the specific error>)``."""
+        try:
+            return await _drive_on_socket(loop, sock, _proxy.negotiation(self.plan, host, port, resolved_ip))
+        except _proxy.GeneralProxyError as exc:
+            if exc.msg.startswith("Socket error"):
+                raise
+            raise _proxy.GeneralProxyError("Socket error", exc) from exc
+        except OSError as exc:  # PySocks' own errors are OSErrors too
+            raise _proxy.GeneralProxyError("Socket error", exc) from exc
+
+
+async def _drive_on_socket(loop: asyncio.AbstractEventLoop, sock: socket.socket, steps: Any) -> bytes:
+    """Feed a ``_proxy.negotiation`` from a raw non-blocking socket; returns what was
+    read past the handshake (nothing, from a well-behaved proxy)."""
+    to_send, need = next(steps)
+    buffer = b""
+    while True:
+        if to_send:
+            await loop.sock_sendall(sock, to_send)
+        if need == _proxy.READ_HEAD:
+            end = buffer.find(b"\r\n\r\n")
+            while end < 0:
+                if len(buffer) > _proxy.MAX_PROXY_HEAD:
+                    raise _proxy.GeneralProxyError("HTTP proxy response head too long")
+                piece = await loop.sock_recv(sock, 4096)
+                if not piece:
+                    break  # the negotiation judges the partial head
+                buffer += piece
+                end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                data, buffer = buffer, b""
+            else:
+                data, buffer = buffer[: end + 4], buffer[end + 4 :]
+            if len(data) > _proxy.MAX_PROXY_HEAD:
+                raise _proxy.GeneralProxyError("HTTP proxy response head too long")
+        else:
+            while len(buffer) < need:
+                piece = await loop.sock_recv(sock, need - len(buffer))
+                if not piece:
+                    raise ConnectionError("connection closed during the proxy handshake")
+                buffer += piece
+            data, buffer = buffer[:need], buffer[need:]
+        try:
+            to_send, need = steps.send(data)
+        except StopIteration:
+            return buffer
 
 
 def _lazy_ssl_context(tls: tuple[Any, ...], identity: Any) -> Callable[[], ssl.SSLContext]:
