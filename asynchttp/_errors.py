@@ -55,6 +55,14 @@ def to_httplib2_error(exc: BaseException, host: str, phase: str = PHASE_HEAD) ->
     return mapped
 
 
+# Letters, digits, hyphens and dots (IDNA already applied), or an IP literal.
+_HOST_CHARACTERS = re.compile(r"[A-Za-z0-9.\-]+|\[?[0-9A-Fa-f:.]+\]?")
+
+
+def _could_be_a_host(host: str) -> bool:
+    return bool(host) and _HOST_CHARACTERS.fullmatch(host) is not None
+
+
 def _translate(exc: HttpError, host: str, phase: str) -> BaseException:
     cause = exc.__cause__
     if isinstance(exc, HttpDnsError):
@@ -69,6 +77,10 @@ def _translate(exc: HttpError, host: str, phase: str) -> BaseException:
             return _fresh_copy(cause)
         return ConnectionError(str(exc))
     if isinstance(exc, HttpLocalError):
+        if not _could_be_a_host(host):
+            # httplib2 hands such a name (from a URI or a server's Location) to
+            # getaddrinfo, which fails: the user sees ServerNotFoundError.
+            return httplib2.ServerNotFoundError("Unable to find the server at %s" % host)
         return ValueError(str(exc))
     if isinstance(exc, HttpConnectionClosedError):
         if isinstance(cause, OSError):

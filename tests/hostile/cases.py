@@ -685,9 +685,7 @@ case("redirect_to_ftp", R, "a redirect to ftp://: httplib2 raises KeyError('ftp'
      tolerable=(Ok(302, b"moved"),))
 case("redirect_bad_host", R, "a redirect to a host name with a NUL (%00): httplib2 says ServerNotFoundError",
      one(_redirect(b"http://%00/")), [Ok(302, b"moved")], facade=[Err(httplib2.ServerNotFoundError)],
-     semantics=True, tolerable=(Ok(302, b"moved"),),
-     facade_bug="the facade raises ValueError (the core's HttpLocalError) for a server-chosen bad host name, "
-                "where httplib2 raises ServerNotFoundError")
+     semantics=True, tolerable=(Ok(302, b"moved"),))
 
 
 # ====================================================================== TLS
