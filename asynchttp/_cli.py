@@ -139,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not verify TLS certificates")
     parser.add_argument("--cacert", metavar="FILE",
                         help="verify TLS certificates against the CA certificates in FILE (PEM)")
+    _add_display_options(parser)
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show the version and exit")
+    return parser
+
+
+def _add_display_options(parser: argparse.ArgumentParser) -> None:
+    """--progress/--no-progress and -v, the same for the main job and the demo."""
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="show the progress bar even when stderr is not a terminal")
@@ -146,9 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
                           help="never show the progress bar")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="debug logging of every request step on stderr (turns the bar off)")
-    parser.add_argument("--version", action=_VersionAction, nargs=0,
-                        help="show the version and exit")
-    return parser
 
 
 def build_demo_parser() -> argparse.ArgumentParser:
@@ -162,13 +167,7 @@ def build_demo_parser() -> argparse.ArgumentParser:
                         help="how many URLs to fetch (default 1000)")
     parser.add_argument("-c", "--concurrency", metavar="N", type=_positive_int, default=20,
                         help="requests in flight at once (default 20)")
-    progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="show the progress bar even when stderr is not a terminal")
-    progress.add_argument("--no-progress", dest="progress", action="store_false",
-                          help="never show the progress bar")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging of every request step on stderr (turns the bar off)")
+    _add_display_options(parser)
     return parser
 
 
