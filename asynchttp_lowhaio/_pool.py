@@ -38,7 +38,7 @@ from ._errors import (
     HttpTlsError,
 )
 from ._parser import ResponseHead
-from ._writer import Target, _is_ip, build_head, parse_url, request_framing
+from ._writer import Target, _is_ip, asks_to_close, build_head, parse_url, request_framing
 
 __all__ = [
     "Pool",
@@ -260,7 +260,7 @@ class PoolState:
         if chunked and self._http_version == b"HTTP/1.0":
             # RFC 9112 6.1: no chunked request to an HTTP/1.0 peer; the caller must frame it.
             raise HttpLocalError("an HTTP/1.0 request body needs a content-length header")
-        wants_close = _asks_to_close(headers)
+        wants_close = asks_to_close(headers)
 
         log: Optional[logging.LoggerAdapter] = None
         if logger.isEnabledFor(logging.DEBUG) or get_logger_adapter is not None:
@@ -660,16 +660,6 @@ class PoolState:
 def _expire_waiter(future: asyncio.Future, seconds: float) -> None:
     if not future.done():
         future.set_exception(HttpPoolTimeoutError(f"no connection became free within {seconds} seconds"))
-
-
-def _asks_to_close(headers: Tuple) -> bool:
-    for name, value in headers:
-        name = name if isinstance(name, bytes) else str(name).encode("latin-1")
-        if name.lower() == b"connection":
-            value = value if isinstance(value, bytes) else str(value).encode("latin-1")
-            if b"close" in [token.strip().lower() for token in value.split(b",")]:
-                return True
-    return False
 
 
 def _check_options(**options: Any) -> None:

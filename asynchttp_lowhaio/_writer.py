@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import HttpLocalError
 
-__all__ = ["Target", "parse_url", "build_head", "encode_chunk", "LAST_CHUNK", "BODY_METHODS"]
+__all__ = ["Target", "parse_url", "build_head", "request_framing", "asks_to_close", "encode_chunk", "LAST_CHUNK", "BODY_METHODS"]
 
 HeaderPairs = Sequence[Tuple[bytes, bytes]]
 
@@ -184,6 +184,19 @@ def request_framing(method: bytes, headers: HeaderPairs, has_body: bool) -> Opti
     if method in BODY_METHODS:
         return (b"content-length", b"0")
     return None
+
+
+def asks_to_close(headers: HeaderPairs) -> bool:
+    """Whether the caller's headers say ``Connection: close`` (then the connection is not reused).
+
+    Call after ``build_head``, which has validated every pair.
+    """
+    for name, value in headers:
+        if _as_bytes(name, "header name").lower() == b"connection":
+            tokens = _as_bytes(value, "header value").lower().split(b",")
+            if b"close" in [token.strip() for token in tokens]:
+                return True
+    return False
 
 
 def encode_chunk(data: bytes) -> bytes:

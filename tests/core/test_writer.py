@@ -14,6 +14,7 @@ from asynchttp_lowhaio._parser import ResponseParser
 from asynchttp_lowhaio._writer import (
     BODY_METHODS,
     LAST_CHUNK,
+    asks_to_close,
     build_head,
     encode_chunk,
     parse_url,
@@ -314,3 +315,16 @@ def test_ipv6_literal_is_canonicalised_so_pooled_peers_match() -> None:
 def test_brackets_around_a_name_are_refused() -> None:
     with pytest.raises(HttpLocalError):
         parse_url("http://[not-an-ip]/")
+
+
+@pytest.mark.parametrize("headers, expected", [
+    ((), False),
+    (((b"connection", b"close"),), True),
+    (((b"Connection", b" Keep-Alive, CLOSE "),), True),
+    ((("connection", "close"),), True),
+    (((b"connection", b"closed"),), False),
+    (((b"x-connection", b"close"),), False),
+    (((b"connection", b"keep-alive"), (b"connection", b"close")), True),
+])
+def test_asks_to_close(headers, expected: bool) -> None:
+    assert asks_to_close(headers) is expected
