@@ -38,7 +38,7 @@ import httplib2
 import asynchttp_lowhaio
 from asynchttp_lowhaio import HttpConnectError, HttpConnectTimeoutError, HttpDnsError, HttpError
 
-from . import _loop, _proxy
+from . import _loop, _proxy, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
@@ -92,28 +92,17 @@ _http_ids = itertools.count(1)
 # ---------------------------------------------------------------------------
 # URI handling (pure, cached: the same few URIs are requested again and again)
 
-_split_cache: dict[str, tuple[str, str, str, str]] = {}
-_SPLIT_CACHE_MAX = 2048
-
-
 def split_uri(uri: str) -> tuple[str, str, str, str]:
     """httplib2's reading of ``uri``: ``(scheme, authority, request_uri, defrag_uri)``.
 
     IRIs are percent-encoded, spaces/CR/LF escaped (as httplib2 does against header
     injection), then normalised; a relative URI raises ``httplib2.RelativeURIError``.
+    The work and its bounded cache are the semantics layer's (``_uri.split_uri``).
     """
-    parts = _split_cache.get(uri)
-    if parts is not None:
-        return parts
     if not isinstance(uri, str):
         raise TypeError("uri must be str, not %s" % type(uri).__name__)
-    cleaned = httplib2.iri2uri(uri)
-    cleaned = cleaned.replace(" ", "%20").replace("\r", "%0D").replace("\n", "%0A")
-    parts = httplib2.urlnorm(cleaned)
-    if len(_split_cache) >= _SPLIT_CACHE_MAX:
-        _split_cache.clear()
-    _split_cache[uri] = parts
-    return parts
+    target = _uri.split_uri(uri)
+    return target.scheme, target.authority, target.request_uri, target.defrag_uri
 
 
 def _host_of(authority: str) -> str:

@@ -12,7 +12,7 @@ import httplib2
 import pytest
 
 import asynchttp
-from asynchttp import _http
+from asynchttp import _http, _uri
 from tests.facade.conftest import WAIT
 from tests.servers.http_server import JSON_BODY, TestServer, pattern
 
@@ -361,9 +361,11 @@ def test_uri_helpers() -> None:
 
 
 def test_split_cache_is_bounded() -> None:
-    for index in range(_http._SPLIT_CACHE_MAX + 10):
+    cache = _uri._split_uri_cached
+    limit = cache.cache_info().maxsize
+    for index in range(limit + 10):
         _http.split_uri("http://example.org/%d" % index)
-    assert len(_http._split_cache) <= _http._SPLIT_CACHE_MAX
+    assert cache.cache_info().currsize <= limit
 
 
 @pytest.mark.parametrize("blocking", [False, True])
