@@ -60,6 +60,11 @@ _DEBUG = logging.DEBUG
 
 DEFAULT_MAX_REDIRECTS = httplib2.DEFAULT_MAX_REDIRECTS
 
+# httplib2's own class, taken once at import: users swap ``httplib2.Http`` for ours
+# (``httplib2.Http = asynchttp.BlockingHttp``), so looking it up at call time would
+# find this module's class and call itself forever.
+_HTTPLIB2_HTTP = httplib2.Http
+
 # The core's keyword options an Http passes through (see asynchttp_lowhaio.Pool).
 CORE_OPTIONS = frozenset(
     {
@@ -826,7 +831,7 @@ class Http:
         if max_connections < 1 or max_connections_per_host < 1:
             raise ValueError("connection limits must be at least 1")
         # httplib2's own constructor sets its attributes: same names, defaults, types.
-        httplib2.Http.__init__(
+        _HTTPLIB2_HTTP.__init__(
             self, cache, timeout, proxy_info, ca_certs, disable_ssl_certificate_validation,
             tls_maximum_version, tls_minimum_version, decode_limit_hard, decode_limit_safe,
             decode_limit_ratio, decode_limit_chunk,
@@ -849,10 +854,10 @@ class Http:
 
     # -- httplib2's methods ---------------------------------------------------------
 
-    add_credentials = httplib2.Http.add_credentials
-    add_certificate = httplib2.Http.add_certificate
-    clear_credentials = httplib2.Http.clear_credentials
-    _normalize_headers = httplib2.Http._normalize_headers
+    add_credentials = _HTTPLIB2_HTTP.add_credentials
+    add_certificate = _HTTPLIB2_HTTP.add_certificate
+    clear_credentials = _HTTPLIB2_HTTP.clear_credentials
+    _normalize_headers = _HTTPLIB2_HTTP._normalize_headers
 
     def request(
         self,
