@@ -1,0 +1,319 @@
+"""A small Google-style REST API on the shared ``TestServer``, for tests/realworld/.
+
+Real client libraries (google-api-python-client, google-auth-httplib2, oauth2client,
+google-apitools) are driven against it as they would be against Google: a discovery
+document, JSON methods with query and body, a multipart/mixed batch endpoint, resumable
+uploads (308 "Resume Incomplete", status queries, a connection dropped mid-chunk), a
+method that answers 500 and 429 before succeeding, an OAuth2 token endpoint issuing
+bearer tokens, and a resource that needs a valid one. State lives on the server's loop
+thread; tests set the fault plans (plain attributes) before they make a request.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from .http_server import Request, Response, TestServer
+
+__all__ = ["GoogleLikeApi", "UploadSession", "DROP_AFTER", "SERVICE_PATH"]
+
+SERVICE_PATH = "things/v1/"
+DROP_AFTER = 10_000  # bytes of a chunk the server keeps before it drops the connection
+KNOWN_IDS = tuple(f"t{n}" for n in range(1, 6))  # routes are exact paths: ids are fixed
+
+JsonHandler = Callable[[Request], Awaitable[Response]]
+
+
+def _json(data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
+    body = json.dumps(data).encode("utf-8")
+    return Response(status=status, body=body,
+                    headers=[("Content-Type", "application/json; charset=UTF-8")] + (headers or []))
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": {"code": status, "message": message}}, status)
+
+
+@dataclass
+class UploadSession:
+    """One resumable upload: the metadata it started with and the bytes received."""
+
+    upload_id: int
+    metadata: dict[str, Any]
+    total: int | None
+    tag: str | None
+    data: bytearray = field(default_factory=bytearray)
+    status_queries: int = 0
+    drops: int = 0
+    chunk_starts: list[int] = field(default_factory=list)
+
+    def store(self, start: int, piece: bytes) -> None:
+        """Keep ``piece`` at ``start``; a resent overlap replaces what it covers."""
+        if start > len(self.data):
+            raise ValueError(f"chunk at {start} leaves a hole after {len(self.data)}")
+        self.data[start:start + len(piece)] = piece
+
+    def range_header(self) -> list[tuple[str, str]]:
+        return [("Range", f"bytes=0-{len(self.data) - 1}")] if self.data else []
+
+
+class GoogleLikeApi:
+    """Installs the API's routes on ``server`` and keeps their state."""
+
+    def __init__(self, server: TestServer) -> None:
+        self.server = server
+        self.things: dict[str, dict[str, Any]] = {
+            "t1": {"id": "t1", "name": "first", "size": 1},
+            "t2": {"id": "t2", "name": "second", "size": 2},
+        }
+        self.uploads: dict[int, UploadSession] = {}
+        self._upload_ids = itertools.count(1)
+        self._thing_ids = itertools.count(3)
+        # Fault plans the tests set: statuses a flaky key answers before 200; chunk
+        # offsets at which the upload keeps only part of a chunk (308 with a short
+        # Range) or drops the connection until the client asks for the status.
+        self.flaky_plan: dict[str, list[int]] = {}
+        self.short_ack_at: dict[int, int] = {}
+        self.drop_at: set[int] = set()
+        # OAuth2: refresh token -> client id; access tokens the resource accepts.
+        self.refresh_tokens: dict[str, str] = {"refresh-1": "client-1"}
+        self.valid_tokens: set[str] = set()
+        self.token_requests: list[dict[str, str]] = []
+        self._token_ids = itertools.count(1)
+        self.batch_requests: list[list[str]] = []
+        self._json_routes: dict[str, JsonHandler] = {}
+        self._install()
+
+    # ---------------------------------------------------------------- urls
+
+    @property
+    def root_url(self) -> str:
+        return self.server.url("/")
+
+    @property
+    def discovery_url_template(self) -> str:
+        return self.server.url("/discovery/v1/apis/{api}/{apiVersion}/rest")
+
+    def discovery_document(self) -> dict[str, Any]:
+        """The discovery document of API ``things`` v1 (rootUrl: this server)."""
+        thing = {"$ref": "Thing"}
+        return {
+            "kind": "discovery#restDescription", "discoveryVersion": "v1",
+            "id": "things:v1", "name": "things", "version": "v1", "protocol": "rest",
+            "rootUrl": self.root_url, "servicePath": SERVICE_PATH,
+            "batchPath": "batch/things/v1",
+            "parameters": {
+                "alt": {"type": "string", "default": "json", "location": "query"},
+                "key": {"type": "string", "location": "query"},
+            },
+            "schemas": {"Thing": {"id": "Thing", "type": "object", "properties": {
+                "id": {"type": "string"}, "name": {"type": "string"},
+                "size": {"type": "integer"}, "tag": {"type": "string"},
+                "sha256": {"type": "string"}}}},
+            "resources": {"things": {"methods": {
+                "get": {
+                    "id": "things.things.get", "path": "things/{thingId}", "httpMethod": "GET",
+                    "parameters": {
+                        "thingId": {"type": "string", "required": True, "location": "path"},
+                        "view": {"type": "string", "location": "query"}},
+                    "parameterOrder": ["thingId"], "response": thing},
+                "insert": {
+                    "id": "things.things.insert", "path": "things", "httpMethod": "POST",
+                    "parameters": {"tag": {"type": "string", "location": "query"}},
+                    "request": thing, "response": thing, "supportsMediaUpload": True,
+                    "mediaUpload": {"accept": ["*/*"], "maxSize": "10MB", "protocols": {
+                        "simple": {"multipart": True, "path": "/upload/things/v1/things"},
+                        "resumable": {"multipart": True,
+                                      "path": "/resumable/upload/things/v1/things"}}}},
+                "flaky": {
+                    "id": "things.things.flaky", "path": "flaky", "httpMethod": "GET",
+                    "parameters": {"plan": {"type": "string", "required": True,
+                                            "location": "query"}},
+                    "parameterOrder": ["plan"], "response": thing},
+                "secure": {
+                    "id": "things.things.secure", "path": "secure", "httpMethod": "POST",
+                    "request": thing, "response": thing},
+            }}},
+        }
+
+    # ---------------------------------------------------------------- routes
+
+    def _install(self) -> None:
+        base = "/" + SERVICE_PATH
+        self._json_routes[base + "things"] = self._insert
+        for thing_id in KNOWN_IDS:
+            self._json_routes[base + "things/" + thing_id] = self._get
+        self._json_routes[base + "flaky"] = self._flaky
+        self._json_routes[base + "secure"] = self._secure
+        for path, handler in self._json_routes.items():
+            self.server.route(path, handler)
+        self.server.route("/discovery/v1/apis/things/v1/rest", self._discovery)
+        self.server.route("/batch/things/v1", self._batch)
+        self.server.route("/upload/" + SERVICE_PATH + "things", self._start_upload)
+        self.server.route("/upload-session", self._upload_chunk, stream_body=True)
+        self.server.route("/token", self._token)
+
+    async def _discovery(self, request: Request) -> Response:
+        return _json(self.discovery_document())
+
+    async def _get(self, request: Request) -> Response:
+        thing = self.things.get(request.path.rsplit("/", 1)[1])
+        if thing is None:
+            return _error(404, "no such thing")
+        if request.args.get("view") == "name":
+            return _json({"id": thing["id"], "name": thing["name"]})
+        return _json(thing)
+
+    async def _insert(self, request: Request) -> Response:
+        if request.method != "POST":
+            return _error(405, "POST only")
+        try:
+            thing = json.loads(request.body or b"{}")
+        except ValueError:
+            return _error(400, "body is not JSON")
+        thing["id"] = f"t{next(self._thing_ids)}"
+        if "tag" in request.args:
+            thing["tag"] = request.args["tag"]
+        self.things[thing["id"]] = thing
+        return _json(thing)
+
+    async def _flaky(self, request: Request) -> Response:
+        plan = self.flaky_plan.get(request.args.get("plan", ""), [])
+        if plan:
+            status = plan.pop(0)
+            return _error(status, "try again")
+        return _json({"id": "flaky", "name": request.args.get("plan", "")})
+
+    async def _secure(self, request: Request) -> Response:
+        auth = request.header("authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or token not in self.valid_tokens:
+            return Response(status=401, body=b'{"error": "invalid_token"}', headers=[
+                ("Content-Type", "application/json"),
+                ("WWW-Authenticate", 'Bearer error="invalid_token"')])
+        try:
+            thing = json.loads(request.body or b"{}")
+        except ValueError:
+            return _error(400, "body is not JSON")
+        thing["tag"] = token
+        return _json(thing)
+
+    async def _token(self, request: Request) -> Response:
+        form = dict(parse_qsl(request.body.decode("ascii"), keep_blank_values=True))
+        self.token_requests.append(form)
+        if form.get("grant_type") != "refresh_token":
+            return _json({"error": "unsupported_grant_type"}, 400)
+        if self.refresh_tokens.get(form.get("refresh_token", "")) != form.get("client_id"):
+            return _json({"error": "invalid_grant"}, 400)
+        token = f"access-{next(self._token_ids)}"
+        self.valid_tokens.add(token)
+        return _json({"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+
+    # ---------------------------------------------------------------- batch
+
+    async def _batch(self, request: Request) -> Response:
+        ctype = request.header("content-type") or ""
+        if not ctype.startswith("multipart/mixed"):
+            return _error(400, "batch needs multipart/mixed")
+        message = email.parser.BytesParser().parsebytes(
+            b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + request.body)
+        parts: list[tuple[str, bytes]] = []
+        seen: list[str] = []
+        for part in message.get_payload():
+            content_id = part["Content-ID"] or ""
+            inner = await self._dispatch_inner(part.get_payload(decode=False))
+            seen.append(inner[0])
+            parts.append(("<response-" + content_id.strip("<>") + ">", inner[1]))
+        self.batch_requests.append(seen)
+        boundary = "batch_boundary_realworld"
+        out = bytearray()
+        for content_id, payload in parts:
+            out += (f"--{boundary}\r\nContent-Type: application/http\r\n"
+                    f"Content-ID: {content_id}\r\n\r\n").encode("latin-1")
+            out += payload + b"\r\n"
+        out += f"--{boundary}--\r\n".encode("latin-1")
+        return Response(status=200, body=bytes(out), headers=[
+            ("Content-Type", f"multipart/mixed; boundary={boundary}")])
+
+    async def _dispatch_inner(self, payload: str) -> tuple[str, bytes]:
+        """Run one request of a batch through the same handlers; its HTTP answer."""
+        normalized = payload.replace("\r\n", "\n")
+        head, _, body = normalized.partition("\n\n")
+        lines = head.split("\n")
+        method, target, version = lines[0].split(" ", 2)
+        headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:] if ":" in line]
+        inner = Request(method=method, target=target, version=version,
+                        headers=headers, body=body.encode("utf-8"),  # type: ignore[arg-type]
+                        conn_id=0, conn_request=0)
+        handler = self._json_routes.get(inner.path)
+        response = await handler(inner) if handler else _error(404, "no route")
+        assert isinstance(response.body, bytes)
+        head_lines = [f"HTTP/1.1 {response.status} X"] + [f"{n}: {v}" for n, v in response.headers]
+        head_lines.append(f"Content-Length: {len(response.body)}")
+        return (f"{method} {inner.path}",
+                ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + response.body)
+
+    # ---------------------------------------------------------------- uploads
+
+    async def _start_upload(self, request: Request) -> Response:
+        if request.args.get("uploadType") != "resumable":
+            return _error(400, "only resumable uploads here")
+        total = request.header("x-upload-content-length")
+        session = UploadSession(
+            upload_id=next(self._upload_ids), metadata=json.loads(request.body or b"{}"),
+            total=int(total) if total else None, tag=request.args.get("tag"))
+        self.uploads[session.upload_id] = session
+        location = self.server.url(f"/upload-session?upload_id={session.upload_id}")
+        return Response(status=200, body=b"", headers=[("Location", location)])
+
+    async def _upload_chunk(self, request: Request) -> Response:
+        session = self.uploads.get(int(request.args.get("upload_id", "0")))
+        if session is None or request.method != "PUT":
+            return _error(404, "no such upload session")
+        unit, _, spec = (request.header("content-range") or "").partition(" ")
+        span, _, total = spec.partition("/")
+        if unit != "bytes" or not total:
+            return _error(400, "bad Content-Range")
+        if span == "*":
+            session.status_queries += 1
+            self.drop_at.clear()  # the client noticed the drop: stop dropping
+            return self._upload_state(session, int(total) if total != "*" else None)
+        start = int(span.split("-")[0])
+        session.chunk_starts.append(start)
+        if start in self.drop_at:
+            await self._receive_then_drop(session, request, start)
+        data = bytearray()
+        async for piece in request.iter_body():
+            data += piece
+        keep = self.short_ack_at.pop(start, len(data))
+        session.store(start, bytes(data[:keep]))
+        return self._upload_state(session, int(total) if total != "*" else None)
+
+    async def _receive_then_drop(self, session: UploadSession, request: Request,
+                                 start: int) -> None:
+        got = bytearray()
+        async for piece in request.iter_body():
+            got += piece
+            if len(got) >= DROP_AFTER:
+                break
+        session.store(start, bytes(got[:DROP_AFTER]))
+        session.drops += 1
+        raise ConnectionResetError("dropped mid-chunk on purpose")
+
+    def _upload_state(self, session: UploadSession, total: int | None) -> Response:
+        if total is not None and len(session.data) >= total:
+            thing = dict(session.metadata)
+            thing.update(id=f"t{next(self._thing_ids)}", size=len(session.data),
+                         sha256=hashlib.sha256(session.data).hexdigest())
+            if session.tag is not None:
+                thing["tag"] = session.tag
+            self.things[thing["id"]] = thing
+            return _json(thing)
+        return Response(status=308, body=b"", reason="Resume Incomplete",
+                        headers=session.range_header())
