@@ -158,6 +158,7 @@ class GoogleLikeApi:
         self.server.route("/upload/" + SERVICE_PATH + "things", self._start_upload)
         self.server.route("/upload-session", self._upload_chunk, stream_body=True)
         self.server.route("/token", self._token)
+        self.server.route("/token-dropped", self._dropped)
 
     async def _discovery(self, request: Request) -> Response:
         return _json(self.discovery_document())
@@ -214,6 +215,9 @@ class GoogleLikeApi:
         token = f"access-{next(self._token_ids)}"
         self.valid_tokens.add(token)
         return _json({"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+
+    async def _dropped(self, request: Request) -> Response:
+        raise ConnectionResetError("closed without an answer on purpose")
 
     # ---------------------------------------------------------------- batch
 
