@@ -1,12 +1,18 @@
-"""A small Google-style REST API on the shared ``TestServer``, for tests/realworld/.
+"""Small Google-style and Launchpad-style APIs on the shared ``TestServer``, for
+tests/realworld/.
 
-Real client libraries (google-api-python-client, google-auth-httplib2, oauth2client,
-google-apitools) are driven against it as they would be against Google: a discovery
+``GoogleLikeApi``: real client libraries (google-api-python-client, google-auth-httplib2,
+oauth2client, google-apitools) are driven against it as they would be against Google: a discovery
 document, JSON methods with query and body, a multipart/mixed batch endpoint, resumable
 uploads (308 "Resume Incomplete", status queries, a connection dropped mid-chunk), a
 method that answers 500 and 429 before succeeding, an OAuth2 token endpoint issuing
 bearer tokens, and a resource that needs a valid one. State lives on the server's loop
 thread; tests set the fault plans (plain attributes) before they make a request.
+
+``LaunchpadLikeApi``: a lazr.restful-style service (WADL at the root, JSON entries with
+ETags answered 304 to a matching If-None-Match, an old URL that redirects) that checks
+the OAuth PLAINTEXT signature lazr.restfulclient puts on every request, and an
+OAuth 1.0a HMAC-SHA1 resource for python-oauth2, verified with oauthlib.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from urllib.parse import parse_qsl
 
 from .http_server import Request, Response, TestServer
 
-__all__ = ["GoogleLikeApi", "UploadSession", "DROP_AFTER", "SERVICE_PATH"]
+__all__ = ["GoogleLikeApi", "LaunchpadLikeApi", "UploadSession", "DROP_AFTER", "SERVICE_PATH"]
 
 SERVICE_PATH = "things/v1/"
 DROP_AFTER = 10_000  # bytes of a chunk the server keeps before it drops the connection
@@ -321,3 +327,145 @@ class GoogleLikeApi:
             return _json(thing)
         return Response(status=308, body=b"", reason="Resume Incomplete",
                         headers=session.range_header())
+
+
+# ------------------------------------------------------------------ Launchpad-like
+
+API_ROOT = "/api/1.0/"
+WADL_TYPE = "application/vnd.sun.wadl+xml"
+
+_WADL = """<?xml version="1.0"?>
+<application xmlns="http://research.sun.com/wadl/2006/10">
+  <resources base="{root}">
+    <resource path="" type="#service-root"/>
+  </resources>
+  <resource_type id="service-root">
+    <method name="GET" id="service-root-get">
+      <response><representation href="#service-root-json"/></response>
+    </method>
+  </resource_type>
+  <representation id="service-root-json" mediaType="application/json">
+    <param style="plain" name="motto" path="$['motto']"/>
+    <param style="plain" name="widget_link" path="$['widget_link']">
+      <link resource_type="#widget"/>
+    </param>
+  </representation>
+  <resource_type id="widget">
+    <method name="GET" id="widget-get">
+      <response><representation href="#widget-full"/></response>
+    </method>
+  </resource_type>
+  <representation id="widget-full" mediaType="application/json">
+    <param style="plain" name="self_link" path="$['self_link']"><link/></param>
+    <param style="plain" name="resource_type_link" path="$['resource_type_link']"><link/></param>
+    <param style="plain" name="http_etag" path="$['http_etag']"/>
+    <param style="plain" name="name" path="$['name']"/>
+    <param style="plain" name="size" path="$['size']"/>
+  </representation>
+</application>
+"""
+
+
+def _oauth_params(header: str) -> dict[str, str]:
+    from urllib.parse import unquote
+    scheme, _, rest = header.partition(" ")
+    if scheme != "OAuth":
+        return {}
+    params = {}
+    for item in rest.split(","):
+        name, _, value = item.strip().partition("=")
+        params[name] = unquote(value.strip('"'))
+    return params
+
+
+class LaunchpadLikeApi:
+    """A lazr.restful-style service on ``server``; ``representations`` may be edited
+    by tests (a new ``motto`` gets a new ETag)."""
+
+    def __init__(self, server: TestServer, consumer: tuple[str, str],
+                 token: tuple[str, str]) -> None:
+        self.server = server
+        self.consumer = consumer
+        self.token = token
+        self.motto = "hello"
+        self.widget = {"name": "gizmo", "size": 3}
+        self.unsigned: list[str] = []   # "METHOD path" of requests without a valid signature
+        self.not_modified = 0
+        server.route(API_ROOT, self._root)
+        server.route(API_ROOT + "widget", self._widget)
+        server.route(API_ROOT + "old-widget", self._old_widget)
+        server.route("/oauth1/echo", self._hmac_echo)
+
+    @property
+    def root_url(self) -> str:
+        return self.server.url(API_ROOT)
+
+    def _signed(self, request: Request) -> bool:
+        """lazr's PLAINTEXT signature: consumer secret & token secret."""
+        params = _oauth_params(request.header("authorization") or "")
+        ok = (params.get("oauth_signature_method") == "PLAINTEXT"
+              and params.get("oauth_consumer_key") == self.consumer[0]
+              and params.get("oauth_token") == self.token[0]
+              and params.get("oauth_signature") == f"{self.consumer[1]}&{self.token[1]}")
+        if not ok:
+            self.unsigned.append(f"{request.method} {request.path}")
+        return ok
+
+    def _cached(self, request: Request, body: bytes, ctype: str) -> Response:
+        etag = '"%s"' % hashlib.sha256(body).hexdigest()[:16]
+        headers = [("ETag", etag), ("Cache-Control", "max-age=0"), ("Vary", "Accept")]
+        if etag in (request.header("if-none-match") or ""):
+            self.not_modified += 1
+            return Response(status=304, headers=headers)
+        return Response(status=200, body=body, headers=[("Content-Type", ctype)] + headers)
+
+    async def _root(self, request: Request) -> Response:
+        if not self._signed(request):
+            return Response(status=401, body=b"unsigned")
+        if WADL_TYPE in (request.header("accept") or ""):
+            return self._cached(request, _WADL.format(root=self.root_url).encode(), WADL_TYPE)
+        data = {"motto": self.motto, "widget_link": self.root_url + "widget",
+                "resource_type_link": self.root_url + "#service-root"}
+        return self._cached(request, json.dumps(data).encode(), "application/json")
+
+    async def _widget(self, request: Request) -> Response:
+        if not self._signed(request):
+            return Response(status=401, body=b"unsigned")
+        data = dict(self.widget, self_link=self.root_url + "widget",
+                    resource_type_link=self.root_url + "#widget")
+        body = json.dumps(data).encode()
+        data["http_etag"] = '"%s"' % hashlib.sha256(body).hexdigest()[:16]
+        return self._cached(request, json.dumps(data).encode(), "application/json")
+
+    async def _old_widget(self, request: Request) -> Response:
+        if not self._signed(request):
+            return Response(status=401, body=b"unsigned")
+        return Response(status=301, headers=[("Location", self.root_url + "widget")])
+
+    async def _hmac_echo(self, request: Request) -> Response:
+        """OAuth 1.0a HMAC-SHA1, checked by oauthlib: 200 with the signed request's
+        method, query and form, or 401."""
+        from oauthlib.oauth1.rfc5849 import signature
+
+        auth = request.header("authorization") or ""
+        params = _oauth_params(auth)
+        if not params:  # python-oauth2 puts a GET's oauth params in the query instead
+            params = {k: v for k, v in request.args_list if k.startswith("oauth_")}
+        uri = self.server.url(request.target)
+        form = request.body.decode("latin-1") if request.header(
+            "content-type", "").startswith("application/x-www-form-urlencoded") else ""
+        oauth_request = signature.collect_parameters(
+            uri_query=request.query, body=form, headers={"Authorization": auth} if auth.startswith("OAuth") else {},
+            exclude_oauth_signature=True)
+        normalized = signature.normalize_parameters(oauth_request)
+        base = signature.signature_base_string(
+            request.method, signature.base_string_uri(uri), normalized)
+        expected = signature.sign_hmac_sha1(base, self.consumer[1], self.token[1])
+        ok = (params.get("oauth_signature_method") == "HMAC-SHA1"
+              and params.get("oauth_consumer_key") == self.consumer[0]
+              and params.get("oauth_token") == self.token[0]
+              and params.get("oauth_signature") == expected)
+        if not ok:
+            self.unsigned.append(f"{request.method} {request.path}")
+            return Response(status=401, body=b"bad signature")
+        return _json({"method": request.method, "query": request.args, "form": form})
