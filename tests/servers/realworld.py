@@ -17,13 +17,15 @@ OAuth 1.0a HMAC-SHA1 resource for python-oauth2, verified with oauthlib.
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import hashlib
+import hmac
 import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from .http_server import Request, Response, TestServer
 
@@ -448,19 +450,23 @@ class LaunchpadLikeApi:
         from oauthlib.oauth1.rfc5849 import signature
 
         auth = request.header("authorization") or ""
-        params = _oauth_params(auth)
-        if not params:  # python-oauth2 puts a GET's oauth params in the query instead
-            params = {k: v for k, v in request.args_list if k.startswith("oauth_")}
+        form = request.body.decode("latin-1") if (request.header("content-type") or "").startswith(
+            "application/x-www-form-urlencoded") else ""
+        # python-oauth2 puts the oauth_ parameters of a GET in the query and of a form
+        # POST in the body; others in the Authorization header
+        params = _oauth_params(auth) or {
+            k: v for k, v in request.args_list + parse_qsl(form) if k.startswith("oauth_")}
         uri = self.server.url(request.target)
-        form = request.body.decode("latin-1") if request.header(
-            "content-type", "").startswith("application/x-www-form-urlencoded") else ""
-        oauth_request = signature.collect_parameters(
-            uri_query=request.query, body=form, headers={"Authorization": auth} if auth.startswith("OAuth") else {},
+        collected = signature.collect_parameters(
+            uri_query=request.query, body=form,
+            headers={"Authorization": auth} if auth.startswith("OAuth") else {},
             exclude_oauth_signature=True)
-        normalized = signature.normalize_parameters(oauth_request)
         base = signature.signature_base_string(
-            request.method, signature.base_string_uri(uri), normalized)
-        expected = signature.sign_hmac_sha1(base, self.consumer[1], self.token[1])
+            request.method, signature.base_string_uri(uri),
+            signature.normalize_parameters(collected))
+        key = f"{quote(self.consumer[1], safe='~')}&{quote(self.token[1], safe='~')}"
+        expected = base64.b64encode(
+            hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()).decode()
         ok = (params.get("oauth_signature_method") == "HMAC-SHA1"
               and params.get("oauth_consumer_key") == self.consumer[0]
               and params.get("oauth_token") == self.token[0]
