@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, quote
 
-from .http_server import Request, Response, TestServer
+from .http_server import Request, Response, TestServer, pattern
 
-__all__ = ["GoogleLikeApi", "LaunchpadLikeApi", "UploadSession", "DROP_AFTER", "SERVICE_PATH"]
+__all__ = ["GoogleLikeApi", "LaunchpadLikeApi", "UploadSession", "DROP_AFTER", "SERVICE_PATH", "BLOB_SIZE"]
 
 SERVICE_PATH = "things/v1/"
 DROP_AFTER = 10_000  # bytes of a chunk the server keeps before it drops the connection
+BLOB_SIZE = 200_000  # bytes of /media/blob
 KNOWN_IDS = tuple(f"t{n}" for n in range(1, 6))  # routes are exact paths: ids are fixed
 
 JsonHandler = Callable[[Request], Awaitable[Response]]
@@ -167,6 +168,7 @@ class GoogleLikeApi:
         self.server.route("/upload-session", self._upload_chunk, stream_body=True)
         self.server.route("/token", self._token)
         self.server.route("/token-dropped", self._dropped)
+        self.server.route("/media/blob", self._blob)
 
     async def _discovery(self, request: Request) -> Response:
         return _json(self.discovery_document())
@@ -223,6 +225,21 @@ class GoogleLikeApi:
         token = f"access-{next(self._token_ids)}"
         self.valid_tokens.add(token)
         return _json({"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+
+    async def _blob(self, request: Request) -> Response:
+        """``pattern(BLOB_SIZE)``, whole or the one range asked (bytes=a-b)."""
+        unit, _, span = (request.header("range") or "").partition("=")
+        if unit != "bytes" or not span:
+            return Response(status=200, body=pattern(BLOB_SIZE),
+                            headers=[("Content-Type", "application/octet-stream")])
+        first, _, last = span.partition("-")
+        start = int(first)
+        end = min(int(last) if last else BLOB_SIZE - 1, BLOB_SIZE - 1)
+        if start >= BLOB_SIZE:
+            return Response(status=416, headers=[("Content-Range", f"bytes */{BLOB_SIZE}")])
+        return Response(status=206, body=pattern(end - start + 1, start), headers=[
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Range", f"bytes {start}-{end}/{BLOB_SIZE}")])
 
     async def _dropped(self, request: Request) -> Response:
         raise ConnectionResetError("closed without an answer on purpose")
