@@ -42,8 +42,9 @@ from . import _loop, _proxy, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
-from ._semantics import exception_to_response
+from ._semantics import default_user_agent, exception_to_response
 from ._semantics import run_httplib2_request as _run_request
+from ._semantics import _send_with_retries  # httplib2's _conn_request over send_once
 from ._promise import (
     CANCELLED_AND_NOTIFIED,
     PENDING,
@@ -195,7 +196,7 @@ class _Job(RequestFuture):
 
     __slots__ = (
         "http", "client", "uri", "method", "body", "headers", "redirections",
-        "connection_type", "callback", "request_id", "task", "stack",
+        "connection_type", "callback", "request_id", "task", "stack", "flow",
     )
 
     def __init__(
@@ -209,6 +210,7 @@ class _Job(RequestFuture):
         redirections: int,
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
+        flow: Optional["_Flow"] = None,
     ) -> None:
         RequestFuture.__init__(self)
         self.http = http
@@ -223,6 +225,7 @@ class _Job(RequestFuture):
         self.request_id = next(_request_ids)
         self.task: Optional[asyncio.Task[Any]] = None
         self.stack: Optional[traceback.StackSummary] = None
+        self.flow = flow
 
     def _drop_request(self) -> None:
         """The request went out and came back: forget what only sending needed, so a
@@ -356,6 +359,13 @@ class _Client:
         self.name = name
         self.runner_limit = runner_limit
         self.workers = _loop.WorkerPool(max_workers, "asynchttp-%s-worker" % name)
+        # httplib2's own request flow, for subclasses overriding its seams and for
+        # connection_type: one thread per request at most, and no more threads than
+        # runners (each flow occupies one runner while it works). Started lazily.
+        self.flow_workers = _loop.WorkerPool(runner_limit, "asynchttp-%s-flow" % name)
+        # Connections of a caller's connection_type are http.client objects: one
+        # request at a time on them, as in httplib2's single-threaded use.
+        self.connection_lock = threading.Lock()
         self.pool_options: Optional[_PoolOptions] = None
         self.closed = False
         self.wakeups = 0  # loop wake-ups asked for by submitters (one per batch, not per request)
@@ -388,8 +398,7 @@ class _Client:
             self.wakeups += 1
             loop = self.loop
             if loop is None:
-                loop = self.loop = _loop.get_loop()
-                _loop.register_client(self)
+                loop = self.ensure_loop()
             try:
                 loop.call_soon_threadsafe(self._drain)
             except RuntimeError:  # the loop is gone: interpreter exit in progress
@@ -401,6 +410,13 @@ class _Client:
             except ValueError:
                 return
             raise ShutdownError("this Http was shut down; it takes no new requests")
+
+    def ensure_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = _loop.get_loop()
+            _loop.register_client(self)
+        return loop
 
     def cancel_in_flight(self, job: _Job) -> None:
         loop = self.loop
@@ -461,6 +477,7 @@ class _Client:
         self.closed = True
 
     def _stop_workers(self, wait: bool, timeout: Optional[float]) -> None:
+        self.flow_workers.stop(wait=wait, timeout=timeout)
         self.workers.stop(wait=wait, timeout=timeout)
 
     def _abandon(self) -> None:
@@ -473,16 +490,19 @@ class _Client:
         lost = RuntimeError("asynchttp: this request was pending when the process forked")
         for job in list(self.pending) + list(self.running):
             job._fail_after_fork(lost)
-        while True:  # callbacks queued for the parent's workers
-            try:
-                item = self.workers._queue.get_nowait()
-            except Exception:
-                break
-            if isinstance(item, tuple) and item[1] and isinstance(item[1][0], RequestFuture):
-                item[1][0]._fail_after_fork(lost)
+        for workers in (self.workers, self.flow_workers):
+            while True:  # callbacks and flows queued for the parent's workers
+                try:
+                    item = workers._queue.get_nowait()
+                except Exception:
+                    break
+                if isinstance(item, tuple) and item[1] and isinstance(item[1][0], RequestFuture):
+                    item[1][0]._fail_after_fork(lost)
         # Objects of the parent's loop (pools, sockets, tasks) must not be touched here.
         _loop._orphaned.append((self.gens, self.retired, self.runner_tasks, self.idle))
         self.workers._reset_after_fork()
+        self.flow_workers._reset_after_fork()
+        self.connection_lock = threading.Lock()
         self._init_loop_state()
 
     # -- loop thread -------------------------------------------------------------
@@ -536,10 +556,13 @@ class _Client:
         if debug:
             _current_request_id.set(job.request_id)
         try:
-            result = await _run_request(
-                job.http, self.send_once, job.uri, job.method, job.body, job.headers,
-                job.redirections, job.connection_type,
-            )
+            if job.flow is None:
+                result = await _run_request(
+                    job.http, self.send_once, job.uri, job.method, job.body, job.headers,
+                    job.redirections, job.connection_type,
+                )
+            else:
+                result = await self._run_flow(job)
         except asyncio.CancelledError:
             job.task = None
             self.running.discard(job)
@@ -563,6 +586,19 @@ class _Client:
         self.running.discard(job)
         job._drop_request()
         self._finish(job, result, None)
+
+    async def _run_flow(self, job: _Job) -> tuple[Any, Any]:
+        """httplib2's own ``request()`` for ``job`` on a flow thread; this runner waits
+        for it without blocking the loop. Cancelling the job cancels the flow's send
+        in progress, which ends the flow."""
+        loop = self.loop
+        done: asyncio.Future[tuple[Any, Any]] = loop.create_future()  # type: ignore[union-attr]
+        self.flow_workers.submit(_run_flow_job, job, job.http, done, loop)
+        try:
+            return await done
+        except asyncio.CancelledError:
+            job.flow.cancel_sends()  # type: ignore[union-attr]
+            raise
 
     def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
         if error is not None:
@@ -781,6 +817,141 @@ def _reason(body: Any) -> bytes:
 
 
 # ---------------------------------------------------------------------------
+# httplib2's own request flow, for subclasses and connection_type
+#
+# A subclass that overrides ``request``, ``_request`` or ``_conn_request`` expects
+# httplib2's calls: ``request`` -> ``_request`` -> ``_conn_request`` per hop, and
+# ``self.request`` again for a redirect. asynchttp's pipeline runs on the loop and
+# calls none of them, and user code must never run on the loop. So such requests run
+# httplib2's ``Http.request`` itself, on a flow thread of the Http, with
+# ``_conn_request`` sending through the pool (``_PoolConnection``) or, for a caller's
+# ``connection_type``, through that class with httplib2's own ``_conn_request``.
+
+
+class _FlowState(threading.local):
+    """This thread's flow: the Http whose httplib2 flow runs here (so a redirect's
+    ``self.request()`` stays in it) and the sends to cancel with it."""
+
+    http: Any = None
+    flow: Optional["_Flow"] = None
+
+
+_flow_state = _FlowState()
+
+
+class _Flow:
+    """What one request in httplib2's flow carries: the caller's context (contextvars
+    set where ``request()`` was called are seen by the overrides) and its sends in
+    progress, cancelled with the request."""
+
+    __slots__ = ("context", "sends", "cancelled")
+
+    def __init__(self) -> None:
+        self.context = contextvars.copy_context()
+        self.sends: set[Any] = set()
+        self.cancelled = False
+
+    def cancel_sends(self) -> None:
+        self.cancelled = True
+        for send in list(self.sends):
+            send.cancel()
+
+
+class _PoolConnection:
+    """What httplib2's flow holds as ``conn`` when no ``connection_type`` was given:
+    a stand-in naming the origin; ``Http._conn_request`` sends through the pool for it.
+    It opens nothing (the pool owns the sockets), so ``close()`` does nothing."""
+
+    scheme = "http"
+    sock = None
+
+    def __init__(self, host: str, port: Optional[int] = None, timeout: Any = None, proxy_info: Any = None, **_: Any) -> None:
+        self.authority = host  # httplib2 passes the URI's authority here
+        self.host, self.port = _origin(self.scheme, host)
+        self.timeout = timeout
+        self.proxy_info = proxy_info
+
+    def set_debuglevel(self, level: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "<asynchttp pool connection %s://%s:%d>" % (self.scheme, self.host, self.port)
+
+
+class _PoolHTTPSConnection(_PoolConnection):
+    # Not a subclass of httplib2's HTTPSConnectionWithTimeout: httplib2 then builds no
+    # TLS context for it (the pool has its own, from the same attributes).
+    scheme = "https"
+
+
+_POOL_CONNECTIONS: dict[str, type] = {"http": _PoolConnection, "https": _PoolHTTPSConnection}
+
+
+def _holds_real_connection(connections: dict[str, Any]) -> bool:
+    """True if a ``connection_type`` connection is kept (httplib2 reuses it for its
+    origin until ``close()``, so requests to any origin then take httplib2's flow)."""
+    for conn in list(connections.values()):
+        if not isinstance(conn, _PoolConnection):
+            return True
+    return False
+
+
+def _run_flow_job(job: _Job, http: "Http", done: "asyncio.Future[Any]", loop: asyncio.AbstractEventLoop) -> None:
+    """On a flow thread: httplib2's ``request()`` for ``job``; the outcome goes back to
+    the runner waiting on the loop."""
+    flow = job.flow
+    if flow is None or flow.cancelled or job.cancelled():
+        return  # cancelled while queued: its runner has stopped waiting
+    outcome: tuple[Any, Optional[BaseException]]
+    try:
+        result = flow.context.run(
+            _flow_request, http, flow, job.uri, job.method, job.body, job.headers,
+            job.redirections, job.connection_type,
+        )
+        outcome = (result, None)
+    except Exception as exc:
+        outcome = (None, exc)
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit raised by an override
+        error = RuntimeError("the request's httplib2 flow raised %r" % (exc,))
+        error.__cause__ = exc
+        outcome = (None, error)
+    try:
+        loop.call_soon_threadsafe(_deliver_flow_outcome, done, outcome)
+    except RuntimeError:
+        pass  # the loop is gone (interpreter exit): the job was abandoned with it
+
+
+def _deliver_flow_outcome(done: "asyncio.Future[Any]", outcome: tuple[Any, Optional[BaseException]]) -> None:
+    if done.done():
+        return  # the runner was cancelled
+    result, error = outcome
+    if error is None:
+        done.set_result(result)
+    else:
+        done.set_exception(error)
+
+
+def _flow_request(
+    http: "Http", flow: _Flow, uri: str, method: str, body: Any, headers: Optional[dict[str, str]],
+    redirections: int, connection_type: Any,
+) -> tuple[Any, Any]:
+    state = _flow_state
+    previous = state.flow
+    state.flow = flow
+    try:
+        if headers is None:
+            headers = {}
+        if "user-agent" not in headers:
+            headers["user-agent"] = default_user_agent()  # the one asynchttp sends elsewhere
+        return http._httplib2_request(uri, method, body, headers, redirections, connection_type)
+    finally:
+        state.flow = previous
+
+
+# ---------------------------------------------------------------------------
 # The facade
 
 
@@ -792,17 +963,25 @@ def _shutdown_collected(client: _Client) -> None:
         logger.debug("freeing a collected Http failed", exc_info=True)
 
 
-class Http:
+class Http(_HTTPLIB2_HTTP):
     """httplib2.Http whose ``request()`` returns ``(response, content)`` promises at once.
 
     Positional arguments are httplib2's. Keyword-only extras: ``max_workers`` (callback
     threads), ``max_connections`` and ``max_connections_per_host`` (the pool's limits)
     and any option of ``asynchttp_lowhaio.Pool``. One instance may be shared by any
     number of threads.
+
+    It is a subclass of httplib2's own ``Http`` (the class taken at import), so
+    ``isinstance(http, httplib2.Http)`` holds for libraries that check it, and the
+    methods asynchttp does not replace are httplib2's. ``request`` (and ``close``) are
+    replaced; ``_request`` is httplib2's and ``_conn_request`` sends through the pool:
+    a subclass overriding any of the three gets httplib2's own request flow on a
+    worker thread (see ``_needs_httplib2_flow``).
     """
 
-    # Private state lives in slots, so __dict__ holds exactly httplib2's attributes.
-    __slots__ = ("__dict__", "__weakref__", "_client", "_config", "_finalizer", "_id")
+    # Private state lives in slots, so __dict__ holds exactly httplib2's attributes
+    # (__dict__ and __weakref__ come from httplib2's class, which has no slots).
+    __slots__ = ("_client", "_config", "_finalizer", "_id")
 
     def __init__(
         self,
@@ -859,6 +1038,72 @@ class Http:
     clear_credentials = _HTTPLIB2_HTTP.clear_credentials
     _normalize_headers = _HTTPLIB2_HTTP._normalize_headers
 
+    # -- httplib2's seams -------------------------------------------------------------
+
+    def _conn_request(
+        self, conn: Any, request_uri: str, method: str, body: Any, headers: dict[str, Any]
+    ) -> tuple[httplib2.Response, Any]:
+        """httplib2's ``_conn_request``: one request (with httplib2's retries and
+        decoding) over ``conn``, returning ``(httplib2.Response, bytes)``.
+
+        Called by httplib2's ``_request`` when a subclass overrides a seam or a
+        ``connection_type`` is given, on the request's flow thread (or the caller's,
+        if called directly; never the loop's). ``conn`` is a stand-in for the pool,
+        and the request is sent through the pool; or a connection of the caller's
+        ``connection_type``, and httplib2's own ``_conn_request`` runs on it.
+        """
+        if not isinstance(conn, _PoolConnection):
+            with self._client.connection_lock:
+                return _HTTPLIB2_HTTP._conn_request(self, conn, request_uri, method, body, headers)
+        if _loop.on_loop_thread():
+            raise RuntimeError("Http._conn_request waits for the network: it cannot run on asynchttp's loop thread")
+        checked = _check_headers(headers) or {}  # a subclass may have added any header
+        client = self._client
+        if client.pool_options is None:
+            client.pool_options = self._pool_options()
+        loop = client.ensure_loop()
+        flow = _flow_state.flow
+        send = asyncio.run_coroutine_threadsafe(
+            _send_with_retries(self, client.send_once, conn.scheme, conn.authority, request_uri, method, body, checked),
+            loop,
+        )
+        if flow is not None:
+            flow.sends.add(send)
+            if flow.cancelled:
+                send.cancel()
+        try:
+            return send.result()
+        except BaseException:
+            send.cancel()  # an interrupt while waiting: the send must not go on alone
+            raise
+        finally:
+            if flow is not None:
+                flow.sends.discard(send)
+
+    def _httplib2_request(
+        self, uri: str, method: str, body: Any, headers: Any, redirections: int, connection_type: Any
+    ) -> tuple[httplib2.Response, Any]:
+        """httplib2's ``request()`` itself, on this thread, with this Http's seams."""
+        try:
+            scheme, authority = split_uri(uri)[:2]
+        except Exception:
+            scheme = authority = None  # httplib2 raises it, inside its own try
+        if not connection_type:
+            # None for a scheme httplib2 has no connection class for: its KeyError
+            connection_type = _POOL_CONNECTIONS.get(scheme)  # type: ignore[arg-type]
+        elif scheme is not None:
+            key = "%s:%s" % (scheme, authority)
+            if isinstance(self.connections.get(key), _PoolConnection):
+                # a stand-in must not take the place of the class the caller asked for
+                self.connections.pop(key, None)
+        state = _flow_state
+        previous = state.http
+        state.http = self
+        try:
+            return _HTTPLIB2_HTTP.request(self, uri, method, body, headers, redirections, connection_type)
+        finally:
+            state.http = previous
+
     def request(
         self,
         uri: str,
@@ -874,7 +1119,14 @@ class Http:
         Arguments are checked here as httplib2 checks them (a relative URI, a bad
         header or method, an unknown scheme raise now). Network errors surface when a
         promise is touched, as the exception httplib2 raises for them.
+
+        A subclass overriding ``request``, ``_request`` or ``_conn_request``, or a
+        ``connection_type``, makes the request run httplib2's own flow on a worker
+        thread of this Http (never on the loop); see ``_conn_request``.
         """
+        if _flow_state.http is self and callback is None:
+            # httplib2's flow calling request() again (a redirect): stay in it, here
+            return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
         return ResponsePromise(job), ContentPromise(job)
 
@@ -896,7 +1148,7 @@ class Http:
             raise TypeError("callback must be callable")
         try:
             scheme = split_uri(uri)[0]
-            if scheme not in _DEFAULT_PORTS:
+            if scheme not in _DEFAULT_PORTS and not connection_type:
                 raise KeyError(scheme)
             if not isinstance(method, str) or _BAD_METHOD.search(method):
                 raise ValueError("method can't contain control characters. %r" % (method,))
@@ -911,7 +1163,17 @@ class Http:
             return self._answered(uri, method, callback, exception_to_response(exc), created)
         if client.pool_options is None:
             client.pool_options = self._pool_options()
-        job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback)
+        cls = type(self)
+        flow = None
+        if (
+            connection_type
+            or cls._conn_request is not _POOL_CONN_REQUEST
+            or cls._request is not _HTTPLIB2_REQUEST
+            or (cls.request is not _HTTP_REQUEST and cls.request is not _BLOCKING_REQUEST)
+            or (self.connections and _holds_real_connection(self.connections))
+        ):
+            flow = _Flow()
+        job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow)
         if callback is not None:
             job.stack = _capture_stack()
         if logger.isEnabledFor(_DEBUG):
@@ -945,7 +1207,9 @@ class Http:
     def close(self) -> None:
         """httplib2's close(): drop pooled connections (requests in flight finish on
         theirs), and clear certificates and credentials."""
-        self.connections = {}
+        existing, self.connections = self.connections, {}
+        for conn in existing.values():
+            conn.close()  # connection_type connections, as httplib2 closes them
         self.certificates.clear()
         self.clear_credentials()
         self._client.retire_pool(self._pool_options())
@@ -1163,6 +1427,9 @@ class BlockingHttp(Http):
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
     ) -> tuple[httplib2.Response, bytes]:
+        if _flow_state.http is self and callback is None:
+            # httplib2's flow calling request() again (a redirect): stay in it, here
+            return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         created: list[_Job] = []
         try:
             return self._submit(uri, method, body, headers, redirections, connection_type, callback, created).result()
@@ -1173,3 +1440,10 @@ class BlockingHttp(Http):
                 if not job.done():
                     job.cancel()
             raise
+
+
+# What _submit compares a class's methods with: the base ones mean no seam is overridden.
+_HTTP_REQUEST = Http.request
+_BLOCKING_REQUEST = BlockingHttp.request
+_HTTPLIB2_REQUEST = _HTTPLIB2_HTTP._request
+_POOL_CONN_REQUEST = Http._conn_request
