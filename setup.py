@@ -28,6 +28,15 @@ setup(
             "hypothesis>=6",
             "h11>=0.14",
             "PySocks>=1.7",
+            # tests/realworld/: libraries that build or take an httplib2.Http
+            "google-api-python-client>=2.100,<3",
+            "google-auth>=2.20,<3",
+            "google-auth-httplib2>=0.2,<1",
+            "oauth2client>=4.1,<5",
+            "oauth2>=1.9,<2",
+            "google-apitools>=0.5.32,<0.6",
+            "lazr.restfulclient>=0.14.6,<5",
+            "oauthlib>=3.2,<5",
         ],
         "bench": [
             "aiohttp>=3.8",
