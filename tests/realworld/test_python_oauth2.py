@@ -101,3 +101,24 @@ def test_wrong_secret_is_refused(way: Way, oauth2: ModuleType,
     response, _ = client.request(signed_api.server.url("/oauth1/echo?color=red"))
     assert response.status == 401
     assert signed_api.unsigned == ["GET /oauth1/echo"]
+
+
+SWAP_AFTER_IMPORT_REASON = (
+    "oauth2.Client's base class is fixed when oauth2 is imported (the real httplib2.Http); "
+    "its request() then calls httplib2.Http.request(self, ...), which after a later swap "
+    "is asynchttp's request on an instance asynchttp never initialised "
+    "(AttributeError: '_submit'): swap before importing a library that subclasses Http")
+
+
+@pytest.mark.parametrize("way", ways("httplib2", "BlockingHttp", "Http", xfail={
+        "BlockingHttp": (SWAP_AFTER_IMPORT_REASON, AttributeError),
+        "Http": (SWAP_AFTER_IMPORT_REASON, AttributeError)}), indirect=True)
+def test_swap_after_import(way: Way, signed_api: LaunchpadLikeApi) -> None:
+    """The swap made after ``import oauth2`` (the baseline swaps nothing)."""
+    import oauth2
+
+    client = oauth2.Client(oauth2.Consumer(*CONSUMER), oauth2.Token(*TOKEN), timeout=10)
+    assert type(client).__mro__[1] is ORIGINAL_HTTP
+    httplib2.Http = way.cls
+    response, _ = client.request(signed_api.server.url("/oauth1/echo?color=red"))
+    assert response.status == 200
