@@ -1,4 +1,4 @@
-"""Run in a fresh interpreter by test_module_swap.py: alias the module
+"""Run in a fresh interpreter by test_module_swap.py: ``main()`` aliases the module
 (``sys.modules["httplib2"] = asynchttp``) BEFORE importing one real library, drive it
 against the parent's local server, and print one JSON object: step -> "ok", or what
 went wrong ("ExceptionClass: message", or "wrong: <value>").
@@ -14,8 +14,6 @@ import time
 from typing import Any, Callable
 
 import asynchttp
-
-sys.modules["httplib2"] = asynchttp  # the swap under test: before the library's import
 
 CONSUMER = ("swap-consumer", "swap-consumer-secret")
 TOKEN = ("swap-token", "swap-token-secret")
@@ -149,6 +147,9 @@ LIBRARIES = {f.__name__: f for f in (googleapiclient, google_auth_httplib2, oaut
 
 
 def main() -> None:
+    # The swap under test, before the library's import (never at import of this
+    # module: the parent test imports it for its constants).
+    sys.modules["httplib2"] = asynchttp
     library, root = sys.argv[1], sys.argv[2]
     out: dict[str, str] = {}
     _step(out, "import", lambda: LIBRARIES[library](root, out) is None)
