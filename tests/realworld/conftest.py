@@ -22,6 +22,16 @@ from tests.servers.http_server import TestServer
 
 ORIGINAL_HTTP = httplib2.Http
 
+# googleapiclient.discovery sets httplib2.RETRIES = 1 when it is imported. Take that
+# import here, note the value and put httplib2's back: the rest of the session (other
+# suites compare asynchttp's globals with httplib2's) keeps httplib2's default, and a
+# test module that uses googleapiclient runs with the library's value (``RETRIES``).
+ORIGINAL_RETRIES = httplib2.RETRIES
+import googleapiclient.discovery  # noqa: E402,F401 - for its side effect, undone below
+
+GOOGLEAPICLIENT_RETRIES = httplib2.RETRIES
+httplib2.RETRIES = ORIGINAL_RETRIES
+
 # Content promises are buffers only where PEP 688 exists; before, code that hands
 # content to io.BytesIO, hashlib or file.write needs bytes(content).
 NOT_A_BUFFER = sys.version_info < (3, 12)
@@ -103,6 +113,16 @@ def way(request: pytest.FixtureRequest) -> Iterator[Way]:
                 close(wait=True, cancel_pending=True)
             else:
                 http.close()
+
+
+@pytest.fixture(autouse=True)
+def httplib2_retries(request: pytest.FixtureRequest) -> Iterator[None]:
+    """httplib2.RETRIES as the test module's library sets it, restored after."""
+    httplib2.RETRIES = getattr(request.module, "HTTPLIB2_RETRIES", ORIGINAL_RETRIES)
+    try:
+        yield
+    finally:
+        httplib2.RETRIES = ORIGINAL_RETRIES
 
 
 @pytest.fixture

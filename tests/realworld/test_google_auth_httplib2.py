@@ -17,8 +17,11 @@ import pytest
 from google.oauth2.credentials import Credentials
 from googleapiclient import discovery
 
-from tests.realworld.conftest import Way, ways
+from tests.realworld.conftest import GOOGLEAPICLIENT_RETRIES, Way, ways
 from tests.servers.realworld import GoogleLikeApi
+
+# googleapiclient, used here, sets it when imported
+HTTPLIB2_RETRIES = GOOGLEAPICLIENT_RETRIES
 
 PROMISE_WRAP_REASON = (
     "google_auth_httplib2.Request wraps transport errors in TransportError in a try "

@@ -18,8 +18,11 @@ import httplib2
 import pytest
 from googleapiclient import discovery, errors, http as gapi_http
 
-from tests.realworld.conftest import Way, ways
+from tests.realworld.conftest import GOOGLEAPICLIENT_RETRIES, Way, ways
 from tests.servers.realworld import DROP_AFTER, GoogleLikeApi
+
+# googleapiclient, used here, sets it when imported
+HTTPLIB2_RETRIES = GOOGLEAPICLIENT_RETRIES
 
 CHUNK = 64 * 1024
 UPLOAD_SIZE = 3 * CHUNK + 12_345

@@ -11,8 +11,11 @@ import pytest
 from googleapiclient import discovery
 from oauth2client import client, transport
 
-from tests.realworld.conftest import Way, ways
+from tests.realworld.conftest import GOOGLEAPICLIENT_RETRIES, Way, ways
 from tests.servers.realworld import GoogleLikeApi
+
+# googleapiclient, used here, sets it when imported
+HTTPLIB2_RETRIES = GOOGLEAPICLIENT_RETRIES
 
 
 def _credentials(api: GoogleLikeApi) -> client.OAuth2Credentials:
