@@ -1266,10 +1266,22 @@ class Http(_HTTPLIB2_HTTP):
             options["socket_timeout"] = timeout
         options.update(config["core_options"])
         tls = (
-            self.ca_certs or httplib2.CA_CERTS, self.disable_ssl_certificate_validation,
+            self.ca_certs or _default_ca_certs(), self.disable_ssl_certificate_validation,
             self.tls_maximum_version, self.tls_minimum_version,
         )
         return _PoolOptions(options, tls, self.certificates, _Tunnels(self))
+
+
+_HTTPLIB2_CA_CERTS = httplib2.CA_CERTS
+
+
+def _default_ca_certs() -> str:
+    """httplib2's ``CA_CERTS`` as the user set it: on httplib2, or on asynchttp (which
+    is where ``httplib2.CA_CERTS = path`` lands under ``import asynchttp as httplib2``)."""
+    mine = getattr(sys.modules.get("asynchttp"), "CA_CERTS", None)
+    if mine and mine != _HTTPLIB2_CA_CERTS:
+        return mine  # type: ignore[no-any-return]
+    return httplib2.CA_CERTS  # type: ignore[no-any-return]
 
 
 class _PoolOptions:
