@@ -183,7 +183,7 @@ def test_sys_modules_alias(library: Any, http_server: TestServer) -> None:
         from httplib2 import Credentials, KeyCerts, socks, urlnorm  # what libraries import
 
         assert Credentials is REAL_HTTPLIB2.Credentials and KeyCerts is REAL_HTTPLIB2.KeyCerts
-        assert urlnorm("HTTP://Example.COM/a")[0] == "http" and socks.PROXY_TYPE_HTTP == 3
+        assert urlnorm("HTTP://Example.COM/a")[0] == "http" and socks is REAL_HTTPLIB2.socks
     finally:
         close(built, client)
 
