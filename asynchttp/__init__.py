@@ -31,6 +31,52 @@ from httplib2 import (
 
 from httplib2 import REDIRECT_CODES, SAFE_METHODS
 
+# The rest of httplib2's public names, the very same objects, so that code doing
+# ``import asynchttp as httplib2`` (or ``sys.modules["httplib2"] = asynchttp``) finds
+# what it uses: googleapiclient looks up ``httplib2.Credentials`` (pickling an Http
+# needs it), lazr.restfulclient imports ``urlnorm``, proxies are built from
+# ``httplib2.socks.PROXY_TYPE_HTTP``. Only the stdlib modules httplib2 imported for
+# itself (``os``, ``re``, ``socket``...) are not offered.
+from httplib2 import (  # noqa: F401 - re-exported
+    AUTH_SCHEME_CLASSES,
+    AUTH_SCHEME_ORDER,
+    AllHosts,
+    Authentication,
+    BasicAuthentication,
+    Credentials,
+    DEFAULT_TLS_VERSION,
+    DecoderProtocol,
+    DeflateDecoder,
+    DigestAuthentication,
+    GoogleLoginAuthentication,
+    HOP_BY_HOP,
+    HTTPConnectionWithTimeout,
+    HTTPSConnectionWithTimeout,
+    HmacDigestAuthentication,
+    KeyCerts,
+    LimitDecoder,
+    NORMALIZE_SPACE,
+    SCHEME_TO_CONNECTION,
+    URI,
+    USE_WWW_AUTH_STRICT_PARSING,
+    WsseAuthentication,
+    ZlibDecoder,
+    auth,
+    certs,
+    decode,
+    error,
+    has_timeout,
+    iri2uri,
+    parse_uri,
+    re_unsafe,
+    re_url_scheme,
+    safename,
+    socks,
+    try_value_or_env,
+    urlnorm,
+)
+import httplib2 as _httplib2
+
 from ._errors import ShutdownError
 from ._http import BlockingHttp, Http
 from ._promise import ContentPromise, Promise, ResponsePromise
@@ -41,6 +87,22 @@ __version__ = "0.1.0"
 # httplib2`` sets these; the request pipeline reads them per request, as httplib2 does.
 RETRIES = 2
 debuglevel = 0
+# httplib2's CA bundle; a path set here (``httplib2.CA_CERTS = ...`` through the alias)
+# is used by new pools of Http objects with no ``ca_certs`` of their own.
+CA_CERTS = _httplib2.CA_CERTS
+
+
+
+def __getattr__(name: str) -> object:
+    """httplib2's private names (``_normalize_headers``, ``_parse_cache_control``...),
+    which some libraries reach for, through the module alias too."""
+    if name.startswith("_") and not name.startswith("__"):
+        try:
+            return getattr(_httplib2, name)
+        except AttributeError:
+            pass
+    raise AttributeError("module 'asynchttp' has no attribute %r" % (name,))
+
 
 # A library logs; the application decides where it goes (no "last resort" stderr lines).
 _logging.getLogger("asynchttp").addHandler(_logging.NullHandler())
@@ -73,4 +135,8 @@ __all__ = [
     "REDIRECT_CODES",
     "RETRIES",
     "debuglevel",
+    "CA_CERTS",
+    "Credentials",
+    "KeyCerts",
+    "urlnorm",
 ]

@@ -77,6 +77,11 @@ class _HttpViewForAuth:
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._http, name, value)
 
+    def __reduce__(self) -> Any:
+        # httplib2's Http pickles its authorizations, which hold this view: rebuild it
+        # from the Http (the default would set the slot through __setattr__ above)
+        return (_HttpViewForAuth, (self._http,))
+
     def request(self, *args: Any, **kwargs: Any) -> Any:
         raise NestedRequestError(
             "an authentication scheme tried to make its own HTTP request while signing one"

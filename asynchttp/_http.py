@@ -366,6 +366,10 @@ class _Client:
         # Connections of a caller's connection_type are http.client objects: one
         # request at a time on them, as in httplib2's single-threaded use.
         self.connection_lock = threading.Lock()
+        # Threads now inside httplib2's flow for this Http: request() looks at the
+        # thread-local state only when there is one (the common path skips it).
+        self.flow_threads = 0
+        self.flow_lock = threading.Lock()
         self.pool_options: Optional[_PoolOptions] = None
         self.closed = False
         self.wakeups = 0  # loop wake-ups asked for by submitters (one per batch, not per request)
@@ -503,6 +507,8 @@ class _Client:
         self.workers._reset_after_fork()
         self.flow_workers._reset_after_fork()
         self.connection_lock = threading.Lock()
+        self.flow_lock = threading.Lock()
+        self.flow_threads = 0
         self._init_loop_state()
 
     # -- loop thread -------------------------------------------------------------
@@ -983,6 +989,14 @@ class Http(_HTTPLIB2_HTTP):
     # (__dict__ and __weakref__ come from httplib2's class, which has no slots).
     __slots__ = ("_client", "_config", "_finalizer", "_id")
 
+    # Whether the class overrides a seam (request, _request, _conn_request): learnt
+    # once per class, at its first request (None until then; see _learn_seams).
+    _seamed: Optional[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._seamed = None
+
     def __init__(
         self,
         cache: Any = None,
@@ -1099,10 +1113,15 @@ class Http(_HTTPLIB2_HTTP):
         state = _flow_state
         previous = state.http
         state.http = self
+        client = self._client
+        with client.flow_lock:
+            client.flow_threads += 1
         try:
             return _HTTPLIB2_HTTP.request(self, uri, method, body, headers, redirections, connection_type)
         finally:
             state.http = previous
+            with client.flow_lock:
+                client.flow_threads -= 1
 
     def request(
         self,
@@ -1124,7 +1143,7 @@ class Http(_HTTPLIB2_HTTP):
         ``connection_type``, makes the request run httplib2's own flow on a worker
         thread of this Http (never on the loop); see ``_conn_request``.
         """
-        if _flow_state.http is self and callback is None:
+        if self._client.flow_threads and callback is None and _flow_state.http is self:
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
@@ -1163,15 +1182,11 @@ class Http(_HTTPLIB2_HTTP):
             return self._answered(uri, method, callback, exception_to_response(exc), created)
         if client.pool_options is None:
             client.pool_options = self._pool_options()
-        cls = type(self)
         flow = None
-        if (
-            connection_type
-            or cls._conn_request is not _POOL_CONN_REQUEST
-            or cls._request is not _HTTPLIB2_REQUEST
-            or (cls.request is not _HTTP_REQUEST and cls.request is not _BLOCKING_REQUEST)
-            or (self.connections and _holds_real_connection(self.connections))
-        ):
+        seamed = type(self)._seamed
+        if seamed is None:
+            seamed = _learn_seams(type(self))
+        if seamed or connection_type or (self.connections and _holds_real_connection(self.connections)):
             flow = _Flow()
         job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow)
         if callback is not None:
@@ -1266,10 +1281,22 @@ class Http(_HTTPLIB2_HTTP):
             options["socket_timeout"] = timeout
         options.update(config["core_options"])
         tls = (
-            self.ca_certs or httplib2.CA_CERTS, self.disable_ssl_certificate_validation,
+            self.ca_certs or _default_ca_certs(), self.disable_ssl_certificate_validation,
             self.tls_maximum_version, self.tls_minimum_version,
         )
         return _PoolOptions(options, tls, self.certificates, _Tunnels(self))
+
+
+_HTTPLIB2_CA_CERTS = httplib2.CA_CERTS
+
+
+def _default_ca_certs() -> str:
+    """httplib2's ``CA_CERTS`` as the user set it: on httplib2, or on asynchttp (which
+    is where ``httplib2.CA_CERTS = path`` lands under ``import asynchttp as httplib2``)."""
+    mine = getattr(sys.modules.get("asynchttp"), "CA_CERTS", None)
+    if mine and mine != _HTTPLIB2_CA_CERTS:
+        return mine  # type: ignore[no-any-return]
+    return httplib2.CA_CERTS  # type: ignore[no-any-return]
 
 
 class _PoolOptions:
@@ -1427,7 +1454,7 @@ class BlockingHttp(Http):
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
     ) -> tuple[httplib2.Response, bytes]:
-        if _flow_state.http is self and callback is None:
+        if self._client.flow_threads and callback is None and _flow_state.http is self:
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         created: list[_Job] = []
@@ -1442,8 +1469,19 @@ class BlockingHttp(Http):
             raise
 
 
-# What _submit compares a class's methods with: the base ones mean no seam is overridden.
-_HTTP_REQUEST = Http.request
-_BLOCKING_REQUEST = BlockingHttp.request
+# A class whose seams are these has overridden none of them.
+_BASE_REQUESTS = (Http.request, BlockingHttp.request)
 _HTTPLIB2_REQUEST = _HTTPLIB2_HTTP._request
 _POOL_CONN_REQUEST = Http._conn_request
+
+
+def _learn_seams(cls: type) -> bool:
+    """Does ``cls`` override ``request``, ``_request`` or ``_conn_request``? Asked once
+    per class (methods assigned to a class after its first request are not seen)."""
+    seamed = (
+        cls.request not in _BASE_REQUESTS  # type: ignore[attr-defined]
+        or cls._request is not _HTTPLIB2_REQUEST  # type: ignore[attr-defined]
+        or cls._conn_request is not _POOL_CONN_REQUEST  # type: ignore[attr-defined]
+    )
+    cls._seamed = seamed  # type: ignore[attr-defined]
+    return seamed

@@ -23,6 +23,7 @@ import codecs
 import copy
 import logging
 import os
+import sys
 import threading
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import _base as _futures_base
@@ -472,10 +473,6 @@ class _ResultProxy:
     def __float__(self) -> float:
         return float(self._get())
 
-    # bytes(content) and memoryview(content) on Python 3.12+ (PEP 688)
-    def __buffer__(self, flags: int) -> memoryview:
-        return memoryview(self._get())
-
     # -- copying and pickling: the resolved object, not a proxy -----------------
 
     def __copy__(self) -> Any:
@@ -513,6 +510,19 @@ class ContentPromise(_ResultProxy):
         if isinstance(value, (bytes, bytearray)):
             return value.decode(charset_of(self._future._result[0]), "replace")
         return str(value)
+
+    # A buffer on Python 3.12+ (PEP 688): io.BytesIO().write(content), file.write,
+    # hashlib, memoryview, b"".join take it as they take bytes. Harmless before 3.12.
+    def __buffer__(self, flags: int) -> memoryview:
+        return memoryview(self._get())
+
+
+if sys.version_info < (3, 12):
+    # No Python-level buffer protocol before 3.12: C code taking a bytes-like object
+    # refuses the promise with "a bytes-like object is required, not '<type name>'".
+    # The type's name is what that message shows, so it names the fix (its qualified
+    # name, used by repr and pickle, stays "ContentPromise"). Costs nothing per call.
+    ContentPromise.__name__ = "ContentPromise (use bytes(content), or BlockingHttp for libraries)"
 
 
 _PROXY_TYPES = (ResponsePromise, ContentPromise)
