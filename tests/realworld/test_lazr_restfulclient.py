@@ -32,7 +32,7 @@ LAZR_WAYS = ("httplib2", "swap-BlockingHttp", "swap-Http")
 PROMISE_BYTES_REASON = (
     "wadllib's Application wraps the WADL content in io.BytesIO(content): a content "
     "promise is not a buffer before Python 3.12 (TypeError: a bytes-like object is "
-    "required, not 'ContentPromise')")
+    "required, not 'ContentPromise (use bytes(content), or BlockingHttp for libraries)')")
 LAZR_XFAIL = {"swap-Http": (PROMISE_BYTES_REASON, TypeError)} if NOT_A_BUFFER else {}
 
 
