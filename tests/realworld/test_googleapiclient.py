@@ -8,6 +8,7 @@ patched: the retry sleep goes through the request's own ``_sleep``/``_rand`` hoo
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import socket
@@ -20,8 +21,12 @@ import httplib2
 import pytest
 from googleapiclient import discovery, errors, http as gapi_http
 
+import asynchttp
+from asynchttp._loop import LOOP_THREAD_NAME
+
 from tests.realworld.conftest import GOOGLEAPICLIENT_RETRIES, Way, ways
 from tests.servers.http_server import TestServer
+from tests.servers.leaks import LeakChecker
 from tests.servers.realworld import DROP_AFTER, GoogleLikeApi
 
 # googleapiclient, used here, sets it when imported
@@ -266,3 +271,26 @@ def test_one_service_shared_by_threads(way: Way, google_api: GoogleLikeApi) -> N
         thread.join(30)
     assert not any(thread.is_alive() for thread in threads)
     assert failures == [] and results == [True] * 40
+
+
+@pytest.mark.parametrize("way", ways("httplib2", "swap-BlockingHttp", "swap-Http"),
+                         indirect=True)
+def test_library_built_http_leaves_nothing_once_collected(
+    no_leaks: LeakChecker, way: Way, google_api: GoogleLikeApi
+) -> None:
+    """googleapiclient never closes the Http it builds: once the service is dropped
+    and collected, its connection and worker threads must be gone too."""
+    no_leaks.ignore_threads(LOOP_THREAD_NAME)
+    warm = asynchttp.Http()  # the process-wide loop (its selector and pipe) is not a leak
+    assert warm.request(google_api.server.url("/hello"))[1] == b"hello world"
+    warm.shutdown()
+    no_leaks.snapshot()
+    service = discovery.build(  # no http: build_http() makes httplib2.Http(), whatever it is
+        "things", "v1", discoveryServiceUrl=google_api.discovery_url_template,
+        cache_discovery=False, static_discovery=False)
+    assert type(service._http) is way.cls
+    assert service.things().get(thingId="t1").execute()["id"] == "t1"
+    assert no_leaks.leaks()[0]  # its kept-alive connection is open now
+    del service
+    gc.collect()
+    no_leaks.check()
