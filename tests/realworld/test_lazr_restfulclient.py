@@ -20,6 +20,7 @@ from typing import Iterator
 
 import httplib2
 import pytest
+from lazr.restfulclient import errors as lazr_errors
 from lazr.restfulclient.authorize.oauth import AccessToken, OAuthAuthorizer
 
 from tests.realworld.conftest import NOT_A_BUFFER, ORIGINAL_HTTP, Way, ways
@@ -107,4 +108,31 @@ def test_browser_etag_revalidation_through_filecache(
     assert paths == [("/api/1.0/old-widget", False), ("/api/1.0/widget", False),
                      ("/api/1.0/widget", True)]
     assert launchpad.not_modified == 1
+    assert launchpad.unsigned == []
+
+
+@pytest.mark.parametrize("way", ways(*LAZR_WAYS, xfail=LAZR_XFAIL), indirect=True)
+def test_entry_save_patches_with_if_match(
+    way: Way, lazr: SimpleNamespace, launchpad: LaunchpadLikeApi, tmp_path: Path
+) -> None:
+    """lp_save(): a signed PATCH carrying the entry's ETag in If-Match, answered 209
+    with the new representation; a stale ETag gets 412."""
+    root = lazr.resource.ServiceRoot(_authorizer(), launchpad.root_url,
+                                     cache=str(tmp_path / "cache"))
+    widget = root.widget
+    etag = widget.http_etag
+    widget.name = "renamed"
+    widget.lp_save()
+    assert widget.name == "renamed" and widget.http_etag != etag
+    assert launchpad.widget == {"name": "renamed", "size": 3}
+    assert launchpad.patches == [(etag, b'{"name": "renamed"}')]
+
+    stale = lazr.resource.ServiceRoot(_authorizer(), launchpad.root_url,
+                                      cache=str(tmp_path / "other")).widget
+    assert stale.size == 3  # fetched now, with the ETag of size 3
+    launchpad.widget["size"] = 4  # changed behind the client's back
+    stale.size = 5
+    with pytest.raises(lazr_errors.PreconditionFailed):
+        stale.lp_save()
+    assert launchpad.widget["size"] == 4
     assert launchpad.unsigned == []

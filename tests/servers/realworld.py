@@ -10,7 +10,8 @@ bearer tokens, and a resource that needs a valid one. State lives on the server'
 thread; tests set the fault plans (plain attributes) before they make a request.
 
 ``LaunchpadLikeApi``: a lazr.restful-style service (WADL at the root, JSON entries with
-ETags answered 304 to a matching If-None-Match, an old URL that redirects) that checks
+ETags answered 304 to a matching If-None-Match, PATCH guarded by If-Match and answered
+209, an old URL that redirects) that checks
 the OAuth PLAINTEXT signature lazr.restfulclient puts on every request, and an
 OAuth 1.0a HMAC-SHA1 resource for python-oauth2, verified with oauthlib.
 """
@@ -373,11 +374,18 @@ _WADL = """<?xml version="1.0"?>
     <method name="GET" id="widget-get">
       <response><representation href="#widget-full"/></response>
     </method>
+    <method name="PATCH" id="widget-patch">
+      <request><representation href="#widget-diff"/></request>
+    </method>
   </resource_type>
   <representation id="widget-full" mediaType="application/json">
     <param style="plain" name="self_link" path="$['self_link']"><link/></param>
     <param style="plain" name="resource_type_link" path="$['resource_type_link']"><link/></param>
     <param style="plain" name="http_etag" path="$['http_etag']"/>
+    <param style="plain" name="name" path="$['name']"/>
+    <param style="plain" name="size" path="$['size']"/>
+  </representation>
+  <representation id="widget-diff" mediaType="application/json">
     <param style="plain" name="name" path="$['name']"/>
     <param style="plain" name="size" path="$['size']"/>
   </representation>
@@ -410,6 +418,7 @@ class LaunchpadLikeApi:
         self.widget = {"name": "gizmo", "size": 3}
         self.unsigned: list[str] = []   # "METHOD path" of requests without a valid signature
         self.not_modified = 0
+        self.patches: list[tuple[str | None, bytes]] = []  # (If-Match, body) of each PATCH
         server.route(API_ROOT, self._root)
         server.route(API_ROOT + "widget", self._widget)
         server.route(API_ROOT + "old-widget", self._old_widget)
@@ -430,8 +439,9 @@ class LaunchpadLikeApi:
             self.unsigned.append(f"{request.method} {request.path}")
         return ok
 
-    def _cached(self, request: Request, body: bytes, ctype: str) -> Response:
-        etag = '"%s"' % hashlib.sha256(body).hexdigest()[:16]
+    def _cached(self, request: Request, body: bytes, ctype: str,
+                etag: str | None = None) -> Response:
+        etag = etag or '"%s"' % hashlib.sha256(body).hexdigest()[:16]
         headers = [("ETag", etag), ("Cache-Control", "max-age=0"), ("Vary", "Accept")]
         if etag in (request.header("if-none-match") or ""):
             self.not_modified += 1
@@ -447,14 +457,34 @@ class LaunchpadLikeApi:
                 "resource_type_link": self.root_url + "#service-root"}
         return self._cached(request, json.dumps(data).encode(), "application/json")
 
+    def widget_representation(self) -> dict[str, Any]:
+        """The widget as lazr.restful sends it, ``http_etag`` (also its ETag) included."""
+        data: dict[str, Any] = dict(self.widget, self_link=self.root_url + "widget",
+                                    resource_type_link=self.root_url + "#widget")
+        data["http_etag"] = '"%s"' % hashlib.sha256(
+            json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        return data
+
     async def _widget(self, request: Request) -> Response:
         if not self._signed(request):
             return Response(status=401, body=b"unsigned")
-        data = dict(self.widget, self_link=self.root_url + "widget",
-                    resource_type_link=self.root_url + "#widget")
-        body = json.dumps(data).encode()
-        data["http_etag"] = '"%s"' % hashlib.sha256(body).hexdigest()[:16]
-        return self._cached(request, json.dumps(data).encode(), "application/json")
+        current = self.widget_representation()
+        if request.method == "PATCH":
+            return self._patch_widget(request, current["http_etag"])
+        return self._cached(request, json.dumps(current).encode(), "application/json",
+                            current["http_etag"])
+
+    def _patch_widget(self, request: Request, etag: str) -> Response:
+        """lazr.restful's write: If-Match must hold the current ETag; 209 Content
+        Returned with the new representation."""
+        self.patches.append((request.header("if-match"), request.body))
+        if request.header("if-match") != etag:
+            return Response(status=412, body=b"stale")
+        changes = json.loads(request.body)
+        self.widget.update({k: v for k, v in changes.items() if k in ("name", "size")})
+        return Response(status=209, reason="Content Returned",
+                        body=json.dumps(self.widget_representation()).encode(),
+                        headers=[("Content-Type", "application/json")])
 
     async def _old_widget(self, request: Request) -> Response:
         if not self._signed(request):
