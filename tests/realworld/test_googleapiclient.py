@@ -160,9 +160,11 @@ def test_resumable_upload_resumes_after_short_308(
 def test_resumable_upload_resumes_after_dropped_connection(
     way: Way, google_api: GoogleLikeApi, tmp_path: Path
 ) -> None:
-    """httplib2 itself is left out: it retries the PUT once after the drop with the
-    file-slice body already read, so it sends a Content-Length and no body and waits
-    for its timeout. asynchttp reads the body once and re-sends all of it."""
+    """httplib2 itself is left out: when the drop comes after it has sent the chunk
+    (a race), it re-sends the PUT itself with the file slice already read, so a
+    Content-Length and no body, and waits for its timeout (a drop during its send
+    raises BrokenPipeError and it recovers). asynchttp reads the body once and
+    re-sends all of it."""
     path, digest = _upload_file(tmp_path)
     google_api.drop_at.add(CHUNK)  # dropped after DROP_AFTER bytes until a status query
     service = _service(way, google_api)
