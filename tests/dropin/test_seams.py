@@ -242,3 +242,40 @@ def test_no_override_keeps_the_fast_path(http_server: TestServer, made: list) ->
     made.append(http)
     response, _ = http.request(http_server.url("/hello"))
     assert response.future.flow is None and response.status == 200
+
+
+def test_flows_leave_no_threads_or_sockets(http_server: TestServer, no_leaks: Any) -> None:
+    """Flow threads, the pool's sockets and connection_type connections all end with
+    shutdown (and with garbage collection of an Http never shut down)."""
+    from asynchttp import _loop
+
+    no_leaks.ignore_threads(_loop.LOOP_THREAD_NAME)
+    warm = asynchttp.BlockingHttp(timeout=WAIT, proxy_info=None)
+    warm.request(http_server.url("/hello"))
+    warm.shutdown(wait=True)
+    no_leaks.snapshot()
+    for base in BASES:
+        http = signing_class(base)(timeout=WAIT, proxy_info=None)
+        touch(http.request(http_server.url("/hello")))
+        touch(http.request(http_server.url("/hello"), connection_type=httplib2.HTTPConnectionWithTimeout))
+        http.shutdown(wait=True)
+    collected = signing_class(asynchttp.BlockingHttp)(timeout=WAIT, proxy_info=None)
+    collected.request(http_server.url("/hello"))
+    del collected
+    import gc
+
+    gc.collect()
+
+
+@pytest.mark.parametrize("raised", [StopIteration, KeyboardInterrupt])
+def test_odd_exceptions_of_an_override_settle_the_request(raised: type, made: list) -> None:
+    class Odd(asynchttp.Http):
+        def _request(self, *args: Any) -> Any:
+            raise raised()
+
+    http = Odd(proxy_info=None)
+    made.append(http)
+    response, _ = http.request("http://127.0.0.1:9/")
+    with pytest.raises(RuntimeError, match="httplib2 flow raised") as error:
+        response.status
+    assert isinstance(error.value.__cause__, raised)
