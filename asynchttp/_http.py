@@ -975,7 +975,7 @@ def _shutdown_collected(client: _Client) -> None:
         logger.debug("freeing a collected Http failed", exc_info=True)
 
 
-class Http(_HTTPLIB2_HTTP):
+class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
     """httplib2.Http whose ``request()`` returns ``(response, content)`` promises at once.
 
     Positional arguments are httplib2's. Keyword-only extras: ``max_workers`` (callback
@@ -994,6 +994,7 @@ class Http(_HTTPLIB2_HTTP):
     # Private state lives in slots, so __dict__ holds exactly httplib2's attributes
     # (__dict__ and __weakref__ come from httplib2's class, which has no slots).
     __slots__ = ("_client", "_config", "_finalizer", "_id")
+    connections: dict[str, Any]  # httplib2's instance attribute, in __dict__
 
     # Whether the class overrides a seam (request, _request, _conn_request): learnt
     # once per class, at its first request (None until then; see _learn_seams).
@@ -1104,6 +1105,8 @@ class Http(_HTTPLIB2_HTTP):
         self, uri: str, method: str, body: Any, headers: Any, redirections: int, connection_type: Any
     ) -> tuple[httplib2.Response, Any]:
         """httplib2's ``request()`` itself, on this thread, with this Http's seams."""
+        scheme: Optional[str]
+        authority: Optional[str]
         try:
             scheme, authority = split_uri(uri)[:2]
         except Exception:
