@@ -279,3 +279,22 @@ def test_odd_exceptions_of_an_override_settle_the_request(raised: type, made: li
     with pytest.raises(RuntimeError, match="httplib2 flow raised") as error:
         response.status
     assert isinstance(error.value.__cause__, raised)
+
+
+@pytest.mark.parametrize("base", BASES, ids=lambda c: c.__name__)
+def test_the_cache_in_httplib2s_flow(base: type, http_server: TestServer, made: list, tmp_path: Any) -> None:
+    """The cache as httplib2's own flow uses it (the oracle: the same subclass over
+    httplib2.Http): the same answers from the cache, the same seam calls."""
+    fresh = http_server.url("/cache?cache-control=max-age%3D3600,public&body=kept")
+    tagged = http_server.url("/cache?etag=%22v1%22&cache-control=no-cache&body=tagged")
+    seen: dict[str, Any] = {}
+    for name, cls in (("theirs", httplib2.Http), ("mine", base)):
+        http = signing_class(cls)(cache=str(tmp_path / name), timeout=WAIT, proxy_info=None)
+        if cls is base:
+            made.append(http)
+        answers = [touch(http.request(uri)) for uri in (fresh, fresh, tagged, tagged)]
+        assert [content for _, content in answers] == [b"kept", b"kept", b"tagged", b"tagged"]
+        seen[name] = ([r.fromcache for r, _ in answers], [r.status for r, _ in answers], http.calls)
+    assert seen["mine"][:2] == seen["theirs"][:2]
+    assert [c[0] for c in seen["mine"][2]] == [c[0] for c in seen["theirs"][2]]
+    assert True in seen["mine"][0]  # something was served from the cache
