@@ -914,10 +914,14 @@ def _run_flow_job(job: _Job, http: "Http", done: "asyncio.Future[Any]", loop: as
     outcome: tuple[Any, Optional[BaseException]]
     try:
         result = flow.context.run(
-            _flow_request, http, flow, job.uri, job.method, job.body, job.headers,
+            _flow_request, http, flow, job.request_id, job.uri, job.method, job.body, job.headers,
             job.redirections, job.connection_type,
         )
         outcome = (result, None)
+    except StopIteration as exc:  # an asyncio future refuses it
+        error = RuntimeError("the request's httplib2 flow raised StopIteration")
+        error.__cause__ = exc
+        outcome = (None, error)
     except Exception as exc:
         outcome = (None, exc)
     except BaseException as exc:  # KeyboardInterrupt, SystemExit raised by an override
@@ -941,9 +945,11 @@ def _deliver_flow_outcome(done: "asyncio.Future[Any]", outcome: tuple[Any, Optio
 
 
 def _flow_request(
-    http: "Http", flow: _Flow, uri: str, method: str, body: Any, headers: Optional[dict[str, str]],
-    redirections: int, connection_type: Any,
+    http: "Http", flow: _Flow, request_id: int, uri: str, method: str, body: Any,
+    headers: Optional[dict[str, str]], redirections: int, connection_type: Any,
 ) -> tuple[Any, Any]:
+    if logger.isEnabledFor(_DEBUG):
+        _current_request_id.set(request_id)  # the sends' log lines name the request
     state = _flow_state
     previous = state.flow
     state.flow = flow
@@ -969,7 +975,7 @@ def _shutdown_collected(client: _Client) -> None:
         logger.debug("freeing a collected Http failed", exc_info=True)
 
 
-class Http(_HTTPLIB2_HTTP):
+class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
     """httplib2.Http whose ``request()`` returns ``(response, content)`` promises at once.
 
     Positional arguments are httplib2's. Keyword-only extras: ``max_workers`` (callback
@@ -988,6 +994,7 @@ class Http(_HTTPLIB2_HTTP):
     # Private state lives in slots, so __dict__ holds exactly httplib2's attributes
     # (__dict__ and __weakref__ come from httplib2's class, which has no slots).
     __slots__ = ("_client", "_config", "_finalizer", "_id")
+    connections: dict[str, Any]  # httplib2's instance attribute, in __dict__
 
     # Whether the class overrides a seam (request, _request, _conn_request): learnt
     # once per class, at its first request (None until then; see _learn_seams).
@@ -1098,6 +1105,8 @@ class Http(_HTTPLIB2_HTTP):
         self, uri: str, method: str, body: Any, headers: Any, redirections: int, connection_type: Any
     ) -> tuple[httplib2.Response, Any]:
         """httplib2's ``request()`` itself, on this thread, with this Http's seams."""
+        scheme: Optional[str]
+        authority: Optional[str]
         try:
             scheme, authority = split_uri(uri)[:2]
         except Exception:
@@ -1236,6 +1245,12 @@ class Http(_HTTPLIB2_HTTP):
         the callback workers. With ``wait``, return once all of that is done."""
         self._finalizer.detach()
         self._client.shutdown(wait, cancel_pending)
+        if wait and self.connections:
+            # connection_type connections (http.client objects) hold their sockets
+            # until closed; every request that could use them is over
+            existing, self.connections = self.connections, {}
+            for conn in existing.values():
+                conn.close()
 
     def __enter__(self) -> "Http":
         return self

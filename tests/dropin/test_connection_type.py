@@ -200,3 +200,10 @@ def _redirecting_double(location: str) -> type:
             self.sock = sock
 
     return Redirecting
+
+
+def test_shutdown_closes_kept_connections(made: list) -> None:
+    http = asynchttp.BlockingHttp(proxy_info=None)
+    http.request("http://double.invalid/a", connection_type=Double)
+    http.shutdown(wait=True)
+    assert http.connections == {} and ("sock closed",) in Double.log

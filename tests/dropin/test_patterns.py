@@ -136,10 +136,11 @@ def test_swap_after_the_library_is_imported(cls: type, library: Any, http_server
         close(built)
 
 
-def test_python_oauth2_client_after_the_swap_sees_every_hop(library: Any, http_server: TestServer) -> None:
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_python_oauth2_client_after_the_swap_sees_every_hop(cls: type, library: Any, http_server: TestServer) -> None:
     """``httplib2.Http.request(self, ...)`` inside request(): after the swap that name IS
     ours; httplib2 calls self.request() for a redirect, so the override runs per hop."""
-    httplib2.Http = asynchttp.BlockingHttp
+    httplib2.Http = cls
     lib = library()
     client = lib.Client("tok", timeout=WAIT, proxy_info=None)
     try:
@@ -158,8 +159,9 @@ def test_super_request_subclass(cls: type, library: Any, http_server: TestServer
     lib = library()
     client = lib.SuperClient(timeout=WAIT, proxy_info=None)
     try:
-        response, _ = get(client, http_server.url("/headers"))
-        assert response.status == 200 and http_server.requests[-1].header("x-token") == "super"
+        response, _ = get(client, http_server.url("/redirect?code=302&to=/headers"))
+        assert response.status == 200 and response.previous.status == 302
+        assert [r.header("x-token") for r in http_server.requests] == ["super", "super"]
     finally:
         close(client)
 

@@ -242,3 +242,59 @@ def test_no_override_keeps_the_fast_path(http_server: TestServer, made: list) ->
     made.append(http)
     response, _ = http.request(http_server.url("/hello"))
     assert response.future.flow is None and response.status == 200
+
+
+def test_flows_leave_no_threads_or_sockets(http_server: TestServer, no_leaks: Any) -> None:
+    """Flow threads, the pool's sockets and connection_type connections all end with
+    shutdown (and with garbage collection of an Http never shut down)."""
+    from asynchttp import _loop
+
+    no_leaks.ignore_threads(_loop.LOOP_THREAD_NAME)
+    warm = asynchttp.BlockingHttp(timeout=WAIT, proxy_info=None)
+    warm.request(http_server.url("/hello"))
+    warm.shutdown(wait=True)
+    no_leaks.snapshot()
+    for base in BASES:
+        http = signing_class(base)(timeout=WAIT, proxy_info=None)
+        touch(http.request(http_server.url("/hello")))
+        touch(http.request(http_server.url("/hello"), connection_type=httplib2.HTTPConnectionWithTimeout))
+        http.shutdown(wait=True)
+    collected = signing_class(asynchttp.BlockingHttp)(timeout=WAIT, proxy_info=None)
+    collected.request(http_server.url("/hello"))
+    del collected
+    import gc
+
+    gc.collect()
+
+
+@pytest.mark.parametrize("raised", [StopIteration, KeyboardInterrupt])
+def test_odd_exceptions_of_an_override_settle_the_request(raised: type, made: list) -> None:
+    class Odd(asynchttp.Http):
+        def _request(self, *args: Any) -> Any:
+            raise raised()
+
+    http = Odd(proxy_info=None)
+    made.append(http)
+    response, _ = http.request("http://127.0.0.1:9/")
+    with pytest.raises(RuntimeError, match="httplib2 flow raised") as error:
+        response.status
+    assert isinstance(error.value.__cause__, raised)
+
+
+@pytest.mark.parametrize("base", BASES, ids=lambda c: c.__name__)
+def test_the_cache_in_httplib2s_flow(base: type, http_server: TestServer, made: list, tmp_path: Any) -> None:
+    """The cache as httplib2's own flow uses it (the oracle: the same subclass over
+    httplib2.Http): the same answers from the cache, the same seam calls."""
+    fresh = http_server.url("/cache?cache-control=max-age%3D3600,public&body=kept")
+    tagged = http_server.url("/cache?etag=%22v1%22&cache-control=no-cache&body=tagged")
+    seen: dict[str, Any] = {}
+    for name, cls in (("theirs", httplib2.Http), ("mine", base)):
+        http = signing_class(cls)(cache=str(tmp_path / name), timeout=WAIT, proxy_info=None)
+        if cls is base:
+            made.append(http)
+        answers = [touch(http.request(uri)) for uri in (fresh, fresh, tagged, tagged)]
+        assert [content for _, content in answers] == [b"kept", b"kept", b"tagged", b"tagged"]
+        seen[name] = ([r.fromcache for r, _ in answers], [r.status for r, _ in answers], http.calls)
+    assert seen["mine"][:2] == seen["theirs"][:2]
+    assert [c[0] for c in seen["mine"][2]] == [c[0] for c in seen["theirs"][2]]
+    assert True in seen["mine"][0]  # something was served from the cache
