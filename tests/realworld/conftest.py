@@ -8,17 +8,17 @@ either class before the library builds its own (restored after the test).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterator
-
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import httplib2
 import pytest
 
 import asynchttp
-from tests.servers.realworld import GoogleLikeApi
 from tests.servers.http_server import TestServer
+from tests.servers.realworld import GoogleLikeApi
 
 ORIGINAL_HTTP = httplib2.Http
 
@@ -27,7 +27,7 @@ ORIGINAL_HTTP = httplib2.Http
 # suites compare asynchttp's globals with httplib2's) keeps httplib2's default, and a
 # test module that uses googleapiclient runs with the library's value (``RETRIES``).
 ORIGINAL_RETRIES = httplib2.RETRIES
-import googleapiclient.discovery  # noqa: E402,F401 - for its side effect, undone below
+import googleapiclient.discovery  # noqa: F401 - for its side effect, undone below
 
 GOOGLEAPICLIENT_RETRIES = httplib2.RETRIES
 httplib2.RETRIES = ORIGINAL_RETRIES

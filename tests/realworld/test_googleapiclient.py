@@ -19,11 +19,11 @@ from typing import Any
 
 import httplib2
 import pytest
-from googleapiclient import discovery, errors, http as gapi_http
+from googleapiclient import discovery, errors
+from googleapiclient import http as gapi_http
 
 import asynchttp
 from asynchttp._loop import LOOP_THREAD_NAME
-
 from tests.realworld.conftest import GOOGLEAPICLIENT_RETRIES, Way, ways
 from tests.servers.http_server import TestServer
 from tests.servers.leaks import LeakChecker

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import httplib2
 import pytest
@@ -41,7 +41,7 @@ LAZR_XFAIL = {"swap-Http": (PROMISE_BYTES_REASON, TypeError)} if NOT_A_BUFFER el
 def lazr(way: Way) -> Iterator[SimpleNamespace]:
     """lazr.restfulclient's modules as imported under this way's httplib2.Http."""
     import lazr.restfulclient._browser as browser
-    import lazr.restfulclient.resource as resource
+    from lazr.restfulclient import resource
 
     if way.swapped:
         importlib.reload(browser)

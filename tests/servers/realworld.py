@@ -24,13 +24,14 @@ import hashlib
 import hmac
 import itertools
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from .http_server import Request, Response, TestServer, pattern
 
-__all__ = ["GoogleLikeApi", "LaunchpadLikeApi", "UploadSession", "DROP_AFTER", "SERVICE_PATH", "BLOB_SIZE"]
+__all__ = ["BLOB_SIZE", "DROP_AFTER", "SERVICE_PATH", "GoogleLikeApi", "LaunchpadLikeApi", "UploadSession"]
 
 SERVICE_PATH = "things/v1/"
 DROP_AFTER = 10_000  # bytes of a chunk the server keeps before it drops the connection
@@ -441,7 +442,7 @@ class LaunchpadLikeApi:
 
     def _cached(self, request: Request, body: bytes, ctype: str,
                 etag: str | None = None) -> Response:
-        etag = etag or '"%s"' % hashlib.sha256(body).hexdigest()[:16]
+        etag = etag or f'"{hashlib.sha256(body).hexdigest()[:16]}"'
         headers = [("ETag", etag), ("Cache-Control", "max-age=0"), ("Vary", "Accept")]
         if etag in (request.header("if-none-match") or ""):
             self.not_modified += 1
@@ -461,8 +462,8 @@ class LaunchpadLikeApi:
         """The widget as lazr.restful sends it, ``http_etag`` (also its ETag) included."""
         data: dict[str, Any] = dict(self.widget, self_link=self.root_url + "widget",
                                     resource_type_link=self.root_url + "#widget")
-        data["http_etag"] = '"%s"' % hashlib.sha256(
-            json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        data["http_etag"] = f'"{digest[:16]}"'
         return data
 
     async def _widget(self, request: Request) -> Response:
