@@ -34,6 +34,7 @@ setup(
             "google-auth-httplib2>=0.2,<1",
             "oauth2client>=4.1,<5",
             "oauth2>=1.9,<2",
+            "setuptools; python_version >= '3.12'",  # oauth2 imports distutils
             "google-apitools>=0.5.32,<0.6",
             "lazr.restfulclient>=0.14.6,<5",
             "oauthlib>=3.2,<5",
