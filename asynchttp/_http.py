@@ -1152,7 +1152,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         ``connection_type``, makes the request run httplib2's own flow on a worker
         thread of this Http (never on the loop); see ``_conn_request``.
         """
-        if self._client.flow_threads and callback is None and _flow_state.http is self:
+        try:
+            client = self._client
+        except AttributeError:
+            return _foreign_request(Http, self, uri, method, body, headers, redirections, connection_type)
+        if client.flow_threads and callback is None and _flow_state.http is self:
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
@@ -1469,7 +1473,11 @@ class BlockingHttp(Http):
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
     ) -> tuple[httplib2.Response, bytes]:
-        if self._client.flow_threads and callback is None and _flow_state.http is self:
+        try:
+            client = self._client
+        except AttributeError:
+            return _foreign_request(BlockingHttp, self, uri, method, body, headers, redirections, connection_type)
+        if client.flow_threads and callback is None and _flow_state.http is self:
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         created: list[_Job] = []
@@ -1482,6 +1490,33 @@ class BlockingHttp(Http):
                 if not job.done():
                     job.cancel()
             raise
+
+
+_warned_foreign: set[tuple[type, type]] = set()
+
+
+def _foreign_request(ours: type, obj: Any, *args: Any) -> tuple[Any, Any]:
+    """``httplib2.Http.request(obj, ...)`` reached ours for an object we never built.
+
+    That happens when ``httplib2.Http`` was swapped for our class after a library had
+    already subclassed the real one (python-oauth2's ``Client`` calls
+    ``httplib2.Http.request(self, ...)`` by name): the instance was made by httplib2
+    and holds none of our state. httplib2 serves it, exactly as before the swap, and
+    a warning says once per class (and class of ours called) how to move it onto
+    asynchttp."""
+    if isinstance(obj, Http):
+        raise AttributeError(
+            "%s was not initialised: its __init__ must call super().__init__()" % type(obj).__name__
+        )
+    cls = type(obj)
+    if (cls, ours) not in _warned_foreign:
+        _warned_foreign.add((cls, ours))
+        logger.warning(
+            "%s.%s subclasses httplib2.Http as it was before httplib2.Http was replaced: "
+            "httplib2 itself serves it; replace httplib2.Http before importing %s to use asynchttp",
+            cls.__module__, cls.__qualname__, cls.__module__,
+        )
+    return _HTTPLIB2_HTTP.request(obj, *args)  # type: ignore[no-any-return]
 
 
 # A class whose seams are these has overridden none of them.
