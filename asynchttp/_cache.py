@@ -29,6 +29,8 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, TypeVar
 
 import httplib2
 
+from . import _loop
+
 __all__ = [
     "CACHE_THREADS",
     "CacheLookup",
@@ -62,9 +64,7 @@ def _get_executor() -> concurrent.futures.ThreadPoolExecutor:
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=CACHE_THREADS, thread_name_prefix="asynchttp-cache"
-            )
+            _executor = _loop.thread_pool(CACHE_THREADS, "asynchttp-cache")
         return _executor
 
 

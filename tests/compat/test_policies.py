@@ -446,6 +446,11 @@ def test_body_to_bytes() -> None:
     assert "Latin-1" in str(info.value)
     with pytest.raises(TypeError):
         run(_semantics.body_to_bytes(3.5))
+    # the facade's conversion at the call is the same rule, run on the caller's thread
+    assert _semantics.body_bytes(io.StringIO("text")) == b"text"
+    assert _semantics.body_bytes(iter([b"a", "b"])) == b"ab"
+    with pytest.raises(TypeError, match="not float"):
+        _semantics.body_bytes(3.5)
 
 
 def test_file_body_resent_after_redirect_is_what_is_left() -> None:
