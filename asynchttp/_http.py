@@ -40,7 +40,7 @@ from asynchttp_lowhaio import HttpConnectError, HttpConnectTimeoutError, HttpDns
 from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 from asynchttp_lowhaio._rules import without_userinfo
 
-from . import _loop, _proxy, _uri
+from . import _httplib2, _loop, _proxy, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
@@ -140,7 +140,7 @@ def _safe_uri(uri: str) -> str:
 def _check_headers(headers: Any) -> Optional[dict[str, str]]:
     if headers is None:
         return None
-    normalized = httplib2._normalize_headers(headers)
+    normalized = _httplib2.normalize_headers(headers)
     for name, value in normalized.items():
         if _BAD_HEADER_NAME.search(name):
             raise ValueError("Invalid header name %r" % (name.encode("latin-1", "replace"),))
@@ -1056,7 +1056,7 @@ def _lazy_ssl_context(tls: tuple[Any, ...], identity: Any) -> Callable[[], ssl.S
                 if not made:
                     ca_certs, disable_validation, maximum, minimum = tls
                     key_file, cert_file, password = identity if identity is not None else (None, None, None)
-                    made.append(httplib2._build_ssl_context(
+                    made.append(_httplib2.build_ssl_context(
                         disable_validation, ca_certs, cert_file, key_file,
                         maximum_version=maximum, minimum_version=minimum, key_password=password,
                     ))

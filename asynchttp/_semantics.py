@@ -39,7 +39,7 @@ import httplib2
 from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError
 from asynchttp_lowhaio import _rules
 
-from . import _auth, _cache, _decode, _redirects, _uri
+from . import _auth, _cache, _decode, _httplib2, _redirects, _uri
 
 __all__ = [
     "SendOnce",
@@ -88,7 +88,7 @@ def _normalize_headers(http: Any, headers: Mapping[Any, Any]) -> dict[str, str]:
     method = getattr(http, "_normalize_headers", None)
     if callable(method):
         return method(headers)
-    return httplib2._normalize_headers(headers)
+    return _httplib2.normalize_headers(headers)
 
 
 def _latin1(text: str, what: str = "body") -> bytes:
@@ -440,7 +440,7 @@ async def _cached_request(
             response.previous = httplib2.Response(info)
             response.previous.fromcache = True
         else:
-            disposition = httplib2._entry_disposition(info, headers)
+            disposition = _httplib2.entry_disposition(info, headers)
             if disposition == "FRESH":
                 response = httplib2.Response(info)
                 response.fromcache = True
@@ -465,7 +465,7 @@ async def _cached_request(
             content = new_content
         return response, content
 
-    if "only-if-cached" in httplib2._parse_cache_control(headers):
+    if "only-if-cached" in _httplib2.parse_cache_control(headers):
         info["status"] = "504"
         return httplib2.Response(info), b""
     return await _request(

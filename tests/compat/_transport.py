@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import httplib2
 
-from asynchttp import _proxy
+from asynchttp import _httplib2, _proxy
 from asynchttp._semantics import run_httplib2_request
 
 
@@ -36,7 +36,7 @@ def _tls_context(http: Any, authority: str) -> ssl.SSLContext:
     # httplib2's own context builder, with the first client certificate for this authority
     certs = list(http.certificates.iter(authority))
     key_file, cert_file, password = certs[0] if certs else (None, None, None)
-    return httplib2._build_ssl_context(
+    return _httplib2.build_ssl_context(
         http.disable_ssl_certificate_validation,
         http.ca_certs if http.ca_certs else httplib2.CA_CERTS,
         cert_file,
