@@ -27,7 +27,7 @@ from asynchttp_lowhaio import (
     HttpReadTimeoutError,
 )
 
-from ._server import Reply, ScriptServer
+from tests.servers.script_server import Reply, ScriptServer
 from ._transport import make_send_once
 
 # ---------------------------------------------------------------- _uri

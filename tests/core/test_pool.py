@@ -29,11 +29,12 @@ from asynchttp_lowhaio import (
     streamed,
 )
 from tests.core.helpers import (
-    FakeClockLoop, conn_of, fetch, full_backlog_port, header, open_pool, run_fake_clock, state_of, until,
+    FakeClockLoop, conn_of, fetch, header, open_pool, run_fake_clock, state_of, until,
 )
 from tests.servers import closed_port, run
 from tests.servers.http_server import Response, TestServer, pattern
 from tests.servers.leaks import LeakChecker
+from tests.servers.tiny import full_backlog_port
 from tests.servers.scripted import (
     ScriptedServer, close, recv_head, rst, send, sleep, wait_for_client_close,
 )

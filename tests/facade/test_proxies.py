@@ -13,7 +13,7 @@ import socks
 
 import asynchttp
 import asynchttp_lowhaio as core
-from tests.compat._proxies import ProxyServer
+from tests.servers.proxies import ProxyServer
 from tests.servers import closed_port
 from tests.servers.http_server import TestServer
 

@@ -8,7 +8,7 @@
 - 10,000 requests with keep-alive churn (the server closes every 7th
   connection's answer) leave no fd behind, and the count stays bounded meanwhile.
 
-The server is ``_fast_server.py`` in its own process, so it neither shares the
+The server is ``tests/servers/fast_server.py`` in its own process, so it neither shares the
 GIL with the client nor slows it; it exits when the test closes its stdin.
 """
 
@@ -51,7 +51,7 @@ RESOLVED_ERRORS = (httplib2.HttpLib2Error, http.client.HTTPException, OSError, C
 class FastServer:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.hostile._fast_server", *args],
+            [sys.executable, "-m", "tests.servers.fast_server", *args],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
