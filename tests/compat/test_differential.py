@@ -148,6 +148,7 @@ KINDS = [
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_random_sequences_match_httplib2(kind: str, tmp_path_factory: Any, monkeypatch: Any) -> None:
     tls = _tls_files(tmp_path_factory)
 

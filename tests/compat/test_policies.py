@@ -409,6 +409,7 @@ def test_decode_async_equals_httplib2(size: int, coding: str) -> None:
     assert dict(ours) == dict(theirs)
 
 
+@pytest.mark.slow
 def test_decode_async_large_errors_propagate() -> None:
     big_random = bytes((i * 7919) % 251 for i in range(_decode.OFFLOAD_THRESHOLD * 2))
     response = httplib2.Response({"status": "200", "content-encoding": "gzip"})

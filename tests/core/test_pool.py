@@ -719,6 +719,7 @@ def test_accounting_survives_a_mixed_workload(http_server: TestServer, second_se
     assert counted == (stats["connections"], stats["connections"]) and stats["connections"] == stats["idle"]
 
 
+@pytest.mark.slow
 def test_get_survives_a_server_closing_idle_connections_at_any_moment(http_server: TestServer) -> None:
     """The server drops idle connections after 100 ms; requests come 60-140 ms apart, so
     some find their connection closed just as they reuse it: detection or the one retry

@@ -121,6 +121,7 @@ def warm(http: Any, url: str) -> None:
     assert bytes(content) == BODY
 
 
+@pytest.mark.slow
 def test_queued_requests_all_resolve_with_constant_threads(server: FastServer) -> None:
     http = asynchttp.Http(proxy_info=None, timeout=30)
     try:
@@ -218,6 +219,7 @@ def test_process_exiting_with_pending_requests_ends_promptly(silent_server: Fast
     assert proc.returncode == 0, stderr
 
 
+@pytest.mark.slow
 def test_no_fd_growth_with_keep_alive_churn(churn_server: FastServer) -> None:
     warmup = asynchttp.Http(proxy_info=None)
     warm_url = churn_server.url("/warm")
