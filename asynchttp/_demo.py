@@ -201,11 +201,7 @@ class DemoServer:
             loop.run_forever()
         finally:
             stop_later.cancel()
-            tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.wait(tasks, timeout=2))
+            _loop._cancel_leftover_tasks(loop)  # the same bounded wind-down as the client's loop
             loop.close()
 
     async def _listen(self) -> None:
