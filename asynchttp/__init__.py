@@ -75,7 +75,7 @@ from httplib2 import (  # noqa: F401 - re-exported
     try_value_or_env,
     urlnorm,
 )
-import httplib2 as _httplib2
+import httplib2 as _httplib2_module  # not "_httplib2": that is our submodule
 
 from ._errors import ShutdownError
 from ._http import BlockingHttp, Http
@@ -89,7 +89,7 @@ RETRIES = 2
 debuglevel = 0
 # httplib2's CA bundle; a path set here (``httplib2.CA_CERTS = ...`` through the alias)
 # is used by new pools of Http objects with no ``ca_certs`` of their own.
-CA_CERTS = _httplib2.CA_CERTS
+CA_CERTS = _httplib2_module.CA_CERTS
 
 
 
@@ -98,7 +98,7 @@ def __getattr__(name: str) -> object:
     which some libraries reach for, through the module alias too."""
     if name.startswith("_") and not name.startswith("__"):
         try:
-            return getattr(_httplib2, name)
+            return getattr(_httplib2_module, name)
         except AttributeError:
             pass
     raise AttributeError("module 'asynchttp' has no attribute %r" % (name,))

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import httplib2
-from httplib2 import auth as _httplib2_auth
+
+from . import _httplib2
 
 __all__ = ["preemptive_authorization", "authorizations_from_challenge", "client_certificate", "NestedRequestError"]
 
@@ -48,7 +49,7 @@ def authorizations_from_challenge(
     because building one can raise (Digest with an unsupported qop/algorithm)
     and httplib2 only builds the ones it reaches.
     """
-    challenges = _httplib2_auth._parse_www_authenticate(response, "www-authenticate")
+    challenges = _httplib2.parse_www_authenticate(response, "www-authenticate")
     return _build(http, challenges, host, request_uri, headers, response, content)
 
 

@@ -29,6 +29,8 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, TypeVar
 
 import httplib2
 
+from . import _httplib2, _loop
+
 __all__ = [
     "CACHE_THREADS",
     "CacheLookup",
@@ -62,9 +64,7 @@ def _get_executor() -> concurrent.futures.ThreadPoolExecutor:
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=CACHE_THREADS, thread_name_prefix="asynchttp-cache"
-            )
+            _executor = _loop.thread_pool(CACHE_THREADS, "asynchttp-cache")
         return _executor
 
 
@@ -155,7 +155,7 @@ async def store(
     """httplib2's ``_updateCache`` (store, or delete on no-store), off the loop."""
     if not cachekey:
         return
-    await run_cache_io(cache, httplib2._updateCache, request_headers, response, content, cache, cachekey)
+    await run_cache_io(cache, _httplib2.update_cache, request_headers, response, content, cache, cachekey)
 
 
 async def delete(cache: Any, cachekey: str) -> None:
@@ -182,7 +182,7 @@ def add_validators(info: email.message.Message, headers: dict[str, str], ignore_
 
 def merge_not_modified(info: email.message.Message, response: httplib2.Response) -> httplib2.Response:
     """A 304 refreshes the stored headers with its end-to-end ones; the result is a 200 from cache."""
-    for key in httplib2._get_end2end_headers(response):
+    for key in _httplib2.end2end_headers(response):
         info[key] = response[key]
     merged = httplib2.Response(info)
     if hasattr(response, "_stale_digest"):

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import IO, Any, Callable, NoReturn, Optional, Sequence
 from urllib.parse import urlsplit
 
+from asynchttp_lowhaio import _rules
+
 __all__ = ["main", "JobConfig", "JobResult", "Stats", "run_job", "LOG_FORMAT"]
 
 PROG = "asynchttp"
@@ -40,8 +42,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # (caller, asynchttp-loop, callback worker) did what.
 LOG_FORMAT = "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
 
-# RFC 9110 token: what a header name may be.
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 9110 token: what a method or header name may be (the core's grammar).
+_TOKEN = _rules.TOKEN_TEXT
 _SAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+|\.{2,}")
 _MAX_NAME = 100
 
@@ -173,7 +175,7 @@ def build_demo_parser() -> argparse.ArgumentParser:
 
 def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
-    if not sep or not _TOKEN.match(name):
+    if not sep or not _TOKEN.fullmatch(name):
         raise UsageError("malformed header %r (expected 'Name: value')" % text)
     value = value.strip()
     if any(ch in value for ch in "\r\n\x00"):
@@ -682,7 +684,7 @@ def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[st
     body = read_body(args.data, stdin, stdin_for_urls)
     urls = read_urls(args, stdin)
     method = args.method or ("POST" if body is not None else "GET")
-    if not _TOKEN.match(method):
+    if not _TOKEN.fullmatch(method):
         raise UsageError("malformed method %r" % method)
     if args.cacert is not None and not os.access(args.cacert, os.R_OK):
         raise UsageError("cannot read CA file %r" % args.cacert)

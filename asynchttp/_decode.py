@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import httplib2
 
+from . import _httplib2
+
 __all__ = ["DECODED_CODINGS", "OFFLOAD_THRESHOLD", "needs_decoding", "decode_content", "decode_content_async"]
 
 # httplib2 compares the header value with these exact strings (no x-gzip, no lists)
@@ -35,7 +37,7 @@ def needs_decoding(response: Mapping[str, str]) -> bool:
 
 def decode_content(response: httplib2.Response, content: bytes, limit_kwargs: Mapping[str, Any]) -> bytes:
     """Decode ``content`` in place of httplib2 (mutates ``response`` headers as it does)."""
-    return httplib2._decompressContent(response, content, dict(limit_kwargs))
+    return _httplib2.decompress_content(response, content, limit_kwargs)
 
 
 async def decode_content_async(

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 from urllib.parse import parse_qsl
 
+from . import _loop
+
 __all__ = ["DemoServer", "DemoRequest", "DEMO_TEXT", "demo_urls", "expected_outcome", "pattern"]
 
 MAX_HEAD = 64 * 1024            # request line + headers
@@ -147,9 +149,7 @@ class DemoServer:
         ready = threading.Event()
         failure: list[BaseException] = []
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, args=(ready, failure),
-                                        name="asynchttp-demo-server", daemon=True)
-        self._thread.start()
+        self._thread = _loop.start_thread(self._run, ready, failure, name="asynchttp-demo-server")
         if not ready.wait(10):
             raise RuntimeError("demo server did not start")
         if failure:
@@ -201,11 +201,7 @@ class DemoServer:
             loop.run_forever()
         finally:
             stop_later.cancel()
-            tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.wait(tasks, timeout=2))
+            _loop._cancel_leftover_tasks(loop)  # the same bounded wind-down as the client's loop
             loop.close()
 
     async def _listen(self) -> None:

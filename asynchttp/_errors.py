@@ -29,6 +29,7 @@ from asynchttp_lowhaio import (
     HttpProtocolError,
     HttpTlsError,
 )
+from asynchttp_lowhaio._rules import without_userinfo
 
 __all__ = ["to_httplib2_error", "PHASE_HEAD", "PHASE_BODY", "ShutdownError"]
 
@@ -128,10 +129,6 @@ def _ssl_error(message: str) -> BaseException:
     return ssl.SSLError(message)
 
 
-# "//user:password@" inside a message (a URL quoted by an error): never logged.
-_USERINFO = re.compile(r"//[^/@\s'\"]*@")
-
-
 def describe(exc: Optional[BaseException]) -> str:
     """One line for logs: the class and message, and the core class behind it, with
     any credentials of a quoted URL removed."""
@@ -142,4 +139,4 @@ def describe(exc: Optional[BaseException]) -> str:
         text = "%s: %s (core %s)" % (type(exc).__name__, exc, type(cause).__name__)
     else:
         text = "%s: %s" % (type(exc).__name__, exc)
-    return _USERINFO.sub("//", text)
+    return without_userinfo(text)  # a URL quoted by an error: its credentials never logged

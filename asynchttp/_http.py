@@ -37,12 +37,14 @@ import httplib2
 
 import asynchttp_lowhaio
 from asynchttp_lowhaio import HttpConnectError, HttpConnectTimeoutError, HttpDnsError, HttpError
+from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
+from asynchttp_lowhaio._rules import without_userinfo
 
-from . import _loop, _proxy, _uri
+from . import _httplib2, _loop, _proxy, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
-from ._semantics import default_user_agent, exception_to_response
+from ._semantics import body_bytes, default_user_agent, exception_to_response
 from ._semantics import run_httplib2_request as _run_request
 from ._semantics import _send_with_retries  # httplib2's _conn_request over send_once
 from ._promise import (
@@ -52,6 +54,7 @@ from ._promise import (
     Promise,
     RequestFuture,
     ResponsePromise,
+    run_done_callbacks,
 )
 
 __all__ = ["Http", "BlockingHttp", "ShutdownError", "split_uri", "build_response"]
@@ -87,7 +90,6 @@ _OBS_FOLD = re.compile(r"\r?\n[ \t]+")
 _BAD_METHOD = re.compile(r"[\x00-\x20\x7f]|^$")
 # http.client sends Content-Length: 0 for these methods when there is no body.
 _METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _LOGGED_URI_MAX = 300
 
@@ -128,7 +130,7 @@ def _safe_uri(uri: str) -> str:
         scheme, authority, request_uri, _ = split_uri(uri)
     except Exception:
         return "<unparsable uri>"
-    text = "%s://%s%s" % (scheme, authority.rpartition("@")[2], request_uri)
+    text = without_userinfo("%s://%s%s" % (scheme, authority, request_uri))
     return text if len(text) <= _LOGGED_URI_MAX else text[:_LOGGED_URI_MAX] + "..."
 
 
@@ -139,7 +141,7 @@ def _safe_uri(uri: str) -> str:
 def _check_headers(headers: Any) -> Optional[dict[str, str]]:
     if headers is None:
         return None
-    normalized = httplib2._normalize_headers(headers)
+    normalized = _httplib2.normalize_headers(headers)
     for name, value in normalized.items():
         if _BAD_HEADER_NAME.search(name):
             raise ValueError("Invalid header name %r" % (name.encode("latin-1", "replace"),))
@@ -149,36 +151,6 @@ def _check_headers(headers: Any) -> Optional[dict[str, str]]:
                 raise ValueError("Invalid header value %r" % (value.encode("latin-1", "replace"),))
             normalized[name] = folded
     return normalized
-
-
-def _body_bytes(body: Any) -> Optional[bytes]:
-    """The request body as bytes, read at the call (a file is read here, on the
-    caller's thread, never on the loop)."""
-    if body is None or isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        try:
-            return body.encode("iso-8859-1")
-        except UnicodeEncodeError as exc:
-            raise UnicodeEncodeError(
-                exc.encoding, exc.object, exc.start, exc.end,
-                "Body (%.20r) is not valid Latin-1. Use body.encode('utf-8') "
-                "if you want to send it encoded in UTF-8." % exc.object[exc.start : exc.end],
-            ) from None
-    if isinstance(body, (bytearray, memoryview)):
-        return bytes(body)
-    read = getattr(body, "read", None)
-    if read is not None:
-        data = read()
-        return data.encode("iso-8859-1") if isinstance(data, str) else bytes(data)
-    try:
-        pieces = iter(body)
-    except TypeError:
-        raise TypeError(
-            "body must be bytes, str, a file or an iterable of bytes, not %s"
-            % type(body).__name__
-        ) from None
-    return b"".join(p.encode("iso-8859-1") if isinstance(p, str) else bytes(p) for p in pieces)
 
 
 def _capture_stack() -> traceback.StackSummary:
@@ -241,7 +213,7 @@ class _Job(RequestFuture):
         self.client.cancel_in_flight(self)
 
     def _dispatch_callbacks(self, callbacks: list[Callable[[Any], Any]]) -> None:
-        self.client.workers.submit(_run_done_callbacks, self, callbacks)
+        self.client.workers.submit(run_done_callbacks, self, callbacks)
 
     def _log_wait(self) -> None:
         if logger.isEnabledFor(_DEBUG):
@@ -251,14 +223,6 @@ class _Job(RequestFuture):
         return "<request %d %s %s state=%s>" % (
             self.request_id, self.method, _safe_uri(self.uri), self._state,
         )
-
-
-def _run_done_callbacks(job: _Job, callbacks: list[Callable[[Any], Any]]) -> None:
-    for callback in callbacks:
-        try:
-            callback(job)
-        except Exception:
-            logger.exception("exception calling done-callback for %r", job)
 
 
 def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
@@ -764,8 +728,7 @@ class _Client:
         debug = logger.isEnabledFor(_DEBUG)
         if debug:
             logger.debug(
-                "request %d: sending %s %s://%s%s",
-                _current_request_id.get(), method, scheme, authority.rpartition("@")[2], request_uri,
+                "request %d: sending %s %s", _current_request_id.get(), method, without_userinfo(url),
             )
         gen.inflight += 1
         phase = PHASE_HEAD
@@ -1187,7 +1150,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             if headers is not None:
                 headers = _check_headers(headers)
             if body is not None and not isinstance(body, bytes):
-                body = _body_bytes(body)
+                body = body_bytes(body)  # at the call: a file is read here, never on the loop
         except Exception as exc:
             if not self.force_exception_to_status_code:
                 raise
@@ -1388,51 +1351,7 @@ class _Tunnel:
     ) -> bytes:
         """Run the handshake; failures as PySocks raises them through httplib2:
         ``GeneralProxyError("Socket error", <the specific error>)``."""
-        try:
-            return await _drive_on_socket(loop, sock, _proxy.negotiation(self.plan, host, port, resolved_ip))
-        except _proxy.GeneralProxyError as exc:
-            if exc.msg.startswith("Socket error"):
-                raise
-            raise _proxy.GeneralProxyError("Socket error", exc) from exc
-        except OSError as exc:  # PySocks' own errors are OSErrors too
-            raise _proxy.GeneralProxyError("Socket error", exc) from exc
-
-
-async def _drive_on_socket(loop: asyncio.AbstractEventLoop, sock: socket.socket, steps: Any) -> bytes:
-    """Feed a ``_proxy.negotiation`` from a raw non-blocking socket; returns what was
-    read past the handshake (nothing, from a well-behaved proxy)."""
-    to_send, need = next(steps)
-    buffer = b""
-    while True:
-        if to_send:
-            await loop.sock_sendall(sock, to_send)
-        if need == _proxy.READ_HEAD:
-            end = buffer.find(b"\r\n\r\n")
-            while end < 0:
-                if len(buffer) > _proxy.MAX_PROXY_HEAD:
-                    raise _proxy.GeneralProxyError("HTTP proxy response head too long")
-                piece = await loop.sock_recv(sock, 4096)
-                if not piece:
-                    break  # the negotiation judges the partial head
-                buffer += piece
-                end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                data, buffer = buffer, b""
-            else:
-                data, buffer = buffer[: end + 4], buffer[end + 4 :]
-            if len(data) > _proxy.MAX_PROXY_HEAD:
-                raise _proxy.GeneralProxyError("HTTP proxy response head too long")
-        else:
-            while len(buffer) < need:
-                piece = await loop.sock_recv(sock, need - len(buffer))
-                if not piece:
-                    raise ConnectionError("connection closed during the proxy handshake")
-                buffer += piece
-            data, buffer = buffer[:need], buffer[need:]
-        try:
-            to_send, need = steps.send(data)
-        except StopIteration:
-            return buffer
+        return await _proxy.drive_socket(_proxy.negotiation(self.plan, host, port, resolved_ip), loop, sock)
 
 
 def _lazy_ssl_context(tls: tuple[Any, ...], identity: Any) -> Callable[[], ssl.SSLContext]:
@@ -1447,7 +1366,7 @@ def _lazy_ssl_context(tls: tuple[Any, ...], identity: Any) -> Callable[[], ssl.S
                 if not made:
                     ca_certs, disable_validation, maximum, minimum = tls
                     key_file, cert_file, password = identity if identity is not None else (None, None, None)
-                    made.append(httplib2._build_ssl_context(
+                    made.append(_httplib2.build_ssl_context(
                         disable_validation, ca_certs, cert_file, key_file,
                         maximum_version=maximum, minimum_version=minimum, key_password=password,
                     ))

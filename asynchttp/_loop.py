@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -40,6 +41,8 @@ __all__ = [
     "shutdown_all",
     "LoopClient",
     "EXIT_TIMEOUT",
+    "start_thread",
+    "thread_pool",
 ]
 
 logger = logging.getLogger("asynchttp")
@@ -47,6 +50,8 @@ logger = logging.getLogger("asynchttp")
 # Upper bound on how long interpreter exit may spend closing pools and joining threads.
 EXIT_TIMEOUT = 2.0
 LOOP_THREAD_NAME = "asynchttp-loop"
+# The loop's default executor (run_in_executor(None, ...): file bodies, big decodes).
+IO_THREAD_PREFIX = "asynchttp-io"
 
 
 class LoopClient(Protocol):
@@ -99,6 +104,23 @@ def on_loop_thread() -> bool:
     return _loop_ident is not None and threading.get_ident() == _loop_ident
 
 
+# ---------------------------------------------------------------------------
+# Every thread asynchttp starts is started here, named (thread names show in logs
+# and in py-spy/faulthandler dumps) and daemon (exit never waits on user code).
+
+
+def start_thread(target: Callable[..., Any], *args: Any, name: str) -> threading.Thread:
+    """Start ``target(*args)`` in a named daemon thread."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def thread_pool(max_workers: Optional[int], name: str) -> concurrent.futures.ThreadPoolExecutor:
+    """A thread pool whose threads are named ``<name>_<n>``."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+
+
 # Calls postponed to the end of the current loop iteration (loop thread only).
 _deferred: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
 
@@ -147,6 +169,7 @@ def _start() -> _LoopState:
         if _state is not None:
             return _state
         loop = _Loop() if _FLUSHES_EACH_ITERATION else asyncio.new_event_loop()
+        loop.set_default_executor(thread_pool(None, IO_THREAD_PREFIX))
         started = threading.Event()
         thread = threading.Thread(
             target=_run_loop, args=(loop, started), name=LOOP_THREAD_NAME, daemon=True
@@ -281,7 +304,7 @@ class WorkerPool:
         if self._stopped:
             # Late work (a done-callback of a promise settled during shutdown) still
             # must not run on the loop thread: give it a thread of its own.
-            threading.Thread(target=fn, args=args, name=self.name + "-late", daemon=True).start()
+            start_thread(fn, *args, name=self.name + "-late")
             return
         with self._lock:
             self._unclaimed += 1

@@ -29,6 +29,8 @@ from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import _base as _futures_base
 from typing import Any, Callable, Iterator, Optional
 
+from asynchttp_lowhaio._rules import without_userinfo
+
 from . import _loop
 
 __all__ = ["RequestFuture", "Promise", "ResponsePromise", "ContentPromise", "charset_of"]
@@ -211,9 +213,7 @@ class RequestFuture(Future):
 
     def _dispatch_callbacks(self, callbacks: list[Callable[[Future], Any]]) -> None:
         """Hook: run done-callbacks away from the loop thread."""
-        threading.Thread(
-            target=_run_done_callbacks, args=(self, callbacks), daemon=True
-        ).start()
+        _loop.start_thread(run_done_callbacks, self, callbacks, name="asynchttp-done-callbacks")
 
     def _fail_after_fork(self, exc: BaseException) -> None:
         # Only this thread exists in a fresh child: no lock may be trusted, nobody waits.
@@ -228,7 +228,9 @@ class RequestFuture(Future):
         return "<%s at %#x state=%s>" % (type(self).__name__, id(self), self._state)
 
 
-def _run_done_callbacks(future: Future, callbacks: list[Callable[[Future], Any]]) -> None:
+def run_done_callbacks(future: Future, callbacks: list[Callable[[Future], Any]]) -> None:
+    """Call each ``add_done_callback`` callback; one that raises is logged, as
+    concurrent.futures does, and the others still run."""
     for callback in callbacks:
         try:
             callback(future)
@@ -266,15 +268,6 @@ class Promise:
 
     def __repr__(self) -> str:
         return "<Promise %d %s %s>" % (self.request_id, self.method, without_userinfo(self.uri))
-
-
-def without_userinfo(uri: str) -> str:
-    """``uri`` with any user:password@ removed from its authority (for reprs and logs)."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return uri
-    authority, slash, path = rest.partition("/")
-    return scheme + sep + authority.rpartition("@")[2] + slash + path
 
 
 def charset_of(response: Any) -> str:

@@ -15,9 +15,9 @@ wire formats, without I/O:
   any transport (the core's connection, asyncio streams) can drive it;
   failures raise PySocks's exception classes, the ones httplib2 users catch.
 
-:func:`drive` runs a negotiation over asyncio streams and :func:`drive_socket`
-on a raw non-blocking socket (the core's connect step, before TLS); both wrap
-failures as PySocks does (``GeneralProxyError("Socket error", inner)``).
+:func:`drive_socket` runs a negotiation on a raw non-blocking socket (the core's
+connect step, before TLS) and wraps failures as PySocks does
+(``GeneralProxyError("Socket error", inner)``); it is the only driver.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ __all__ = [
     "needs_local_resolution",
     "negotiation",
     "proxy_connection_error",
-    "drive",
     "drive_socket",
 ]
 
@@ -295,50 +294,6 @@ def _socks4(plan: ProxyPlan, host: str, port: int, resolved_ip: Optional[str]) -
         raise SOCKS4Error("{:#04x}: {}".format(reply[1], SOCKS4_ERRORS.get(reply[1], "Unknown error")))
 
 
-async def drive(negotiation_: Negotiation, reader: Any, writer: Any) -> None:
-    """Run a negotiation over asyncio streams (``StreamReader``/``StreamWriter``).
-
-    Every failure surfaces as PySocks surfaces it through httplib2:
-    ``GeneralProxyError("Socket error", inner)``, where ``inner`` is the specific
-    error (``HTTPError("407: ...")``, ``SOCKS5AuthError``, a reset...): PySocks'
-    own errors are OSErrors, and its connect() wraps every OSError that way.
-    """
-    import asyncio
-
-    try:
-        await _drive(negotiation_, reader, writer)
-    except asyncio.IncompleteReadError as exc:
-        closed = ConnectionError("connection closed during the proxy handshake")
-        raise GeneralProxyError("Socket error", closed) from exc
-    except OSError as exc:  # ProxyError included
-        raise GeneralProxyError("Socket error", exc) from exc
-
-
-async def _drive(negotiation_: Negotiation, reader: Any, writer: Any) -> None:
-    import asyncio
-
-    to_send, need = next(negotiation_)
-    while True:
-        if to_send:
-            writer.write(to_send)
-            await writer.drain()
-        if need == READ_HEAD:
-            try:
-                data = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.LimitOverrunError as exc:
-                raise GeneralProxyError("HTTP proxy response head too long") from exc
-            except asyncio.IncompleteReadError as exc:
-                data = exc.partial  # the negotiation reports what it got
-            if len(data) > MAX_PROXY_HEAD:
-                raise GeneralProxyError("HTTP proxy response head too long")
-        else:
-            data = await reader.readexactly(need)
-        try:
-            to_send, need = negotiation_.send(data)
-        except StopIteration:
-            return
-
-
 async def drive_socket(negotiation_: Negotiation, loop: Any, sock: Any, max_head: int = MAX_PROXY_HEAD) -> bytes:
     """Run a negotiation on a connected non-blocking socket (the core's seam).
 
@@ -348,7 +303,12 @@ async def drive_socket(negotiation_: Negotiation, loop: Any, sock: Any, max_head
     server_hostname=host)`` exactly as for a direct connection.  Reads only what
     the handshake needs, except that a proxy may send bytes after its CONNECT
     head: those are returned and must be fed to the connection first (a
-    well-behaved proxy sends none).  Failures are wrapped as :func:`drive` does.
+    well-behaved proxy sends none).
+
+    Every failure surfaces as PySocks surfaces it through httplib2:
+    ``GeneralProxyError("Socket error", inner)``, where ``inner`` is the specific
+    error (``HTTPError("407: ...")``, ``SOCKS5AuthError``, a reset...): PySocks'
+    own errors are OSErrors, and its connect() wraps every OSError that way.
     """
     buffer = bytearray()
 
@@ -366,6 +326,8 @@ async def drive_socket(negotiation_: Negotiation, loop: Any, sock: Any, max_head
         while True:
             end = buffer.find(b"\r\n\r\n")
             if end >= 0:
+                if end + 4 > max_head:
+                    raise GeneralProxyError("HTTP proxy response head too long")
                 data = bytes(buffer[: end + 4])
                 del buffer[: end + 4]
                 return data

@@ -32,19 +32,21 @@ import errno
 from http import client as http_client
 import socket
 import sys
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional
+from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import httplib2
 
 from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError
+from asynchttp_lowhaio import _rules
 
-from . import _auth, _cache, _decode, _redirects, _uri
+from . import _auth, _cache, _decode, _httplib2, _redirects, _uri
 
 __all__ = [
     "SendOnce",
     "run_httplib2_request",
     "default_user_agent",
     "current_retries",
+    "body_bytes",
     "body_to_bytes",
     "is_retryable_failure",
     "exception_to_response",
@@ -53,8 +55,8 @@ __all__ = [
 
 SendOnce = Callable[[str, str, str, str, Optional[bytes], dict], Awaitable[tuple[httplib2.Response, bytes]]]
 
-# RFC 9110 9.2.2: repeating these cannot change the outcome on the server.
-IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+# RFC 9110 9.2.2, the core's list: repeating these cannot change the outcome on the server.
+IDEMPOTENT_METHODS = frozenset(m.decode("ascii") for m in _rules.IDEMPOTENT_METHODS)
 
 # httplib2 retries a failed connect only for these (transient routing) errnos
 _TRANSIENT_CONNECT_ERRNOS = frozenset((errno.ENETUNREACH, errno.EADDRNOTAVAIL))
@@ -86,7 +88,7 @@ def _normalize_headers(http: Any, headers: Mapping[Any, Any]) -> dict[str, str]:
     method = getattr(http, "_normalize_headers", None)
     if callable(method):
         return method(headers)
-    return httplib2._normalize_headers(headers)
+    return _httplib2.normalize_headers(headers)
 
 
 def _latin1(text: str, what: str = "body") -> bytes:
@@ -104,17 +106,14 @@ def _latin1(text: str, what: str = "body") -> bytes:
         ) from None
 
 
-async def body_to_bytes(body: Any) -> Optional[bytes]:
+def body_bytes(body: Any) -> Optional[bytes]:
     """The request body as bytes, accepting what httplib2 (through http.client) accepts.
 
-    bytes-like as is; str as Latin-1; a file-like object is read (in a thread:
-    it may be a slow disk) from its current position, so a second send after a
-    redirect reads what is left, as http.client would; any other iterable is
-    joined.
+    bytes-like as is; str as Latin-1; a file-like object is read, on the calling
+    thread, from its current position (so a second send after a redirect reads
+    what is left, as http.client would); any other iterable is joined.
     """
-    if body is None:
-        return None
-    if isinstance(body, bytes):
+    if body is None or isinstance(body, bytes):
         return body
     if isinstance(body, (bytearray, memoryview)):
         return bytes(body)
@@ -122,15 +121,25 @@ async def body_to_bytes(body: Any) -> Optional[bytes]:
         return _latin1(body)
     read = getattr(body, "read", None)
     if callable(read):
-        loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(None, read)
+        data = read()
         return _latin1(data) if isinstance(data, str) else bytes(data)
-    if isinstance(body, Iterable):
-        parts = []
-        for part in body:
-            parts.append(_latin1(part) if isinstance(part, str) else bytes(part))
-        return b"".join(parts)
-    raise TypeError("request body must be bytes, str, a file or an iterable, not %s" % type(body).__name__)
+    try:
+        parts = iter(body)
+    except TypeError:
+        raise TypeError(
+            "body must be bytes, str, a file or an iterable of bytes, not %s" % type(body).__name__
+        ) from None
+    return b"".join(_latin1(part) if isinstance(part, str) else bytes(part) for part in parts)
+
+
+async def body_to_bytes(body: Any) -> Optional[bytes]:
+    """:func:`body_bytes` on the loop: a file-like body is read in the loop's
+    executor (it may be a slow disk), everything else converted at once."""
+    read = getattr(body, "read", None)
+    if callable(read) and not isinstance(body, (bytes, bytearray, memoryview, str)):
+        data = await asyncio.get_running_loop().run_in_executor(None, read)
+        return _latin1(data) if isinstance(data, str) else bytes(data)
+    return body_bytes(body)
 
 
 def _core_cause(exc: BaseException) -> Optional[BaseException]:
@@ -431,7 +440,7 @@ async def _cached_request(
             response.previous = httplib2.Response(info)
             response.previous.fromcache = True
         else:
-            disposition = httplib2._entry_disposition(info, headers)
+            disposition = _httplib2.entry_disposition(info, headers)
             if disposition == "FRESH":
                 response = httplib2.Response(info)
                 response.fromcache = True
@@ -456,7 +465,7 @@ async def _cached_request(
             content = new_content
         return response, content
 
-    if "only-if-cached" in httplib2._parse_cache_control(headers):
+    if "only-if-cached" in _httplib2.parse_cache_control(headers):
         info["status"] = "504"
         return httplib2.Response(info), b""
     return await _request(

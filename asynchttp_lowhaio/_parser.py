@@ -28,6 +28,7 @@ import re
 from typing import Dict, List, Optional, Tuple, Union
 
 from ._errors import HttpConnectionClosedError, HttpHeaderTooLong, HttpProtocolError
+from ._rules import TOKEN as _TOKEN
 
 __all__ = ["ResponseParser", "ResponseHead", "ResponseEnd", "Event"]
 
@@ -43,8 +44,8 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([1-9][0-9]{2})(?: ([\t\x20-\x7e\x8
 # field-name = token; no whitespace is allowed before the colon (5.1).  Field
 # lines are split with bytes methods, not one regex: a regex with optional
 # whitespace on both sides of the value backtracks quadratically (cubically
-# for obs-fold) on a hostile line of spaces.
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# for obs-fold) on a hostile line of spaces.  (token: _rules.TOKEN)
+
 # Every control byte but HTAB; CR and LF are allowed only as CRLF pairs, which
 # ``_malformed`` checks by counting, so one C-level pass validates a whole head.
 _CTL = bytes(range(0x09)) + bytes(range(0x0A, 0x20)) + b"\x7f"

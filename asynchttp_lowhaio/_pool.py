@@ -38,6 +38,7 @@ from ._errors import (
     HttpTlsError,
 )
 from ._parser import ResponseHead
+from ._rules import IDEMPOTENT_METHODS
 from ._writer import Target, _is_ip, asks_to_close, build_head, parse_url, request_framing
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
 
 logger = logging.getLogger("asynchttp_lowhaio")
 
-IDEMPOTENT_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 Key = Tuple[str, str, int]
 
 

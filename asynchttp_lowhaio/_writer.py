@@ -16,12 +16,14 @@ from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import HttpLocalError
+from ._rules import DEFAULT_PORTS as _DEFAULT_PORTS
+from ._rules import TOKEN as _TOKEN
+from ._rules import without_userinfo
 
 __all__ = ["Target", "parse_url", "build_head", "request_framing", "asks_to_close", "encode_chunk", "LAST_CHUNK", "BODY_METHODS"]
 
 HeaderPairs = Sequence[Tuple[bytes, bytes]]
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # field-value: VCHAR / obs-text / SP / HTAB (RFC 9110 5.5); never CR, LF, NUL or another CTL.
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _FORBIDDEN_IN_URL = re.compile(r"[\x00-\x1f\x7f]")
@@ -32,7 +34,6 @@ _HTTP_VERSIONS = frozenset((b"HTTP/1.1", b"HTTP/1.0"))
 # Characters left alone in a path or query: unreserved, sub-delims, ":@/?" and "%".
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 LAST_CHUNK = b"0\r\n\r\n"
 # Methods whose requests conventionally carry content: an empty one is sent
@@ -120,8 +121,7 @@ def _parse_url(url: str, params: Iterable) -> Target:
         host = host_text
     if port != _DEFAULT_PORTS[scheme]:
         host_text = f"{host_text}:{port}"
-    netloc = parts.netloc.rpartition("@")[2]
-    log_url = f"{scheme}://{netloc}{request_target}"
+    log_url = without_userinfo(f"{scheme}://{parts.netloc}{request_target}")
     return Target(scheme, host, port, is_ip, request_target.encode("ascii"), host_text.encode("ascii"), log_url)
 
 

@@ -27,6 +27,7 @@ Cli = Callable[..., subprocess.CompletedProcess]
 # ------------------------------------------------------------------ the command
 
 
+@pytest.mark.slow
 def test_demo_runs_1000_requests_with_bar_and_summary(cli: Cli) -> None:
     proc = cli("demo", "--progress", ASYNCHTTP_NO_TQDM="1")
     assert proc.returncode == 0, proc.stderr
@@ -53,6 +54,7 @@ def test_demo_count_and_concurrency(cli: Cli) -> None:
     assert "\r" not in proc.stderr  # no bar on a pipe unless asked
 
 
+@pytest.mark.slow
 def test_demo_on_a_terminal_shows_the_bar_unless_told_not_to(cli: Cli) -> None:
     status, output = run_in_pty(["demo", "-n", "100"], ASYNCHTTP_NO_TQDM="1")
     assert status == 0, output

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import httplib2
 
-from asynchttp import _proxy
+from asynchttp import _httplib2, _proxy
 from asynchttp._semantics import run_httplib2_request
 
 
@@ -36,7 +36,7 @@ def _tls_context(http: Any, authority: str) -> ssl.SSLContext:
     # httplib2's own context builder, with the first client certificate for this authority
     certs = list(http.certificates.iter(authority))
     key_file, cert_file, password = certs[0] if certs else (None, None, None)
-    return httplib2._build_ssl_context(
+    return _httplib2.build_ssl_context(
         http.disable_ssl_certificate_validation,
         http.ca_certs if http.ca_certs else httplib2.CA_CERTS,
         cert_file,
@@ -47,26 +47,43 @@ def _tls_context(http: Any, authority: str) -> ssl.SSLContext:
     )
 
 
-async def _through_proxy(plan: Any, host: str, port: int, context: Any, timeout: Optional[float]) -> Any:
-    # asynchttp._proxy's plan and handshake, driven over asyncio streams
+async def _connect_raw(host: str, port: int, timeout: Optional[float]) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    infos = await _with_timeout(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+    family, type_, proto, _, address = infos[0]
+    sock = socket.socket(family, type_, proto)
+    sock.setblocking(False)
     try:
-        reader, writer = await _with_timeout(asyncio.open_connection(plan.proxy_host, plan.proxy_port), timeout)
+        await _with_timeout(loop.sock_connect(sock, address), timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _through_proxy(plan: Any, host: str, port: int, context: Any, timeout: Optional[float]) -> Any:
+    # asynchttp._proxy's plan and handshake, driven by the product's socket driver
+    loop = asyncio.get_running_loop()
+    try:
+        sock = await _connect_raw(plan.proxy_host, plan.proxy_port, timeout)
     except ConnectionRefusedError as exc:
         raise _proxy.proxy_connection_error(plan, ConnectionRefusedError(111, "Connection refused")) from exc
     except OSError as exc:
         raise _proxy.proxy_connection_error(plan, exc) from exc
-    resolved = None
-    if _proxy.needs_local_resolution(plan, host):
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
-        resolved = infos[0][4][0]
     try:
-        await _with_timeout(_proxy.drive(_proxy.negotiation(plan, host, port, resolved), reader, writer), timeout)
-        if context is not None:
-            await _with_timeout(writer.start_tls(context, server_hostname=host), timeout)
+        resolved = None
+        if _proxy.needs_local_resolution(plan, host):
+            infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+            resolved = infos[0][4][0]
+        extra = await _with_timeout(_proxy.drive_socket(_proxy.negotiation(plan, host, port, resolved), loop, sock), timeout)
+        if extra:
+            raise ConnectionError("the test proxy sent bytes after its handshake")
+        return await _with_timeout(
+            asyncio.open_connection(sock=sock, ssl=context, server_hostname=host if context else None), timeout
+        )
     except BaseException:
-        writer.close()
+        sock.close()
         raise
-    return reader, writer
 
 
 def make_send_once(http: Any):

@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional, Union
 
 import httplib2
 
-from ._server import Reply, Request, http_date
+from tests.servers.script_server import Reply, Request, http_date
 
 # ---------------------------------------------------------------- handlers
 

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ._server import Reply, Request
+from tests.servers.script_server import Reply, Request
 from .scenarios import Scenario, Step
 from .test_table import _HAVE_BLOCKING, _HAVE_PROMISE, _WIRED, _tls_files, run_scenario
 
@@ -148,6 +148,7 @@ KINDS = [
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_random_sequences_match_httplib2(kind: str, tmp_path_factory: Any, monkeypatch: Any) -> None:
     tls = _tls_files(tmp_path_factory)
 

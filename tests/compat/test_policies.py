@@ -27,7 +27,7 @@ from asynchttp_lowhaio import (
     HttpReadTimeoutError,
 )
 
-from ._server import Reply, ScriptServer
+from tests.servers.script_server import Reply, ScriptServer
 from ._transport import make_send_once
 
 # ---------------------------------------------------------------- _uri
@@ -409,6 +409,7 @@ def test_decode_async_equals_httplib2(size: int, coding: str) -> None:
     assert dict(ours) == dict(theirs)
 
 
+@pytest.mark.slow
 def test_decode_async_large_errors_propagate() -> None:
     big_random = bytes((i * 7919) % 251 for i in range(_decode.OFFLOAD_THRESHOLD * 2))
     response = httplib2.Response({"status": "200", "content-encoding": "gzip"})
@@ -446,6 +447,11 @@ def test_body_to_bytes() -> None:
     assert "Latin-1" in str(info.value)
     with pytest.raises(TypeError):
         run(_semantics.body_to_bytes(3.5))
+    # the facade's conversion at the call is the same rule, run on the caller's thread
+    assert _semantics.body_bytes(io.StringIO("text")) == b"text"
+    assert _semantics.body_bytes(iter([b"a", "b"])) == b"ab"
+    with pytest.raises(TypeError, match="not float"):
+        _semantics.body_bytes(3.5)
 
 
 def test_file_body_resent_after_redirect_is_what_is_left() -> None:

@@ -228,8 +228,8 @@ def _socket_tunnel_request(kind: str, proxy_type: int, tls: bool, tmp_path: Any,
 
     from tests.servers.tls import TlsMaterial
 
-    from ._proxies import ProxyServer
-    from ._server import Reply, ScriptServer
+    from tests.servers.proxies import ProxyServer
+    from tests.servers.script_server import Reply, ScriptServer
 
     material = TlsMaterial() if tls else None
     with ScriptServer({"/x": lambda r, s: Reply(200, [], b"through " + r.target.encode())},

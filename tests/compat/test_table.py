@@ -25,8 +25,9 @@ from typing import Any
 import httplib2
 import pytest
 
-from ._proxies import ProxyServer
-from ._server import ScriptServer
+from tests.servers.proxies import ProxyServer
+from tests.servers.script_server import ScriptServer
+from tests.servers.tiny import full_backlog_port
 from ._transport import SemanticsHttp
 from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step, WaitClosed
 
@@ -61,30 +62,6 @@ def _closed_port() -> int:
 
 
 _OTHER_PORTS: list = []  # the closed and proxy ports of the scenario running now
-
-
-@contextlib.contextmanager
-def _saturated_listener():
-    """A port whose accept queue is full: a new connect hangs (SYN dropped) until it times out."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    try:
-        for _ in range(3):
-            filler = socket.socket()
-            filler.setblocking(False)
-            try:
-                filler.connect(("127.0.0.1", port))
-            except BlockingIOError:
-                pass
-            fillers.append(filler)
-        yield port
-    finally:
-        for filler in fillers:
-            filler.close()
-        listener.close()
 
 
 def _norm(value: Any, base: str, port: int) -> Any:
@@ -266,7 +243,7 @@ def run_scenario(kind: str, scenario: Scenario, tmp_path: Any, monkeypatch: Any,
             proxy = stack.enter_context(ProxyServer(*scenario.proxy))
         full_port = 0
         if any(isinstance(step, Step) and "{full_port}" in (step.uri or "") for step in scenario.steps):
-            full_port = stack.enter_context(_saturated_listener())
+            full_port = stack.enter_context(full_backlog_port())
         return _run_scenario(kind, scenario, tmp_path, monkeypatch, tls, proxy, full_port)
 
 

@@ -556,6 +556,7 @@ def test_100mb_body_streams_in_constant_memory(http_server: TestServer) -> None:
     assert peak < 8 * 1024 * 1024, peak
 
 
+@pytest.mark.slow
 def test_slow_consumer_pauses_reading(http_server: TestServer) -> None:
     """A consumer that does not read holds a bounded amount of memory (reading pauses)."""
     size = 32 * 1024 * 1024
@@ -1052,6 +1053,7 @@ def test_http10_client_version(http_server: TestServer) -> None:
     assert http_server.requests[0].version == "HTTP/1.0"
 
 
+@pytest.mark.slow
 def test_timeouts_apply_to_each_request_on_a_kept_alive_connection(
         scripted: Callable[..., ScriptedServer]) -> None:
     slow_head = b"HTTP/1.1 200 OK\r\nx-slow: " + b"s" * 100 + b"\r\ncontent-length: 0\r\n\r\n"

@@ -16,11 +16,12 @@ from aiodnsresolver import TYPES, DnsError
 
 from asynchttp_lowhaio import HttpConnectError, HttpConnectionError, HttpDnsError
 from tests.core.helpers import (
-    FakeClockLoop, TinyServer, conn_of, fetch, header, open_pool, run_fake_clock, state_of, until,
+    FakeClockLoop, conn_of, fetch, header, open_pool, run_fake_clock, state_of, until,
 )
 from tests.servers import run
 from tests.servers.dns import SERVFAIL, DnsServer, make_resolver_factory
 from tests.servers.http_server import TestServer
+from tests.servers.tiny import TinyServer
 
 
 def queries(dns_server: DnsServer, qtype: int) -> list[str]:

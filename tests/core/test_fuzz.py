@@ -197,6 +197,7 @@ h11_chunk_extensions = st.sampled_from([b"", b";a", b";a=b", b';n="v;x\\"y"', b"
 
 @SETTINGS
 @given(responses(), st.lists(st.integers(0, 10000), max_size=8))
+@pytest.mark.slow
 def test_generated_responses_parse_the_same_whole_and_split(generated: Generated, points: List[int]) -> None:
     whole = feed_all(ResponseParser(generated.method), [generated.wire], eof=True)
     split = feed_all(ResponseParser(generated.method), cut(generated.wire, points), eof=True)
@@ -214,6 +215,7 @@ def test_generated_responses_parse_the_same_whole_and_split(generated: Generated
 
 @SETTINGS
 @given(responses(), st.data())
+@pytest.mark.slow
 def test_generated_responses_bytewise_tail(generated: Generated, data: st.DataObject) -> None:
     # One byte at a time over a random stretch: every state sees a feed of one byte.
     start = data.draw(st.integers(0, len(generated.wire)))
@@ -271,6 +273,7 @@ hostile = st.one_of(st.binary(max_size=200), st.tuples(prefixes, grammar_bytes).
     st.sampled_from([24, 64, 16384]),
     st.booleans(),
 )
+@pytest.mark.slow
 def test_any_bytes_give_events_or_a_documented_error(data: bytes, points: List[int], method: bytes, limit: int, eof: bool) -> None:
     limits = dict(max_header_length=limit, max_header_count=4, max_chunk_size_digits=4)
     whole = feed_all(ResponseParser(method, **limits), [data], eof)
@@ -318,6 +321,7 @@ def h11_parse(wire: bytes, method: bytes) -> tuple:
 
 @SETTINGS
 @given(responses(for_h11=True))
+@pytest.mark.slow
 def test_agrees_with_h11(generated: Generated) -> None:
     ours = feed_all(ResponseParser(generated.method), [generated.wire], eof=True)
     assert ours[0] == "response", ours

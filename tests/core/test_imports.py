@@ -55,12 +55,12 @@ def test_the_core_never_imports_the_facade(path: Path) -> None:
     assert "asynchttp" not in imported_modules(path)
 
 
-@pytest.mark.parametrize("name", ["_parser", "_writer", "_errors"])
+@pytest.mark.parametrize("name", ["_parser", "_writer", "_errors", "_rules"])
 def test_sans_io_modules_import_no_io(name: str) -> None:
     imports = imported_modules(PACKAGE / f"{name}.py")
     assert not imports & IO_MODULES, imports & IO_MODULES
     # and of the package only what is sans-I/O too
-    assert {i for i in imports if i.startswith(".")} <= {"._errors", "._parser", "._writer"}
+    assert {i for i in imports if i.startswith(".")} <= {"._errors", "._parser", "._writer", "._rules"}
 
 
 def test_importing_the_core_loads_neither_the_facade_nor_httplib2() -> None:

@@ -29,11 +29,12 @@ from asynchttp_lowhaio import (
     streamed,
 )
 from tests.core.helpers import (
-    FakeClockLoop, conn_of, fetch, full_backlog_port, header, open_pool, run_fake_clock, state_of, until,
+    FakeClockLoop, conn_of, fetch, header, open_pool, run_fake_clock, state_of, until,
 )
 from tests.servers import closed_port, run
 from tests.servers.http_server import Response, TestServer, pattern
 from tests.servers.leaks import LeakChecker
+from tests.servers.tiny import full_backlog_port
 from tests.servers.scripted import (
     ScriptedServer, close, recv_head, rst, send, sleep, wait_for_client_close,
 )
@@ -718,6 +719,7 @@ def test_accounting_survives_a_mixed_workload(http_server: TestServer, second_se
     assert counted == (stats["connections"], stats["connections"]) and stats["connections"] == stats["idle"]
 
 
+@pytest.mark.slow
 def test_get_survives_a_server_closing_idle_connections_at_any_moment(http_server: TestServer) -> None:
     """The server drops idle connections after 100 ms; requests come 60-140 ms apart, so
     some find their connection closed just as they reuse it: detection or the one retry

@@ -22,7 +22,8 @@ from asynchttp_lowhaio import (
     Pool,
     buffered,
 )
-from tests.core.helpers import conn_of, fetch, full_backlog_port, open_pool, state_of, until
+from tests.core.helpers import conn_of, fetch, open_pool, state_of, until
+from tests.servers.tiny import full_backlog_port
 from tests.servers import run
 from tests.servers.dns import DnsServer
 from tests.servers.http_server import TestServer

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Optional
 import pytest
 
 from asynchttp_lowhaio import HttpConnectError
-from tests.compat._proxies import ProxyServer
+from tests.servers.proxies import ProxyServer
 from tests.core.helpers import conn_of, fetch, open_pool
 from tests.servers import run
 from tests.servers.http_server import TestServer

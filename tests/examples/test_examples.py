@@ -22,6 +22,8 @@ import pytest
 
 from asynchttp._demo import DEMO_TEXT, DemoServer, pattern
 
+pytestmark = pytest.mark.slow  # eight scripts run as subprocesses, each starting its server
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 NAMES = ["simple", "callback", "many", "client", "logging_setup", "from_httplib2",

@@ -192,6 +192,7 @@ def test_temporary_http_still_completes(http_server: TestServer) -> None:
     assert content == b"hello world"
 
 
+@pytest.mark.slow
 def test_thread_count_does_not_follow_the_queue(make_http: MakeHttp, http_server: TestServer) -> None:
     http = make_http(max_connections=4, max_workers=2)
     assert http.request(http_server.url("/hello"), callback=lambda p: None)[1] == b"hello world"
@@ -204,6 +205,7 @@ def test_thread_count_does_not_follow_the_queue(make_http: MakeHttp, http_server
     assert threading.active_count() <= baseline + 1  # the second worker, at most
 
 
+@pytest.mark.slow
 def test_a_queued_request_costs_under_2_kib(make_http: MakeHttp, http_server: TestServer) -> None:
     http = make_http(max_connections=1)
     blocker = http.request(http_server.url("/wait?key=mem&max=20"))
@@ -258,6 +260,7 @@ def test_shutdown_all_then_the_loop_restarts(make_http: MakeHttp, http_server: T
 
 
 @pytest.mark.parametrize("cancel_pending", [True, False])
+@pytest.mark.slow
 def test_shutdown_racing_with_submitting_threads(make_http: MakeHttp, http_server: TestServer, cancel_pending: bool) -> None:
     http = make_http(max_connections=4)
     promises: list[Any] = []
@@ -295,6 +298,7 @@ def test_shutdown_racing_with_submitting_threads(make_http: MakeHttp, http_serve
     assert refused  # the submitters were refused once shut down
 
 
+@pytest.mark.slow
 def test_a_tight_loop_of_submissions_wakes_the_loop_per_batch(make_http: MakeHttp, http_server: TestServer) -> None:
     http = make_http(max_connections=8)
     assert http.request(http_server.url("/hello"))[1] == b"hello world"

@@ -13,8 +13,7 @@ import socks
 
 import asynchttp
 import asynchttp_lowhaio as core
-from asynchttp import _http
-from tests.compat._proxies import ProxyServer
+from tests.servers.proxies import ProxyServer
 from tests.servers import closed_port
 from tests.servers.http_server import TestServer
 
@@ -115,7 +114,7 @@ def test_proxy_handshake_driver_edges(http_server: TestServer) -> None:
             if not answer or answer[-1] == b"":
                 theirs.shutdown(socket.SHUT_WR)
             steps = _proxy.negotiation(plan, "example.test", 80)
-            return await _http._drive_on_socket(loop, ours, steps)
+            return await _proxy.drive_socket(steps, loop, ours)
         finally:
             ours.close()
             theirs.close()
@@ -124,6 +123,11 @@ def test_proxy_handshake_driver_edges(http_server: TestServer) -> None:
     assert leftover == b"extra"
     with pytest.raises(_proxy.GeneralProxyError, match="closed unexpectedly"):
         run(drive([b""]))
+    # a head just past the bound, whole in the socket: refused, not returned
+    start = b"HTTP/1.1 200 OK\r\nX: "
+    too_long = start + b"a" * (_proxy.MAX_PROXY_HEAD + 100 - len(start) - 4) + b"\r\n\r\n"
+    with pytest.raises(_proxy.GeneralProxyError, match="head too long"):
+        run(drive([too_long]))
     socks_plan = _proxy.ProxyPlan(_proxy.SOCKS4, "127.0.0.1", 1, True, None, None)
 
     async def socks_closed() -> None:
@@ -133,10 +137,11 @@ def test_proxy_handshake_driver_edges(http_server: TestServer) -> None:
         try:
             theirs.sendall(b"\x00")
             theirs.shutdown(socket.SHUT_WR)
-            await _http._drive_on_socket(loop, ours, _proxy.negotiation(socks_plan, "127.0.0.1", 80))
+            await _proxy.drive_socket(_proxy.negotiation(socks_plan, "127.0.0.1", 80), loop, ours)
         finally:
             ours.close()
             theirs.close()
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(_proxy.GeneralProxyError) as info:  # wrapped as PySocks wraps it
         run(socks_closed())
+    assert isinstance(info.value.socket_err, ConnectionError)

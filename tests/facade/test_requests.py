@@ -357,7 +357,7 @@ def test_uri_helpers() -> None:
     with pytest.raises(TypeError):
         _http.split_uri(42)  # type: ignore[arg-type]
     assert _http._check_headers(None) is None
-    assert _http._body_bytes(None) is None and _http._body_bytes(b"b") == b"b"
+    assert _http.body_bytes(None) is None and _http.body_bytes(b"b") == b"b"
 
 
 def test_split_cache_is_bounded() -> None:

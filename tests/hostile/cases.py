@@ -255,6 +255,8 @@ class Case:
     semantics: bool = False
     # A known facade deviation: its test is a strict xfail naming it, until fixed.
     facade_bug: str = ""
+    # takes about a second or more: marked slow (README, Tests)
+    slow: bool = False
 
     def __post_init__(self) -> None:
         assert len(self.core) == len(self.requests) == len(self.facade), self.name
@@ -630,7 +632,7 @@ case("gzip_bomb", Z, "256 MiB of zeros as ~250 KiB of gzip: the core returns the
      # the facade decodes 64 KiB of input at a time (httplib2's limits), so it may
      # hold some 64 MiB (twice, while joining) before refusing, never the 256 MiB
      max_memory=8 << 20, facade_max_memory=192 << 20, peer_deadline=10.0, semantics=True,
-     tolerable=(Ok(200, _zeros_digest(BOMB_MIB)),))
+     tolerable=(Ok(200, _zeros_digest(BOMB_MIB)),), slow=True)
 case("gzip_malformed", Z, "'Content-Encoding: gzip' on bytes that are not gzip",
      one(resp(b"this is not gzip at all", extra=b"Content-Encoding: gzip\r\n")),
      [Ok(200, b"this is not gzip at all")], facade=[Err(httplib2.FailedToDecompressContent)], semantics=True)

@@ -53,7 +53,8 @@ def play(case: Case) -> tuple[List[Got], Servers, Dict[int, str], List[str]]:
         return got, servers, fds, threads
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else [])
+                                  for c in CASES])
 def test_core(case: Case) -> None:
     got, servers, fds, threads = play(case)
     for index, (expected, result) in enumerate(zip(case.core, got)):

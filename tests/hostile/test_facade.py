@@ -27,6 +27,7 @@ from tests.servers import leaks
 
 try:
     import asynchttp
+    from asynchttp import _loop
 
     asynchttp.Http  # noqa: B018 - the facade is being written in parallel
 except (ImportError, AttributeError) as exc:  # pragma: no cover - only while the facade is missing
@@ -84,7 +85,7 @@ def play(case: Case, http_class: Any = None) -> Tuple[List[Got], Servers, Dict[i
         fds, threads = _leftovers(before_fds, before_threads, servers.ports())
         # The process-wide loop's default executor (where big bodies are decoded) keeps
         # its few threads for the next Http, like the loop thread itself: bounded, shared.
-        threads = [name for name in threads if not name.startswith("asyncio_")]
+        threads = [name for name in threads if not name.startswith(_loop.IO_THREAD_PREFIX)]
         return got, servers, fds, threads
 
 
@@ -103,7 +104,8 @@ def semantics_wired() -> bool:
 
 
 @pytest.mark.parametrize("blocking", [False, True], ids=["Http", "BlockingHttp"])
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else [])
+                                  for c in CASES])
 def test_facade(case: Case, blocking: bool) -> None:
     """Http with its promises touched at once, and BlockingHttp, which raises at the call."""
     http_class = asynchttp.BlockingHttp if blocking else asynchttp.Http

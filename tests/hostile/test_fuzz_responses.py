@@ -231,6 +231,7 @@ async def _fetch(url: str, method: bytes) -> Tuple[Optional[int], Optional[bytes
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                   HealthCheck.function_scoped_fixture])
 @given(generated=responses())
+@pytest.mark.slow
 def test_generated_responses_through_a_socket(feeder: Tuple[Feeder, ScriptedServer], generated: Generated) -> None:
     feed, server = feeder
     event(f"defect={generated.defect}")

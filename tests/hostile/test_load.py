@@ -8,7 +8,7 @@
 - 10,000 requests with keep-alive churn (the server closes every 7th
   connection's answer) leave no fd behind, and the count stays bounded meanwhile.
 
-The server is ``_fast_server.py`` in its own process, so it neither shares the
+The server is ``tests/servers/fast_server.py`` in its own process, so it neither shares the
 GIL with the client nor slows it; it exits when the test closes its stdin.
 """
 
@@ -51,7 +51,7 @@ RESOLVED_ERRORS = (httplib2.HttpLib2Error, http.client.HTTPException, OSError, C
 class FastServer:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.hostile._fast_server", *args],
+            [sys.executable, "-m", "tests.servers.fast_server", *args],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -121,6 +121,7 @@ def warm(http: Any, url: str) -> None:
     assert bytes(content) == BODY
 
 
+@pytest.mark.slow
 def test_queued_requests_all_resolve_with_constant_threads(server: FastServer) -> None:
     http = asynchttp.Http(proxy_info=None, timeout=30)
     try:
@@ -218,6 +219,7 @@ def test_process_exiting_with_pending_requests_ends_promptly(silent_server: Fast
     assert proc.returncode == 0, stderr
 
 
+@pytest.mark.slow
 def test_no_fd_growth_with_keep_alive_churn(churn_server: FastServer) -> None:
     warmup = asynchttp.Http(proxy_info=None)
     warm_url = churn_server.url("/warm")

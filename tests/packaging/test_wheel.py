@@ -20,6 +20,8 @@ from typing import Iterator
 
 import pytest
 
+pytestmark = pytest.mark.slow  # building the wheel and a venv takes seconds
+
 REPO = Path(__file__).resolve().parents[2]
 # Hang guards, not timing assertions.
 BUILD_TIMEOUT = 240.0

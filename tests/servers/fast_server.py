@@ -1,6 +1,6 @@
 """A minimal, fast HTTP/1.1 keep-alive server for the load tests, run as its own process.
 
-    python -m tests.hostile._fast_server [--close-every N] [--lifetime S] [--no-answer]
+    python -m tests.servers.fast_server [--close-every N] [--lifetime S] [--no-answer]
 
 Prints ``PORT <n>`` on stdout once listening.  Every GET gets the same small
 answer; with ``--close-every N`` every N-th answer on a connection says

@@ -574,11 +574,17 @@ def test_leak_checker_sees_client_socket_not_server_side(http_server: TestServer
         checker.check(grace=0.1)
     conn.close()
     checker.check()
-    thread = threading.Thread(target=threading.Event().wait, args=(0.3,), name="stray")
+    # the stray thread lives until told (not for a fixed time: a loaded machine's
+    # gc.collect() inside check() could outlast it)
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, args=(30,), name="stray")
     thread.start()
-    with pytest.raises(AssertionError, match="stray"):
-        checker.check(grace=0.05)
-    thread.join()
+    try:
+        with pytest.raises(AssertionError, match="stray"):
+            checker.check(grace=0.05)
+    finally:
+        release.set()
+        thread.join()
     checker.check()
 
 
