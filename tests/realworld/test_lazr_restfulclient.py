@@ -3,8 +3,9 @@
 ``RestfulHttp`` subclasses ``httplib2.Http`` when lazr.restfulclient is imported and
 signs every request by overriding ``_request``; ``ServiceRoot`` builds it itself. So
 asynchttp goes under it only by swapping ``httplib2.Http`` before the import (here: the
-two modules are reloaded under the swap, and again after it). Passing an Http in is
-not offered by the library.
+two modules are reloaded under the swap, and again after it). To pass one in, a
+``ServiceRoot`` overrides ``httpFactory`` to return ``RestfulHttp`` mixed over asynchttp's
+class: test_lazr_signing.py does that.
 
 The service checks the PLAINTEXT signature on every request, including each hop of a
 redirect, and answers a matching If-None-Match with 304.

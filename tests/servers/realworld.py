@@ -11,8 +11,9 @@ thread; tests set the fault plans (plain attributes) before they make a request.
 
 ``LaunchpadLikeApi``: a lazr.restful-style service (WADL at the root, JSON entries with
 ETags answered 304 to a matching If-None-Match, PATCH guarded by If-Match and answered
-209, an old URL that redirects) that checks
-the OAuth PLAINTEXT signature lazr.restfulclient puts on every request, and an
+209, an old URL that redirects, a URL that redirects with the status asked, a
+resource behind Basic authentication) that checks the OAuth PLAINTEXT signature
+lazr.restfulclient puts on every request, and an
 OAuth 1.0a HMAC-SHA1 resource for python-oauth2, verified with oauthlib.
 """
 
@@ -423,19 +424,27 @@ class LaunchpadLikeApi:
         server.route(API_ROOT, self._root)
         server.route(API_ROOT + "widget", self._widget)
         server.route(API_ROOT + "old-widget", self._old_widget)
+        server.route(API_ROOT + "moved", self._moved)
+        server.route(API_ROOT + "guarded", self._guarded)
         server.route("/oauth1/echo", self._hmac_echo)
 
     @property
     def root_url(self) -> str:
         return self.server.url(API_ROOT)
 
+    def signature_ok(self, authorization: str) -> bool:
+        """Whether one Authorization value is lazr's PLAINTEXT signature: consumer
+        secret & token secret."""
+        params = _oauth_params(authorization)
+        return (params.get("oauth_signature_method") == "PLAINTEXT"
+                and params.get("oauth_consumer_key") == self.consumer[0]
+                and params.get("oauth_token") == self.token[0]
+                and params.get("oauth_signature") == f"{self.consumer[1]}&{self.token[1]}")
+
     def _signed(self, request: Request) -> bool:
-        """lazr's PLAINTEXT signature: consumer secret & token secret."""
-        params = _oauth_params(request.header("authorization") or "")
-        ok = (params.get("oauth_signature_method") == "PLAINTEXT"
-              and params.get("oauth_consumer_key") == self.consumer[0]
-              and params.get("oauth_token") == self.token[0]
-              and params.get("oauth_signature") == f"{self.consumer[1]}&{self.token[1]}")
+        """Whether one of the request's Authorization fields is a valid signature
+        (httplib2 may send a second field, its own Basic credentials)."""
+        ok = any(self.signature_ok(value) for value in request.header_all("authorization"))
         if not ok:
             self.unsigned.append(f"{request.method} {request.path}")
         return ok
@@ -491,6 +500,27 @@ class LaunchpadLikeApi:
         if not self._signed(request):
             return Response(status=401, body=b"unsigned")
         return Response(status=301, headers=[("Location", self.root_url + "widget")])
+
+    async def _moved(self, request: Request) -> Response:
+        """?status=301|302|303|307|308 to=widget|guarded: that redirect, signed."""
+        if not self._signed(request):
+            return Response(status=401, body=b"unsigned")
+        status = int(request.args.get("status", "302"))
+        target = request.args.get("to", "widget")
+        if status not in (301, 302, 303, 307, 308) or target not in ("widget", "guarded"):
+            return Response(status=400, body=b"bad redirect asked")
+        return Response(status=status, headers=[("Location", self.root_url + target)])
+
+    async def _guarded(self, request: Request) -> Response:
+        """Basic u:p in front of the signed service: 401 with a Basic challenge
+        until the credentials come. The signature is checked (recorded in
+        ``unsigned``) but a missing one is not refused here, so a client that drops it
+        on the retry shows in the record rather than as a second 401."""
+        self._signed(request)
+        if "Basic dTpw" not in request.header_all("authorization"):
+            return Response(status=401, body=b"who?",
+                            headers=[("WWW-Authenticate", 'Basic realm="launchpad-like"')])
+        return _json({"guarded": True})
 
     async def _hmac_echo(self, request: Request) -> Response:
         """OAuth 1.0a HMAC-SHA1, checked by oauthlib: 200 with the signed request's
