@@ -481,6 +481,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small counts: a smoke run, figures not meaningful")
     p.add_argument("--only", choices=("core", "facade"), help="run one section only")
     p.add_argument("--clients", help=f"comma-separated subset of: {','.join(ALL_CLIENTS)}")
+    p.add_argument("--scenarios", help="comma-separated subset of the scenario letters to run (default: all)")
     pin = p.add_mutually_exclusive_group()
     pin.add_argument("--taskset", dest="taskset", action="store_true", default=None,
                      help="pin nginx and the client to one CPU each (default when taskset and 2 CPUs exist)")
@@ -530,6 +531,12 @@ def main(argv: list[str]) -> int:
             raise SystemExit(f"unknown clients {unknown}; known: {ALL_CLIENTS}")
         clients = [c for c in clients if c in asked]
     scenario_keys = {c: ["a", "b", "c"] + (["e"] if c == "asynchttp" else []) for c in clients}
+    if args.scenarios:
+        chosen = [k.strip() for k in args.scenarios.split(",") if k.strip()]
+        unknown = [k for k in chosen if k not in SCENARIOS]
+        if unknown:
+            raise SystemExit(f"unknown scenarios {unknown}; known: {list(SCENARIOS)}")
+        scenario_keys = {c: [k for k in keys if k in chosen] for c, keys in scenario_keys.items()}
     counts = {k: (s.quick_n if args.quick else s.n) for k, s in SCENARIOS.items()}
 
     if not os.access(_nginx.NGINX, os.X_OK):
