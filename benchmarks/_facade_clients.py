@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _core_clients import Unavailable
+from _core_clients import Unavailable, ca_path
 
 
 def check(status: int, body: bytes, size: int) -> None:
@@ -56,10 +56,10 @@ class AsynchttpHttp(SyncClient):
         # The keyword for the connection limit is the core's option name; an
         # Http without it is still measured, with its own default limit.
         try:
-            self.http = self.module.Http(max_connections=concurrency)
+            self.http = self.module.Http(max_connections=concurrency, ca_certs=ca_path())
             self.note = f"max_connections={concurrency}"
         except TypeError:
-            self.http = self.module.Http()
+            self.http = self.module.Http(ca_certs=ca_path())
             self.note = "default limits (max_connections not accepted)"
 
     def batch(self, url: str, n: int, size: int) -> None:
@@ -99,12 +99,12 @@ class Httplib2Threads(SyncClient):
         self.httplib2 = httplib2
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(concurrency)
-        self.single = httplib2.Http()
+        self.single = httplib2.Http(ca_certs=ca_path())
 
     def _fetch(self, url: str) -> tuple[int, bytes]:
         http = getattr(self.local, "http", None)
         if http is None:
-            http = self.local.http = self.httplib2.Http()
+            http = self.local.http = self.httplib2.Http(ca_certs=ca_path())
         response, content = http.request(url)
         return response.status, content
 
@@ -131,16 +131,20 @@ class RequestsFutures(SyncClient):
 
         # max_workers above requests' pool size resizes the pool to match.
         self.session = FuturesSession(max_workers=concurrency)
+        # Per request: requests lets REQUESTS_CA_BUNDLE from the environment
+        # win over the session's verify.
+        self.kwargs = {"verify": ca_path()} if ca_path() else {}
 
     def batch(self, url: str, n: int, size: int) -> None:
         get = self.session.get
-        futures = [get(url) for _ in range(n)]
+        kwargs = self.kwargs
+        futures = [get(url, **kwargs) for _ in range(n)]
         for future in futures:
             resp = future.result()
             check(resp.status_code, resp.content, size)
 
     def one(self, url: str) -> tuple[int, bytes]:
-        resp = self.session.get(url).result()
+        resp = self.session.get(url, **self.kwargs).result()
         return resp.status_code, resp.content
 
     def close(self) -> None:
@@ -159,7 +163,8 @@ class Urllib3Threads(SyncClient):
         import urllib3
 
         self.urllib3 = urllib3
-        self.manager = urllib3.PoolManager(maxsize=concurrency, retries=False)
+        self.manager = urllib3.PoolManager(maxsize=concurrency, retries=False,
+                                           **({"ca_certs": ca_path(), "cert_reqs": "CERT_REQUIRED"} if ca_path() else {}))
         self.pool = ThreadPoolExecutor(concurrency)
 
     def _fetch(self, url: str) -> tuple[int, bytes]:

@@ -191,6 +191,8 @@ def queue_everything(client: Any, url: str, n: int, size: int) -> dict[str, Any]
         "threads_queued": threads_queued,
         "threads_max": threads_max,
         "threads_after": threading.active_count(),
+        "queue_us_per_request": (t_queued - t0) / n * 1e6,
+        "peak_rss_mib": peak_rss_mib(),
         "kib_per_request": (rss_queued - rss_before) / n,
         "peak_kib_per_request": (peak_rss_mib() * 1024 - rss_before) / n,
     }
