@@ -2,7 +2,7 @@
 
 A connection is CONNECTING, then ACTIVE while it carries a request, IDLE in
 the pool between requests, and finally CLOSED.  The transport reads into a
-buffer the pool shares between its connections (``get_buffer`` and
+buffer the loop's thread shares between its connections (``get_buffer`` and
 ``buffer_updated``: asyncio's ``BufferedProtocol``); the parser turns those
 bytes into a head, body chunks and an end, which wait in a small queue until
 the request's caller pulls them.  Reading pauses while more than
@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Optional
 
@@ -54,6 +55,19 @@ READ_SIZE = 262144
 HEAD_READ_SIZE = 16384
 # The first allocation for a whole body read at once; it doubles from there.
 BULK_FIRST = 1 << 20
+
+
+_per_thread = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's read buffer, shared by every connection its loop serves: each
+    read is copied out in the callback that filled it, and a loop runs one callback
+    at a time, so one buffer per thread is enough however many pools there are."""
+    buffer = getattr(_per_thread, "read_buffer", None)
+    if buffer is None:
+        buffer = _per_thread.read_buffer = memoryview(bytearray(READ_SIZE))
+    return buffer
 
 
 def _sized_buffer(size: int) -> io.BytesIO:
@@ -113,9 +127,7 @@ class Connection(asyncio.BufferedProtocol):
         self._timer: Optional[asyncio.TimerHandle] = None
         self._last_activity = 0.0
         self._head_deadline = 0.0
-        # The pool's read buffer: every read lands there and is copied out
-        # at once (the loop runs one protocol callback at a time).
-        self._read_buffer: memoryview = pool.read_buffer
+        self._read_buffer = _read_buffer()
         self._head_buffer = self._read_buffer[:HEAD_READ_SIZE]
         # read_all()'s destination while a whole body is read into it.
         self._bulk: Optional[io.BytesIO] = None

@@ -26,7 +26,7 @@ from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterable, List, Op
 
 from aiodnsresolver import Resolver
 
-from ._connection import ACTIVE, CONNECTING, IDLE, READ_SIZE, Connection
+from ._connection import ACTIVE, CONNECTING, IDLE, Connection
 from ._dns import resolve_host
 from ._errors import (
     HttpConnectError,
@@ -223,9 +223,6 @@ class PoolState:
         self._closed = False
         self._no_a_record: Dict[str, float] = {}
         self._connecting: set = set()  # TCP connects under way: close() fails them at once
-        # Every connection's reads land here and are copied out in the same
-        # callback, so one buffer serves them all (see Connection.get_buffer).
-        self.read_buffer = memoryview(bytearray(READ_SIZE))
         self._handshaking: set = set()  # sockets in a TLS handshake: close() shuts them down
 
     def __repr__(self) -> str:
