@@ -149,29 +149,17 @@ class Connection(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         view = self._bulk_view
-        if view is not None:
-            filled = self._bulk_filled
-            if filled == len(view):
-                view = self._grow_bulk()
-            return view[filled:]
-        return self._head_buffer if self._head is None else self._read_buffer
+        if view is None:
+            return self._head_buffer if self._head is None else self._read_buffer
+        filled = self._bulk_filled
+        if filled == len(view):
+            view = self._grow_bulk()
+        return view[filled:]
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self._bulk_view is None:
-            self.data_received(self._read_buffer[:nbytes].tobytes())
+        if self._bulk_view is not None:
+            self._bulk_updated(nbytes)
             return
-        # Straight into read_all()'s buffer: the parser only counts the bytes.
-        self._bulk_filled += nbytes
-        self._last_activity = self._loop.time()
-        for event in self.parser.body_received(nbytes):  # type: ignore[union-attr]
-            self._end = event  # type: ignore[assignment]
-            # Bytes past the body's end go through the read buffer again,
-            # where they mark the connection as not reusable.
-            self._bulk_view.release()
-            self._bulk_view = None
-            self._wake()
-
-    def data_received(self, data: bytes) -> None:
         parser = self.parser
         if self.state is not ACTIVE or parser is None:
             # Bytes nobody asked for (an unsolicited response pushed onto an
@@ -184,7 +172,7 @@ class Connection(asyncio.BufferedProtocol):
             return
         self._last_activity = self._loop.time()
         try:
-            events = parser.feed(data)
+            events = parser.feed(self._read_buffer[:nbytes].tobytes())
         except HttpError as exc:
             self._fail(exc)
             return
@@ -201,6 +189,18 @@ class Connection(asyncio.BufferedProtocol):
             self._reading_paused = True
             self.transport.pause_reading()  # type: ignore[union-attr]
         self._wake()
+
+    def _bulk_updated(self, nbytes: int) -> None:
+        """Bytes read straight into read_all()'s buffer: the parser only counts them."""
+        self._bulk_filled += nbytes
+        self._last_activity = self._loop.time()
+        for event in self.parser.body_received(nbytes):  # type: ignore[union-attr]
+            self._end = event  # type: ignore[assignment]
+            # Bytes past the body's end go through the read buffer again,
+            # where they mark the connection as not reusable.
+            self._bulk_view.release()  # type: ignore[union-attr]
+            self._bulk_view = None
+            self._wake()
 
     def eof_received(self) -> bool:
         return False  # let the transport close; connection_lost does the rest
