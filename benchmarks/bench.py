@@ -144,6 +144,7 @@ CORE_TARGETS = [
     Target(2, "(c) MB/s", ("c", "mbps"), "asynchttp_lowhaio", "aiohttp", 1.5, True),
     Target(2, "(d) peak RSS", ("a", "peak_rss_mib"), "asynchttp_lowhaio", "aiohttp", 1.0, False),
     Target(10, "(f) TLS req/s", ("f", "rps"), "asynchttp_lowhaio", "aiohttp", 2.0, True),
+    Target(10, "(c) client CPU per MiB", ("c", "cpu_us_per_req"), "asynchttp_lowhaio", "aiohttp", 1.0, False),
 ]
 FACADE_TARGETS = [
     Target(3, "(a) req/s", ("a", "rps"), "asynchttp", "aiohttp", 1.5, True),
@@ -153,6 +154,7 @@ FACADE_TARGETS = [
     Target(3, "(c) MB/s", ("c", "mbps"), "asynchttp", "httplib2", 1.0, True),
     Target(3, "(d) peak RSS", ("a", "peak_rss_mib"), "asynchttp", "aiohttp", 1.0, False),
     Target(10, "(c) MB/s", ("c", "mbps"), "asynchttp", "aiohttp", 1.2, True),
+    Target(10, "(c) client CPU per MiB", ("c", "cpu_us_per_req"), "asynchttp", "aiohttp", 1.0, False),
     Target(10, "(f) TLS req/s", ("f", "rps"), "asynchttp", "aiohttp", 1.5, True),
     Target(10, "(f) TLS req/s", ("f", "rps"), "asynchttp", "httplib2", 2.0, True),
 ]
