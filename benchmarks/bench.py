@@ -106,6 +106,7 @@ def rows(counts: dict[str, int], facade: bool) -> list[Row]:
         # the machine disturbs far less than wall-clock rates.
         Row("(a) client CPU: us/req", "a", "cpu_us_per_req", _int, False),
         Row("(c) client CPU: us/MiB", "c", "cpu_us_per_req", _int, False),
+        Row("(c) page faults per MiB", "c", "faults_per_req", _int, False),
         Row(f"(f) TLS: {f:,} x 100 B, 32 at once: req/s", "f", "rps", _int, True),
         Row(f"(g) TLS: {g} x 1 MiB, 8 at once: MB/s", "g", "mbps", _int, True),
         Row("(f) client CPU: us/req", "f", "cpu_us_per_req", _int, False),
