@@ -28,7 +28,7 @@ import io
 import socket
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, List, Optional
 
 from ._errors import (
     HttpConnectionClosedError,
@@ -353,7 +353,7 @@ class Connection(asyncio.BufferedProtocol):
         parser = self.parser
         remaining = parser.length_remaining if parser is not None and self._exc is None else 0
         if not remaining:
-            chunks = []
+            chunks: List[bytes] = []
             while True:
                 data = await self.read()
                 if data is None:

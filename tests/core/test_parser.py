@@ -452,7 +452,7 @@ def test_body_bytes_read_outside_the_parser_are_counted() -> None:
     # the parser how many bytes came; the end follows the last one.
     parser = ResponseParser(b"GET")
     assert parser.length_remaining == 0
-    head, first = parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+    _head, first = parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
     assert first == b"abc" and parser.length_remaining == 7
     assert parser.body_received(4) == []
     assert parser.length_remaining == 3 and not parser.done
