@@ -48,6 +48,7 @@ setup(
             "lowhaio==0.0.89",
             "requests-futures>=1.0",
             "urllib3>=2",
+            "trustme>=1.0",
         ],
     },
     entry_points={"console_scripts": ["asynchttp=asynchttp._cli:main"]},

@@ -137,6 +137,14 @@ def at_end_of_iteration(fn: Callable[..., Any], *args: Any) -> None:
     _deferred.append((fn, args))
 
 
+def batch_pending() -> bool:
+    """On the loop thread: whether other callbacks still run in this iteration, so
+    that a wake-up postponed with ``at_end_of_iteration`` can share a batch. When
+    none do (one request at a time), postponing only adds to the round trip."""
+    ready = getattr(asyncio.get_running_loop(), "_ready", None)
+    return ready is None or bool(ready) or bool(_deferred)
+
+
 def _run_deferred() -> None:
     while _deferred:
         batch = _deferred[:]

@@ -143,7 +143,7 @@ class RequestFuture(Future):
                 return True
         if self._state in _DONE_STATES:
             return False
-        if defer and _loop.on_loop_thread():
+        if defer and _loop.on_loop_thread() and _loop.batch_pending():
             _loop.at_end_of_iteration(self._settle_and_notify, result, exception)
             return True
         return self._settle_and_notify(result, exception)

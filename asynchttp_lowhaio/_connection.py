@@ -1,11 +1,19 @@
 """One HTTP/1.1 connection: an asyncio protocol that drives the parser.
 
 A connection is CONNECTING, then ACTIVE while it carries a request, IDLE in
-the pool between requests, and finally CLOSED.  The transport pushes bytes
-into ``data_received``; the parser turns them into a head, body chunks and
-an end, which wait in a small queue until the request's caller pulls them.
-Reading pauses while more than ``high_water`` body bytes wait unread, so a
-slow consumer holds a bounded amount of memory however large the body.
+the pool between requests, and finally CLOSED.  The transport reads into a
+buffer the loop's thread shares between its connections (``get_buffer`` and
+``buffer_updated``: asyncio's ``BufferedProtocol``); the parser turns those
+bytes into a head, body chunks and an end, which wait in a small queue until
+the request's caller pulls them.  Reading pauses while more than
+``high_water`` body bytes wait unread, so a slow consumer holds a bounded
+amount of memory however large the body.
+
+A caller that wants a whole Content-Length body at once (``read_all``) gets
+it read straight into one buffer of the body's size, which becomes the
+returned ``bytes`` without a copy: no chunk queue, no join.  That buffer
+starts at no more than ``BULK_FIRST`` bytes and doubles as bytes arrive, so
+a server announcing a huge length and sending little costs little.
 
 No task is ever created here: the caller's own task awaits a plain future,
 and the timeouts are loop timers (``call_at``) that fail that future, so a
@@ -16,9 +24,11 @@ instead of one per read.
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
+import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, List, Optional
 
 from ._errors import (
     HttpConnectionClosedError,
@@ -33,9 +43,41 @@ from ._writer import LAST_CHUNK, encode_chunk
 if TYPE_CHECKING:  # pragma: no cover
     from ._pool import PoolState
 
-__all__ = ["Connection", "CONNECTING", "ACTIVE", "IDLE", "CLOSED"]
+__all__ = ["Connection", "CONNECTING", "ACTIVE", "IDLE", "CLOSED", "READ_SIZE", "HEAD_READ_SIZE", "BULK_FIRST"]
 
 _NEVER = float("inf")
+
+# The most one read takes from the socket: asyncio's own figure for a Protocol.
+READ_SIZE = 262144
+# Until the head is parsed, reads are small: body bytes read with the head go
+# through the chunk queue, and a caller about to take the whole body is
+# better served by reading the rest straight into its buffer.
+HEAD_READ_SIZE = 16384
+# The first allocation for a whole body read at once; it doubles from there.
+BULK_FIRST = 1 << 20
+
+
+_per_thread = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's read buffer, shared by every connection its loop serves: each
+    read is copied out in the callback that filled it, and a loop runs one callback
+    at a time, so one buffer per thread is enough however many pools there are."""
+    buffer = getattr(_per_thread, "read_buffer", None)
+    if buffer is None:
+        buffer = _per_thread.read_buffer = memoryview(bytearray(READ_SIZE))
+    return buffer
+
+
+def _sized_buffer(size: int) -> io.BytesIO:
+    """A BytesIO holding ``size`` bytes: written in place through ``getbuffer()``,
+    its ``getvalue()`` is then that same memory as ``bytes`` (CPython shares it)."""
+    buffer = io.BytesIO()
+    buffer.seek(size - 1)
+    buffer.write(b"\0")
+    buffer.seek(0)
+    return buffer
 
 CONNECTING = "connecting"
 ACTIVE = "active"
@@ -43,7 +85,7 @@ IDLE = "idle"
 CLOSED = "closed"
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """A pooled HTTP/1.1 connection to one origin."""
 
     def __init__(
@@ -85,6 +127,13 @@ class Connection(asyncio.Protocol):
         self._timer: Optional[asyncio.TimerHandle] = None
         self._last_activity = 0.0
         self._head_deadline = 0.0
+        self._read_buffer = _read_buffer()
+        self._head_buffer = self._read_buffer[:HEAD_READ_SIZE]
+        # read_all()'s destination while a whole body is read into it.
+        self._bulk: Optional[io.BytesIO] = None
+        self._bulk_view: Optional[memoryview] = None
+        self._bulk_filled = 0
+        self._bulk_total = 0
 
     def __repr__(self) -> str:
         return (
@@ -98,7 +147,19 @@ class Connection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         self.peer = peername[0] if peername else None
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = self._bulk_view
+        if view is None:
+            return self._head_buffer if self._head is None else self._read_buffer
+        filled = self._bulk_filled
+        if filled == len(view):
+            view = self._grow_bulk()
+        return view[filled:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._bulk_view is not None:
+            self._bulk_updated(nbytes)
+            return
         parser = self.parser
         if self.state is not ACTIVE or parser is None:
             # Bytes nobody asked for (an unsolicited response pushed onto an
@@ -111,7 +172,7 @@ class Connection(asyncio.Protocol):
             return
         self._last_activity = self._loop.time()
         try:
-            events = parser.feed(data)
+            events = parser.feed(self._read_buffer[:nbytes].tobytes())
         except HttpError as exc:
             self._fail(exc)
             return
@@ -128,6 +189,18 @@ class Connection(asyncio.Protocol):
             self._reading_paused = True
             self.transport.pause_reading()  # type: ignore[union-attr]
         self._wake()
+
+    def _bulk_updated(self, nbytes: int) -> None:
+        """Bytes read straight into read_all()'s buffer: the parser only counts them."""
+        self._bulk_filled += nbytes
+        self._last_activity = self._loop.time()
+        for event in self.parser.body_received(nbytes):  # type: ignore[union-attr]
+            self._end = event  # type: ignore[assignment]
+            # Bytes past the body's end go through the read buffer again,
+            # where they mark the connection as not reusable.
+            self._bulk_view.release()  # type: ignore[union-attr]
+            self._bulk_view = None
+            self._wake()
 
     def eof_received(self) -> bool:
         return False  # let the transport close; connection_lost does the rest
@@ -177,6 +250,7 @@ class Connection(asyncio.Protocol):
         self._end = None
         self._chunks.clear()
         self._buffered = 0
+        self._drop_bulk()
         now = self._loop.time()
         self._last_activity = now
         self._head_deadline = now + self._response_head_timeout
@@ -255,16 +329,80 @@ class Connection(asyncio.Protocol):
             data = self._chunks.popleft()
             self._buffered -= len(data)
             if self._reading_paused and self._buffered <= self._high_water:
-                self._reading_paused = False
-                if self.state is ACTIVE:
-                    try:
-                        self.transport.resume_reading()  # type: ignore[union-attr]
-                    except AttributeError:
-                        # Python 3.10's TLS transport after the peer closed, before
-                        # connection_lost reaches us: its socket transport is None.
-                        pass
+                self._resume_reading()
             return data
         return None
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            if self.state is ACTIVE:
+                try:
+                    self.transport.resume_reading()  # type: ignore[union-attr]
+                except AttributeError:
+                    # Python 3.10's TLS transport after the peer closed, before
+                    # connection_lost reaches us: its socket transport is None.
+                    pass
+
+    async def read_all(self) -> bytes:
+        """The rest of the body as one bytes object.
+
+        A Content-Length body is read straight into a buffer of its size;
+        any other body is read chunk by chunk and joined.
+        """
+        parser = self.parser
+        remaining = parser.length_remaining if parser is not None and self._exc is None else 0
+        if not remaining:
+            chunks: List[bytes] = []
+            while True:
+                data = await self.read()
+                if data is None:
+                    return b"".join(chunks)
+                chunks.append(data)
+        self._start_bulk(remaining)
+        try:
+            while self._end is None:
+                if self._exc is not None:
+                    raise self._exc
+                await self._wait()
+            bulk = self._bulk
+        finally:
+            self._drop_bulk()
+        # The transport's views of the buffer are gone by now, so this is the
+        # buffer itself, not a copy.
+        return bulk.getvalue()  # type: ignore[union-attr]
+
+    def _start_bulk(self, remaining: int) -> None:
+        """Read the rest of a Content-Length body into one buffer, starting with what is queued."""
+        queued = self._buffered
+        total = queued + remaining
+        bulk = _sized_buffer(min(total, max(BULK_FIRST, 2 * queued)))
+        for chunk in self._chunks:
+            bulk.write(chunk)
+        self._chunks.clear()
+        self._buffered = 0
+        self._bulk = bulk
+        self._bulk_view = bulk.getbuffer()
+        self._bulk_filled = queued
+        self._bulk_total = total
+        self._resume_reading()
+
+    def _grow_bulk(self) -> memoryview:
+        """The body buffer is full and more is due: move to one twice its size."""
+        old = self._bulk_view
+        filled = self._bulk_filled
+        bulk = _sized_buffer(min(self._bulk_total, 2 * filled))
+        bulk.write(old[:filled])  # type: ignore[index]
+        old.release()  # type: ignore[union-attr]
+        self._bulk = bulk
+        view = self._bulk_view = bulk.getbuffer()
+        return view
+
+    def _drop_bulk(self) -> None:
+        if self._bulk_view is not None:
+            self._bulk_view.release()
+            self._bulk_view = None
+        self._bulk = None
 
     async def read(self) -> Optional[bytes]:
         """The next body chunk, or None at the end of the body."""
@@ -349,6 +487,7 @@ class Connection(asyncio.Protocol):
         self.state = IDLE
         self.idle_since = now
         self.parser = None
+        self._drop_bulk()
         if self._reading_paused:
             # An idle connection must keep reading, or a close by the server goes unseen.
             self._reading_paused = False

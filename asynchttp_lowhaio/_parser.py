@@ -262,6 +262,26 @@ class ResponseParser:
     def done(self) -> bool:
         return self._state == _DONE
 
+    @property
+    def length_remaining(self) -> int:
+        """Bytes still due of a Content-Length body; 0 when the body is framed otherwise or over."""
+        return self._remaining if self._state == _BODY_LENGTH else 0
+
+    def body_received(self, count: int) -> List[Event]:
+        """``count`` bytes of a Content-Length body arrived outside ``feed``.
+
+        The caller read them straight into a buffer of its own (no copy
+        through the parser), never past ``length_remaining``; returns the
+        ``ResponseEnd`` once the last byte is counted.
+        """
+        if self._state != _BODY_LENGTH or not 0 < count <= self._remaining:
+            raise ValueError(f"{count} body bytes do not fit: {self.length_remaining} expected")
+        self._remaining -= count
+        events: List[Event] = []
+        if not self._remaining:
+            self._finish(events)
+        return events
+
     # ------------------------------------------------------------------ feed
     def feed(self, data: bytes) -> List[Event]:
         """Parse ``data``; returns the events it completes."""

@@ -76,7 +76,13 @@ def streamed(data: bytes) -> Callable[..., AsyncIterator[bytes]]:
 
 
 async def buffered(data: AsyncIterator[bytes]) -> bytes:
-    """All the chunks of an async iterator, joined."""
+    """All the chunks of an async iterator, joined.
+
+    A response body of this pool is read whole instead (``ResponseBody.read_all``):
+    a Content-Length body goes straight into one buffer, with no join.
+    """
+    if type(data) is ResponseBody:
+        return await data.read_all()
     return b"".join([chunk async for chunk in data])
 
 
@@ -774,6 +780,20 @@ class ResponseBody:
             self._pool.release(conn)
         else:
             self._pool.discard(conn, "the response does not allow reuse", self._log)
+
+    async def read_all(self) -> bytes:
+        """The rest of the body in one bytes object (what ``buffered()`` returns)."""
+        conn = self._conn
+        if conn is None:
+            return b""
+        try:
+            data = await conn.read_all()
+        except BaseException:
+            self._conn = None
+            self._pool.discard(conn, "failed while reading the body", self._log)
+            raise
+        self._finish(conn)
+        return data
 
     async def aclose(self) -> None:
         conn = self._conn

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import ssl
 from typing import Any
+
+
+def ca_path() -> str | None:
+    """The CA of the benchmark's TLS server (scenarios (f) and (g)), from bench.py."""
+    return os.environ.get("BENCH_CA") or None
+
+
+def verifying_context() -> ssl.SSLContext:
+    """A default client context (verification and hostname checks on) trusting the bench CA."""
+    return ssl.create_default_context(cafile=ca_path())
 
 
 class Unavailable(Exception):
@@ -47,7 +59,11 @@ class LowhaioStyle(AsyncClient):
     async def open(self, concurrency: int) -> None:
         # Defaults on purpose: our pool's limits (100) are above every
         # scenario's concurrency, and lowhaio 0.0.89 has none.
-        self.request, self._close = self.module.Pool()
+        if ca_path():
+            context = verifying_context()
+            self.request, self._close = self.module.Pool(get_ssl_context=lambda: context)
+        else:
+            self.request, self._close = self.module.Pool()
         self.buffered = self.module.buffered
 
     async def get(self, url: str) -> tuple[int, bytes]:
@@ -73,7 +89,8 @@ class Aiohttp(AsyncClient):
 
         self.aiohttp = aiohttp
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max(concurrency, 100), limit_per_host=0),
+            connector=aiohttp.TCPConnector(limit=max(concurrency, 100), limit_per_host=0,
+                                           ssl=verifying_context() if ca_path() else True),
         )
 
     async def get(self, url: str) -> tuple[int, bytes]:
@@ -164,14 +181,16 @@ class Raw(AsyncClient):
         self.all: list[_RawConnection] = []
 
     async def get(self, url: str) -> tuple[int, bytes]:
-        # Only ever called with the benchmark's own http://127.0.0.1:port/path.
-        hostport, _, path = url[len("http://"):].partition("/")
+        # Only ever called with the benchmark's own http(s)://127.0.0.1:port/path.
+        scheme, _, rest = url.partition("://")
+        hostport, _, path = rest.partition("/")
         if self.free:
             conn = self.free.pop()
         else:
             host, _, port = hostport.partition(":")
+            context = verifying_context() if scheme == "https" else None
             _t, conn = await asyncio.get_running_loop().create_connection(
-                _RawConnection, host, int(port))
+                _RawConnection, host, int(port), ssl=context)
             self.all.append(conn)
         result = await conn.get(
             f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n".encode("ascii"))

@@ -8,11 +8,12 @@ thread-based peers: submit to a pool of threads), checking every answer;
 
 from __future__ import annotations
 
+import collections
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _core_clients import Unavailable
+from _core_clients import Unavailable, ca_path
 
 
 def check(status: int, body: bytes, size: int) -> None:
@@ -55,16 +56,20 @@ class AsynchttpHttp(SyncClient):
         # The keyword for the connection limit is the core's option name; an
         # Http without it is still measured, with its own default limit.
         try:
-            self.http = self.module.Http(max_connections=concurrency)
+            self.http = self.module.Http(max_connections=concurrency, ca_certs=ca_path())
             self.note = f"max_connections={concurrency}"
         except TypeError:
-            self.http = self.module.Http()
+            self.http = self.module.Http(ca_certs=ca_path())
             self.note = "default limits (max_connections not accepted)"
 
     def batch(self, url: str, n: int, size: int) -> None:
+        # Each answer is dropped once touched, as the thread-pool peers drop
+        # theirs (Executor.map lets go of each result it yields): holding all
+        # of them would measure page faults on fresh memory, not the client.
         request = self.http.request
-        pending = [request(url) for _ in range(n)]
-        for response, content in pending:
+        pending = collections.deque([request(url) for _ in range(n)])
+        while pending:
+            response, content = pending.popleft()
             check(response.status, bytes(content), size)
 
     def one(self, url: str) -> tuple[int, bytes]:
@@ -94,12 +99,12 @@ class Httplib2Threads(SyncClient):
         self.httplib2 = httplib2
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(concurrency)
-        self.single = httplib2.Http()
+        self.single = httplib2.Http(ca_certs=ca_path())
 
     def _fetch(self, url: str) -> tuple[int, bytes]:
         http = getattr(self.local, "http", None)
         if http is None:
-            http = self.local.http = self.httplib2.Http()
+            http = self.local.http = self.httplib2.Http(ca_certs=ca_path())
         response, content = http.request(url)
         return response.status, content
 
@@ -126,16 +131,20 @@ class RequestsFutures(SyncClient):
 
         # max_workers above requests' pool size resizes the pool to match.
         self.session = FuturesSession(max_workers=concurrency)
+        # Per request: requests lets REQUESTS_CA_BUNDLE from the environment
+        # win over the session's verify.
+        self.kwargs = {"verify": ca_path()} if ca_path() else {}
 
     def batch(self, url: str, n: int, size: int) -> None:
         get = self.session.get
-        futures = [get(url) for _ in range(n)]
+        kwargs = self.kwargs
+        futures = [get(url, **kwargs) for _ in range(n)]
         for future in futures:
             resp = future.result()
             check(resp.status_code, resp.content, size)
 
     def one(self, url: str) -> tuple[int, bytes]:
-        resp = self.session.get(url).result()
+        resp = self.session.get(url, **self.kwargs).result()
         return resp.status_code, resp.content
 
     def close(self) -> None:
@@ -154,7 +163,8 @@ class Urllib3Threads(SyncClient):
         import urllib3
 
         self.urllib3 = urllib3
-        self.manager = urllib3.PoolManager(maxsize=concurrency, retries=False)
+        self.manager = urllib3.PoolManager(maxsize=concurrency, retries=False,
+                                           **({"ca_certs": ca_path(), "cert_reqs": "CERT_REQUIRED"} if ca_path() else {}))
         self.pool = ThreadPoolExecutor(concurrency)
 
     def _fetch(self, url: str) -> tuple[int, bytes]:

@@ -3,7 +3,10 @@
 nginx is used rather than a Python server so that the server is never the
 bottleneck and every client meets the same fast, standards-following peer.
 The config, the served files, the pid file and the error log all live in a
-temporary directory that is removed when the server stops.
+temporary directory that is removed when the server stops.  With ``tls=True``
+a second listener serves the same files over HTTPS with a certificate for
+127.0.0.1 made at start time by trustme; its CA is ``ca_path``, for the
+clients to verify against.
 """
 
 from __future__ import annotations
@@ -54,7 +57,17 @@ http {{
         listen 127.0.0.1:{port};
         root {tmp}/www;
     }}
-}}
+{tls_server}}}
+"""
+
+
+_TLS_SERVER = """
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {tmp}/server.pem;
+        ssl_certificate_key {tmp}/server.key;
+        root {tmp}/www;
+    }}
 """
 
 
@@ -72,10 +85,13 @@ class NginxMissing(RuntimeError):
 class Nginx:
     """Context manager: nginx running on 127.0.0.1:port until exit, whatever happens."""
 
-    def __init__(self, cpu: int | None = None, startup_timeout: float = 10.0) -> None:
+    def __init__(self, cpu: int | None = None, startup_timeout: float = 10.0, tls: bool = False) -> None:
         self.cpu = cpu
         self.startup_timeout = startup_timeout
+        self.tls = tls
         self.port = 0
+        self.tls_port = 0
+        self.ca_path = ""
         self.tmp = ""
         self.proc: subprocess.Popen[bytes] | None = None
         self.version = ""
@@ -87,6 +103,31 @@ class Nginx:
     @property
     def big_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/{BIG_NAME}"
+
+    @property
+    def small_tls_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}/{SMALL_NAME}"
+
+    @property
+    def big_tls_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}/{BIG_NAME}"
+
+    def _make_certificate(self) -> None:
+        """A fresh CA and a certificate for 127.0.0.1, valid for this run only."""
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        cert.private_key_pem.write_to_path(os.path.join(self.tmp, "server.key"))
+        cert.cert_chain_pems[0].write_to_path(os.path.join(self.tmp, "server.pem"))
+        for pem in cert.cert_chain_pems[1:]:
+            with open(os.path.join(self.tmp, "server.pem"), "ab") as f:
+                f.write(pem.bytes())
+        self.ca_path = os.path.join(self.tmp, "ca.pem")
+        ca.cert_pem.write_to_path(self.ca_path)
+        # nginx's worker (an unprivileged user when run as root) reads them.
+        for name in ("server.key", "server.pem", "ca.pem"):
+            os.chmod(os.path.join(self.tmp, name), 0o644)
 
     def __enter__(self) -> "Nginx":
         if not os.access(NGINX, os.X_OK):
@@ -129,12 +170,18 @@ class Nginx:
             .split("/")[-1]
         )
         self.port = free_port()
+        tls_server = ""
+        if self.tls:
+            self._make_certificate()
+            self.tls_port = free_port()
+            tls_server = _TLS_SERVER.format(port=self.tls_port, tmp=self.tmp)
         conf = os.path.join(self.tmp, "nginx.conf")
         with open(conf, "w", encoding="ascii") as f:
             f.write(
                 _CONFIG.format(
                     tmp=self.tmp,
                     port=self.port,
+                    tls_server=tls_server,
                     user_line="user nobody nogroup;" if os.geteuid() == 0 else "",
                 )
             )

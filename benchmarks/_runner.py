@@ -56,8 +56,16 @@ def sequential_result(timings_ns: list[int]) -> dict[str, Any]:
     }
 
 
-def throughput_result(n: int, size: int, seconds: float, cpu: float) -> dict[str, Any]:
+def minor_faults() -> int:
+    """Page faults so far (every thread): touching fresh memory, which the allocator
+    handed back to the kernel, costs one each; on a VM that is a large share of the
+    CPU per MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def throughput_result(n: int, size: int, seconds: float, cpu: float, faults: int = 0) -> dict[str, Any]:
     return {
+        "faults_per_req": faults / n,
         "seconds": seconds,
         "rps": n / seconds,
         "mbps": n * size / 1e6 / seconds,
@@ -106,10 +114,10 @@ async def run_async(name: str, scenario: str, url: str, n: int, concurrency: int
         else:
             # Warm-up opens the connections, so the timed part is steady state.
             await batch(concurrency * 2)
-            cpu0, t0 = time.process_time(), time.perf_counter()
+            faults0, cpu0, t0 = minor_faults(), time.process_time(), time.perf_counter()
             await batch(n)
-            t1, cpu1 = time.perf_counter(), time.process_time()
-            result = throughput_result(n, size, t1 - t0, cpu1 - cpu0)
+            t1, cpu1, faults1 = time.perf_counter(), time.process_time(), minor_faults()
+            result = throughput_result(n, size, t1 - t0, cpu1 - cpu0, faults1 - faults0)
         result["client"] = client.describe()
         return result
     finally:
@@ -142,10 +150,10 @@ def run_sync(name: str, scenario: str, url: str, n: int, concurrency: int,
             result = queue_everything(client, url, n, size)
         else:
             client.batch(url, concurrency * 2, size)
-            cpu0, t0 = time.process_time(), time.perf_counter()
+            faults0, cpu0, t0 = minor_faults(), time.process_time(), time.perf_counter()
             client.batch(url, n, size)
-            t1, cpu1 = time.perf_counter(), time.process_time()
-            result = throughput_result(n, size, t1 - t0, cpu1 - cpu0)
+            t1, cpu1, faults1 = time.perf_counter(), time.process_time(), minor_faults()
+            result = throughput_result(n, size, t1 - t0, cpu1 - cpu0, faults1 - faults0)
         result["client"] = client.describe()
         return result
     finally:
@@ -191,6 +199,8 @@ def queue_everything(client: Any, url: str, n: int, size: int) -> dict[str, Any]
         "threads_queued": threads_queued,
         "threads_max": threads_max,
         "threads_after": threading.active_count(),
+        "queue_us_per_request": (t_queued - t0) / n * 1e6,
+        "peak_rss_mib": peak_rss_mib(),
         "kib_per_request": (rss_queued - rss_before) / n,
         "peak_kib_per_request": (peak_rss_mib() * 1024 - rss_before) / n,
     }

@@ -59,6 +59,7 @@ class Scenario:
     quick_n: int
     concurrency: int
     size: int
+    tls: bool = False
 
 
 SCENARIOS = {
@@ -66,7 +67,12 @@ SCENARIOS = {
     "b": Scenario("b", "small_url", 2000, 200, 1, _nginx.SMALL_SIZE),
     "c": Scenario("c", "big_url", 100, 10, 8, _nginx.BIG_SIZE),
     "e": Scenario("e", "small_url", 100_000, 5000, 32, _nginx.SMALL_SIZE),
+    # (a) and (c) over TLS: same nginx, a certificate made for this run, every client verifying it.
+    "f": Scenario("f", "small_tls_url", 5000, 500, 32, _nginx.SMALL_SIZE, tls=True),
+    "g": Scenario("g", "big_tls_url", 100, 10, 8, _nginx.BIG_SIZE, tls=True),
 }
+# The order scenarios run in, within a repetition.
+ORDER = ("a", "b", "c", "f", "g", "e")
 
 
 @dataclass
@@ -89,7 +95,7 @@ def _one(v: float) -> str:
 
 
 def rows(counts: dict[str, int], facade: bool) -> list[Row]:
-    a, b, c = counts["a"], counts["b"], counts["c"]
+    a, b, c, f, g = counts["a"], counts["b"], counts["c"], counts["f"], counts["g"]
     return [
         Row(f"(a) {a:,} x 100 B, 32 at once: req/s", "a", "rps", _int, True),
         Row(f"(b) {b:,} sequential: median us", "b", "median_us", _int, False),
@@ -100,11 +106,17 @@ def rows(counts: dict[str, int], facade: bool) -> list[Row]:
         # the machine disturbs far less than wall-clock rates.
         Row("(a) client CPU: us/req", "a", "cpu_us_per_req", _int, False),
         Row("(c) client CPU: us/MiB", "c", "cpu_us_per_req", _int, False),
+        Row("(c) page faults per MiB", "c", "faults_per_req", _int, False),
+        Row(f"(f) TLS: {f:,} x 100 B, 32 at once: req/s", "f", "rps", _int, True),
+        Row(f"(g) TLS: {g} x 1 MiB, 8 at once: MB/s", "g", "mbps", _int, True),
+        Row("(f) client CPU: us/req", "f", "cpu_us_per_req", _int, False),
+        Row("(g) client CPU: us/MiB", "g", "cpu_us_per_req", _int, False),
     ]
 
 
 LEGEND_CORE = (
-    "(b) runs on one keep-alive connection. MB = 10^6 bytes. Ratios: client / aiohttp "
+    "(b) runs on one keep-alive connection. MB = 10^6 bytes. (f), (g): HTTPS to the same nginx, "
+    "certificate made at bench time (trustme), verified by every client. Ratios: client / aiohttp "
     "(for us and MiB, lower is better).")
 LEGEND_FACADE = (
     "asynchttp.Http: queue every request, then touch every content; (b) request() then touch, "
@@ -132,6 +144,8 @@ CORE_TARGETS = [
     Target(2, "(b) median us", ("b", "median_us"), "asynchttp_lowhaio", "aiohttp", 0.45, False),
     Target(2, "(c) MB/s", ("c", "mbps"), "asynchttp_lowhaio", "aiohttp", 1.5, True),
     Target(2, "(d) peak RSS", ("a", "peak_rss_mib"), "asynchttp_lowhaio", "aiohttp", 1.0, False),
+    Target(10, "(f) TLS req/s", ("f", "rps"), "asynchttp_lowhaio", "aiohttp", 2.0, True),
+    Target(10, "(c) client CPU per MiB", ("c", "cpu_us_per_req"), "asynchttp_lowhaio", "aiohttp", 1.0, False),
 ]
 FACADE_TARGETS = [
     Target(3, "(a) req/s", ("a", "rps"), "asynchttp", "aiohttp", 1.5, True),
@@ -140,6 +154,10 @@ FACADE_TARGETS = [
     Target(3, "(b) median us", ("b", "median_us"), "asynchttp", "httplib2", 0.8, False),
     Target(3, "(c) MB/s", ("c", "mbps"), "asynchttp", "httplib2", 1.0, True),
     Target(3, "(d) peak RSS", ("a", "peak_rss_mib"), "asynchttp", "aiohttp", 1.0, False),
+    Target(10, "(c) MB/s", ("c", "mbps"), "asynchttp", "aiohttp", 1.2, True),
+    Target(10, "(c) client CPU per MiB", ("c", "cpu_us_per_req"), "asynchttp", "aiohttp", 1.0, False),
+    Target(10, "(f) TLS req/s", ("f", "rps"), "asynchttp", "aiohttp", 1.5, True),
+    Target(10, "(f) TLS req/s", ("f", "rps"), "asynchttp", "httplib2", 2.0, True),
 ]
 
 
@@ -182,6 +200,9 @@ def run_one(client: str, scenario: Scenario, n: int, server: _nginx.Nginx,
     # The working tree's packages, not whatever version is installed.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH", "")) if p)
     env.pop("BENCH_PROFILE", None)
+    env.pop("BENCH_CA", None)
+    if scenario.tls:
+        env["BENCH_CA"] = server.ca_path
     if profile_path:
         env["BENCH_PROFILE"] = profile_path
     try:
@@ -208,7 +229,7 @@ def measure(args: argparse.Namespace, server: _nginx.Nginx, server_cpu: int | No
         # Rotating who goes first spreads any warm-up drift of the machine.
         shift = rep % len(clients)
         order = clients[shift:] + clients[:shift]
-        for key in ("a", "b", "c", "e"):
+        for key in ORDER:
             scenario = SCENARIOS[key]
             n = scenario.quick_n if args.quick else scenario.n
             cpu = client_cpu
@@ -260,10 +281,13 @@ def brief(key: str, r: dict[str, Any]) -> str:
         return f"{r['rps']:,.0f} req/s, {r['peak_rss_mib']:.1f} MiB, {r['cpu_us_per_req']:.0f} us CPU/req"
     if key == "b":
         return f"median {r['median_us']:.0f} us, p99 {r['p99_us']:.0f} us"
-    if key == "c":
-        return f"{r['mbps']:,.0f} MB/s"
+    if key in ("c", "g"):
+        return f"{r['mbps']:,.0f} MB/s, {r['cpu_us_per_req']:.0f} us CPU/MiB"
+    if key == "f":
+        return f"{r['rps']:,.0f} req/s, {r['cpu_us_per_req']:.0f} us CPU/req"
     return (f"{r['completed']:,} done in {r['seconds']:.1f} s, threads {r['threads_before']}->"
-            f"{r['threads_max']}->{r['threads_after']}, {r['kib_per_request']:.2f} KiB/request queued")
+            f"{r['threads_max']}->{r['threads_after']}, {r['kib_per_request']:.2f} KiB/request queued, "
+            f"{r['queue_seconds'] / r['completed'] * 1e6:.1f} us to queue each, peak RSS {r['peak_rss_mib']:.0f} MiB")
 
 
 def log(msg: str) -> None:
@@ -348,7 +372,7 @@ def queue_table(results: Results, n: int, rst: bool) -> tuple[str, list[str]]:
         reason = (results.na.get("asynchttp") or "; ".join(results.failed.get(("asynchttp", "e"), []))
                   or "not run")
         return f"(e) {n:,} requests queued at once on one asynchttp.Http: {reason}", [
-            f"{'- ' if rst else '  '}issue 3 (e) constant threads, < 2 KiB per queued request: not measured"]
+            f"{'- ' if rst else '  '}issue 10 (e) constant threads, < 1 KiB per queued request: not measured"]
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in runs)
@@ -357,6 +381,7 @@ def queue_table(results: Results, n: int, rst: bool) -> tuple[str, list[str]]:
         ["requests completed (every run)", f"{min(r['completed'] for r in runs):,} of {n:,}"],
         ["wall time: s", f"{med('seconds'):.2f}"],
         ["queuing them all: s", f"{med('queue_seconds'):.2f}"],
+        ["time to queue one request: us", f"{med('queue_seconds') / n * 1e6:.1f}"],
         ["throughput: req/s", f"{med('rps'):,.0f}"],
         ["threads before / after queuing", f"{max(r['threads_before'] for r in runs)} / "
                                            f"{max(r['threads_queued'] for r in runs)}"],
@@ -364,14 +389,16 @@ def queue_table(results: Results, n: int, rst: bool) -> tuple[str, list[str]]:
                                                    f"{max(r['threads_after'] for r in runs)}"],
         ["memory per queued request: KiB", f"{med('kib_per_request'):.2f}"],
         ["peak growth per request: KiB", f"{med('peak_kib_per_request'):.2f}"],
+        ["peak RSS of the process: MiB", f"{med('peak_rss_mib'):.1f}"
+                                         if all('peak_rss_mib' in r for r in runs) else "-"],
     ]
     table = render([f"(e) {n:,} queued at once on one asynchttp.Http", "median"], body, rst)
     constant = all(r["threads_max"] <= r["threads_before"] and r["threads_after"] <= r["threads_before"]
                    for r in runs)
     complete = all(r["completed"] == n for r in runs)
     kib = med("kib_per_request")
-    met = constant and complete and kib < 2.0
-    verdict = (f"{'- ' if rst else '  '}issue 3 (e) all complete, constant threads, < 2 KiB per queued "
+    met = constant and complete and kib < 1.0
+    verdict = (f"{'- ' if rst else '  '}issue 10 (e) all complete, constant threads, < 1 KiB per queued "
                f"request: {'complete' if complete else 'INCOMPLETE'}, threads "
                f"{'constant' if constant else 'GREW'}, {kib:.2f} KiB -> {'met' if met else 'NOT MET'}")
     return table, [verdict]
@@ -481,6 +508,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small counts: a smoke run, figures not meaningful")
     p.add_argument("--only", choices=("core", "facade"), help="run one section only")
     p.add_argument("--clients", help=f"comma-separated subset of: {','.join(ALL_CLIENTS)}")
+    p.add_argument("--scenarios", help="comma-separated subset of the scenario letters to run (default: all)")
     pin = p.add_mutually_exclusive_group()
     pin.add_argument("--taskset", dest="taskset", action="store_true", default=None,
                      help="pin nginx and the client to one CPU each (default when taskset and 2 CPUs exist)")
@@ -529,7 +557,21 @@ def main(argv: list[str]) -> int:
         if unknown:
             raise SystemExit(f"unknown clients {unknown}; known: {ALL_CLIENTS}")
         clients = [c for c in clients if c in asked]
-    scenario_keys = {c: ["a", "b", "c"] + (["e"] if c == "asynchttp" else []) for c in clients}
+    scenario_keys = {c: ["a", "b", "c", "f", "g"] + (["e"] if c == "asynchttp" else []) for c in clients}
+    if args.scenarios:
+        chosen = [k.strip() for k in args.scenarios.split(",") if k.strip()]
+        unknown = [k for k in chosen if k not in SCENARIOS]
+        if unknown:
+            raise SystemExit(f"unknown scenarios {unknown}; known: {list(SCENARIOS)}")
+        scenario_keys = {c: [k for k in keys if k in chosen] for c, keys in scenario_keys.items()}
+    tls = any(SCENARIOS[k].tls for keys in scenario_keys.values() for k in keys)
+    if tls:
+        try:
+            import trustme  # noqa: F401
+        except ImportError:
+            log("trustme is not installed (pip install trustme): the TLS scenarios (f) and (g) are skipped")
+            scenario_keys = {c: [k for k in keys if not SCENARIOS[k].tls] for c, keys in scenario_keys.items()}
+            tls = False
     counts = {k: (s.quick_n if args.quick else s.n) for k, s in SCENARIOS.items()}
 
     if not os.access(_nginx.NGINX, os.X_OK):
@@ -541,7 +583,7 @@ def main(argv: list[str]) -> int:
         pinning += f" ({server_cpu if args.b_cpu == 'same' else client_cpu} in (b))"
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        with _nginx.Nginx(cpu=server_cpu) as server:
+        with _nginx.Nginx(cpu=server_cpu, tls=tls) as server:
             log(f"nginx {server.version} on 127.0.0.1:{server.port}; {pinning}; clients: {', '.join(clients)}")
             if args.profile:
                 profile(args, server, client_cpu, clients, scenario_keys)

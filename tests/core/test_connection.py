@@ -30,6 +30,7 @@ from asynchttp_lowhaio import (
     empty_async_iterator,
     streamed,
 )
+from asynchttp_lowhaio._connection import BULK_FIRST
 from tests.core.helpers import conn_of, fetch, header, open_pool, state_of, until
 from tests.servers import run
 from tests.servers.http_server import Raw, Request, Response, TestServer, pattern
@@ -577,6 +578,81 @@ def test_slow_consumer_pauses_reading(http_server: TestServer) -> None:
     held, content = run(main(), timeout=60)
     assert content == pattern(size)
     assert held < 8 * 1024 * 1024, held
+
+
+# ------------------------------------------------------ whole bodies at once
+def test_whole_body_larger_than_the_first_buffer(http_server: TestServer) -> None:
+    """buffered() reads a Content-Length body into one growing buffer: exact bytes, then reuse."""
+    size = 5 * BULK_FIRST + 12345
+
+    async def main() -> Any:
+        async with open_pool() as request:
+            code, headers, body = await request(b"GET", http_server.url(f"/stream?n={size}"))
+            content = await buffered(body)
+            return content, header(headers, b"content-length"), await conn_of(request, http_server.url("/hello"))
+
+    content, length, second = run(main(), timeout=60)
+    assert type(content) is bytes and content == pattern(size)
+    assert length == b"%d" % size
+    assert second == (1, 2)
+
+
+def test_whole_body_after_streaming_its_start(http_server: TestServer) -> None:
+    """Chunks already taken stay taken; buffered() returns the rest, whole."""
+    size = 3 * 1024 * 1024
+
+    async def main() -> Any:
+        async with open_pool(recv_bufsize=65536) as request:
+            code, _, body = await request(b"GET", http_server.url(f"/stream?n={size}"))
+            first = await body.__anext__()
+            await asyncio.sleep(0.05)  # more arrives and waits in the queue meanwhile
+            rest = await buffered(body)
+            return first, rest, await conn_of(request, http_server.url("/hello"))
+
+    first, rest, second = run(main(), timeout=60)
+    assert first + rest == pattern(size)
+    assert second == (1, 2)
+
+
+def test_bytes_after_a_whole_body_prevent_reuse(scripted: Callable[..., ScriptedServer]) -> None:
+    """The body's buffer ends where the body does: what follows is seen and poisons the connection."""
+    server = scripted([
+        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhe"), sleep(0.1),
+         send(b"lloHTTP/1.1 200 OK\r\n"), wait_for_client_close(2)],
+        [recv_head(), send(OK_2)],
+    ])
+
+    async def main() -> Any:
+        async with open_pool() as request:
+            code, _, body = await request(b"GET", server.url("/"))
+            first = await buffered(body)  # waits for the rest of the body
+            await asyncio.sleep(0.1)
+            second = await fetch(request, b"GET", server.url("/"))
+            return first, second
+
+    first, second = run(main())
+    assert first == b"hello" and second[2] == b"ok"
+    assert server.connections_accepted == 2
+
+
+def test_announced_length_is_not_allocated_up_front(scripted: Callable[..., ScriptedServer]) -> None:
+    """A server announcing a terabyte and sending ten bytes costs about BULK_FIRST, then a timeout."""
+    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000000\r\n\r\n"
+                                         + b"z" * 10), sleep(5)])
+
+    async def main() -> int:
+        async with open_pool(socket_timeout=0.3) as request:
+            code, _, body = await request(b"GET", server.url("/"))
+            tracemalloc.start()
+            try:
+                with pytest.raises(HttpReadTimeoutError):
+                    await buffered(body)
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+    peak = run(main())
+    assert peak < 2 * BULK_FIRST, peak
 
 
 # ----------------------------------------------------------- errors in the body

@@ -447,6 +447,36 @@ def test_body_bytes_are_not_buffered() -> None:
     assert type(parser.feed(b"\r\n0\r\n\r\n")[-1]) is ResponseEnd
 
 
+def test_body_bytes_read_outside_the_parser_are_counted() -> None:
+    # A caller reading a Content-Length body into its own buffer only tells
+    # the parser how many bytes came; the end follows the last one.
+    parser = ResponseParser(b"GET")
+    assert parser.length_remaining == 0
+    _head, first = parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+    assert first == b"abc" and parser.length_remaining == 7
+    assert parser.body_received(4) == []
+    assert parser.length_remaining == 3 and not parser.done
+    (end,) = parser.body_received(3)
+    assert type(end) is ResponseEnd and end.keep_alive and parser.done
+    assert parser.length_remaining == 0
+    # Stray bytes after it still poison the connection.
+    assert parser.feed(b"x") == [] and end.keep_alive is False
+
+
+@pytest.mark.parametrize("framing, count", [
+    (b"Content-Length: 5\r\n", 6),  # more than is due
+    (b"Content-Length: 5\r\n", 0),  # nothing
+    (b"Transfer-Encoding: chunked\r\n", 1),  # not a Content-Length body
+    (b"", 1),  # until close
+])
+def test_body_bytes_outside_the_parser_must_fit_the_length(framing: bytes, count: int) -> None:
+    parser = ResponseParser(b"GET")
+    parser.feed(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n")
+    with pytest.raises(ValueError):
+        parser.body_received(count)
+    assert parser.length_remaining == (5 if b"Length" in framing else 0)
+
+
 def test_errors_are_in_the_tree() -> None:
     assert issubclass(TooLong, Protocol) and issubclass(Protocol, HttpDataError)
     assert issubclass(Closed, HttpDataError) and issubclass(Closed, ConnectionError)
