@@ -42,6 +42,11 @@ __version__ = "0.1.0"
 RETRIES = 2
 debuglevel = 0
 
+# asynchttp's own setting, read at each use: seconds an unused loop thread, callback
+# worker or cache thread waits for new work before it ends (the next request starts
+# what it needs again). Lower it where threads are counted right after use (tests).
+IDLE_GRACE = 0.5
+
 # A library logs; the application decides where it goes (no "last resort" stderr lines).
 _logging.getLogger("asynchttp").addHandler(_logging.NullHandler())
 
@@ -73,4 +78,5 @@ __all__ = [
     "REDIRECT_CODES",
     "RETRIES",
     "debuglevel",
+    "IDLE_GRACE",
 ]
