@@ -13,7 +13,8 @@ touching each answer before the next, it times:
 - ``with Http(), restart``: as ``with Http()`` with ``IDLE_GRACE = 0``, so the loop
   thread stops whenever no Http is open and the next request starts a new one
   (epoll, socket pair, thread): the worst case of the rule;
-- the same two patterns with ``httplib2.Http``, for scale.
+- the same two patterns with ``httplib2.Http``, for scale;
+- ``loop start + stop`` alone, without a request: what one restart costs.
 
 Prints microseconds per request (median of the repetitions), the ratio to the
 long-lived Http, and how many loop threads were started. Not a test: speed
@@ -74,6 +75,17 @@ def httplib2_per_request(url: str, count: int) -> None:
         http.close()
 
 
+def bare_restart(url: str, count: int) -> None:
+    """The restart alone, no request: start the loop thread (selector, socket pair,
+    thread), let it go, and join the thread once it has closed everything."""
+    for _ in range(count):
+        loop = _loop.attach()
+        state = _loop._state
+        assert state is not None
+        loop.call_soon_threadsafe(_loop.detach, loop)
+        state.thread.join()
+
+
 # (label, function, IDLE_GRACE while it runs)
 SCENARIOS: list[tuple[str, Callable[[str, int], None], float]] = [
     ("long-lived Http", long_lived, _loop.DEFAULT_IDLE_GRACE),
@@ -82,6 +94,7 @@ SCENARIOS: list[tuple[str, Callable[[str, int], None], float]] = [
     ("with Http(), restart each time", with_http, 0.0),
     ("httplib2, long-lived", httplib2_long_lived, _loop.DEFAULT_IDLE_GRACE),
     ("httplib2, per request", httplib2_per_request, _loop.DEFAULT_IDLE_GRACE),
+    ("loop start + stop alone", bare_restart, 0.0),
 ]
 
 
