@@ -141,8 +141,8 @@ def attach() -> asyncio.AbstractEventLoop:
 
 
 def detach(loop: asyncio.AbstractEventLoop) -> None:
-    """Let go of ``loop`` (held by ``attach``); on its thread. The last one to let go
-    arms the idle timer, which stops the loop unless someone attaches within the grace."""
+    """Let go of ``loop`` (held by ``attach``). The last one to let go arms the idle
+    timer, which stops the loop unless someone attaches within the grace."""
     with _start_lock:
         state = _state
         if state is None or state.loop is not loop:
@@ -151,8 +151,19 @@ def detach(loop: asyncio.AbstractEventLoop) -> None:
         if state.users > 0:
             return
         state.idle_since = time.monotonic()
-        if state.stop_timer is None:
+        if state.stop_timer is not None:
+            return  # armed already: it looks at idle_since when it fires
+        if getattr(_thread_local, "deferred", None) is not None and _running_loop() is loop:
             state.stop_timer = loop.call_later(idle_grace(), _stop_if_idle, state)
+        else:  # call_later is for the loop's own thread; the check re-arms it there
+            state.stop_timer = loop.call_soon_threadsafe(_stop_if_idle, state)  # type: ignore[assignment]
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _stop_if_idle(state: _LoopState) -> None:
