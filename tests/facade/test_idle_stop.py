@@ -247,3 +247,46 @@ def test_a_loop_nobody_holds_stops_after_the_grace() -> None:
     running, closed, after = json.loads(result.stdout)
     assert "asynchttp-loop" in running
     assert closed and after == ["MainThread"]
+
+
+def test_fork_and_exit_after_the_loop_stopped(http_server: TestServer) -> None:
+    """A child forked while no loop runs starts its own; both processes exit cleanly
+    with the loop idle-stopping (or stopped) at interpreter exit."""
+    result = run_script(
+        """
+        import json, os, sys, time, warnings
+        import asynchttp
+        from asynchttp import _loop
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork of a threaded process
+        asynchttp.IDLE_GRACE = 0.01
+        url = %r
+        with asynchttp.Http() as http:
+            first = http.request(url)[1] == b"hello world"
+        deadline = time.monotonic() + 10
+        while _loop._state is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stopped = _loop._state is None
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with asynchttp.Http() as http:
+                    os.write(write_end, bytes(http.request(url)[1]))
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        child = b""
+        while True:
+            piece = os.read(read_end, 100)
+            if not piece:
+                break
+            child += piece
+        _, status = os.waitpid(pid, 0)
+        asynchttp.IDLE_GRACE = 0.0
+        again = asynchttp.Http().request(url)[1] == b"hello world"  # exits while it stops
+        print(json.dumps([first, stopped, child.decode(), os.WEXITSTATUS(status), again]))
+        """ % http_server.url("/hello")
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+    assert json.loads(result.stdout) == [True, True, "hello world", 0, True]
