@@ -11,7 +11,7 @@ on the time taken only guards against a hang.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 

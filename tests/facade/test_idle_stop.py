@@ -18,7 +18,7 @@ import pytest
 
 import asynchttp
 from asynchttp import _loop
-from tests.facade.conftest import WAIT, wait_until
+from tests.facade.conftest import wait_until
 from tests.facade.test_lifecycle import run_script
 from tests.servers.http_server import TestServer
 
