@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextvars
 import itertools
 import logging
@@ -354,6 +355,15 @@ class _Client:
         self.drain_waiters: list[asyncio.Future[None]] = []
         self.stopping = False
         self.finished = False
+        # The loop is held (_loop.attach) from the first submission until this client
+        # has nothing left on it: no job, no pool (close() or shutdown), no call from
+        # another thread under way (holds). The lock serialises a submitter attaching
+        # and waking the loop with the loop thread letting it go (_maybe_detach). An
+        # RLock: a finalizer (an Http collected on the loop thread) may re-enter.
+        self.lock = threading.RLock()
+        self.holds = 0
+        # Bumped when the loop is let go: the runners of before end, new ones start.
+        self.runner_epoch = 0
 
     # -- any thread ------------------------------------------------------------
 
@@ -362,15 +372,7 @@ class _Client:
             raise ShutdownError("this Http was shut down; it takes no new requests")
         self.pending.append(job)
         if not self.wake_scheduled:
-            self.wake_scheduled = True
-            self.wakeups += 1
-            loop = self.loop
-            if loop is None:
-                loop = self.ensure_loop()
-            try:
-                loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop is gone: interpreter exit in progress
-                self.closed = True
+            self._wake()
         if self.closed:
             # shutdown() raced with this call: take the job back unless the loop has it
             try:
@@ -379,12 +381,77 @@ class _Client:
                 return
             raise ShutdownError("this Http was shut down; it takes no new requests")
 
-    def ensure_loop(self) -> asyncio.AbstractEventLoop:
+    def _wake(self) -> None:
+        """Schedule one drain of the queue (one per batch of submissions), holding the
+        loop first if this client had let it go (the loop may be a fresh one then).
+
+        Under ``lock``, as ``_maybe_detach`` is: a job appended before the loop thread
+        looked at the queue keeps the loop held; one appended after finds the client
+        detached here and attaches again. No job waits on a loop that is stopping.
+        """
+        with self.lock:
+            if self.wake_scheduled or self.closed:
+                return
+            try:
+                loop = self._hold_loop()
+            except RuntimeError:  # no new thread at interpreter exit
+                self.closed = True
+                return
+            self.wake_scheduled = True
+            self.wakeups += 1
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is gone: interpreter exit in progress
+                self.closed = True
+
+    def _hold_loop(self) -> asyncio.AbstractEventLoop:
+        """This client's loop, holding one (starting it if needed) if it had let go.
+        Under ``lock``."""
         loop = self.loop
         if loop is None:
-            loop = self.loop = _loop.get_loop()
+            loop = self.loop = _loop.attach()
             _loop.register_client(self)
         return loop
+
+    def run_holding(self, make: Callable[[], Any]) -> "concurrent.futures.Future[Any]":
+        """From a thread other than the loop's (httplib2's flow sending through the
+        pool): run the coroutine ``make()`` on this client's loop, which it holds
+        (attaching again if it had let go) until the coroutine is done."""
+        with self.lock:
+            try:
+                loop = self._hold_loop()
+            except RuntimeError as exc:  # no new thread at interpreter exit
+                raise ShutdownError("asynchttp is shutting down: interpreter exit in progress") from exc
+            self.holds += 1
+        try:
+            return asyncio.run_coroutine_threadsafe(self._held(make), loop)
+        except RuntimeError as exc:  # the loop is closed: interpreter exit
+            with self.lock:
+                self.holds -= 1
+            raise ShutdownError("asynchttp is shutting down: interpreter exit in progress") from exc
+
+    def _run_held(self, make: Callable[[], Any]) -> Optional["concurrent.futures.Future[Any]"]:
+        """From any thread: run the coroutine ``make()`` on the loop this client holds,
+        which cannot be let go until it is done; None when nothing is held."""
+        with self.lock:
+            loop = self.loop
+            if loop is None:
+                return None
+            self.holds += 1
+        try:
+            return asyncio.run_coroutine_threadsafe(self._held(make), loop)
+        except RuntimeError:  # the loop is closed: interpreter exit
+            with self.lock:
+                self.holds -= 1
+            return None
+
+    async def _held(self, make: Callable[[], Any]) -> Any:
+        try:
+            return await make()
+        finally:
+            with self.lock:
+                self.holds -= 1
+            self._maybe_detach()
 
     def cancel_in_flight(self, job: _Job) -> None:
         loop = self.loop
@@ -399,17 +466,19 @@ class _Client:
             pass  # loop closed: nothing runs any more
 
     def retire_pool(self, options: "_PoolOptions") -> None:
-        """Http.close(): new connections from now on, with the current options."""
+        """Http.close(): new connections from now on, with the current options. Once
+        the requests in flight are done, the client lets the loop go (it may stop); a
+        later request holds it (or a fresh one) again."""
         self.pool_options = options
         loop = self.loop
         if loop is None or self.finished:
             return
         if _loop.on_loop_thread():
             self._retire_current()
+            loop.call_soon(self._maybe_detach)
             return
-        try:
-            done = asyncio.run_coroutine_threadsafe(self._retire_and_wait(), loop)
-        except RuntimeError:
+        done = self._run_held(self._retire_and_wait)
+        if done is None:
             return
         with _loop.blocking_section():
             try:
@@ -419,13 +488,9 @@ class _Client:
 
     def shutdown(self, wait: bool, cancel_pending: bool) -> None:
         self._refuse_new_work()
-        loop = self.loop
         future = None
-        if loop is not None and not self.finished:
-            try:
-                future = asyncio.run_coroutine_threadsafe(self._aclose(cancel_pending), loop)
-            except RuntimeError:
-                future = None
+        if not self.finished:
+            future = self._run_held(lambda: self._aclose(cancel_pending))
         if future is None:
             self._stop_workers(wait, None)
             return
@@ -477,6 +542,29 @@ class _Client:
 
     # -- loop thread -------------------------------------------------------------
 
+    def _maybe_detach(self) -> None:
+        """On the loop thread: let the loop go once nothing of this client is on it (no
+        job queued or running, no pool, no call from another thread under way), so that
+        it can stop when every client has done so. The idle runners end with it."""
+        if self.loop is None or self.running or self.pending or self.gens or self.retired:
+            return
+        if self.closed and not self.finished:
+            return  # _aclose is under way: it lets go at its end
+        with self.lock:
+            loop = self.loop
+            if loop is None or self.pending or self.wake_scheduled or self.holds:
+                return
+            self.loop = None
+            self.runner_epoch += 1
+            self.runners = 0
+            idle, self.idle = self.idle, []
+            self.runner_tasks = set()
+        for waiter in idle:
+            if not waiter.done():
+                waiter.set_result(None)
+        logger.debug("%s idle: lets the loop go", self.name)
+        _loop.detach(loop)
+
     def _drain(self) -> None:
         self.wake_scheduled = False
         waiting = len(self.pending)
@@ -488,23 +576,27 @@ class _Client:
                 waiting -= 1
         while waiting and self.runners < self.runner_limit and not self.stopping:
             self.runners += 1
-            task = self.loop.create_task(self._runner())  # type: ignore[union-attr]
+            task = self.loop.create_task(self._runner(self.runner_epoch))  # type: ignore[union-attr]
             self.runner_tasks.add(task)
             task.add_done_callback(self.runner_tasks.discard)
             waiting -= 1
 
-    async def _runner(self) -> None:
+    async def _runner(self, epoch: int) -> None:
         task = asyncio.current_task()
         pending = self.pending
         loop = self.loop
         try:
-            while True:
+            while epoch == self.runner_epoch:  # else the loop was let go: end
                 job = pending.popleft() if pending else None  # only this thread pops
                 if job is None:
                     if self.stopping:
                         return
-                    if self.drain_waiters and not self.running:
-                        self._signal_drained()
+                    if not self.running:
+                        if self.drain_waiters:
+                            self._signal_drained()
+                        self._maybe_detach()
+                        if epoch != self.runner_epoch:
+                            return
                     waiter = loop.create_future()  # type: ignore[union-attr]
                     self.idle.append(waiter)
                     await waiter
@@ -515,7 +607,8 @@ class _Client:
                     await self._run_job(job, task)  # type: ignore[arg-type]
                 job = None  # an idle runner must not keep the last job (and its Http) alive
         finally:
-            self.runners -= 1
+            if epoch == self.runner_epoch:
+                self.runners -= 1
 
     async def _run_job(self, job: _Job, task: asyncio.Task[Any]) -> None:
         debug = logger.isEnabledFor(_DEBUG)
@@ -651,6 +744,7 @@ class _Client:
         finally:
             if gen in self.retired:
                 self.retired.remove(gen)
+            self._maybe_detach()
 
     async def _retire_and_wait(self) -> None:
         self._retire_current()
@@ -692,6 +786,7 @@ class _Client:
         self.finished = True
         _loop._clients.discard(self)
         logger.debug("%s shut down", self.name)
+        self._maybe_detach()
 
     # -- the seam with the semantics layer ------------------------------------------
 
@@ -1045,11 +1140,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         client = self._client
         if client.pool_options is None:
             client.pool_options = self._pool_options()
-        loop = client.ensure_loop()
         flow = _flow_state.flow
-        send = asyncio.run_coroutine_threadsafe(
-            _send_with_retries(self, client.send_once, conn.scheme, conn.authority, request_uri, method, body, checked),
-            loop,
+        send = client.run_holding(
+            lambda: _send_with_retries(
+                self, client.send_once, conn.scheme, conn.authority, request_uri, method, body, checked
+            )
         )
         if flow is not None:
             flow.sends.add(send)
