@@ -403,7 +403,8 @@ class PoolState:
 
     def _take_idle(self, key: Key, addresses: Tuple[str, ...]) -> Optional[Connection]:
         conn, unfit = self._policy.take_idle(key, addresses, self.loop.time())
-        self._close_all(unfit)
+        if unfit:
+            self._close_all(unfit)
         return conn
 
     def _release_slot(self, key: Key) -> None:
@@ -588,7 +589,9 @@ class PoolState:
             self._grant()
             return
         conn.idle(self.loop.time())
-        self._close_all(self._policy.put_idle(conn))
+        over = self._policy.put_idle(conn)
+        if over:
+            self._close_all(over)
         if self._sweep is None:
             self._sweep = self.loop.call_later(self.options.keep_alive_timeout, self._sweep_idle)
         self._grant()
