@@ -28,6 +28,7 @@ setup(
             "hypothesis>=6",
             "h11>=0.14",
             "PySocks>=1.7",
+            "dask[distributed]>=2024.8,<2027",
         ],
         "bench": [
             "aiohttp>=3.8",
