@@ -11,6 +11,11 @@ wake-up and the waiter running.
 
 A request that finds its reused connection closed before any response byte
 arrived is retried once on a fresh connection, if its method is idempotent.
+
+The decisions (which idle connection, grant or queue, what expires, the
+limits) are made by ``PoolPolicy`` in ``_policy.py``, which does no I/O;
+this module carries them out: it resolves, connects, sends, and runs the
+timers.
 """
 
 from __future__ import annotations
