@@ -1,7 +1,7 @@
 """The import directions of both packages, read from their source with ``ast``.
 
 Imports point one way: asynchttp -> asynchttp_lowhaio -> stdlib and aiodnsresolver.
-The core's parser and writer are sans-I/O, and no module of either package takes part
+The core's parser, writer and pool policy are sans-I/O, and no module of either package takes part
 in an import cycle, not even one hidden under ``if TYPE_CHECKING:`` or inside a
 function (a cycle there is still two modules that cannot be understood apart).
 """
@@ -99,10 +99,10 @@ def test_the_core_never_imports_the_facade() -> None:
         assert not facade, f"{module} imports {facade}"
 
 
-def test_parser_and_writer_import_no_io_even_indirectly() -> None:
+def test_parser_writer_and_pool_policy_import_no_io_even_indirectly() -> None:
     graph = build_graph()
     raw = all_imports("asynchttp_lowhaio")
-    for start in ("asynchttp_lowhaio._parser", "asynchttp_lowhaio._writer"):
+    for start in ("asynchttp_lowhaio._parser", "asynchttp_lowhaio._writer", "asynchttp_lowhaio._policy"):
         reached, todo = set(), [start]
         while todo:
             module = todo.pop()
