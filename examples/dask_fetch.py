@@ -154,7 +154,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--urls", type=int, default=2000, help="how many URLs (default 2000)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    parser.add_argument("--batch", type=int, default=100, help="URLs per Dask task (default 100)")
+    parser.add_argument("--batch", type=int, default=500,
+                        help="URLs per Dask task (default 500: a task costs milliseconds of overhead)")
     parser.add_argument("--max-connections", type=int, default=20,
                         help="connections of each Http (default 20)")
     parser.add_argument("--compare", action="store_true", help="also fetch them all with one Http here")
