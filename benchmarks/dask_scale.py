@@ -25,12 +25,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path[:0] = [REPO, os.path.join(REPO, "examples"), HERE]
 
+import _nginx  # noqa: E402
 import cloudpickle  # noqa: E402
+import dask_fetch  # noqa: E402
 from dask.distributed import Client, LocalCluster  # noqa: E402
 
-import _nginx  # noqa: E402
 import asynchttp  # noqa: E402
-import dask_fetch  # noqa: E402
 
 # The workers cannot import examples/dask_fetch.py by name: ship its code with the tasks.
 cloudpickle.register_pickle_by_value(dask_fetch)

@@ -64,7 +64,7 @@ def fetch_all(http: asynchttp.Http, urls: Sequence[str]) -> List[Result]:
     """Queue every URL on ``http`` at once, then collect the answers (an error is a result too)."""
     futures = [http.request(url)[0].future for url in urls]
     results: List[Result] = []
-    for url, future in zip(urls, futures):
+    for url, future in zip(urls, futures, strict=True):
         path = url.split("/", 3)[-1]
         try:
             response, content = future.result()
