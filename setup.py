@@ -42,6 +42,7 @@ setup(
             "google-apitools>=0.5.32,<0.6",
             "lazr.restfulclient>=0.14.6,<5",
             "oauthlib>=3.2,<5",
+            "dask[distributed]>=2024.8,<2027",
         ],
         "bench": [
             "aiohttp>=3.8",

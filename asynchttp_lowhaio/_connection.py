@@ -28,7 +28,7 @@ import io
 import socket
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, List, Optional
+from typing import Any, AsyncIterator, Deque, List, Optional, Protocol
 
 from ._errors import (
     HttpConnectionClosedError,
@@ -40,10 +40,10 @@ from ._errors import (
 from ._parser import ResponseEnd, ResponseHead, ResponseParser
 from ._writer import LAST_CHUNK, encode_chunk
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._pool import PoolState
-
-__all__ = ["Connection", "CONNECTING", "ACTIVE", "IDLE", "CLOSED", "READ_SIZE", "HEAD_READ_SIZE", "BULK_FIRST"]
+__all__ = [
+    "Connection", "ConnectionOwner", "CONNECTING", "ACTIVE", "IDLE", "CLOSED",
+    "READ_SIZE", "HEAD_READ_SIZE", "BULK_FIRST",
+]
 
 _NEVER = float("inf")
 
@@ -85,12 +85,24 @@ IDLE = "idle"
 CLOSED = "closed"
 
 
+class ConnectionOwner(Protocol):
+    """All a connection knows of whoever holds it (the pool): its loop, and two reports."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def discard(self, conn: "Connection", reason: str) -> None:
+        """``conn`` must not be reused (it received bytes nobody asked for)."""
+
+    def on_connection_lost(self, conn: "Connection", previous_state: str) -> None:
+        """``conn`` is closed, whoever closed it; ``previous_state`` is what it was until then."""
+
+
 class Connection(asyncio.BufferedProtocol):
     """A pooled HTTP/1.1 connection to one origin."""
 
     def __init__(
         self,
-        pool: "PoolState",
+        pool: ConnectionOwner,
         key: tuple,
         *,
         socket_timeout: float,

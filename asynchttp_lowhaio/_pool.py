@@ -11,6 +11,11 @@ wake-up and the waiter running.
 
 A request that finds its reused connection closed before any response byte
 arrived is retried once on a fresh connection, if its method is idempotent.
+
+The decisions (which idle connection, grant or queue, what expires, the
+limits) are made by ``PoolPolicy`` in ``_policy.py``, which does no I/O;
+this module carries them out: it resolves, connects, sends, and runs the
+timers.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ import os
 import socket
 import ssl
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from aiodnsresolver import Resolver
 
-from ._connection import ACTIVE, CONNECTING, IDLE, Connection
+from ._connection import ACTIVE, IDLE, Connection
 from ._dns import resolve_host
 from ._errors import (
     HttpConnectError,
@@ -38,11 +44,13 @@ from ._errors import (
     HttpTlsError,
 )
 from ._parser import ResponseHead
+from ._policy import SLOT, PoolPolicy
 from ._rules import IDEMPOTENT_METHODS
 from ._writer import Target, _is_ip, asks_to_close, build_head, parse_url, request_framing
 
 __all__ = [
     "Pool",
+    "PoolOptions",
     "PoolState",
     "ResponseBody",
     "streamed",
@@ -143,8 +151,56 @@ class _Waiter:
         self.future = future
         self.addresses = addresses
 
+    def done(self) -> bool:
+        return self.future.done()
 
-_SLOT = object()  # a waiter granted a slot (a reserved right to connect)
+
+# ------------------------------------------------------------ the options
+@dataclass(frozen=True)
+class PoolOptions:
+    """The pool's numbers, checked once: timeouts in seconds, limits, sizes in bytes."""
+
+    http_version: bytes
+    keep_alive_timeout: float
+    recv_bufsize: int
+    max_header_length: int
+    max_header_count: int
+    socket_timeout: float
+    connect_timeout: float
+    response_head_timeout: Optional[float]  # None: default_head_timeout(socket_timeout)
+    max_connections: int
+    max_connections_per_host: int
+    max_wait_connection_seconds: Optional[float]
+    max_requests_per_connection: Optional[int]
+    max_idle_connections: int
+
+    def __post_init__(self) -> None:
+        if self.response_head_timeout is None and isinstance(self.socket_timeout, (int, float)):
+            # frozen: the default is set once, here, from the socket timeout it goes with
+            object.__setattr__(self, "response_head_timeout", default_head_timeout(self.socket_timeout))
+        _check_options(**{name: value for name, value in vars(self).items() if name in _NUMBERS})
+        if self.max_wait_connection_seconds is not None and self.max_wait_connection_seconds < 0:
+            raise ValueError("max_wait_connection_seconds must be >= 0 or None")
+        if self.max_requests_per_connection is not None and self.max_requests_per_connection < 1:
+            raise ValueError("max_requests_per_connection must be >= 1 or None")
+
+
+_NUMBERS = (
+    "keep_alive_timeout", "recv_bufsize", "max_header_length", "max_header_count", "socket_timeout",
+    "connect_timeout", "response_head_timeout", "max_connections", "max_connections_per_host",
+    "max_idle_connections",
+)
+
+
+class _Request(NamedTuple):
+    """A request checked and serialised, ready for any connection to its origin."""
+
+    method: bytes
+    target: Target
+    head: bytes
+    chunked: bool
+    has_body: bool
+    wants_close: bool
 
 # Without an explicit response_head_timeout, the whole response head must arrive within
 # this multiple of socket_timeout, never more than the cap. Three: the inactivity limit
@@ -164,97 +220,61 @@ def default_head_timeout(socket_timeout: float) -> float:
 
 # ---------------------------------------------------------- the pool state
 class PoolState:
-    """The pool's state and policy; ``request`` and ``close`` are its public face."""
+    """The pool's I/O: connecting, sending, timers; ``request`` and ``close`` are its public face.
+
+    What to reuse, whom to serve and what to expire is decided by its
+    ``PoolPolicy`` (``_policy.py``), which does no I/O; this class carries out
+    the decisions.  It is also each connection's owner (``ConnectionOwner``).
+    """
 
     def __init__(
         self,
+        options: PoolOptions,
         *,
         get_dns_resolver: Callable[..., Any],
         get_sock: Callable[..., socket.socket],
         get_ssl_context: Callable[[], ssl.SSLContext],
-        http_version: bytes,
-        keep_alive_timeout: float,
-        recv_bufsize: int,
-        max_header_length: int,
-        max_header_count: int,
-        socket_timeout: float,
-        connect_timeout: float,
-        response_head_timeout: Optional[float],
-        max_connections: int,
-        max_connections_per_host: int,
-        max_wait_connection_seconds: Optional[float],
-        max_requests_per_connection: Optional[int],
-        max_idle_connections: int,
         get_logger_adapter: Callable[[dict], logging.LoggerAdapter],
         get_resolver_logger_adapter: Callable[[dict], Callable[[dict], logging.LoggerAdapter]],
         get_tunnel: Optional[Callable[[str, str, int], Any]] = None,
     ) -> None:
-        _check_options(
-            keep_alive_timeout=keep_alive_timeout,
-            recv_bufsize=recv_bufsize,
-            max_header_length=max_header_length,
-            max_header_count=max_header_count,
-            socket_timeout=socket_timeout,
-            connect_timeout=connect_timeout,
-            response_head_timeout=0 if response_head_timeout is None else response_head_timeout,
-            max_connections=max_connections,
-            max_connections_per_host=max_connections_per_host,
-            max_idle_connections=max_idle_connections,
-        )
-        if response_head_timeout is None:
-            response_head_timeout = default_head_timeout(socket_timeout)
-        if max_wait_connection_seconds is not None and max_wait_connection_seconds < 0:
-            raise ValueError("max_wait_connection_seconds must be >= 0 or None")
-        if max_requests_per_connection is not None and max_requests_per_connection < 1:
-            raise ValueError("max_requests_per_connection must be >= 1 or None")
         self.loop = asyncio.get_running_loop()
+        self.options = options
         self._get_sock = get_sock
         self._get_ssl_context = get_ssl_context
         self._ssl_context: Optional[ssl.SSLContext] = None
-        self._http_version = http_version
-        self._keep_alive_timeout = keep_alive_timeout
-        self._recv_bufsize = recv_bufsize
-        self._max_header_length = max_header_length
-        self._max_header_count = max_header_count
-        self._socket_timeout = socket_timeout
-        self._connect_timeout = connect_timeout
-        self._response_head_timeout = response_head_timeout
-        self._max_connections = max_connections
-        self._max_per_host = max_connections_per_host
-        self._max_wait = max_wait_connection_seconds
-        self._max_requests = max_requests_per_connection
-        self._max_idle = max_idle_connections
         self._get_logger_adapter = get_logger_adapter
         self._get_resolver_logger_adapter = get_resolver_logger_adapter
         self._get_tunnel = get_tunnel
-        self._resolve, self._clear_dns_cache = get_dns_resolver(
-            get_logger_adapter=get_resolver_logger_adapter({})
+        self._resolve, self._clear_dns_cache = get_dns_resolver(get_logger_adapter=get_resolver_logger_adapter({}))
+        self._no_a_record: Dict[str, float] = {}
+        self._policy: PoolPolicy[Connection, _Waiter] = PoolPolicy(
+            max_connections=options.max_connections,
+            max_connections_per_host=options.max_connections_per_host,
+            max_idle_connections=options.max_idle_connections,
+            keep_alive_timeout=options.keep_alive_timeout,
         )
-        self._idle: Dict[Key, List[Connection]] = {}
-        self._idle_count = 0
-        self._active: set = set()
-        self._total = 0
-        self._per_host: Dict[Key, int] = {}
-        self._waiters: Deque[_Waiter] = deque()
+        self._active: Set[Connection] = set()
         self._sweep: Optional[asyncio.TimerHandle] = None
         self._closed = False
-        self._no_a_record: Dict[str, float] = {}
-        self._connecting: set = set()  # TCP connects under way: close() fails them at once
-        self._handshaking: set = set()  # sockets in a TLS handshake: close() shuts them down
+        self._connecting: Set[asyncio.Future] = set()  # TCP connects under way: close() fails them at once
+        self._handshaking: Set[socket.socket] = set()  # sockets in a TLS handshake: close() shuts them down
 
     def __repr__(self) -> str:
+        policy = self._policy
         return (
-            f"<Pool connections={self._total} active={len(self._active)} idle={self._idle_count} "
-            f"waiting={len(self._waiters)} closed={self._closed}>"
+            f"<Pool connections={policy.total} active={len(self._active)} idle={policy.idle_count} "
+            f"waiting={len(policy.waiters)} closed={self._closed}>"
         )
 
     def stats(self) -> Dict[str, int]:
         """Counts, for tests and debugging."""
+        policy = self._policy
         return {
-            "connections": self._total,
+            "connections": policy.total,
             "active": len(self._active),
-            "idle": self._idle_count,
-            "waiting": len(self._waiters),
+            "idle": policy.idle_count,
+            "waiting": len(policy.waiters),
         }
 
     # ---------------------------------------------------------- request()
@@ -272,72 +292,98 @@ class PoolState:
     ) -> Tuple[bytes, Tuple[Tuple[bytes, bytes], ...], "ResponseBody"]:
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
+        req = self._prepare(method, url, params, headers, body is not empty_async_iterator)
+        log, resolver_adapter = self._loggers(req, get_logger_adapter, get_resolver_logger_adapter)
+        key, addresses, tunnel = await self._route(req.target, resolver_adapter)
+        conn, head = await self._exchange(req, key, addresses, tunnel, log, lambda: body(*body_args, **dict(body_kwargs)))
+        if log is not None:
+            log.debug("response head: %s %s", head.code.decode(), head.reason.decode("latin-1"))
+        return head.code, head.headers, ResponseBody(self, conn, head, req.wants_close, log)
+
+    def _prepare(self, method: bytes, url: str, params: Iterable, headers: Iterable, has_body: bool) -> _Request:
+        """Check the request and build its head: every local error is raised here, before any I/O."""
         if type(method) is not bytes:
             raise HttpLocalError(f"method must be bytes, not {type(method).__name__}")
         headers = tuple(headers)
         target = parse_url(url, params)
-        has_body = body is not empty_async_iterator
+        http_version = self.options.http_version
         framing = request_framing(method, headers, has_body)
-        head = build_head(method, target, headers, self._http_version, framing)
+        head = build_head(method, target, headers, http_version, framing)
         chunked = framing is not None and framing[0] == b"transfer-encoding"
-        if chunked and self._http_version == b"HTTP/1.0":
+        if chunked and http_version == b"HTTP/1.0":
             # RFC 9112 6.1: no chunked request to an HTTP/1.0 peer; the caller must frame it.
             raise HttpLocalError("an HTTP/1.0 request body needs a content-length header")
-        wants_close = asks_to_close(headers)
+        return _Request(method, target, head, chunked, has_body, asks_to_close(headers))
 
-        log: Optional[logging.LoggerAdapter] = None
-        if logger.isEnabledFor(logging.DEBUG) or get_logger_adapter is not None:
-            extra = {"method": method.decode("latin-1"), "url": target.log_url}
-            log = (get_logger_adapter or self._get_logger_adapter)(extra)
-            resolver_adapter = (get_resolver_logger_adapter or self._get_resolver_logger_adapter)(extra)
-        else:
-            resolver_adapter = _quiet_adapter
+    def _loggers(
+        self,
+        req: _Request,
+        get_logger_adapter: Optional[Callable[[dict], logging.LoggerAdapter]],
+        get_resolver_logger_adapter: Optional[Callable[[dict], Callable]],
+    ) -> Tuple[Optional[logging.LoggerAdapter], Callable]:
+        """The request's log adapter (None while debug logging is off) and its DNS one."""
+        if not logger.isEnabledFor(logging.DEBUG) and get_logger_adapter is None:
+            return None, _quiet_adapter
+        extra = {"method": req.method.decode("latin-1"), "url": req.target.log_url}
+        log = (get_logger_adapter or self._get_logger_adapter)(extra)
+        return log, (get_resolver_logger_adapter or self._get_resolver_logger_adapter)(extra)
 
+    async def _route(self, target: Target, resolver_adapter: Callable) -> Tuple[Key, Tuple[str, ...], Any]:
+        """The pool key, the addresses to connect to, and the tunnel (or None)."""
         tunnel = None if self._get_tunnel is None else self._get_tunnel(target.scheme, target.host, target.port)
         if tunnel is None:
             addresses = await self._addresses(target.host, target.is_ip, resolver_adapter)
-            key: Key = (target.scheme, target.host, target.port)
-        else:
-            # Through a proxy: connect to (and check pooled peers against) the
-            # proxy's addresses; the pool keeps tunnels apart by their key.
-            addresses = await self._addresses(tunnel.host, _is_ip(tunnel.host), resolver_adapter)
-            key = (target.scheme, target.host, target.port, tunnel.key)  # type: ignore[assignment]
+            return (target.scheme, target.host, target.port), addresses, None
+        # Through a proxy: connect to (and check pooled peers against) the
+        # proxy's addresses; the pool keeps tunnels apart by their key.
+        addresses = await self._addresses(tunnel.host, _is_ip(tunnel.host), resolver_adapter)
+        return (target.scheme, target.host, target.port, tunnel.key), addresses, tunnel  # type: ignore[return-value]
 
+    async def _exchange(
+        self,
+        req: _Request,
+        key: Key,
+        addresses: Tuple[str, ...],
+        tunnel: Any,
+        log: Optional[logging.LoggerAdapter],
+        make_body: Callable[[], AsyncIterator[bytes]],
+    ) -> Tuple[Connection, ResponseHead]:
+        """Send on a reused or new connection and read the head; retry once if a reused one was stale."""
         retried = False
         while True:
             conn = await self._acquire(key, addresses, log)
             reused = conn is not None
             if conn is None:
-                try:
-                    conn = await self._connect(target, key, addresses, log, tunnel)
-                except BaseException:
-                    self._release_slot(key)
-                    raise
-            self._active.add(conn)
+                conn = await self._connect_counted(req.target, key, addresses, log, tunnel)
             try:
-                if self._closed:
-                    raise HttpPoolClosedError("the pool was closed while connecting")
-                conn.start(method)
-                body_iter = body(*body_args, **dict(body_kwargs)) if has_body else None
-                await conn.send(head, body_iter, chunked)
-                if log is not None:
-                    log.debug("request sent on %s", conn.peer)
-                response_head = await conn.read_head()
+                return conn, await self._send(conn, req, log, make_body)
             except HttpConnectionClosedError as exc:
-                self.discard(conn, "failed while sending or awaiting the head", log)
-                parser = conn.parser
-                if reused and not retried and method in IDEMPOTENT_METHODS and not (parser and parser.received_any):
-                    retried = True
-                    if log is not None:
-                        log.debug("reused connection was closed by the server (%r): retrying once", exc)
-                    continue
-                raise
-            except BaseException:
-                self.discard(conn, "failed while sending or awaiting the head", log)
-                raise
+                if not reused or retried or not _may_retry(req.method, conn):
+                    raise
+                retried = True
+                if log is not None:
+                    log.debug("reused connection was closed by the server (%r): retrying once", exc)
+
+    async def _send(
+        self,
+        conn: Connection,
+        req: _Request,
+        log: Optional[logging.LoggerAdapter],
+        make_body: Callable[[], AsyncIterator[bytes]],
+    ) -> ResponseHead:
+        """Write the request on ``conn`` and wait for the response head; on failure ``conn`` is discarded."""
+        self._active.add(conn)
+        try:
+            if self._closed:
+                raise HttpPoolClosedError("the pool was closed while connecting")
+            conn.start(req.method)
+            await conn.send(req.head, make_body() if req.has_body else None, req.chunked)
             if log is not None:
-                log.debug("response head: %s %s", response_head.code.decode(), response_head.reason.decode("latin-1"))
-            return response_head.code, response_head.headers, ResponseBody(self, conn, response_head, wants_close, log)
+                log.debug("request sent on %s", conn.peer)
+            return await conn.read_head()
+        except BaseException:
+            self.discard(conn, "failed while sending or awaiting the head", log)
+            raise
 
     # ------------------------------------------------------------ acquire
     async def _acquire(
@@ -351,8 +397,7 @@ class PoolState:
             if log is not None:
                 log.debug("reusing connection to %s (request %d on it)", conn.peer, conn.requests + 1)
             return conn
-        if not self._waiters and self._has_slot(key):
-            self._reserve(key)
+        if self._policy.try_reserve(key):
             return None
         return await self._wait_for_grant(key, addresses, log)
 
@@ -361,106 +406,48 @@ class PoolState:
     ) -> Optional[Connection]:
         future = self.loop.create_future()
         waiter = _Waiter(key, future, addresses)
-        self._waiters.append(waiter)
+        self._policy.enqueue(waiter)
         if log is not None:
-            log.debug("waiting for a connection (%d waiting)", len(self._waiters))
-        timer = None
-        if self._max_wait is not None:
-            timer = self.loop.call_later(self._max_wait, _expire_waiter, future, self._max_wait)
+            log.debug("waiting for a connection (%d waiting)", len(self._policy.waiters))
+        max_wait = self.options.max_wait_connection_seconds
+        timer = None if max_wait is None else self.loop.call_later(max_wait, _expire_waiter, future, max_wait)
         self._grant()
         try:
             grant = await future
         except BaseException:
             if future.done() and not future.cancelled() and future.exception() is None:
                 self._give_back(key, future.result())
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
-                pass
+            self._policy.forget(waiter)
             raise
         finally:
             if timer is not None:
                 timer.cancel()
-        if grant is _SLOT:
-            return None
-        return grant  # type: ignore[no-any-return]
+        return None if grant is SLOT else grant  # type: ignore[no-any-return]
 
     def _give_back(self, key: Key, grant: Any) -> None:
-        if grant is _SLOT:
+        if grant is SLOT:
             self._release_slot(key)
         else:
             self.release(grant)
 
     def _take_idle(self, key: Key, addresses: Tuple[str, ...]) -> Optional[Connection]:
-        stack = self._idle.get(key)
-        if not stack:
-            return None
-        now = self.loop.time()
-        while stack:
-            conn = stack.pop()
-            self._idle_count -= 1
-            if not conn.usable:
-                self._close(conn, "closed while idle")
-            elif now - conn.idle_since >= self._keep_alive_timeout:
-                self._close(conn, "keep-alive timeout")
-            elif conn.peer not in addresses:
-                self._close(conn, "peer is no longer a current address of the host")
-            else:
-                return conn
-        return None
-
-    def _has_slot(self, key: Key) -> bool:
-        return self._total < self._max_connections and self._per_host.get(key, 0) < self._max_per_host
-
-    def _reserve(self, key: Key) -> None:
-        self._total += 1
-        self._per_host[key] = self._per_host.get(key, 0) + 1
-
-    def _unreserve(self, key: Key) -> None:
-        self._total -= 1
-        count = self._per_host[key] - 1
-        if count:
-            self._per_host[key] = count
-        else:
-            del self._per_host[key]
+        conn, unfit = self._policy.take_idle(key, addresses, self.loop.time())
+        if unfit:
+            self._close_all(unfit)
+        return conn
 
     def _release_slot(self, key: Key) -> None:
-        self._unreserve(key)
+        self._policy.unreserve(key)
         self._grant()
 
     def _grant(self) -> None:
-        """Give what is free to the waiters, oldest first."""
-        if not self._waiters:
+        """Carry out the policy's grants: each waiter gets a connection or a slot, oldest first."""
+        if not self._policy.waiters:
             return
-        for waiter in list(self._waiters):
-            future = waiter.future
-            if future.done():
-                self._waiters.remove(waiter)
-                continue
-            key = waiter.key
-            conn = self._take_idle(key, waiter.addresses)
-            if conn is not None:
-                self._waiters.remove(waiter)
-                future.set_result(conn)
-                continue
-            if self._total >= self._max_connections and self._per_host.get(key, 0) < self._max_per_host:
-                self._close_oldest_idle()
-            if self._has_slot(key):
-                self._reserve(key)
-                self._waiters.remove(waiter)
-                future.set_result(_SLOT)
-            elif self._total >= self._max_connections:
-                break  # nothing frees up for anyone behind this waiter either
-
-    def _close_oldest_idle(self) -> None:
-        oldest: Optional[Connection] = None
-        for stack in self._idle.values():
-            if stack and (oldest is None or stack[0].idle_since < oldest.idle_since):
-                oldest = stack[0]
-        if oldest is not None:
-            self._idle[oldest.key].remove(oldest)
-            self._idle_count -= 1
-            self._close(oldest, "making room for another host")
+        grants, unfit = self._policy.grant(self.loop.time())
+        self._close_all(unfit)
+        for waiter, granted in grants:
+            waiter.future.set_result(granted)
 
     # ------------------------------------------------------------ connect
     async def _addresses(self, host: str, is_ip: bool, resolver_adapter: Callable) -> Tuple[str, ...]:
@@ -480,10 +467,21 @@ class PoolState:
             )
         except asyncio.TimeoutError as exc:
             raise HttpConnectTimeoutError(
-                errno.ETIMEDOUT, f"proxy handshake for {target.host} took more than {self._connect_timeout} seconds"
+                errno.ETIMEDOUT,
+                f"proxy handshake for {target.host} took more than {self.options.connect_timeout} seconds",
             ) from exc
         if leftover:
             raise HttpConnectError(f"the proxy sent {len(leftover)} unexpected bytes after its handshake")
+
+    async def _connect_counted(
+        self, target: Target, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter], tunnel: Any
+    ) -> Connection:
+        """``_connect`` on the slot reserved for it: a failure gives the slot back."""
+        try:
+            return await self._connect(target, key, addresses, log, tunnel)
+        except BaseException:
+            self._release_slot(key)
+            raise
 
     async def _connect(
         self,
@@ -493,77 +491,21 @@ class PoolState:
         log: Optional[logging.LoggerAdapter],
         tunnel: Any = None,
     ) -> Connection:
-        loop = self.loop
-        deadline = loop.time() + self._connect_timeout
-        ssl_context = None
-        if target.scheme == "https":
-            ssl_context = self._ssl_context
-            if ssl_context is None:
-                ssl_context = self._ssl_context = self._get_ssl_context()
+        """A connection to the first of ``addresses`` that answers, within ``connect_timeout``."""
+        deadline = self.loop.time() + self.options.connect_timeout
+        ssl_context = self._ssl_context_for(target.scheme)
         last_error: Optional[BaseException] = None
         for address in addresses:
-            conn = Connection(
-                self,
-                key,
-                socket_timeout=self._socket_timeout,
-                response_head_timeout=self._response_head_timeout,
-                high_water=self._recv_bufsize,
-                max_header_length=self._max_header_length,
-                max_header_count=self._max_header_count,
-            )
-            conn.counted = False  # the slot stays reserved until this connection exists
-            family = socket.AF_INET6 if ":" in address else socket.AF_INET
-            sock = self._get_sock() if family == socket.AF_INET else self._get_sock(family)
+            conn = self._new_connection(key)
+            sock = self._new_sock(address)
             try:
-                if log is not None:
-                    log.debug("connecting to %s port %d", address, target.port)
-                port = target.port if tunnel is None else tunnel.port
-                await _sock_connect(loop, sock, (address, port), deadline, self._connect_timeout, self._connecting)
-                if tunnel is not None:
-                    if log is not None:
-                        log.debug("proxy handshake with %s port %d for %s", address, port, target.host)
-                    await self._negotiate(tunnel, sock, target, deadline)
-                if ssl_context is not None and log is not None:
-                    log.debug("TLS handshake with %s as %s", address, target.host)
-                remaining = max(deadline - loop.time(), 0.001)
-                self._handshaking.add(sock)
-                try:
-                    await loop.create_connection(
-                        lambda: conn,
-                        sock=sock,
-                        ssl=ssl_context,
-                        server_hostname=target.host if ssl_context is not None else None,
-                        ssl_handshake_timeout=remaining if ssl_context is not None else None,
-                    )
-                except Exception as exc:
-                    if self._closed:
-                        raise HttpPoolClosedError("the pool was closed during the TLS handshake") from exc
+                await self._open(conn, sock, address, target, deadline, ssl_context, log, tunnel)
+            except BaseException as exc:
+                sock.close()
+                if not self._worth_next_address(exc, address, target, ssl_context, deadline, log):
                     raise
-                finally:
-                    self._handshaking.discard(sock)
-            except (HttpConnectTimeoutError, HttpPoolClosedError):
-                sock.close()
-                raise
-            except ssl.SSLError as exc:
-                sock.close()
-                raise HttpTlsError(f"TLS handshake with {target.host} ({address}) failed: {exc}") from exc
-            except ConnectionAbortedError as exc:
-                sock.close()
-                if ssl_context is not None and loop.time() >= deadline - 0.01:
-                    raise HttpConnectTimeoutError(
-                        f"TLS handshake with {target.host} not done within {self._connect_timeout} seconds"
-                    ) from exc
                 last_error = exc
                 continue
-            except OSError as exc:
-                sock.close()
-                last_error = exc
-                if log is not None:
-                    log.debug("connect to %s failed: %r", address, exc)
-                continue
-            except BaseException:
-                sock.close()
-                raise
             conn.counted = True
             conn.sock = sock
             if log is not None:
@@ -573,77 +515,166 @@ class PoolState:
             f"could not connect to {target.host} port {target.port} ({', '.join(addresses)}): {last_error}"
         ) from last_error
 
+    def _ssl_context_for(self, scheme: str) -> Optional[ssl.SSLContext]:
+        if scheme != "https":
+            return None
+        if self._ssl_context is None:
+            self._ssl_context = self._get_ssl_context()  # made once, on the first https request
+        return self._ssl_context
+
+    def _new_connection(self, key: Key) -> Connection:
+        options = self.options
+        conn = Connection(
+            self,
+            key,
+            socket_timeout=options.socket_timeout,
+            response_head_timeout=options.response_head_timeout,
+            high_water=options.recv_bufsize,
+            max_header_length=options.max_header_length,
+            max_header_count=options.max_header_count,
+        )
+        conn.counted = False  # the slot stays reserved until this connection exists
+        return conn
+
+    def _new_sock(self, address: str) -> socket.socket:
+        # lowhaio's get_sock takes no argument: pass the family only when it is not the default
+        return self._get_sock(socket.AF_INET6) if ":" in address else self._get_sock()
+
+    async def _open(
+        self,
+        conn: Connection,
+        sock: socket.socket,
+        address: str,
+        target: Target,
+        deadline: float,
+        ssl_context: Optional[ssl.SSLContext],
+        log: Optional[logging.LoggerAdapter],
+        tunnel: Any,
+    ) -> None:
+        """TCP connect to ``address``, then the tunnel's handshake if any, then TLS if https."""
+        port = target.port if tunnel is None else tunnel.port
+        if log is not None:
+            log.debug("connecting to %s port %d", address, target.port)
+        await _sock_connect(self.loop, sock, (address, port), deadline, self.options.connect_timeout, self._connecting)
+        if tunnel is not None:
+            if log is not None:
+                log.debug("proxy handshake with %s port %d for %s", address, port, target.host)
+            await self._negotiate(tunnel, sock, target, deadline)
+        if ssl_context is not None and log is not None:
+            log.debug("TLS handshake with %s as %s", address, target.host)
+        await self._start_transport(conn, sock, target.host, ssl_context, deadline)
+
+    async def _start_transport(
+        self, conn: Connection, sock: socket.socket, host: str, ssl_context: Optional[ssl.SSLContext], deadline: float
+    ) -> None:
+        remaining = max(deadline - self.loop.time(), 0.001)
+        self._handshaking.add(sock)
+        try:
+            await self.loop.create_connection(
+                lambda: conn,
+                sock=sock,
+                ssl=ssl_context,
+                server_hostname=host if ssl_context is not None else None,
+                ssl_handshake_timeout=remaining if ssl_context is not None else None,
+            )
+        except Exception as exc:
+            if self._closed:
+                raise HttpPoolClosedError("the pool was closed during the TLS handshake") from exc
+            raise
+        finally:
+            self._handshaking.discard(sock)
+
+    def _worth_next_address(
+        self,
+        exc: BaseException,
+        address: str,
+        target: Target,
+        ssl_context: Optional[ssl.SSLContext],
+        deadline: float,
+        log: Optional[logging.LoggerAdapter],
+    ) -> bool:
+        """After a failed connect: True to try the next address, False to raise ``exc``; or raise a clearer error."""
+        if isinstance(exc, (HttpConnectTimeoutError, HttpPoolClosedError)) or not isinstance(exc, OSError):
+            return False
+        if isinstance(exc, ssl.SSLError):
+            raise HttpTlsError(f"TLS handshake with {target.host} ({address}) failed: {exc}") from exc
+        if isinstance(exc, ConnectionAbortedError):
+            # asyncio aborts a TLS handshake that outlives ssl_handshake_timeout
+            if ssl_context is not None and self.loop.time() >= deadline - 0.01:
+                raise HttpConnectTimeoutError(
+                    f"TLS handshake with {target.host} not done within {self.options.connect_timeout} seconds"
+                ) from exc
+            return True
+        if log is not None:
+            log.debug("connect to %s failed: %r", address, exc)
+        return True
+
     # --------------------------------------------- release, discard, close
     def release(self, conn: Connection) -> None:
         """A connection whose response was read to the end, and may be reused."""
         self._active.discard(conn)
-        if (
-            self._closed
-            or not self._keep_alive_timeout
-            # IDLE too: a connection granted to a waiter that was cancelled comes back unused
-            or (conn.state is not ACTIVE and conn.state is not IDLE)
-            or (self._max_requests is not None and conn.requests >= self._max_requests)
-        ):
+        if not self._reusable(conn):
             self._close(conn, "not reusable")
             self._grant()
             return
         conn.idle(self.loop.time())
-        self._idle.setdefault(conn.key, []).append(conn)
-        self._idle_count += 1
-        if self._idle_count > self._max_idle:
-            self._close_oldest_idle()
+        over = self._policy.put_idle(conn)
+        if over:
+            self._close_all(over)
         if self._sweep is None:
-            self._sweep = self.loop.call_later(self._keep_alive_timeout, self._sweep_idle)
+            self._sweep = self.loop.call_later(self.options.keep_alive_timeout, self._sweep_idle)
         self._grant()
+
+    def _reusable(self, conn: Connection) -> bool:
+        max_requests = self.options.max_requests_per_connection
+        return not (
+            self._closed
+            or not self.options.keep_alive_timeout
+            # IDLE too: a connection granted to a waiter that was cancelled comes back unused
+            or (conn.state is not ACTIVE and conn.state is not IDLE)
+            or (max_requests is not None and conn.requests >= max_requests)
+        )
 
     def discard(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter] = None) -> None:
         """A connection that must not be reused."""
         self._active.discard(conn)
         if conn.state is IDLE:
-            stack = self._idle.get(conn.key)
-            if stack and conn in stack:
-                stack.remove(conn)
-                self._idle_count -= 1
+            self._policy.remove_idle(conn)
         self._close(conn, reason, log)
         self._grant()
 
     def _close(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter] = None) -> None:
         """Close ``conn`` and give back its slot at once (no grant: callers decide)."""
+        self._policy.uncount(conn)
+        self._close_uncounted(conn, reason, log)
+
+    def _close_all(self, closures: List[Tuple[Connection, str]]) -> None:
+        """Close the connections the policy retired (their slots are already given back)."""
+        for conn, reason in closures:
+            self._close_uncounted(conn, reason)
+
+    def _close_uncounted(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter] = None) -> None:
         if log is not None:  # during a request: the line carries its method and URL
             log.debug("closing %r: %s", conn, reason)
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("closing %r: %s", conn, reason)
-        if conn.counted:
-            conn.counted = False
-            self._unreserve(conn.key)
         conn.close()
 
     def on_connection_lost(self, conn: Connection, previous_state: str) -> None:
         """Called once when a connection is closed, whoever closed it."""
         self._active.discard(conn)
         if previous_state is IDLE:
-            stack = self._idle.get(conn.key)
-            if stack and conn in stack:
-                stack.remove(conn)
-                self._idle_count -= 1
+            self._policy.remove_idle(conn)
         if conn.counted:
-            conn.counted = False
-            self._release_slot(conn.key)
+            self._policy.uncount(conn)
+            self._grant()
 
     def _sweep_idle(self) -> None:
         self._sweep = None
-        now = self.loop.time()
-        earliest = None
-        for stack in list(self._idle.values()):
-            for conn in list(stack):
-                if now - conn.idle_since >= self._keep_alive_timeout:
-                    stack.remove(conn)
-                    self._idle_count -= 1
-                    self._close(conn, "keep-alive timeout")
-                elif earliest is None or conn.idle_since < earliest:
-                    earliest = conn.idle_since
-        if earliest is not None and not self._closed:
-            self._sweep = self.loop.call_at(earliest + self._keep_alive_timeout, self._sweep_idle)
+        expired, next_expiry = self._policy.expire(self.loop.time())
+        self._close_all(expired)
+        if next_expiry is not None and not self._closed:
+            self._sweep = self.loop.call_at(next_expiry, self._sweep_idle)
         self._grant()
 
     async def close(self, *_: Any, **__: Any) -> None:
@@ -652,23 +683,9 @@ class PoolState:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
-        for connecting in list(self._connecting):
-            if not connecting.done():
-                connecting.set_exception(HttpPoolClosedError("the pool was closed while connecting"))
-        for sock in list(self._handshaking):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # the handshake then fails at once
-            except OSError:
-                pass
-        waiters, self._waiters = self._waiters, deque()
-        for waiter in waiters:
-            if not waiter.future.done():
-                waiter.future.set_exception(HttpPoolClosedError("the pool was closed while waiting"))
-        for stack in list(self._idle.values()):
-            for conn in list(stack):
-                self._close(conn, "pool closed")
-        self._idle.clear()
-        self._idle_count = 0
+        self._stop_connecting()
+        self._fail_waiters()
+        self._close_all(self._policy.drop_all_idle("pool closed"))
         for conn in list(self._active):
             conn.fail(HttpConnectionClosedError("the pool was closed during the request"))
         try:
@@ -678,6 +695,28 @@ class PoolState:
         # Let the transports' connection_lost callbacks run, so the sockets
         # are really closed when close() returns.
         await asyncio.sleep(0)
+
+    def _stop_connecting(self) -> None:
+        for connecting in list(self._connecting):
+            if not connecting.done():
+                connecting.set_exception(HttpPoolClosedError("the pool was closed while connecting"))
+        for sock in list(self._handshaking):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the handshake then fails at once
+            except OSError:
+                pass
+
+    def _fail_waiters(self) -> None:
+        waiters, self._policy.waiters = self._policy.waiters, deque()
+        for waiter in waiters:
+            if not waiter.future.done():
+                waiter.future.set_exception(HttpPoolClosedError("the pool was closed while waiting"))
+
+
+def _may_retry(method: bytes, conn: Connection) -> bool:
+    """A request that met a stale reused connection may be sent again: idempotent, and no answer began."""
+    parser = conn.parser
+    return method in IDEMPOTENT_METHODS and not (parser and parser.received_any)
 
 
 def _expire_waiter(future: asyncio.Future, seconds: float) -> None:
@@ -873,10 +912,7 @@ def Pool(
     its first address passed as ``resolved_ip``.  Failures of ``negotiate``
     (OSErrors) become ``HttpConnectError`` with the failure as cause.
     """
-    state = PoolState(
-        get_dns_resolver=get_dns_resolver,
-        get_sock=get_sock,
-        get_ssl_context=get_ssl_context,
+    options = PoolOptions(
         http_version=http_version,
         keep_alive_timeout=keep_alive_timeout,
         recv_bufsize=recv_bufsize,
@@ -890,6 +926,12 @@ def Pool(
         max_wait_connection_seconds=max_wait_connection_seconds,
         max_requests_per_connection=max_requests_per_connection,
         max_idle_connections=max_idle_connections,
+    )
+    state = PoolState(
+        options,
+        get_dns_resolver=get_dns_resolver,
+        get_sock=get_sock,
+        get_ssl_context=get_ssl_context,
         get_logger_adapter=get_logger_adapter,
         get_resolver_logger_adapter=get_resolver_logger_adapter,
         get_tunnel=get_tunnel,

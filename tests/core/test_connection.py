@@ -992,7 +992,7 @@ def test_connection_info_describes_it(http_server: TestServer) -> None:
     async def main() -> Any:
         async with open_pool() as request:
             await fetch(request, b"GET", http_server.url("/hello"))
-            (conn,) = state_of(request)._idle[("http", "127.0.0.1", http_server.port)]
+            (conn,) = state_of(request)._policy.idle[("http", "127.0.0.1", http_server.port)]
             return conn.info()
 
     assert run(main()) == {"peer": "127.0.0.1", "state": "idle", "requests": 1}

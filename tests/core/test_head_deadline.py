@@ -76,7 +76,7 @@ def test_the_rule(options: dict[str, Any], expected: float) -> None:
     async def main() -> float:
         request, close = Pool(**options)
         try:
-            return state_of(request)._response_head_timeout
+            return state_of(request).options.response_head_timeout
         finally:
             await close()
 

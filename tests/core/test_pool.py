@@ -512,7 +512,7 @@ def test_repr_and_stats_describe_the_pool(http_server: TestServer) -> None:
         async with open_pool() as request:
             await fetch(request, b"GET", http_server.url("/hello"))
             state = state_of(request)
-            conn = state._idle[("http", "127.0.0.1", http_server.port)][0]
+            conn = state._policy.idle[("http", "127.0.0.1", http_server.port)][0]
             return repr(state), repr(conn)
 
     pool_repr, conn_repr = run(main())
@@ -709,7 +709,7 @@ def test_accounting_survives_a_mixed_workload(http_server: TestServer, second_se
             gc.collect()
             state = state_of(request)
             stats = state.stats()
-            counted = (state._total, sum(state._per_host.values()))
+            counted = (state._policy.total, sum(state._policy.per_host.values()))
         return results, peak, stats, counted
 
     results, peak, stats, counted = run(main(), timeout=30)
