@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import functools
 import itertools
 import logging
 import re
@@ -150,6 +151,18 @@ def _check_headers(headers: Any) -> Optional[dict[str, str]]:
     return normalized
 
 
+# http.client reads a file body in blocks of this size and sends each as one chunk.
+_FILE_BLOCK = 8192
+
+
+class _ChunkedBody(bytes):
+    """A body http.client would send chunked (a file or an iterable: its length is not
+    known up front), read at the call. ``sizes`` are the chunks http.client would write,
+    or None for a file read in full ``_FILE_BLOCK`` blocks (the usual case)."""
+
+    sizes: Optional[tuple[int, ...]] = None
+
+
 def _body_bytes(body: Any) -> Optional[bytes]:
     """The request body as bytes, read at the call (a file is read here, on the
     caller's thread, never on the loop)."""
@@ -164,12 +177,13 @@ def _body_bytes(body: Any) -> Optional[bytes]:
                 "Body (%.20r) is not valid Latin-1. Use body.encode('utf-8') "
                 "if you want to send it encoded in UTF-8." % exc.object[exc.start : exc.end],
             ) from None
-    if isinstance(body, (bytearray, memoryview)):
-        return bytes(body)
     read = getattr(body, "read", None)
-    if read is not None:
-        data = read()
-        return data.encode("iso-8859-1") if isinstance(data, str) else bytes(data)
+    if read is not None:  # before the buffer check: http.client prefers read() too (mmap)
+        return _read_blocks(read)
+    try:
+        return memoryview(body).tobytes()  # bytearray, memoryview, array: sent with a length
+    except TypeError:
+        pass
     try:
         pieces = iter(body)
     except TypeError:
@@ -177,7 +191,43 @@ def _body_bytes(body: Any) -> Optional[bytes]:
             "body must be bytes, str, a file or an iterable of bytes, not %s"
             % type(body).__name__
         ) from None
-    return b"".join(p.encode("iso-8859-1") if isinstance(p, str) else bytes(p) for p in pieces)
+    parts = [p.encode("iso-8859-1") if isinstance(p, str) else bytes(p) for p in pieces]
+    parts = [p for p in parts if p]  # http.client skips empty pieces (one would end the body)
+    chunked = _ChunkedBody(b"".join(parts))
+    chunked.sizes = tuple(len(p) for p in parts)
+    return chunked
+
+
+def _read_blocks(read: Callable[[int], Any]) -> "_ChunkedBody":
+    """Read a file as http.client does, block by block, remembering the block sizes
+    only when one came back short before the end (a pipe, a socket)."""
+    blocks = []
+    while True:
+        block = read(_FILE_BLOCK)
+        if not block:
+            break
+        blocks.append(block.encode("iso-8859-1") if isinstance(block, str) else bytes(block))
+    chunked = _ChunkedBody(b"".join(blocks))
+    if any(len(block) != _FILE_BLOCK for block in blocks[:-1]):
+        chunked.sizes = tuple(len(block) for block in blocks)
+    return chunked
+
+
+def _encode_chunked(body: "_ChunkedBody") -> bytes:
+    """``body`` in chunked framing, byte for byte as http.client writes it (upper-case hex)."""
+    sizes = body.sizes
+    if sizes is None:
+        sizes = [_FILE_BLOCK] * (len(body) // _FILE_BLOCK)
+        if len(body) % _FILE_BLOCK:
+            sizes.append(len(body) % _FILE_BLOCK)
+    view = memoryview(body)
+    out = []
+    start = 0
+    for size in sizes:
+        out += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
+        start += size
+    out.append(b"0\r\n\r\n")
+    return b"".join(out)
 
 
 def _capture_stack() -> traceback.StackSummary:
@@ -707,15 +757,22 @@ class _Client:
             if self.stopping:
                 raise ShutdownError("this Http was shut down")
             gen = self._new_generation(identity)
-        # What http.client adds (the core adds Host itself, as http.client writes it).
+        # What http.client adds, spelled and ordered as it writes them: Host, then
+        # Accept-Encoding, then the framing header, then the caller's headers. Giving
+        # Host ourselves keeps the core from adding its own lower-case one.
         head: list[tuple[bytes, bytes]] = []
+        if "host" not in headers:
+            head.append((b"Host", _host_header(scheme, authority)))
         if "accept-encoding" not in headers:
-            head.append((b"accept-encoding", b"identity"))
+            head.append((b"Accept-Encoding", b"identity"))
         if "content-length" not in headers and "transfer-encoding" not in headers:
-            if body is not None:
-                head.append((b"content-length", b"%d" % len(body)))
+            if type(body) is _ChunkedBody:
+                head.append((b"Transfer-Encoding", b"chunked"))
+                body = _encode_chunked(body)
+            elif body is not None:
+                head.append((b"Content-Length", b"%d" % len(body)))
             elif method in _METHODS_EXPECTING_BODY:
-                head.append((b"content-length", b"0"))
+                head.append((b"Content-Length", b"0"))
         for name, value in headers.items():
             head.append((name.encode("latin-1"), value.encode("latin-1")))
         url = scheme + "://" + authority + request_uri
@@ -773,6 +830,36 @@ def _origin(scheme: str, authority: str) -> tuple[str, int]:
     if sep and port.isdigit() and not hostport.endswith("]"):
         return host, int(port)
     return host, _DEFAULT_PORTS.get(scheme, 80)
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_header(scheme: str, authority: str) -> bytes:
+    """The Host value http.client writes for a connection to ``authority``: the port
+    only when it is not the scheme's default, an IPv6 address in brackets without its
+    zone, the name as given (IDNA-encoded if not ASCII; httplib2 has already done that)."""
+    hostport = authority.rpartition("@")[2]
+    default = _DEFAULT_PORTS.get(scheme, 80)
+    port = default
+    colon, bracket = hostport.rfind(":"), hostport.rfind("]")
+    host = hostport
+    if colon > bracket:
+        digits = hostport[colon + 1 :]
+        if digits:
+            try:
+                port = int(digits)
+            except ValueError:
+                return hostport.encode("ascii", "replace")  # the core refuses such a URL anyway
+        host = hostport[:colon]
+    if host[:1] == "[" and host[-1:] == "]":
+        host = host[1:-1]
+    try:
+        host_bytes = host.encode("ascii")
+    except UnicodeEncodeError:
+        host_bytes = host.encode("idna")
+    if ":" in host:
+        # http.client leaves an IPv6 zone (``%eth0``) out of Host: it means nothing to the server
+        host_bytes = b"[" + host_bytes.partition(b"%")[0] + b"]"
+    return host_bytes if port == default else b"%s:%d" % (host_bytes, port)
 
 
 def _reason(body: Any) -> bytes:
