@@ -294,7 +294,7 @@ async def _request(
                 if "content-location" not in old_response:
                     old_response["content-location"] = absolute_uri
                 next_method, next_body = _redirects.redirect_method(response.status, method, body)
-                response, content = await run_httplib2_request(
+                response, content = await _run_hop(
                     http,
                     send_once,
                     location,
@@ -328,16 +328,85 @@ async def run_httplib2_request(
 ) -> tuple[httplib2.Response, bytes]:
     """One ``Http.request()`` with httplib2 0.32.1's observable behaviour.
 
-    Follows redirects and cached permanent redirects by calling itself, as
+    Follows redirects and cached permanent redirects hop by hop (``_run_hop``), as
     httplib2's ``request()`` calls itself, so ``force_exception_to_status_code``
     applies at every hop exactly as there.
+
+    With a cache, a cacheable request (a safe method) for a URI that another
+    request of this ``http`` is already fetching waits for that one to finish,
+    then runs: so it is answered as httplib2 would answer it after the first
+    (from the cache, revalidated, or sent), and N queued requests for one fresh
+    resource send one.  Only the first hop of a request leads or waits, so two
+    requests can never wait for each other (no deadlock through redirects).
     """
+    key = await _in_flight_key(http, uri, method)
+    if key is None:
+        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type)
+    leads = await _lead_or_wait(key)
+    try:
+        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type)
+    finally:
+        if leads:
+            _release_waiters(key)
+
+
+async def _run_hop(
+    http: Any,
+    send_once: SendOnce,
+    uri: str,
+    method: str = "GET",
+    body: Any = None,
+    headers: Optional[Mapping[Any, Any]] = None,
+    redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
+    connection_type: Any = None,
+) -> tuple[httplib2.Response, bytes]:
+    """One hop of httplib2's ``request()``: its recursive call for redirects lands here."""
     try:
         return await _cached_request(http, send_once, uri, method, body, headers, redirections, connection_type)
     except Exception as exc:
         if not http.force_exception_to_status_code:
             raise
         return exception_to_response(exc)
+
+
+# Requests in flight per (loop, Http, cache key) -> the futures of those waiting for
+# it. Loop thread only; an entry lives while its request runs (which keeps the Http,
+# and so its id, alive) and is removed when it ends, however it ends.
+_in_flight: dict[tuple[int, int, str], list[asyncio.Future]] = {}
+
+
+async def _in_flight_key(http: Any, uri: Any, method: Any) -> Optional[tuple[int, int, str]]:
+    """The key a request leads or waits under, or None when it takes no part (no cache:
+    nothing is paid; an unsafe method: it is never answered from the cache)."""
+    cache = http.cache
+    if cache is None or method not in http.safe_methods:
+        return None
+    try:
+        defrag_uri = _uri.split_uri(uri).defrag_uri
+        if not await _cache.is_enabled(cache):
+            return None
+    except Exception:  # the request itself meets it again and fails as httplib2 does
+        return None
+    return (id(asyncio.get_running_loop()), id(http), defrag_uri)
+
+
+async def _lead_or_wait(key: tuple[int, int, str]) -> bool:
+    """True: nothing is in flight for ``key``, this request leads (and must release).
+    False: it waited for the one in flight to end (answer, error or cancellation)."""
+    waiters = _in_flight.get(key)
+    if waiters is None:
+        _in_flight[key] = []
+        return True
+    waiter = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    await waiter  # cancelling this request cancels only its own waiter
+    return False
+
+
+def _release_waiters(key: tuple[int, int, str]) -> None:
+    for waiter in _in_flight.pop(key, ()):
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 def exception_to_response(exc: BaseException) -> tuple[Any, Any]:
@@ -420,7 +489,7 @@ async def _cached_request(
             # a cached permanent redirect counts as a hop
             if redirections <= 0:
                 raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", {}, "")
-            response, new_content = await run_httplib2_request(
+            response, new_content = await _run_hop(
                 http,
                 send_once,
                 info[_redirects.PERMANENT_MARK],
