@@ -339,7 +339,10 @@ async def run_httplib2_request(
     resource send one.  Only the first hop of a request leads or waits, so two
     requests can never wait for each other (no deadlock through redirects).
     """
-    key = await _in_flight_key(http, uri, method)
+    cache = http.cache
+    # (no cache, or an unsafe method: decided here without another coroutine, as this
+    # runs for every request)
+    key = None if cache is None or method not in http.safe_methods else await _in_flight_key(http, cache, uri)
     if key is None:
         return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type)
     leads = await _lead_or_wait(key)
@@ -375,12 +378,9 @@ async def _run_hop(
 _in_flight: dict[tuple[int, int, str], list[asyncio.Future]] = {}
 
 
-async def _in_flight_key(http: Any, uri: Any, method: Any) -> Optional[tuple[int, int, str]]:
-    """The key a request leads or waits under, or None when it takes no part (no cache:
-    nothing is paid; an unsafe method: it is never answered from the cache)."""
-    cache = http.cache
-    if cache is None or method not in http.safe_methods:
-        return None
+async def _in_flight_key(http: Any, cache: Any, uri: Any) -> Optional[tuple[int, int, str]]:
+    """The key a cacheable request leads or waits under, or None when the cache is off
+    (httplib2's truthiness: an empty dict-like cache is none)."""
     try:
         defrag_uri = _uri.split_uri(uri).defrag_uri
         if not await _cache.is_enabled(cache):
