@@ -213,21 +213,35 @@ def _read_blocks(read: Callable[[int], Any]) -> "_ChunkedBody":
     return chunked
 
 
-def _encode_chunked(body: "_ChunkedBody") -> bytes:
-    """``body`` in chunked framing, byte for byte as http.client writes it (upper-case hex)."""
-    sizes = body.sizes
-    if sizes is None:
-        sizes = [_FILE_BLOCK] * (len(body) // _FILE_BLOCK)
-        if len(body) % _FILE_BLOCK:
-            sizes.append(len(body) % _FILE_BLOCK)
-    view = memoryview(body)
-    out = []
-    start = 0
-    for size in sizes:
-        out += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
-        start += size
-    out.append(b"0\r\n\r\n")
-    return b"".join(out)
+# Chunks framed per write: a big file goes out in bounded pieces, never copied whole.
+_CHUNKS_PER_WRITE = 64
+
+
+def _chunk_sizes(body: "_ChunkedBody") -> Iterable[int]:
+    if body.sizes is not None:
+        return body.sizes
+    full, rest = divmod(len(body), _FILE_BLOCK)
+    return itertools.chain(itertools.repeat(_FILE_BLOCK, full), (rest,) if rest else ())
+
+
+def _chunked_stream(body: "_ChunkedBody") -> Callable[..., Any]:
+    """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
+    hex sizes, one chunk per block it read), as the core's body callable."""
+
+    async def stream(*_: Any, **__: Any) -> Any:
+        view = memoryview(body)
+        start = 0
+        pieces: list[Any] = []
+        for size in _chunk_sizes(body):
+            pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
+            start += size
+            if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
+                yield b"".join(pieces)
+                pieces = []
+        pieces.append(b"0\r\n\r\n")
+        yield b"".join(pieces)
+
+    return stream
 
 
 def _capture_stack() -> traceback.StackSummary:
@@ -761,6 +775,7 @@ class _Client:
         # Accept-Encoding, then the framing header, then the caller's headers. Giving
         # Host ourselves keeps the core from adding its own lower-case one.
         head: list[tuple[bytes, bytes]] = []
+        stream = None  # the body as the core's callable, when it is sent chunked
         if "host" not in headers:
             head.append((b"Host", _host_header(scheme, authority)))
         if "accept-encoding" not in headers:
@@ -768,7 +783,7 @@ class _Client:
         if "content-length" not in headers and "transfer-encoding" not in headers:
             if type(body) is _ChunkedBody:
                 head.append((b"Transfer-Encoding", b"chunked"))
-                body = _encode_chunked(body)
+                stream = _chunked_stream(body)
             elif body is not None:
                 head.append((b"Content-Length", b"%d" % len(body)))
             elif method in _METHODS_EXPECTING_BODY:
@@ -789,7 +804,9 @@ class _Client:
                 method.encode("latin-1"),
                 url,
                 headers=tuple(head),
-                body=asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator,
+                body=stream if stream is not None else (
+                    asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator
+                ),
                 get_logger_adapter=_core_log_adapter if debug else None,
             )
             phase = PHASE_BODY

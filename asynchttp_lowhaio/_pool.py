@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from asyncio import sslproto as _sslproto  # asyncio's TLS layer, extended to send its alert
 import logging
 import os
 import socket
@@ -25,11 +26,6 @@ from collections import deque
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
 from aiodnsresolver import Resolver
-
-try:  # asyncio's TLS layer, extended below to send its alert on a failed handshake
-    from asyncio import sslproto as _sslproto
-except ImportError:  # pragma: no cover - Python built without ssl
-    _sslproto = None  # type: ignore[assignment]
 
 from ._connection import ACTIVE, CONNECTING, IDLE, Connection
 from ._dns import resolve_host
@@ -751,7 +747,7 @@ async def _tls_connect(
 
     On loops other than asyncio's own (uvloop...), their TLS layer is used as is.
     """
-    if not isinstance(loop, asyncio.BaseEventLoop) or _sslproto is None:
+    if not isinstance(loop, asyncio.BaseEventLoop):
         await loop.create_connection(
             lambda: conn, sock=sock, ssl=ssl_context, server_hostname=server_hostname,
             ssl_handshake_timeout=handshake_timeout,
@@ -766,10 +762,15 @@ async def _tls_connect(
     try:
         await handshaken
     except BaseException:
-        # as create_connection does: the TLS transport goes (the socket with it)
+        # as create_connection does: the TLS transport goes, and the socket with it
         app_transport = getattr(tls, "_app_transport", None)
-        (app_transport or raw).close()
-        raw.abort()
+        try:
+            if app_transport is not None:
+                app_transport.close()
+        except Exception:  # a transport already torn down by the failure
+            logger.debug("closing the failed TLS transport", exc_info=True)
+        finally:
+            raw.abort()
         raise
 
 
