@@ -29,6 +29,7 @@ import asyncio
 import copy
 import email.message
 import errno
+import os
 from http import client as http_client
 import socket
 import sys
@@ -376,6 +377,9 @@ async def _run_hop(
 # it. Loop thread only; an entry lives while its request runs (which keeps the Http,
 # and so its id, alive) and is removed when it ends, however it ends.
 _in_flight: dict[tuple[int, int, str], list[asyncio.Future]] = {}
+if hasattr(os, "register_at_fork"):
+    # a child has none of its parent's requests: nothing there must wait for them
+    os.register_at_fork(after_in_child=_in_flight.clear)
 
 
 async def _in_flight_key(http: Any, cache: Any, uri: Any) -> Optional[tuple[int, int, str]]:

@@ -79,15 +79,27 @@ ROUTES = {
 
 
 def _text_file(tmp: Path, data: str) -> Callable[[], Any]:
+    """A factory opening a real text file (written when first opened, under ``tmp``)."""
     path = tmp / "body.txt"
-    path.write_text(data, encoding="latin-1")
-    return lambda: open(path, "r", encoding="latin-1", newline="")
+
+    def opener() -> Any:
+        if not path.exists():
+            path.write_text(data, encoding="latin-1")
+        return open(path, "r", encoding="latin-1", newline="")
+
+    return opener
 
 
 def _binary_file(tmp: Path, data: bytes) -> Callable[[], Any]:
-    path = tmp / "body.bin"
-    path.write_bytes(data)
-    return lambda: open(path, "rb")
+    """A factory opening a real binary file (written when first opened, under ``tmp``)."""
+    path = tmp / ("body-%d.bin" % len(data))
+
+    def opener() -> Any:
+        if not path.exists():
+            path.write_bytes(data)
+        return open(path, "rb")
+
+    return opener
 
 
 # (method, path, body factory or value, headers, redirections); a factory makes a fresh
@@ -111,6 +123,7 @@ def _cases(tmp: Path) -> dict[str, tuple[list[Step], dict]]:
         "put str": ([("PUT", "/a", "caf\u00e9 latin-1", {"content-type": "text/plain; charset=latin-1"})], {}),
         "put bytearray": ([("PUT", "/a", bytearray(b"mutable"), None)], {}),
         "put binary file": ([("PUT", "/a", _binary_file(tmp, BIG), None)], {}),
+        "put big file": ([("PUT", "/a", _binary_file(tmp, BIG * 40), None)], {}),  # > 64 chunks per write
         "put small file": ([("PUT", "/a", lambda: io.BytesIO(b"tiny"), None)], {}),
         "put empty file": ([("PUT", "/a", lambda: io.BytesIO(b""), None)], {}),
         "put text file": ([("PUT", "/a", _text_file(tmp, "t\u00e9xt " * 3000), None)], {}),
@@ -153,11 +166,13 @@ def _cases(tmp: Path) -> dict[str, tuple[list[Step], dict]]:
     }
 
 
-CASE_NAMES = list(_cases(Path(".")))
+CASE_NAMES = list(_cases(Path("/nonexistent")))  # names only: no file is written
 
 
 def _make(kind: str, attrs: dict) -> Any:
-    kwargs = {"cache": DictCache()} if attrs.get("cache") else {}
+    kwargs: dict = {"cache": DictCache()} if attrs.get("cache") else {}
+    if attrs.get("ca_certs"):
+        kwargs["ca_certs"] = attrs["ca_certs"]
     cls = {"httplib2": httplib2.Http, "blocking": asynchttp.BlockingHttp, "promise": asynchttp.Http}[kind]
     http = cls(**kwargs)
     if attrs.get("credentials"):
@@ -194,6 +209,17 @@ def test_request_bytes_match_httplib2(name: str, tmp_path: Path) -> None:
     with ScriptServer(ROUTES, lifetime=30.0) as server:
         reference = _run("httplib2", steps, attrs, server)
         assert all(b"user-agent: " + HTTPLIB2_AGENT in r or b"mine/1.0" in r for r in reference)
+        for kind in ("blocking", "promise"):
+            assert _run(kind, steps, attrs, server) == reference, kind
+
+
+def test_https_request_bytes_match_httplib2(tls: Any, ca_bundle_path: str) -> None:
+    """Over TLS too (Host keeps the explicit port, as for http)."""
+    steps = [("GET", "/a", None, {"X-Tls": "1"}), ("POST", "/r303", b"form", None)]
+    attrs = {"ca_certs": ca_bundle_path}
+    with ScriptServer(ROUTES, lifetime=30.0, ssl_context=tls.server_context()) as server:
+        reference = _run("httplib2", steps, attrs, server)
+        assert len(reference) == 3
         for kind in ("blocking", "promise"):
             assert _run(kind, steps, attrs, server) == reference, kind
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,6 +20,7 @@ import httplib2
 import pytest
 
 import asynchttp
+from asynchttp import _semantics
 from tests.servers.http_server import Raw, Request, Response, TestServer
 
 WAIT = 10.0  # every wait in these tests is bounded by this
@@ -294,3 +296,24 @@ def test_redirect_loop_between_two_queued_requests_does_not_deadlock(http_server
                 bytes(content)
     finally:
         http.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_child_waits_for_none_of_its_parents_requests(gated: tuple) -> None:
+    server, gates = gated
+    http = asynchttp.Http(cache=DictCache())
+    try:
+        response, content = http.request(server.url("/held"))
+        gates.wait_arrived("/held", 1)
+        assert _semantics._in_flight  # the parent's request leads for its URL
+        pid = os.fork()
+        if pid == 0:  # the child only reports: it never returns into pytest
+            os._exit(0 if not _semantics._in_flight else 1)
+        _, status = os.waitpid(pid, 0)
+        gates.open("/held")
+        assert bytes(content) == b"held"
+    finally:
+        http.close()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert not _semantics._in_flight  # and the parent's entry went with its request
