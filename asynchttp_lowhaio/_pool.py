@@ -756,7 +756,7 @@ async def _tls_connect(
     handshaken = loop.create_future()
     tls = _AlertingSSLProtocol(
         loop, conn, ssl_context, handshaken, server_side=False, server_hostname=server_hostname,
-        ssl_handshake_timeout=handshake_timeout,
+        ssl_handshake_timeout=handshake_timeout,  # type: ignore[arg-type]  # seconds, float as create_connection takes
     )
     raw, _ = await loop.create_connection(lambda: tls, sock=sock)
     try:
