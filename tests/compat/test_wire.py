@@ -13,6 +13,7 @@ for authorities no local server can have (default ports, IDNA names, IPv6).
 
 from __future__ import annotations
 
+import array
 import base64
 import http.client
 import io
@@ -102,6 +103,19 @@ def _binary_file(tmp: Path, data: bytes) -> Callable[[], Any]:
     return opener
 
 
+class _ShortReads:
+    """A reader that hands back less than asked (a pipe, a socket): http.client sends
+    one chunk per read, whatever its size."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self._turn = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self._turn += 1
+        return self._data.read(min(size, 1000 + 37 * self._turn))
+
+
 # (method, path, body factory or value, headers, redirections); a factory makes a fresh
 # file per client.
 Step = tuple
@@ -124,6 +138,8 @@ def _cases(tmp: Path) -> dict[str, tuple[list[Step], dict]]:
         "put bytearray": ([("PUT", "/a", bytearray(b"mutable"), None)], {}),
         "put binary file": ([("PUT", "/a", _binary_file(tmp, BIG), None)], {}),
         "put big file": ([("PUT", "/a", _binary_file(tmp, BIG * 40), None)], {}),  # > 64 chunks per write
+        "put short-read file": ([("PUT", "/a", lambda: _ShortReads(BIG), None)], {}),  # a pipe's uneven blocks
+        "put array": ([("PUT", "/a", lambda: array.array("H", [1, 2, 3]), None)], {}),  # a buffer: a length
         "put small file": ([("PUT", "/a", lambda: io.BytesIO(b"tiny"), None)], {}),
         "put empty file": ([("PUT", "/a", lambda: io.BytesIO(b""), None)], {}),
         "put text file": ([("PUT", "/a", _text_file(tmp, "t\u00e9xt " * 3000), None)], {}),
