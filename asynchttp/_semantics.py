@@ -341,14 +341,22 @@ async def run_httplib2_request(
     requests can never wait for each other (no deadlock through redirects).
     """
     cache = http.cache
-    # (no cache, or an unsafe method: decided here without another coroutine, as this
-    # runs for every request)
-    key = None if cache is None or method not in http.safe_methods else await _in_flight_key(http, cache, uri)
-    if key is None:
+    if cache is None or method not in http.safe_methods:
+        # no cache, or never answered from it: nothing more to decide (every request runs this)
         return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type)
+    try:
+        use_cache: Optional[bool] = await _cache.is_enabled(cache)
+    except Exception:  # the request meets it again below, and fails as httplib2 does
+        use_cache = None
+    key = _in_flight_key(http, uri) if use_cache else None
+    if key is None:
+        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type, use_cache)
     leads = await _lead_or_wait(key)
     try:
-        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type)
+        # (a request that waited asks the cache again: the one it waited for may have changed it)
+        return await _run_hop(
+            http, send_once, uri, method, body, headers, redirections, connection_type, True if leads else None
+        )
     finally:
         if leads:
             _release_waiters(key)
@@ -363,10 +371,14 @@ async def _run_hop(
     headers: Optional[Mapping[Any, Any]] = None,
     redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
     connection_type: Any = None,
+    use_cache: Optional[bool] = None,
 ) -> tuple[httplib2.Response, bytes]:
-    """One hop of httplib2's ``request()``: its recursive call for redirects lands here."""
+    """One hop of httplib2's ``request()``: its recursive call for redirects lands here.
+    ``use_cache``: the cache's truthiness when the caller has just asked it, else None."""
     try:
-        return await _cached_request(http, send_once, uri, method, body, headers, redirections, connection_type)
+        return await _cached_request(
+            http, send_once, uri, method, body, headers, redirections, connection_type, use_cache
+        )
     except Exception as exc:
         if not http.force_exception_to_status_code:
             raise
@@ -382,13 +394,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_in_flight.clear)
 
 
-async def _in_flight_key(http: Any, cache: Any, uri: Any) -> Optional[tuple[int, int, str]]:
-    """The key a cacheable request leads or waits under, or None when the cache is off
-    (httplib2's truthiness: an empty dict-like cache is none)."""
+def _in_flight_key(http: Any, uri: Any) -> Optional[tuple[int, int, str]]:
+    """The key a cacheable request leads or waits under: its cache key, on this Http."""
     try:
         defrag_uri = _uri.split_uri(uri).defrag_uri
-        if not await _cache.is_enabled(cache):
-            return None
     except Exception:  # the request itself meets it again and fails as httplib2 does
         return None
     return (id(asyncio.get_running_loop()), id(http), defrag_uri)
@@ -442,6 +451,7 @@ async def _cached_request(
     headers: Optional[Mapping[Any, Any]],
     redirections: int,
     connection_type: Any,
+    use_cache: Optional[bool] = None,
 ) -> tuple[httplib2.Response, bytes]:
     """The body of httplib2's ``request()``: headers, URI, cache, then ``_request``."""
     headers = {} if headers is None else _normalize_headers(http, headers)
@@ -461,7 +471,8 @@ async def _cached_request(
     cache = http.cache
     # httplib2 tests ``self.cache`` for truth several times per request; once is
     # the same answer, and it may be I/O (see _cache.is_enabled)
-    use_cache = await _cache.is_enabled(cache)
+    if use_cache is None:
+        use_cache = await _cache.is_enabled(cache)
     info = email.message.Message()
     cachekey: Optional[str] = None
     cached_value: Optional[bytes] = None
