@@ -333,16 +333,15 @@ async def run_httplib2_request(
     httplib2's ``request()`` calls itself, so ``force_exception_to_status_code``
     applies at every hop exactly as there.
 
-    With a cache, a cacheable request (a safe method) for a URI that another
-    request of this ``http`` is already fetching waits for that one to finish,
-    then runs: so it is answered as httplib2 would answer it after the first
-    (from the cache, revalidated, or sent), and N queued requests for one fresh
+    With a cache, a request for a URI that a cacheable request (a safe method)
+    of this ``http`` is already fetching waits for that one to finish, then
+    runs: so it is answered as httplib2 would answer it after the first (from
+    the cache, revalidated, or sent), and N queued requests for one fresh
     resource send one.  Only the first hop of a request leads or waits, so two
     requests can never wait for each other (no deadlock through redirects).
     """
     cache = http.cache
-    if cache is None or method not in http.safe_methods:
-        # no cache, or never answered from it: nothing more to decide (every request runs this)
+    if cache is None:  # nothing more to decide (every request runs this)
         return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type)
     try:
         use_cache: Optional[bool] = await _cache.is_enabled(cache)
@@ -351,7 +350,10 @@ async def run_httplib2_request(
     key = _in_flight_key(http, uri) if use_cache else None
     if key is None:
         return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type, use_cache)
-    leads = await _lead_or_wait(key)
+    # An unsafe method is never answered from the cache, so it leads nobody; but it
+    # waits for a read in flight, or that read could store its answer after this write
+    # (and its invalidation), which no serial order allows.
+    leads = await _lead_or_wait(key, method in http.safe_methods)
     try:
         # (a request that waited asks the cache again: the one it waited for may have changed it)
         return await _run_hop(
@@ -403,11 +405,14 @@ def _in_flight_key(http: Any, uri: Any) -> Optional[tuple[int, int, str]]:
     return (id(asyncio.get_running_loop()), id(http), defrag_uri)
 
 
-async def _lead_or_wait(key: tuple[int, int, str]) -> bool:
+async def _lead_or_wait(key: tuple[int, int, str], may_lead: bool) -> bool:
     """True: nothing is in flight for ``key``, this request leads (and must release).
-    False: it waited for the one in flight to end (answer, error or cancellation)."""
+    False: it waited for the one in flight to end (answer, error or cancellation), or
+    there was none and it may not lead."""
     waiters = _in_flight.get(key)
     if waiters is None:
+        if not may_lead:
+            return False
         _in_flight[key] = []
         return True
     waiter = asyncio.get_running_loop().create_future()

@@ -3,8 +3,9 @@
 While a cacheable request (GET, HEAD...) for a cache key is in flight on an Http, a
 later one for the same key waits for it, then runs as httplib2 would run it next:
 served from the cache, revalidated, or sent. The real local server counts what it
-received. Requests without a cache, unsafe methods and other URLs never wait, and a
-failed or cancelled first request releases the ones behind it.
+received. Requests without a cache and other URLs never wait (an unsafe method waits
+for a read in flight but makes none wait), and a failed or cancelled first request
+releases the ones behind it.
 """
 
 from __future__ import annotations
@@ -251,6 +252,34 @@ def test_cancelled_first_request_releases_the_waiters(gated: tuple) -> None:
         http.close()
     assert promises[0][1].cancelled()
     assert others == [(200, b"held"), (200, b"held")]
+
+
+def test_write_waits_for_the_read_in_flight(gated: tuple) -> None:
+    """A PUT queued behind a GET of its URL runs after it, as in httplib2's loop: it
+    carries the GET's ETag (If-Match) and its invalidation is not undone by the GET
+    storing its answer afterwards."""
+    server, gates = gated
+
+    async def tagged(request: Request) -> Response:
+        gates.arrive("/tagged:" + request.method)
+        if request.method == "GET":
+            await gates.wait_open("tagged")
+        return Response(body=b"v1", headers=_dated(("ETag", '"v1"'), ("Cache-Control", "max-age=3600")))
+
+    server.route("/tagged", tagged)
+    cache = DictCache()
+    http = asynchttp.Http(cache=cache)
+    try:
+        read = http.request(server.url("/tagged"))
+        gates.wait_arrived("/tagged:GET", 1)
+        write = http.request(server.url("/tagged"), "PUT", body=b"v2")
+        gates.open("tagged")
+        assert (read[0].status, write[0].status) == (200, 200)
+    finally:
+        http.close()
+    (put,) = [r for r in server.requests if r.path == "/tagged" and r.method == "PUT"]
+    assert put.header("if-match") == '"v1"'
+    assert cache.store == {}  # the write invalidated what the read stored before it
 
 
 @pytest.mark.parametrize("setup", ["no cache", "unsafe method", "other url"])
