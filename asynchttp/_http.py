@@ -751,6 +751,11 @@ class _Client:
         _loop._clients.discard(self)
         logger.debug("%s shut down", self.name)
 
+    def _http10(self) -> bool:
+        """Whether the core was told to speak HTTP/1.0 (no chunked requests: a length)."""
+        config = self.pool_options
+        return config is not None and config.options.get("http_version") == b"HTTP/1.0"
+
     # -- the seam with the semantics layer ------------------------------------------
 
     async def send_once(
@@ -781,7 +786,7 @@ class _Client:
         if "accept-encoding" not in headers:
             head.append((b"Accept-Encoding", b"identity"))
         if "content-length" not in headers and "transfer-encoding" not in headers:
-            if type(body) is _ChunkedBody:
+            if type(body) is _ChunkedBody and not self._http10():
                 head.append((b"Transfer-Encoding", b"chunked"))
                 stream = _chunked_stream(body)
             elif body is not None:

@@ -359,3 +359,21 @@ def test_folded_value_sent_unfolded(kind: str) -> None:
         ours = _run(kind, [("GET", "/a", None, {"X-Fold": "a\r\n b"})], {}, server)
     assert b"\r\nx-fold: a\r\n b\r\n" in reference[0]
     assert ours == [reference[0].replace(b"a\r\n b", b"a b")]
+
+
+@pytest.mark.parametrize("kind", ["blocking", "promise"])
+def test_file_body_to_http10_core_has_a_length(kind: str) -> None:
+    """With the core told to speak HTTP/1.0 (no chunked requests), a file body goes
+    with its length, never with a Transfer-Encoding an HTTP/1.0 server cannot read."""
+    cls = asynchttp.BlockingHttp if kind == "blocking" else asynchttp.Http
+    with ScriptServer(ROUTES, lifetime=30.0) as server:
+        http = cls(http_version=b"HTTP/1.0")
+        try:
+            response, content = http.request(server.base + "/a", "PUT", body=io.BytesIO(BIG))
+            assert response.status == 200 and bytes(content) == b"ok"
+        finally:
+            http.close()
+        (request,) = server.log
+    assert request.raw.startswith(b"PUT /a HTTP/1.0\r\n")
+    assert request.headers["content-length"] == str(len(BIG)) and "transfer-encoding" not in request.headers
+    assert request.body == BIG
