@@ -271,6 +271,7 @@ def _http_client_host(scheme: str, authority: str) -> bytes:
         ("https", "[0:0:0:0:0:0:0:1]:8443"),
         ("http", "[fe80::1%25eth0]:8080"),
         ("http", "xn--bcher-kva.example"),
+        ("http", "b\u00fccher.example:8080"),  # not ASCII: IDNA, as http.client falls back to
     ],
 )
 def test_host_header_spelled_as_http_client(scheme: str, authority: str) -> None:
