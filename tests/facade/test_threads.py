@@ -32,6 +32,7 @@ def test_every_thread_asynchttp_starts_is_named(http_server: TestServer, tmp_pat
         import concurrent.futures, hashlib, json, threading
         import asynchttp
         from asynchttp import _decode
+        asynchttp.IDLE_GRACE = 60  # keep idle threads until they are listed (a naming test)
         http = asynchttp.Http(cache=%r)
         response, content = http.request(%r)
         assert len(content) > _decode.OFFLOAD_THRESHOLD  # decoded in the loop's executor
