@@ -6,7 +6,7 @@ names may change in any release, so they are reached only through the typed
 wrappers below, checked once at import (a missing helper or a changed signature
 raises ``ImportError`` naming the httplib2 version instead of failing at the first
 request), and pinned by tests/compat/test_httplib2_private.py for every httplib2
-version setup.py allows (CI runs it on the lowest and the newest).
+version pyproject.toml allows (CI runs it on the lowest and the newest).
 
 Each wrapper looks the function up at call time, as the callers used to, so a
 program that patches ``httplib2._updateCache`` (say) still sees its patch used.
@@ -33,7 +33,7 @@ __all__ = [
     "SUPPORTED",
 ]
 
-# What setup.py allows; the error message below names it.
+# What pyproject.toml allows; the error message below names it.
 SUPPORTED = ">=0.32.0,<0.33"
 
 # name -> (module, the parameters asynchttp passes, by name, in order)
