@@ -79,22 +79,26 @@ def normalize_headers(headers: Mapping[Any, Any]) -> dict[str, str]:
     taken as a template: ``"a\\\\tb"`` becomes a real tab and ``"\\\\1"`` raises
     ``re.error``.  Kept as is: the drop-in promise is httplib2's behaviour.
     """
-    return httplib2._normalize_headers(headers)
+    normalized: dict[str, str] = httplib2._normalize_headers(headers)
+    return normalized
 
 
 def parse_cache_control(headers: Mapping[str, str]) -> dict[str, Union[str, int]]:
     """``Cache-Control`` as a dict: ``name=value`` directives as strings, bare ones as 1."""
-    return httplib2._parse_cache_control(headers)
+    directives: dict[str, Union[str, int]] = httplib2._parse_cache_control(headers)
+    return directives
 
 
 def entry_disposition(response_headers: Mapping[str, str], request_headers: Mapping[str, str]) -> str:
     """A cached entry's freshness for this request: ``"FRESH"``, ``"STALE"`` or ``"TRANSPARENT"``."""
-    return httplib2._entry_disposition(response_headers, request_headers)
+    disposition: str = httplib2._entry_disposition(response_headers, request_headers)
+    return disposition
 
 
 def end2end_headers(response: Mapping[str, str]) -> list[str]:
     """The response's header names less the hop-by-hop ones (and those ``Connection`` lists)."""
-    return httplib2._get_end2end_headers(response)
+    names: list[str] = httplib2._get_end2end_headers(response)
+    return names
 
 
 def update_cache(
@@ -107,7 +111,8 @@ def update_cache(
 def decompress_content(response: httplib2.Response, content: bytes, limit_kwargs: Mapping[str, Any]) -> bytes:
     """gzip/deflate decoded under httplib2's ``LimitDecoder``; rewrites ``response``'s
     ``content-length`` and moves ``content-encoding`` to ``-content-encoding``."""
-    return httplib2._decompressContent(response, content, dict(limit_kwargs))
+    decoded: bytes = httplib2._decompressContent(response, content, dict(limit_kwargs))
+    return decoded
 
 
 def build_ssl_context(
@@ -120,13 +125,15 @@ def build_ssl_context(
     key_password: Optional[str] = None,
 ) -> ssl.SSLContext:
     """httplib2's client TLS context: same protocol, verification and version bounds."""
-    return httplib2._build_ssl_context(
+    context: ssl.SSLContext = httplib2._build_ssl_context(
         disable_ssl_certificate_validation, ca_certs, cert_file, key_file,
         maximum_version=maximum_version, minimum_version=minimum_version, key_password=key_password,
     )
+    return context
 
 
 def parse_www_authenticate(headers: Mapping[str, str], headername: str = "www-authenticate") -> dict[str, dict[str, Any]]:
     """One dict of parameters per offered scheme (lower-cased); raises
     ``httplib2.MalformedHeader`` on a header it cannot parse."""
-    return _auth._parse_www_authenticate(headers, headername)
+    schemes: dict[str, dict[str, Any]] = _auth._parse_www_authenticate(headers, headername)
+    return schemes

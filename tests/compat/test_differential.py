@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.servers.script_server import Reply, Request
+
 from .scenarios import Scenario, Step
 from .test_table import _HAVE_BLOCKING, _HAVE_PROMISE, _WIRED, _tls_files, run_scenario
 
@@ -170,7 +171,7 @@ def test_random_sequences_match_httplib2(kind: str, tmp_path_factory: Any, monke
             reference = run_scenario("httplib2", scenario, Path(where), monkeypatch, tls)
             mine = run_scenario(kind, scenario, Path(where), monkeypatch, tls)
         assert len(reference) == len(mine)
-        for index, (got, want) in enumerate(zip(mine, reference)):
+        for index, (got, want) in enumerate(zip(mine, reference, strict=True)):
             assert got == want, "step %d differs from httplib2" % index
 
     check()

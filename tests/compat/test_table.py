@@ -28,6 +28,7 @@ import pytest
 from tests.servers.proxies import ProxyServer
 from tests.servers.script_server import ScriptServer
 from tests.servers.tiny import full_backlog_port
+
 from ._transport import SemanticsHttp
 from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step, WaitClosed
 
@@ -381,5 +382,5 @@ def test_scenario(kind: str, scenario: Scenario, tmp_path: Any, tmp_path_factory
         scenario.check_differs(reference, mine, kind)
         return
     assert len(mine) == len(reference)
-    for index, (got, want) in enumerate(zip(mine, reference)):
+    for index, (got, want) in enumerate(zip(mine, reference, strict=True)):
         assert got == want, "step %d differs from httplib2" % index
