@@ -14,6 +14,7 @@ program that patches ``httplib2._updateCache`` (say) still sees its patch used.
 
 from __future__ import annotations
 
+import email.message
 import inspect
 import ssl
 from typing import Any, Mapping, Optional, Union
@@ -89,8 +90,12 @@ def parse_cache_control(headers: Mapping[str, str]) -> dict[str, Union[str, int]
     return directives
 
 
-def entry_disposition(response_headers: Mapping[str, str], request_headers: Mapping[str, str]) -> str:
-    """A cached entry's freshness for this request: ``"FRESH"``, ``"STALE"`` or ``"TRANSPARENT"``."""
+def entry_disposition(
+    response_headers: Union[Mapping[str, str], email.message.Message], request_headers: Mapping[str, str]
+) -> str:
+    """A cached entry's freshness for this request: ``"FRESH"``, ``"STALE"`` or ``"TRANSPARENT"``.
+
+    ``response_headers`` may be the cache entry's parsed head (a ``Message``), as httplib2 passes it."""
     disposition: str = httplib2._entry_disposition(response_headers, request_headers)
     return disposition
 
