@@ -9,12 +9,44 @@ that wants only thread safety and pooling. The names httplib2 users import
 
 import logging as _logging
 
-from httplib2 import (
+import httplib2 as _httplib2_module  # not "_httplib2": that is our submodule
+
+# httplib2's public names, the very same objects: those in ``__all__`` below are
+# asynchttp's API; the rest are here so that code doing
+# ``import asynchttp as httplib2`` (or ``sys.modules["httplib2"] = asynchttp``) finds
+# what it uses: googleapiclient looks up ``httplib2.Credentials`` (pickling an Http
+# needs it), lazr.restfulclient imports ``urlnorm``, proxies are built from
+# ``httplib2.socks.PROXY_TYPE_HTTP``. Only the stdlib modules httplib2 imported for
+# itself (``os``, ``re``, ``socket``...) are not offered.
+from httplib2 import (  # noqa: F401 - re-exported
+    AUTH_SCHEME_CLASSES,
+    AUTH_SCHEME_ORDER,
     DEFAULT_MAX_REDIRECTS,
+    DEFAULT_TLS_VERSION,
+    HOP_BY_HOP,
+    NORMALIZE_SPACE,
+    REDIRECT_CODES,
+    SAFE_METHODS,
+    SCHEME_TO_CONNECTION,
+    URI,
+    USE_WWW_AUTH_STRICT_PARSING,
+    AllHosts,
+    Authentication,
+    BasicAuthentication,
+    Credentials,
+    DecoderProtocol,
+    DeflateDecoder,
+    DigestAuthentication,
     FailedToDecompressContent,
     FileCache,
+    GoogleLoginAuthentication,
+    HmacDigestAuthentication,
+    HTTPConnectionWithTimeout,
     HttpLib2Error,
     HttpLib2ErrorWithResponse,
+    HTTPSConnectionWithTimeout,
+    KeyCerts,
+    LimitDecoder,
     MalformedHeader,
     ProxiesUnavailableError,
     ProxyInfo,
@@ -25,40 +57,6 @@ from httplib2 import (
     ServerNotFoundError,
     UnimplementedDigestAuthOptionError,
     UnimplementedHmacDigestAuthOptionError,
-    proxy_info_from_environment,
-    proxy_info_from_url,
-)
-
-from httplib2 import REDIRECT_CODES, SAFE_METHODS
-
-# The rest of httplib2's public names, the very same objects, so that code doing
-# ``import asynchttp as httplib2`` (or ``sys.modules["httplib2"] = asynchttp``) finds
-# what it uses: googleapiclient looks up ``httplib2.Credentials`` (pickling an Http
-# needs it), lazr.restfulclient imports ``urlnorm``, proxies are built from
-# ``httplib2.socks.PROXY_TYPE_HTTP``. Only the stdlib modules httplib2 imported for
-# itself (``os``, ``re``, ``socket``...) are not offered.
-from httplib2 import (  # noqa: F401 - re-exported
-    AUTH_SCHEME_CLASSES,
-    AUTH_SCHEME_ORDER,
-    AllHosts,
-    Authentication,
-    BasicAuthentication,
-    Credentials,
-    DEFAULT_TLS_VERSION,
-    DecoderProtocol,
-    DeflateDecoder,
-    DigestAuthentication,
-    GoogleLoginAuthentication,
-    HOP_BY_HOP,
-    HTTPConnectionWithTimeout,
-    HTTPSConnectionWithTimeout,
-    HmacDigestAuthentication,
-    KeyCerts,
-    LimitDecoder,
-    NORMALIZE_SPACE,
-    SCHEME_TO_CONNECTION,
-    URI,
-    USE_WWW_AUTH_STRICT_PARSING,
     WsseAuthentication,
     ZlibDecoder,
     auth,
@@ -68,6 +66,8 @@ from httplib2 import (  # noqa: F401 - re-exported
     has_timeout,
     iri2uri,
     parse_uri,
+    proxy_info_from_environment,
+    proxy_info_from_url,
     re_unsafe,
     re_url_scheme,
     safename,
@@ -75,7 +75,6 @@ from httplib2 import (  # noqa: F401 - re-exported
     try_value_or_env,
     urlnorm,
 )
-import httplib2 as _httplib2_module  # not "_httplib2": that is our submodule
 
 from ._errors import ShutdownError
 from ._http import BlockingHttp, Http

@@ -287,8 +287,8 @@ class JobResult:
 @dataclass
 class Stats:
     total: int
-    statuses: Counter = field(default_factory=Counter)
-    errors: Counter = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
     nbytes: int = 0
     latencies: list[float] = field(default_factory=list)
     cancelled: int = 0
@@ -616,6 +616,7 @@ class Reporter:
         if self.jsonl:
             out_line = json.dumps(result.as_json())
         elif not self.quiet and result.error is None:
+            assert result.status is not None  # a result without an error has a status
             out_line = "%d %s %s %s%s" % (result.status, _size(result.nbytes), _ms(result.seconds),
                                           result.url, " (from cache)" if result.fromcache else "")
         if not self.quiet and result.error is not None:

@@ -458,7 +458,7 @@ class DemoServer:
     # ------------------------------------------------------------- the REST API
 
     def _add_post(self, user_id: int, title: str) -> dict[str, Any]:
-        post = {"id": len(self._posts) + 1, "user_id": user_id, "title": title}
+        post: dict[str, Any] = {"id": len(self._posts) + 1, "user_id": user_id, "title": title}
         self._posts[post["id"]] = post
         return post
 

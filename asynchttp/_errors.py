@@ -64,10 +64,16 @@ def _could_be_a_host(host: str) -> bool:
     return bool(host) and _HOST_CHARACTERS.fullmatch(host) is not None
 
 
+def _server_not_found(host: str) -> BaseException:
+    # a local, because httplib2 is untyped for mypy (pyproject.toml says why)
+    error: BaseException = httplib2.ServerNotFoundError("Unable to find the server at %s" % host)
+    return error
+
+
 def _translate(exc: HttpError, host: str, phase: str) -> BaseException:
     cause = exc.__cause__
     if isinstance(exc, HttpDnsError):
-        return httplib2.ServerNotFoundError("Unable to find the server at %s" % host)
+        return _server_not_found(host)
     if isinstance(exc, TimeoutError):
         # socket.timeout is TimeoutError; http.client's message is "timed out"
         return TimeoutError("timed out")
@@ -81,7 +87,7 @@ def _translate(exc: HttpError, host: str, phase: str) -> BaseException:
         if not _could_be_a_host(host):
             # httplib2 hands such a name (from a URI or a server's Location) to
             # getaddrinfo, which fails: the user sees ServerNotFoundError.
-            return httplib2.ServerNotFoundError("Unable to find the server at %s" % host)
+            return _server_not_found(host)
         return ValueError(str(exc))
     if isinstance(exc, HttpConnectionClosedError):
         if isinstance(cause, OSError):

@@ -6,7 +6,7 @@ names may change in any release, so they are reached only through the typed
 wrappers below, checked once at import (a missing helper or a changed signature
 raises ``ImportError`` naming the httplib2 version instead of failing at the first
 request), and pinned by tests/compat/test_httplib2_private.py for every httplib2
-version setup.py allows (CI runs it on the lowest and the newest).
+version pyproject.toml allows (CI runs it on the lowest and the newest).
 
 Each wrapper looks the function up at call time, as the callers used to, so a
 program that patches ``httplib2._updateCache`` (say) still sees its patch used.
@@ -14,6 +14,7 @@ program that patches ``httplib2._updateCache`` (say) still sees its patch used.
 
 from __future__ import annotations
 
+import email.message
 import inspect
 import ssl
 from typing import Any, Mapping, Optional, Union
@@ -33,7 +34,7 @@ __all__ = [
     "SUPPORTED",
 ]
 
-# What setup.py allows; the error message below names it.
+# What pyproject.toml allows; the error message below names it.
 SUPPORTED = ">=0.32.0,<0.33"
 
 # name -> (module, the parameters asynchttp passes, by name, in order)
@@ -79,22 +80,30 @@ def normalize_headers(headers: Mapping[Any, Any]) -> dict[str, str]:
     taken as a template: ``"a\\\\tb"`` becomes a real tab and ``"\\\\1"`` raises
     ``re.error``.  Kept as is: the drop-in promise is httplib2's behaviour.
     """
-    return httplib2._normalize_headers(headers)
+    normalized: dict[str, str] = httplib2._normalize_headers(headers)
+    return normalized
 
 
 def parse_cache_control(headers: Mapping[str, str]) -> dict[str, Union[str, int]]:
     """``Cache-Control`` as a dict: ``name=value`` directives as strings, bare ones as 1."""
-    return httplib2._parse_cache_control(headers)
+    directives: dict[str, Union[str, int]] = httplib2._parse_cache_control(headers)
+    return directives
 
 
-def entry_disposition(response_headers: Mapping[str, str], request_headers: Mapping[str, str]) -> str:
-    """A cached entry's freshness for this request: ``"FRESH"``, ``"STALE"`` or ``"TRANSPARENT"``."""
-    return httplib2._entry_disposition(response_headers, request_headers)
+def entry_disposition(
+    response_headers: Union[Mapping[str, str], email.message.Message], request_headers: Mapping[str, str]
+) -> str:
+    """A cached entry's freshness for this request: ``"FRESH"``, ``"STALE"`` or ``"TRANSPARENT"``.
+
+    ``response_headers`` may be the cache entry's parsed head (a ``Message``), as httplib2 passes it."""
+    disposition: str = httplib2._entry_disposition(response_headers, request_headers)
+    return disposition
 
 
 def end2end_headers(response: Mapping[str, str]) -> list[str]:
     """The response's header names less the hop-by-hop ones (and those ``Connection`` lists)."""
-    return httplib2._get_end2end_headers(response)
+    names: list[str] = httplib2._get_end2end_headers(response)
+    return names
 
 
 def update_cache(
@@ -107,7 +116,8 @@ def update_cache(
 def decompress_content(response: httplib2.Response, content: bytes, limit_kwargs: Mapping[str, Any]) -> bytes:
     """gzip/deflate decoded under httplib2's ``LimitDecoder``; rewrites ``response``'s
     ``content-length`` and moves ``content-encoding`` to ``-content-encoding``."""
-    return httplib2._decompressContent(response, content, dict(limit_kwargs))
+    decoded: bytes = httplib2._decompressContent(response, content, dict(limit_kwargs))
+    return decoded
 
 
 def build_ssl_context(
@@ -120,13 +130,15 @@ def build_ssl_context(
     key_password: Optional[str] = None,
 ) -> ssl.SSLContext:
     """httplib2's client TLS context: same protocol, verification and version bounds."""
-    return httplib2._build_ssl_context(
+    context: ssl.SSLContext = httplib2._build_ssl_context(
         disable_ssl_certificate_validation, ca_certs, cert_file, key_file,
         maximum_version=maximum_version, minimum_version=minimum_version, key_password=key_password,
     )
+    return context
 
 
 def parse_www_authenticate(headers: Mapping[str, str], headername: str = "www-authenticate") -> dict[str, dict[str, Any]]:
     """One dict of parameters per offered scheme (lower-cased); raises
     ``httplib2.MalformedHeader`` on a header it cannot parse."""
-    return _auth._parse_www_authenticate(headers, headername)
+    schemes: dict[str, dict[str, Any]] = _auth._parse_www_authenticate(headers, headername)
+    return schemes

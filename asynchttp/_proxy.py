@@ -25,10 +25,12 @@ from __future__ import annotations
 import base64
 import ipaddress
 import struct
+from types import ModuleType
 from typing import Any, Generator, NamedTuple, Optional, Union
 
 import httplib2
 
+_socks: Optional[ModuleType]
 try:  # PySocks: its exception classes are what httplib2 users catch
     import socks as _socks
 except ImportError:  # pragma: no cover - PySocks is installed in this project
@@ -92,15 +94,15 @@ class _FallbackErrors:  # pragma: no cover - same names and bases as PySocks, fo
 
 
 _errors: Any = _socks if _socks is not None else _FallbackErrors
-ProxyError: Any = _errors.ProxyError
-GeneralProxyError: Any = _errors.GeneralProxyError
-ProxyConnectionError: Any = _errors.ProxyConnectionError
-SOCKS5AuthError: Any = _errors.SOCKS5AuthError
-SOCKS5Error: Any = _errors.SOCKS5Error
-SOCKS4Error: Any = _errors.SOCKS4Error
-HTTPError: Any = _errors.HTTPError
-SOCKS4_ERRORS: dict = _errors.SOCKS4_ERRORS
-SOCKS5_ERRORS: dict = _errors.SOCKS5_ERRORS
+ProxyError: type[OSError] = _errors.ProxyError
+GeneralProxyError: type[OSError] = _errors.GeneralProxyError
+ProxyConnectionError: type[OSError] = _errors.ProxyConnectionError
+SOCKS5AuthError: type[OSError] = _errors.SOCKS5AuthError
+SOCKS5Error: type[OSError] = _errors.SOCKS5Error
+SOCKS4Error: type[OSError] = _errors.SOCKS4Error
+HTTPError: type[OSError] = _errors.HTTPError
+SOCKS4_ERRORS: dict[int, str] = _errors.SOCKS4_ERRORS
+SOCKS5_ERRORS: dict[int, str] = _errors.SOCKS5_ERRORS
 
 
 class ProxyPlan(NamedTuple):

@@ -31,7 +31,7 @@ NO_A_RECORD_SECONDS = 30.0
 async def resolve_host(
     resolve: Resolve,
     host: str,
-    get_logger_adapter: Callable,
+    get_logger_adapter: Callable[..., Any],
     no_a_record: Optional[Dict[str, float]] = None,
     now: float = 0.0,
 ) -> Tuple[str, ...]:

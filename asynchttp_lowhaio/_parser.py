@@ -51,7 +51,7 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.([0-9]) ([1-9][0-9]{2})(?: ([\t\x20-\x7e\x8
 _CTL = bytes(range(0x09)) + bytes(range(0x0A, 0x20)) + b"\x7f"
 # Valid field names seen so far, to their lower-cased form: most heads repeat
 # a few names.  Bounded in count and name length, so a hostile server cannot grow it.
-_NAMES: dict = {}
+_NAMES: dict[bytes, bytes] = {}
 _NAMES_MAX = 512
 
 # chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF       (RFC 9112 7.1)

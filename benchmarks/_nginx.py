@@ -214,9 +214,9 @@ class Nginx:
                 if data.startswith(b"HTTP/1.1 200") and data.endswith(b"\r\n\r\n" + data[-SMALL_SIZE:]):
                     return
                 raise RuntimeError(f"nginx answered unexpectedly: {data[:200]!r}")
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not answer on port {self.port}: {self.error_log()}")
+                    raise RuntimeError(f"nginx did not answer on port {self.port}: {self.error_log()}") from exc
                 time.sleep(0.05)
 
     def error_log(self) -> str:

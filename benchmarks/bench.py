@@ -301,7 +301,7 @@ def render(header: list[str], body: list[list[str]], rst: bool) -> str:
 
     def line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
         return "  ".join([first] + rest).rstrip()
 
     rule = "  ".join(("=" if rst else "-") * w for w in widths)

@@ -30,7 +30,7 @@ def main() -> None:
         failed = http.request(server.url("/drop"), callback=decode_json)
 
         total = 0.0
-        for response, item in pairs:
+        for _, item in pairs:
             total += item["price"]  # already a dict: decoded in the background
         print("20 items decoded, total price %.2f" % total)
         print("first item:", pairs[0][1]["name"], pairs[0][1]["tags"])

@@ -18,8 +18,8 @@ import tempfile
 import tracemalloc
 from typing import Any, AsyncIterator
 
-from asynchttp_lowhaio import Pool, buffered
 from asynchttp._demo import DemoServer
+from asynchttp_lowhaio import Pool, buffered
 
 SIZE = 32 * 1024 * 1024
 PIECE = 64 * 1024

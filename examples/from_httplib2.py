@@ -97,7 +97,7 @@ def main() -> None:
         with asynchttp.Http() as http:
             response, _ = http.request(closed)  # no error yet: it surfaces on access
             try:
-                response.status
+                _ = response.status  # touching it raises
             except ConnectionRefusedError:
                 print("Http raises ConnectionRefusedError when the response is touched")
 

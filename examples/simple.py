@@ -23,7 +23,7 @@ def main() -> None:
 
         # Several: all are queued before the first is touched, so they overlap.
         pairs = [http.request(server.url("/json?id=%d" % n)) for n in range(2, 7)]
-        for response, content in pairs:
+        for _, content in pairs:
             item = json.loads(content)
             print("item %d: %s costs %.2f" % (item["id"], item["name"], item["price"]))
 
@@ -34,7 +34,7 @@ def main() -> None:
         # Errors surface when touched, as the exception httplib2 would raise
         response, content = http.request(server.url("/drop"))
         try:
-            response.status
+            _ = response.status  # touching it raises
         except Exception as exc:  # here http.client.RemoteDisconnected
             print("dropped connection ->", type(exc).__name__)
 

@@ -16,7 +16,13 @@ from typing import Any, Callable
 import pytest
 
 from tests.cli.conftest import (
-    CHILD_TIMEOUT, REPO, child_env, cli_command, one_line, run_in_pty, summary_of,
+    CHILD_TIMEOUT,
+    REPO,
+    child_env,
+    cli_command,
+    one_line,
+    run_in_pty,
+    summary_of,
 )
 from tests.servers import closed_port
 from tests.servers.http_server import JSON_BODY, KNOWN_TEXT, TestServer
@@ -46,7 +52,7 @@ def test_urls_as_arguments(cli: Cli, http_server: TestServer) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2
-    for url, body in zip(urls, [b"hello world", json.dumps(JSON_BODY).encode()]):
+    for url, body in zip(urls, [b"hello world", json.dumps(JSON_BODY).encode()], strict=True):
         line = next(line for line in lines if line.endswith(" " + url))
         assert line.startswith("200 %d B " % len(body))
     assert sorted(r.path for r in http_server.requests) == ["/hello", "/json"]

@@ -12,9 +12,9 @@ timeout does, and maps failures to the classes httplib2 raises.
 from __future__ import annotations
 
 import asyncio
-from http import client as http_client
 import socket
 import ssl
+from http import client as http_client
 from typing import Any, Optional
 
 import httplib2

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.servers.script_server import Reply, Request
+
 from .scenarios import Scenario, Step
 from .test_table import _HAVE_BLOCKING, _HAVE_PROMISE, _WIRED, _tls_files, _without_wire, run_scenario
 
@@ -172,7 +173,7 @@ def test_random_sequences_match_httplib2(kind: str, tmp_path_factory: Any, monke
         assert len(reference) == len(mine)
         if kind == "semantics":  # the test transport frames requests its own way: not the wire
             reference, mine = _without_wire(reference), _without_wire(mine)
-        for index, (got, want) in enumerate(zip(mine, reference)):
+        for index, (got, want) in enumerate(zip(mine, reference, strict=True)):
             assert got == want, "step %d differs from httplib2" % index
 
     check()

@@ -26,8 +26,8 @@ from asynchttp_lowhaio import (
     HttpProtocolError,
     HttpReadTimeoutError,
 )
-
 from tests.servers.script_server import Reply, ScriptServer
+
 from ._transport import make_send_once
 
 # ---------------------------------------------------------------- _uri

@@ -226,10 +226,9 @@ def _socket_tunnel_request(kind: str, proxy_type: int, tls: bool, tmp_path: Any,
     """Connect a raw non-blocking socket to a test proxy, tunnel, optionally TLS, one request."""
     import asyncio
 
-    from tests.servers.tls import TlsMaterial
-
     from tests.servers.proxies import ProxyServer
     from tests.servers.script_server import Reply, ScriptServer
+    from tests.servers.tls import TlsMaterial
 
     material = TlsMaterial() if tls else None
     with ScriptServer({"/x": lambda r, s: Reply(200, [], b"through " + r.target.encode())},

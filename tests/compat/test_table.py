@@ -29,6 +29,7 @@ import pytest
 from tests.servers.proxies import ProxyServer
 from tests.servers.script_server import ScriptServer
 from tests.servers.tiny import full_backlog_port
+
 from ._transport import SemanticsHttp
 from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step, WaitClosed
 
@@ -393,7 +394,7 @@ def test_scenario(kind: str, scenario: Scenario, tmp_path: Any, tmp_path_factory
     assert len(mine) == len(reference)
     if kind == "semantics":  # the test transport frames requests its own way: not the wire
         mine, reference = _without_wire(mine), _without_wire(reference)
-    for index, (got, want) in enumerate(zip(mine, reference)):
+    for index, (got, want) in enumerate(zip(mine, reference, strict=True)):
         assert got == want, "step %d differs from httplib2" % index
 
 

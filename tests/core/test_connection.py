@@ -35,7 +35,15 @@ from tests.core.helpers import conn_of, fetch, header, open_pool, state_of, unti
 from tests.servers import run
 from tests.servers.http_server import Raw, Request, Response, TestServer, pattern
 from tests.servers.scripted import (
-    ScriptedServer, close, recv_bytes, recv_head, rst, send, send_slowly, sleep, wait_for_client_close,
+    ScriptedServer,
+    close,
+    recv_bytes,
+    recv_head,
+    rst,
+    send,
+    send_slowly,
+    sleep,
+    wait_for_client_close,
 )
 
 OK_2 = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"

@@ -16,7 +16,14 @@ from aiodnsresolver import TYPES, DnsError
 
 from asynchttp_lowhaio import HttpConnectError, HttpConnectionError, HttpDnsError
 from tests.core.helpers import (
-    FakeClockLoop, conn_of, fetch, header, open_pool, run_fake_clock, state_of, until,
+    FakeClockLoop,
+    conn_of,
+    fetch,
+    header,
+    open_pool,
+    run_fake_clock,
+    state_of,
+    until,
 )
 from tests.servers import run
 from tests.servers.dns import SERVFAIL, DnsServer, make_resolver_factory

@@ -13,6 +13,7 @@ Three properties:
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import List, NamedTuple, Optional, Tuple
 
 import h11
@@ -69,7 +70,7 @@ def normalise(events: list) -> tuple:
 
 def cut(data: bytes, points: List[int]) -> List[bytes]:
     bounds = [0, *sorted({point % (len(data) + 1) for point in points}), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [data[a:b] for a, b in pairwise(bounds) if b > a]
 
 
 # ------------------------------------------------- generated valid responses
@@ -167,7 +168,7 @@ def responses(draw: st.DrawFn, for_h11: bool = False) -> Generated:
         if not bodiless:
             cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(body) - 1)), max_size=5)))) if len(body) > 1 else []
             bounds = [0, *cuts, len(body)]
-            for a, b in zip(bounds, bounds[1:]):
+            for a, b in pairwise(bounds):
                 if b > a:
                     size = draw(st.sampled_from([b"%x", b"%X", b"00%x"])) % (b - a)
                     tail += size + draw(extensions) + b"\r\n" + body[a:b] + b"\r\n"

@@ -69,7 +69,7 @@ def test_readme_streamed_and_buffered_helpers(https_server: TestServer,
     results = {}
 
     async def readme() -> None:
-        from asynchttp_lowhaio import Pool, streamed, buffered
+        from asynchttp_lowhaio import Pool, buffered, streamed
 
         request, _ = Pool(get_ssl_context=lambda: client_ssl_context)
 

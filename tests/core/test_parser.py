@@ -10,6 +10,7 @@ every mode must give the same outcome (or raise the same class).
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from typing import Iterator, List, NamedTuple, Optional, Tuple, Type, Union
 
 import pytest
@@ -85,7 +86,7 @@ def splits(data: bytes) -> Iterator[Tuple[str, List[bytes]]]:
         rng = random.Random(seed)
         cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 6)))) if len(data) > 1 else []
         bounds = [0, *cuts, len(data)]
-        yield f"random{seed}", [data[a:b] for a, b in zip(bounds, bounds[1:])]
+        yield f"random{seed}", [data[a:b] for a, b in pairwise(bounds)]
 
 
 def check(data: bytes, expected: Union[Ok, Type[BaseException]], method: bytes = b"GET", eof: bool = True, **limits: int) -> None:

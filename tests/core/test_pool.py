@@ -29,15 +29,28 @@ from asynchttp_lowhaio import (
     streamed,
 )
 from tests.core.helpers import (
-    FakeClockLoop, conn_of, fetch, header, open_pool, run_fake_clock, state_of, until,
+    FakeClockLoop,
+    conn_of,
+    fetch,
+    header,
+    open_pool,
+    run_fake_clock,
+    state_of,
+    until,
 )
 from tests.servers import closed_port, run
 from tests.servers.http_server import Response, TestServer, pattern
 from tests.servers.leaks import LeakChecker
-from tests.servers.tiny import full_backlog_port
 from tests.servers.scripted import (
-    ScriptedServer, close, recv_head, rst, send, sleep, wait_for_client_close,
+    ScriptedServer,
+    close,
+    recv_head,
+    rst,
+    send,
+    sleep,
+    wait_for_client_close,
 )
+from tests.servers.tiny import full_backlog_port
 
 OK_2 = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 

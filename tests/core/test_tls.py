@@ -23,12 +23,12 @@ from asynchttp_lowhaio import (
     buffered,
 )
 from tests.core.helpers import conn_of, fetch, open_pool, state_of, until
-from tests.servers.tiny import full_backlog_port
 from tests.servers import run
 from tests.servers.dns import DnsServer
 from tests.servers.http_server import TestServer
-from tests.servers.scripted import ScriptedServer, close, recv_head, rst, send, shutdown_write, sleep
 from tests.servers.leaks import LeakChecker
+from tests.servers.scripted import ScriptedServer, close, recv_head, rst, send, shutdown_write, sleep
+from tests.servers.tiny import full_backlog_port
 from tests.servers.tls import TlsMaterial
 
 

@@ -13,10 +13,10 @@ from typing import Any, Iterator, Optional
 import pytest
 
 from asynchttp_lowhaio import HttpConnectError
-from tests.servers.proxies import ProxyServer
 from tests.core.helpers import conn_of, fetch, open_pool
 from tests.servers import run
 from tests.servers.http_server import TestServer
+from tests.servers.proxies import ProxyServer
 
 
 class ConnectTunnel:

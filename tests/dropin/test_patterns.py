@@ -12,7 +12,6 @@ import importlib
 import itertools
 import pickle
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any, Iterator
 

@@ -192,7 +192,7 @@ def test_override_errors_surface_as_the_request_error(made: list) -> None:
     made.append(http)
     response, _ = http.request("http://127.0.0.1:9/")
     with pytest.raises(httplib2.HttpLib2Error, match="refused by the override"):
-        response.status
+        _ = response.status
     http.force_exception_to_status_code = True
     response, content = http.request("http://127.0.0.1:9/")
     assert response.status == 400 and b"refused by the override" in content
@@ -277,7 +277,7 @@ def test_odd_exceptions_of_an_override_settle_the_request(raised: type, made: li
     made.append(http)
     response, _ = http.request("http://127.0.0.1:9/")
     with pytest.raises(RuntimeError, match="httplib2 flow raised") as error:
-        response.status
+        _ = response.status
     assert isinstance(error.value.__cause__, raised)
 
 

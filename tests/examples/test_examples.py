@@ -95,7 +95,7 @@ def test_simple(runs: dict[str, subprocess.CompletedProcess], oracle: Oracle) ->
     lines = ran(runs, "simple")
     assert lines[0] == "status: 200 application/json"
     assert lines[1] == "body: %r" % (get_json(oracle, "/json?id=1"),)
-    for n, line in zip(range(2, 7), lines[2:7]):
+    for n, line in zip(range(2, 7), lines[2:7], strict=True):
         item = get_json(oracle, "/json?id=%d" % n)
         assert line == "item %d: %s costs %.2f" % (n, item["name"], item["price"])
     assert lines[7] == "gzip: 200 %d bytes once decoded, starts with %r" % (
@@ -127,7 +127,7 @@ def test_many(runs: dict[str, subprocess.CompletedProcess], oracle: Oracle) -> N
 def test_client(runs: dict[str, subprocess.CompletedProcess], oracle: Oracle) -> None:
     lines = ran(runs, "client")
     users = get_json(oracle, "/api/users")
-    for user, line in zip(users, lines):
+    for user, line in zip(users, lines[: len(users)], strict=True):
         titles = [p["title"] for p in get_json(oracle, "/api/users/%d/posts" % user["id"])]
         assert line == "%-8s %s" % (user["name"], ", ".join(titles))
     prices = [get_json(oracle, "/json?id=%d" % n)["price"] for n in (1, 2, 3)]

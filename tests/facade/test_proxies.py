@@ -13,9 +13,9 @@ import socks
 
 import asynchttp
 import asynchttp_lowhaio as core
-from tests.servers.proxies import ProxyServer
 from tests.servers import closed_port
 from tests.servers.http_server import TestServer
+from tests.servers.proxies import ProxyServer
 
 MakeHttp = Callable[..., asynchttp.Http]
 

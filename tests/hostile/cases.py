@@ -22,16 +22,16 @@ import gzip
 import http.client
 import ssl
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 import httplib2
 import httplib2.decode
 
 from asynchttp_lowhaio import (
-    HttpConnectTimeoutError,
     HttpConnectionClosedError,
     HttpConnectionError,
+    HttpConnectTimeoutError,
     HttpHeaderTooLong,
     HttpProtocolError,
     HttpReadTimeoutError,
@@ -500,35 +500,35 @@ case("http11_until_close", F, "HTTP/1.1 without framing: read until close, not r
      one(b"HTTP/1.1 200 OK\r\n\r\nuntil the end"), [Ok(200, b"until the end")])
 
 # =================================================== interim and bodiless
-I = "interim and bodiless"
-case("interim_100", I, "100 Continue before the answer (lowhaio returned the 100)",
+B = "interim and bodiless"
+case("interim_100", B, "100 Continue before the answer (lowhaio returned the 100)",
      one(head(b"HTTP/1.1 100 Continue") + resp(b"final")), [Ok(200, b"final")])
-case("interim_103", I, "103 Early Hints before the answer (http.client returns the 103)",
+case("interim_103", B, "103 Early Hints before the answer (http.client returns the 103)",
      one(head(b"HTTP/1.1 103 Early Hints", b"Link: </style.css>; rel=preload") + resp(b"final")),
      [Ok(200, b"final")])
-case("interim_several", I, "100, 103, 103, then the answer",
+case("interim_several", B, "100, 103, 103, then the answer",
      one(head(b"HTTP/1.1 100 Continue") + head(b"HTTP/1.1 103 Early Hints", b"Link: </a>")
          + head(b"HTTP/1.1 103 Early Hints", b"Link: </b>") + resp(b"final")), [Ok(200, b"final")])
-case("interim_endless", I, "an endless stream of 100 Continue",
+case("interim_endless", B, "an endless stream of 100 Continue",
      ((Recv(), Send(head(b"HTTP/1.1 100 Continue") * 2000), HOLD),), [PROTO])
-case("interim_101", I, "101 Switching Protocols nobody asked for",
+case("interim_101", B, "101 Switching Protocols nobody asked for",
      one(head(b"HTTP/1.1 101 Switching Protocols", b"Upgrade: evil") + resp(b"final")), [PROTO])
-case("no_content_with_body", I, "204 with a Content-Length and a body: no body, connection not reused",
+case("no_content_with_body", B, "204 with a Content-Length and a body: no body, connection not reused",
      fresh_after((Recv(), Send(resp(b"hello", b"204 No Content")), HOLD)),
      [Ok(204, b""), Ok(200, b"second")], requests=TWO_GETS)
-case("no_content_chunked", I, "204 with chunked framing and a body",
+case("no_content_chunked", B, "204 with chunked framing and a body",
      fresh_after((Recv(), Send(head(b"HTTP/1.1 204 No Content", b"Transfer-Encoding: chunked") + chunked(b"hello")),
                   HOLD)),
      [Ok(204, b""), Ok(200, b"second")], requests=TWO_GETS)
-case("not_modified_with_length", I, "304 with Content-Length and no body (lowhaio hung): reused",
+case("not_modified_with_length", B, "304 with Content-Length and no body (lowhaio hung): reused",
      ((Recv(), Send(head(b"HTTP/1.1 304 Not Modified", b"Content-Length: 100")), Recv(), Send(resp(b"again")), HOLD),
       (Recv(), Send(resp(b"again")), Close())),
      [Ok(304, b""), Ok(200, b"again")], requests=TWO_GETS, server_requests=2, server_connections=1)
-case("head_with_length", I, "HEAD answered with a Content-Length and no body: reused",
+case("head_with_length", B, "HEAD answered with a Content-Length and no body: reused",
      ((Recv(), Send(head(OK_HEAD, b"Content-Length: 1000")), Recv(), Send(resp(b"after head")), HOLD),
       (Recv(), Send(resp(b"after head")), Close())),
      [Ok(200, b""), Ok(200, b"after head")], requests=(Req("HEAD"), Req()), server_requests=2, server_connections=1)
-case("head_with_chunked", I, "HEAD answered with chunked framing and no body: reused",
+case("head_with_chunked", B, "HEAD answered with chunked framing and no body: reused",
      ((Recv(), Send(head(OK_HEAD, b"Transfer-Encoding: chunked")), Recv(), Send(resp(b"after head")), HOLD),
       (Recv(), Send(resp(b"after head")), Close())),
      [Ok(200, b""), Ok(200, b"after head")], requests=(Req("HEAD"), Req()), server_connections=1)
@@ -608,10 +608,10 @@ case("cl_max_digits_then_close", F, "an 18-digit Content-Length, 5 bytes, then c
      one(head(OK_HEAD, b"Content-Length: 999999999999999999") + b"hello"), [CLOSED])
 case("chunk_size_huge_then_close", F, "a chunk of 2**63-1 bytes announced, 5 sent, then close",
      one(head(OK_HEAD, b"Transfer-Encoding: chunked") + b"7fffffffffffffff\r\nhello"), [CLOSED])
-case("head_with_body_sent", I, "HEAD answered with a body anyway: no body, and its bytes never answer the next request",
+case("head_with_body_sent", B, "HEAD answered with a body anyway: no body, and its bytes never answer the next request",
      fresh_after((Recv(), Send(resp(b"hello")), HOLD)),
      [Ok(200, b""), Ok(200, b"second")], requests=(Req("HEAD"), Req()))
-case("interim_with_body", I, "a 100 Continue carrying a Content-Length and bytes: interim responses have no body",
+case("interim_with_body", B, "a 100 Continue carrying a Content-Length and bytes: interim responses have no body",
      one(head(b"HTTP/1.1 100 Continue", b"Content-Length: 5") + b"hello" + resp(b"final")), [PROTO])
 case("early_response_during_upload", K, "the server answers 413 and closes while a 4 MiB upload is being sent",
      ((Recv(body=False), Send(resp(b"too large", b"413 Content Too Large", extra=b"Connection: close\r\n")),

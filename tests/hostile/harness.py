@@ -19,12 +19,27 @@ import tempfile
 import threading
 import tracemalloc
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from tests.hostile.cases import (
-    BLOCK, Case, Close, Digest, Err, Mark, Ok, Outcome, Payload, Recv, Req, Rst, Send, SendSlowly, Sleep,
-    StreamBody, body_bytes,
+    BLOCK,
+    Case,
+    Close,
+    Digest,
+    Err,
+    Mark,
+    Ok,
+    Outcome,
+    Payload,
+    Recv,
+    Req,
+    Rst,
+    Send,
+    SendSlowly,
+    Sleep,
+    StreamBody,
+    body_bytes,
 )
 from tests.servers import leaks, scripted
 from tests.servers.scripted import ScriptedServer

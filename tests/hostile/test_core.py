@@ -19,7 +19,7 @@ import pytest
 
 from asynchttp_lowhaio import HttpError
 from tests.hostile.cases import CASES, Case, Ok
-from tests.hostile.harness import client_fds, new_threads, Got, Servers, matches, run_core
+from tests.hostile.harness import Got, Servers, client_fds, matches, new_threads, run_core
 from tests.servers import leaks
 
 DEADLINE = 20.0  # per case; far above any case's own timeouts: reaching it is a hang
@@ -57,7 +57,7 @@ def play(case: Case) -> tuple[List[Got], Servers, Dict[int, str], List[str]]:
                                   for c in CASES])
 def test_core(case: Case) -> None:
     got, servers, fds, threads = play(case)
-    for index, (expected, result) in enumerate(zip(case.core, got)):
+    for index, (expected, result) in enumerate(zip(case.core, got, strict=True)):
         where = f"{case.name} request {index + 1}"
         if result.exc is not None:
             # the family first: anything outside HttpError is a crash, whatever was expected

@@ -22,7 +22,7 @@ import httplib2.decode
 import pytest
 
 from tests.hostile.cases import CASES, Case
-from tests.hostile.harness import client_fds, new_threads, Got, Servers, facade_options, matches, run_facade
+from tests.hostile.harness import Got, Servers, client_fds, facade_options, matches, new_threads, run_facade
 from tests.servers import leaks
 
 try:
@@ -118,7 +118,7 @@ def test_facade(case: Case, blocking: bool) -> None:
         _check_known_bug(case, http_class)
         return
     got, servers, fds, threads = play(case, http_class)
-    for index, (expected, result) in enumerate(zip(case.facade, got)):
+    for index, (expected, result) in enumerate(zip(case.facade, got, strict=True)):
         where = f"{case.name} request {index + 1}"
         if result.exc is not None:
             # httplib2's family, or exactly what httplib2 itself raises here (KeyError('ftp'))
@@ -137,7 +137,7 @@ def _check_known_bug(case: Case, http_class: Any) -> None:
     """A deviation found by this suite and reported: a strict xfail, so its fix shows."""
     got, _servers, fds, threads = play(case, http_class)
     assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
-    if all(matches(expected, result) for expected, result in zip(case.facade, got)):
+    if all(matches(expected, result) for expected, result in zip(case.facade, got, strict=True)):
         pytest.fail(f"{case.name}: fixed ({case.facade_bug}): drop facade_bug from the case")
     pytest.xfail(f"known facade bug: {case.facade_bug}; got {got}")
 

@@ -25,6 +25,7 @@ import threading
 import time
 import tracemalloc
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
@@ -60,7 +61,7 @@ class Generated:
 
     def pieces(self) -> List[bytes]:
         points = [0] + sorted({c for c in self.cuts if 0 < c < len(self.wire)}) + [len(self.wire)]
-        return [self.wire[a:b] for a, b in zip(points, points[1:])]
+        return [self.wire[a:b] for a, b in pairwise(points)]
 
 
 def _chunk(data: bytes, ext: bytes) -> bytes:
@@ -107,7 +108,7 @@ def responses(draw: Any) -> Generated:
     elif framing == "chunked":
         headers.append(b"Transfer-Encoding: chunked")
         cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(body))), max_size=5))))
-        parts = [body[a:b] for a, b in zip([0] + cuts, cuts + [len(body)]) if body[a:b]]
+        parts = [body[a:b] for a, b in pairwise([0, *cuts, len(body)]) if body[a:b]]
         ext = draw(st.sampled_from([b"", b"", b";x", b";name=value", b" ;q=\"s\""]))
         payload = b"".join(_chunk(p, ext) for p in parts) + b"0\r\n"
         if draw(st.booleans()):

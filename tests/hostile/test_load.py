@@ -14,6 +14,7 @@ GIL with the client nor slows it; it exits when the test closes its stdin.
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
 import httplib2
-import http.client
 import pytest
 
 from tests.hostile.harness import client_fds, new_threads

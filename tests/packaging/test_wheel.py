@@ -2,8 +2,9 @@
 fresh virtualenv with only the wheel installed runs ``asynchttp demo`` to its summary.
 
 The build runs on a copy of the checkout (so no build/ or egg-info lands in the
-working tree), offline: pip takes setuptools from the machine's configured wheels,
-and the venv sees this machine's site-packages for the dependencies
+working tree), through the PEP 517 backend pyproject.toml names (pip and ``build``
+fetch that setuptools into an isolated build environment from the package index);
+the venv sees this machine's site-packages for the dependencies
 (``--system-site-packages``), so ``pip install --no-deps`` needs no network.
 """
 
@@ -101,13 +102,16 @@ def test_wheel_holds_both_packages_and_no_tests(wheel: Path) -> None:
 def test_sdist_holds_both_packages_and_no_tests(source: Path,
                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
     out = tmp_path_factory.mktemp("sdist")
-    _run([sys.executable, "setup.py", "-q", "sdist", "--formats=gztar", "-d", str(out)], source)
+    # `python -m build`, not `setup.py sdist`: the metadata in pyproject.toml needs
+    # the setuptools that [build-system] asks for, not whichever one is installed.
+    _run([sys.executable, "-m", "build", "--sdist", "-o", str(out), "."], source)
     (built,) = out.glob("asynchttp-*.tar.gz")
     with tarfile.open(built) as archive:
         names = [n.split("/", 1)[1] for n in archive.getnames() if "/" in n]
     for package in PACKAGES:
         assert package + "/__init__.py" in names and package + "/py.typed" in names
     assert "asynchttp/_demo.py" in names and "setup.py" in names and "README.rst" in names
+    assert "pyproject.toml" in names
     assert "examples/simple.py" in names
     assert not [n for n in names if n.startswith(NOT_SHIPPED)]
 

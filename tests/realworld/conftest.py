@@ -27,7 +27,7 @@ ORIGINAL_HTTP = httplib2.Http
 # suites compare asynchttp's globals with httplib2's) keeps httplib2's default, and a
 # test module that uses googleapiclient runs with the library's value (``RETRIES``).
 ORIGINAL_RETRIES = httplib2.RETRIES
-import googleapiclient.discovery  # noqa: F401 - for its side effect, undone below
+import googleapiclient.discovery  # noqa: E402, F401 - for its side effect, undone below
 
 GOOGLEAPICLIENT_RETRIES = httplib2.RETRIES
 httplib2.RETRIES = ORIGINAL_RETRIES

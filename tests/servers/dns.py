@@ -21,8 +21,14 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, U
 
 import aiodnsresolver
 from aiodnsresolver import (
-    TYPES, IPv4AddressExpiresAt, IPv6AddressExpiresAt, Message, QuestionRecord, ResourceRecord,
-    pack, parse,
+    TYPES,
+    IPv4AddressExpiresAt,
+    IPv6AddressExpiresAt,
+    Message,
+    QuestionRecord,
+    ResourceRecord,
+    pack,
+    parse,
 )
 
 from . import leaks

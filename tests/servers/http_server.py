@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import sys
 import email.utils
 import itertools
 import json
 import logging
 import ssl
+import sys
 import threading
 import zlib
 from dataclasses import dataclass, field
@@ -241,7 +241,7 @@ def _int_arg(request: Request, name: str, default: int, low: int = 0,
     try:
         value = int(request.args.get(name, default))
     except ValueError:
-        raise _BadRequest(400, f"bad integer for {name}")
+        raise _BadRequest(400, f"bad integer for {name}") from None
     return max(low, min(high, value))
 
 
@@ -249,7 +249,7 @@ def _float_arg(request: Request, name: str, default: float) -> float:
     try:
         value = float(request.args.get(name, default))
     except ValueError:
-        raise _BadRequest(400, f"bad number for {name}")
+        raise _BadRequest(400, f"bad number for {name}") from None
     return max(0.0, min(MAX_WAIT, value))
 
 
@@ -589,7 +589,7 @@ class TestServer:
             try:
                 size = int(size_text, 16)
             except ValueError:
-                raise _BadRequest(400, "bad chunk size")
+                raise _BadRequest(400, "bad chunk size") from None
             if size == 0:
                 break
             remaining = size

@@ -143,7 +143,7 @@ class ProxyServer:
         head = self._recv_until(conn, b"\r\n\r\n").decode("latin-1")
         lines = head.split("\r\n")
         method, target, _ = lines[0].split(" ", 2)
-        headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
         auth = headers.get("proxy-authorization")
         self._record(kind="http", method=method, target=target, host=headers.get("host"), auth=auth)
         if self.user is not None:

@@ -21,10 +21,17 @@ from aiodnsresolver import TYPES, DnsRecordDoesNotExist, DnsTimeout
 
 from tests.servers import closed_port, run
 from tests.servers.dns import DnsServer, make_resolver_factory
-from tests.servers.http_server import KNOWN_TEXT, JSON_BODY, Raw, Request, Response, TestServer, pattern
+from tests.servers.http_server import JSON_BODY, KNOWN_TEXT, Raw, Request, Response, TestServer, pattern
 from tests.servers.leaks import LeakChecker
 from tests.servers.scripted import (
-    ScriptedServer, close, recv_head, rst, send, send_slowly, shutdown_write, sleep,
+    ScriptedServer,
+    close,
+    recv_head,
+    rst,
+    send,
+    send_slowly,
+    shutdown_write,
+    sleep,
     wait_for_client_close,
 )
 from tests.servers.tls import TlsMaterial
