@@ -253,7 +253,7 @@ def _run_deferred(deferred: list[tuple[Callable[..., Any], tuple[Any, ...]]]) ->
 _FLUSHES_EACH_ITERATION = hasattr(asyncio.SelectorEventLoop, "_run_once")
 
 
-class _Loop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+class _Loop(asyncio.SelectorEventLoop):
     """The selector loop, flushing ``at_end_of_iteration`` calls after each iteration."""
 
     def __init__(self) -> None:

@@ -103,7 +103,7 @@ class Connection(asyncio.BufferedProtocol):
     def __init__(
         self,
         pool: ConnectionOwner,
-        key: tuple,
+        key: tuple[str, str, int],
         *,
         socket_timeout: float,
         response_head_timeout: float,
@@ -132,7 +132,7 @@ class Connection(asyncio.BufferedProtocol):
         self._head: Optional[ResponseHead] = None
         self._end: Optional[ResponseEnd] = None
         self._exc: Optional[BaseException] = None
-        self._waiter: Optional[asyncio.Future] = None
+        self._waiter: Optional[asyncio.Future[None]] = None
         self._waiting_to_write = False
         self._reading_paused = False
         self._writing_paused = False

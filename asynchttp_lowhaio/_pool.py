@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from asyncio import sslproto as _sslproto  # asyncio's TLS layer, extended to send its alert
 import logging
 import os
 import socket
 import ssl
+from asyncio import sslproto as _sslproto  # asyncio's TLS layer, extended to send its alert
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from aiodnsresolver import Resolver
 
@@ -67,12 +67,20 @@ logger = logging.getLogger("asynchttp_lowhaio")
 
 Key = Tuple[str, str, int]
 
+# logging.LoggerAdapter is generic to type checkers, but subscriptable at run time only
+# from Python 3.11 on.
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[Any]
+else:
+    _LoggerAdapter = logging.LoggerAdapter
+
 
 # ------------------------------------------------------------------ helpers
 async def empty_async_iterator(*_: Any, **__: Any) -> AsyncIterator[bytes]:
     """The default request body: nothing."""
-    for _chunk in ():
-        yield _chunk  # pragma: no cover
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
+        yield chunk  # pragma: no cover
 
 
 def streamed(data: bytes) -> Callable[..., AsyncIterator[bytes]]:
@@ -103,7 +111,7 @@ def get_nonblocking_sock(family: int = socket.AF_INET) -> socket.socket:
     return sock
 
 
-class HttpLoggerAdapter(logging.LoggerAdapter):
+class HttpLoggerAdapter(_LoggerAdapter):
     """Prefixes messages with the request's method and URL.
 
     The values are %-escaped, so a URL containing ``%`` never breaks the
@@ -118,36 +126,39 @@ class HttpLoggerAdapter(logging.LoggerAdapter):
         return f"[http:{prefix}] {msg}", kwargs
 
 
-def get_logger_adapter_default(extra: dict) -> logging.LoggerAdapter:
+def get_logger_adapter_default(extra: dict[str, Any]) -> logging.LoggerAdapter[Any]:
     return HttpLoggerAdapter(logger, extra)
 
 
-def get_resolver_logger_adapter_default(http_extra: dict) -> Callable[[dict], logging.LoggerAdapter]:
+def get_resolver_logger_adapter_default(http_extra: dict[str, Any]) -> Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]:
     # aiodnsresolver's adapter puts the values into the format string unescaped:
     # a "%" in the URL would break every DNS log line, so escape them here.
     escaped = {key: str(value).replace("%", "%%") for key, value in http_extra.items()}
 
-    def _get_resolver_logger_adapter(dns_extra: dict) -> logging.LoggerAdapter:
+    def _get_resolver_logger_adapter(dns_extra: dict[str, Any]) -> logging.LoggerAdapter[Any]:
         from aiodnsresolver import ResolverLoggerAdapter
 
-        return ResolverLoggerAdapter(logging.getLogger("aiodnsresolver"), {**escaped, **dns_extra})
+        adapter: logging.LoggerAdapter[Any] = ResolverLoggerAdapter(
+            logging.getLogger("aiodnsresolver"), {**escaped, **dns_extra}
+        )
+        return adapter
 
     return _get_resolver_logger_adapter
 
 
-def _quiet_adapter(_: dict) -> logging.LoggerAdapter:
+def _quiet_adapter(_: dict[str, Any]) -> logging.LoggerAdapter[Any]:
     # One shared adapter while debug logging is off: nothing to build per request.
     return _DNS_ADAPTER
 
 
-_DNS_ADAPTER: logging.LoggerAdapter = logging.LoggerAdapter(logging.getLogger("aiodnsresolver"), {})
+_DNS_ADAPTER: logging.LoggerAdapter[Any] = logging.LoggerAdapter[Any](logging.getLogger("aiodnsresolver"), {})
 
 
 # ------------------------------------------------------------- the waiters
 class _Waiter:
     __slots__ = ("key", "future", "addresses")
 
-    def __init__(self, key: Key, future: asyncio.Future, addresses: Tuple[str, ...]) -> None:
+    def __init__(self, key: Key, future: asyncio.Future[Any], addresses: Tuple[str, ...]) -> None:
         self.key = key
         self.future = future
         self.addresses = addresses
@@ -184,6 +195,13 @@ class PoolOptions:
             raise ValueError("max_wait_connection_seconds must be >= 0 or None")
         if self.max_requests_per_connection is not None and self.max_requests_per_connection < 1:
             raise ValueError("max_requests_per_connection must be >= 1 or None")
+
+
+    @property
+    def head_timeout(self) -> float:
+        """The response head deadline: as given, or the one that goes with socket_timeout."""
+        given = self.response_head_timeout
+        return given if given is not None else default_head_timeout(self.socket_timeout)
 
 
 _NUMBERS = (
@@ -235,8 +253,8 @@ class PoolState:
         get_dns_resolver: Callable[..., Any],
         get_sock: Callable[..., socket.socket],
         get_ssl_context: Callable[[], ssl.SSLContext],
-        get_logger_adapter: Callable[[dict], logging.LoggerAdapter],
-        get_resolver_logger_adapter: Callable[[dict], Callable[[dict], logging.LoggerAdapter]],
+        get_logger_adapter: Callable[[dict[str, Any]], logging.LoggerAdapter[Any]],
+        get_resolver_logger_adapter: Callable[[dict[str, Any]], Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]],
         get_tunnel: Optional[Callable[[str, str, int], Any]] = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
@@ -258,7 +276,7 @@ class PoolState:
         self._active: Set[Connection] = set()
         self._sweep: Optional[asyncio.TimerHandle] = None
         self._closed = False
-        self._connecting: Set[asyncio.Future] = set()  # TCP connects under way: close() fails them at once
+        self._connecting: Set[asyncio.Future[Any]] = set()  # TCP connects under way: close() fails them at once
         self._handshaking: Set[socket.socket] = set()  # sockets in a TLS handshake: close() shuts them down
 
     def __repr__(self) -> str:
@@ -283,13 +301,13 @@ class PoolState:
         self,
         method: bytes,
         url: str,
-        params: Iterable = (),
-        headers: Iterable = (),
+        params: Iterable[Any] = (),
+        headers: Iterable[Any] = (),
         body: Callable[..., AsyncIterator[bytes]] = empty_async_iterator,
-        body_args: Iterable = (),
-        body_kwargs: Iterable = (),
-        get_logger_adapter: Optional[Callable[[dict], logging.LoggerAdapter]] = None,
-        get_resolver_logger_adapter: Optional[Callable[[dict], Callable]] = None,
+        body_args: Iterable[Any] = (),
+        body_kwargs: Iterable[Any] = (),
+        get_logger_adapter: Optional[Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]] = None,
+        get_resolver_logger_adapter: Optional[Callable[[dict[str, Any]], Callable[..., Any]]] = None,
     ) -> Tuple[bytes, Tuple[Tuple[bytes, bytes], ...], "ResponseBody"]:
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
@@ -301,7 +319,7 @@ class PoolState:
             log.debug("response head: %s %s", head.code.decode(), head.reason.decode("latin-1"))
         return head.code, head.headers, ResponseBody(self, conn, head, req.wants_close, log)
 
-    def _prepare(self, method: bytes, url: str, params: Iterable, headers: Iterable, has_body: bool) -> _Request:
+    def _prepare(self, method: bytes, url: str, params: Iterable[Any], headers: Iterable[Any], has_body: bool) -> _Request:
         """Check the request and build its head: every local error is raised here, before any I/O."""
         if type(method) is not bytes:
             raise HttpLocalError(f"method must be bytes, not {type(method).__name__}")
@@ -319,9 +337,9 @@ class PoolState:
     def _loggers(
         self,
         req: _Request,
-        get_logger_adapter: Optional[Callable[[dict], logging.LoggerAdapter]],
-        get_resolver_logger_adapter: Optional[Callable[[dict], Callable]],
-    ) -> Tuple[Optional[logging.LoggerAdapter], Callable]:
+        get_logger_adapter: Optional[Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]],
+        get_resolver_logger_adapter: Optional[Callable[[dict[str, Any]], Callable[..., Any]]],
+    ) -> Tuple[Optional[logging.LoggerAdapter[Any]], Callable[..., Any]]:
         """The request's log adapter (None while debug logging is off) and its DNS one."""
         if not logger.isEnabledFor(logging.DEBUG) and get_logger_adapter is None:
             return None, _quiet_adapter
@@ -329,7 +347,7 @@ class PoolState:
         log = (get_logger_adapter or self._get_logger_adapter)(extra)
         return log, (get_resolver_logger_adapter or self._get_resolver_logger_adapter)(extra)
 
-    async def _route(self, target: Target, resolver_adapter: Callable) -> Tuple[Key, Tuple[str, ...], Any]:
+    async def _route(self, target: Target, resolver_adapter: Callable[..., Any]) -> Tuple[Key, Tuple[str, ...], Any]:
         """The pool key, the addresses to connect to, and the tunnel (or None)."""
         tunnel = None if self._get_tunnel is None else self._get_tunnel(target.scheme, target.host, target.port)
         if tunnel is None:
@@ -346,7 +364,7 @@ class PoolState:
         key: Key,
         addresses: Tuple[str, ...],
         tunnel: Any,
-        log: Optional[logging.LoggerAdapter],
+        log: Optional[logging.LoggerAdapter[Any]],
         make_body: Callable[[], AsyncIterator[bytes]],
     ) -> Tuple[Connection, ResponseHead]:
         """Send on a reused or new connection and read the head; retry once if a reused one was stale."""
@@ -369,7 +387,7 @@ class PoolState:
         self,
         conn: Connection,
         req: _Request,
-        log: Optional[logging.LoggerAdapter],
+        log: Optional[logging.LoggerAdapter[Any]],
         make_body: Callable[[], AsyncIterator[bytes]],
     ) -> ResponseHead:
         """Write the request on ``conn`` and wait for the response head; on failure ``conn`` is discarded."""
@@ -388,7 +406,7 @@ class PoolState:
 
     # ------------------------------------------------------------ acquire
     async def _acquire(
-        self, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter]
+        self, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter[Any]]
     ) -> Optional[Connection]:
         """An idle connection to reuse, or None once a slot to connect is reserved."""
         if self._closed:
@@ -403,7 +421,7 @@ class PoolState:
         return await self._wait_for_grant(key, addresses, log)
 
     async def _wait_for_grant(
-        self, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter]
+        self, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter[Any]]
     ) -> Optional[Connection]:
         future = self.loop.create_future()
         waiter = _Waiter(key, future, addresses)
@@ -423,7 +441,7 @@ class PoolState:
         finally:
             if timer is not None:
                 timer.cancel()
-        return None if grant is SLOT else grant  # type: ignore[no-any-return]
+        return None if grant is SLOT else grant
 
     def _give_back(self, key: Key, grant: Any) -> None:
         if grant is SLOT:
@@ -451,7 +469,7 @@ class PoolState:
             waiter.future.set_result(granted)
 
     # ------------------------------------------------------------ connect
-    async def _addresses(self, host: str, is_ip: bool, resolver_adapter: Callable) -> Tuple[str, ...]:
+    async def _addresses(self, host: str, is_ip: bool, resolver_adapter: Callable[..., Any]) -> Tuple[str, ...]:
         if is_ip:
             return (host,)
         return await resolve_host(self._resolve, host, resolver_adapter, self._no_a_record, self.loop.time())
@@ -475,7 +493,7 @@ class PoolState:
             raise HttpConnectError(f"the proxy sent {len(leftover)} unexpected bytes after its handshake")
 
     async def _connect_counted(
-        self, target: Target, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter], tunnel: Any
+        self, target: Target, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter[Any]], tunnel: Any
     ) -> Connection:
         """``_connect`` on the slot reserved for it: a failure gives the slot back."""
         try:
@@ -489,7 +507,7 @@ class PoolState:
         target: Target,
         key: Key,
         addresses: Tuple[str, ...],
-        log: Optional[logging.LoggerAdapter],
+        log: Optional[logging.LoggerAdapter[Any]],
         tunnel: Any = None,
     ) -> Connection:
         """A connection to the first of ``addresses`` that answers, within ``connect_timeout``."""
@@ -529,7 +547,7 @@ class PoolState:
             self,
             key,
             socket_timeout=options.socket_timeout,
-            response_head_timeout=options.response_head_timeout,
+            response_head_timeout=options.head_timeout,
             high_water=options.recv_bufsize,
             max_header_length=options.max_header_length,
             max_header_count=options.max_header_count,
@@ -549,7 +567,7 @@ class PoolState:
         target: Target,
         deadline: float,
         ssl_context: Optional[ssl.SSLContext],
-        log: Optional[logging.LoggerAdapter],
+        log: Optional[logging.LoggerAdapter[Any]],
         tunnel: Any,
     ) -> None:
         """TCP connect to ``address``, then the tunnel's handshake if any, then TLS if https."""
@@ -589,7 +607,7 @@ class PoolState:
         target: Target,
         ssl_context: Optional[ssl.SSLContext],
         deadline: float,
-        log: Optional[logging.LoggerAdapter],
+        log: Optional[logging.LoggerAdapter[Any]],
     ) -> bool:
         """After a failed connect: True to try the next address, False to raise ``exc``; or raise a clearer error."""
         if isinstance(exc, (HttpConnectTimeoutError, HttpPoolClosedError)) or not isinstance(exc, OSError):
@@ -633,7 +651,7 @@ class PoolState:
             or (max_requests is not None and conn.requests >= max_requests)
         )
 
-    def discard(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter] = None) -> None:
+    def discard(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter[Any]] = None) -> None:
         """A connection that must not be reused."""
         self._active.discard(conn)
         if conn.state is IDLE:
@@ -641,7 +659,7 @@ class PoolState:
         self._close(conn, reason, log)
         self._grant()
 
-    def _close(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter] = None) -> None:
+    def _close(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter[Any]] = None) -> None:
         """Close ``conn`` and give back its slot at once (no grant: callers decide)."""
         self._policy.uncount(conn)
         self._close_uncounted(conn, reason, log)
@@ -651,7 +669,7 @@ class PoolState:
         for conn, reason in closures:
             self._close_uncounted(conn, reason)
 
-    def _close_uncounted(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter] = None) -> None:
+    def _close_uncounted(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter[Any]] = None) -> None:
         if log is not None:  # during a request: the line carries its method and URL
             log.debug("closing %r: %s", conn, reason)
         elif logger.isEnabledFor(logging.DEBUG):
@@ -717,7 +735,7 @@ def _may_retry(method: bytes, conn: Connection) -> bool:
     return method in IDEMPOTENT_METHODS and not (parser and parser.received_any)
 
 
-def _expire_waiter(future: asyncio.Future, seconds: float) -> None:
+def _expire_waiter(future: asyncio.Future[Any], seconds: float) -> None:
     if not future.done():
         future.set_exception(HttpPoolTimeoutError(f"no connection became free within {seconds} seconds"))
 
@@ -737,7 +755,7 @@ async def _sock_connect(
     address: Tuple[str, int],
     deadline: float,
     limit: float,
-    pending: set,
+    pending: set[asyncio.Future[Any]],
 ) -> None:
     """Connect a non-blocking socket, failing at ``deadline``: a loop timer, no task."""
     try:
@@ -766,7 +784,7 @@ async def _sock_connect(
         raise OSError(error, f"connect to {address[0]} port {address[1]}: {os.strerror(error)}")
 
 
-class _AlertingSSLProtocol(_sslproto.SSLProtocol):  # type: ignore[misc,name-defined]
+class _AlertingSSLProtocol(_sslproto.SSLProtocol):
     """asyncio's TLS layer, but a fatal TLS error sends its alert before the socket closes.
 
     asyncio drops the socket as soon as the handshake fails (a certificate the
@@ -836,7 +854,7 @@ async def _tls_connect(
         raise
 
 
-def _expire_connect(future: asyncio.Future, address: Tuple[str, int], limit: float) -> None:
+def _expire_connect(future: asyncio.Future[Any], address: Tuple[str, int], limit: float) -> None:
     if not future.done():
         future.set_exception(
             HttpConnectTimeoutError(errno.ETIMEDOUT, f"connect to {address[0]} port {address[1]} took more than {limit} seconds")
@@ -861,7 +879,7 @@ class ResponseBody:
         conn: Connection,
         head: ResponseHead,
         wants_close: bool,
-        log: Optional[logging.LoggerAdapter],
+        log: Optional[logging.LoggerAdapter[Any]],
     ) -> None:
         self._pool = pool
         self._conn: Optional[Connection] = conn
@@ -947,8 +965,8 @@ def Pool(
     recv_bufsize: int = 16384,
     max_header_length: int = 16384,
     socket_timeout: float = 10,
-    get_logger_adapter: Callable[[dict], logging.LoggerAdapter] = get_logger_adapter_default,
-    get_resolver_logger_adapter: Callable[[dict], Callable] = get_resolver_logger_adapter_default,
+    get_logger_adapter: Callable[[dict[str, Any]], logging.LoggerAdapter[Any]] = get_logger_adapter_default,
+    get_resolver_logger_adapter: Callable[[dict[str, Any]], Callable[..., Any]] = get_resolver_logger_adapter_default,
     *,
     connect_timeout: float = 10,
     response_head_timeout: Optional[float] = None,

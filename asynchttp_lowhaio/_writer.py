@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import HttpLocalError
@@ -53,11 +53,11 @@ class Target(NamedTuple):
     log_url: str  # the URL without userinfo, for logs
 
 
-_cache: dict = {}
+_cache: dict[str, Target] = {}
 _CACHE_MAX = 1024
 
 
-def parse_url(url: str, params: Iterable = ()) -> Target:
+def parse_url(url: str, params: Iterable[Any] = ()) -> Target:
     """Split ``url`` into a ``Target``; ``params`` pairs are appended to its query."""
     if not params and type(url) is str:
         cached = _cache.get(url)
@@ -71,7 +71,7 @@ def parse_url(url: str, params: Iterable = ()) -> Target:
     return target
 
 
-def _parse_url(url: str, params: Iterable) -> Target:
+def _parse_url(url: str, params: Iterable[Any]) -> Target:
     if not isinstance(url, str):
         raise HttpLocalError(f"url must be str, not {type(url).__name__}")
     # urlsplit silently deletes tab, CR and LF, so look before it does.

@@ -34,9 +34,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+import _nginx  # noqa: E402
 import httplib2  # noqa: E402
 
-import _nginx  # noqa: E402
 import asynchttp  # noqa: E402
 from asynchttp import _loop  # noqa: E402
 

@@ -320,7 +320,7 @@ def test_redirect_loop_between_two_queued_requests_does_not_deadlock(http_server
     http = asynchttp.Http(cache=DictCache())
     try:
         promises = [http.request(http_server.url(p), redirections=3) for p in ("/a", "/b", "/a", "/b")]
-        for response, content in promises:
+        for _response, content in promises:
             with pytest.raises(httplib2.RedirectLimit):
                 bytes(content)
     finally:
