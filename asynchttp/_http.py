@@ -141,49 +141,37 @@ def _safe_uri(uri: str) -> str:
 
 
 def _check_headers(headers: Any) -> Optional[dict[str, str]]:
+    """A caller's headers as httplib2's ``request()`` takes them: normalised (names
+    lower-cased), each field checked as http.client checks it."""
     if headers is None:
         return None
-    normalized = _httplib2.normalize_headers(headers)
-    for name, value in normalized.items():
+    return _check_fields(_httplib2.normalize_headers(headers))
+
+
+def _check_fields(fields: dict[str, str]) -> dict[str, str]:
+    """Refuse what http.client refuses (a bad name, CR/LF/NUL in a value); an obs-fold
+    becomes one space (RFC 9112 5.2), as httplib2 meant its folding to do."""
+    for name, value in fields.items():
         if _BAD_HEADER_NAME.search(name):
             raise ValueError("Invalid header name %r" % (name.encode("latin-1", "replace"),))
         if _BAD_HEADER_VALUE.search(value):
             folded = _OBS_FOLD.sub(" ", value)
             if _BAD_HEADER_VALUE.search(folded):
                 raise ValueError("Invalid header value %r" % (value.encode("latin-1", "replace"),))
-            normalized[name] = folded
-    return normalized
+            fields[name] = folded
+    return fields
 
 
-# Chunks framed per write: a big file goes out in bounded pieces, never copied whole.
-_CHUNKS_PER_WRITE = 64
-
-
-def _chunk_sizes(body: "ChunkedBody") -> Iterable[int]:
-    if body.sizes is not None:
-        return body.sizes
-    full, rest = divmod(len(body), FILE_BLOCK)
-    return itertools.chain(itertools.repeat(FILE_BLOCK, full), (rest,) if rest else ())
-
-
-def _chunked_stream(body: "ChunkedBody") -> Callable[..., Any]:
-    """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
-    hex sizes, one chunk per block it read), as the core's body callable."""
-
-    async def stream(*_: Any, **__: Any) -> Any:
-        view = memoryview(body)
-        start = 0
-        pieces: list[Any] = []
-        for size in _chunk_sizes(body):
-            pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
-            start += size
-            if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
-                yield b"".join(pieces)
-                pieces = []
-        pieces.append(b"0\r\n\r\n")
-        yield b"".join(pieces)
-
-    return stream
+def _as_sent(headers: Mapping[Any, Any]) -> dict[str, str]:
+    """Headers as httplib2's ``_conn_request`` hands them to http.client: every key as
+    given, so two keys that differ only in case are two fields on the wire (a
+    subclass's ``Authorization`` beside httplib2's own ``authorization``), checked
+    field by field."""
+    fields = {
+        (k.decode("utf-8") if isinstance(k, bytes) else str(k)): (v.decode("utf-8") if isinstance(v, bytes) else str(v))
+        for k, v in headers.items()
+    }
+    return _check_fields(fields)
 
 
 def _capture_stack() -> traceback.StackSummary:
@@ -1213,7 +1201,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
                 return _HTTPLIB2_HTTP._conn_request(self, conn, request_uri, method, body, headers)
         if _loop.on_loop_thread():
             raise RuntimeError("Http._conn_request waits for the network: it cannot run on asynchttp's loop thread")
-        checked = _check_headers(headers) or {}  # a subclass may have added any header
+        checked = _as_sent(headers or {})  # a subclass may have added any header
         client = self._client
         if client.pool_options is None:
             client.pool_options = self._pool_options()

@@ -210,23 +210,14 @@ def test_basic_401_retry_follows_httplib2s_flow(way: Way, restful_http: type,
     assert hops[3][2][0].startswith("OAuth#") and len(hops[3][2]) == 1  # /moved, signed
 
 
-DROPPED_SIGNATURE = (
-    "asynchttp sends one Authorization field where httplib2 sends two: lazr's "
-    "OAuthAuthorizer sets headers['Authorization'] (capitalised) and httplib2's Basic "
-    "auth sets headers['authorization']; httplib2's _conn_request hands both keys to "
-    "http.client, which sends both fields (the signature first), while asynchttp's "
-    "Http._conn_request normalizes the dict (httplib2._normalize_headers: lower-cased "
-    "keys, the last one wins), so the retry and every later request carry only Basic "
-    "and reach the server unsigned")
-
-
-@pytest.mark.parametrize("way", ways(xfail={name: (DROPPED_SIGNATURE, AssertionError)
-                                            for name in ASYNCHTTP_WAYS}), indirect=True)
+@pytest.mark.parametrize("way", ways(), indirect=True)
 def test_basic_401_retry_sends_what_httplib2_sends(way: Way, restful_http: type,
                                                    launchpad: LaunchpadLikeApi, tmp_path: Path) -> None:
     """Per hop, the same Authorization fields as httplib2: the retry replays the first
     signature next to the Basic credentials; later requests to the guarded path carry a
-    new signature and Basic."""
+    new signature and Basic. (lazr's authorizer sets ``Authorization``, httplib2's Basic
+    auth ``authorization``: ``_conn_request`` sends both keys as two fields, as
+    http.client does.)"""
     _, oracle_hops, _, hops = _with_oracle(way, restful_http, _basic_retry, launchpad, tmp_path)
     path = "/api/1.0/guarded"
     assert oracle_hops == [
