@@ -151,7 +151,7 @@ def _quiet_adapter(_: dict[str, Any]) -> logging.LoggerAdapter[Any]:
     return _DNS_ADAPTER
 
 
-_DNS_ADAPTER: logging.LoggerAdapter[Any] = logging.LoggerAdapter[Any](logging.getLogger("aiodnsresolver"), {})
+_DNS_ADAPTER: logging.LoggerAdapter[Any] = logging.LoggerAdapter(logging.getLogger("aiodnsresolver"), {})
 
 
 # ------------------------------------------------------------- the waiters
