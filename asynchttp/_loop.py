@@ -272,10 +272,11 @@ def _start_locked() -> _LoopState:
     if _state is not None:
         return _state
     loop = _Loop() if _FLUSHES_EACH_ITERATION else asyncio.new_event_loop()
-    loop.set_default_executor(thread_pool(None, IO_THREAD_PREFIX))
+    io_threads = thread_pool(None, IO_THREAD_PREFIX)
+    loop.set_default_executor(io_threads)
     started = threading.Event()
     thread = threading.Thread(
-        target=_run_loop, args=(loop, started), name=LOOP_THREAD_NAME, daemon=True
+        target=_run_loop, args=(loop, started, io_threads), name=LOOP_THREAD_NAME, daemon=True
     )
     state = _LoopState(loop, thread)
     thread.start()
@@ -292,7 +293,9 @@ def _start_locked() -> _LoopState:
     return state
 
 
-def _run_loop(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None:
+def _run_loop(
+    loop: asyncio.AbstractEventLoop, started: threading.Event, io_threads: concurrent.futures.ThreadPoolExecutor
+) -> None:
     asyncio.set_event_loop(loop)
     deferred = getattr(loop, "deferred", None)
     _thread_local.deferred = deferred if deferred is not None else []
@@ -306,7 +309,9 @@ def _run_loop(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None
             _cancel_leftover_tasks(loop)
             _run_deferred(deferred)
             loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
+            # Joined here, not with loop.shutdown_default_executor(): from Python 3.12 on
+            # that starts a thread, which fails while the interpreter exits.
+            io_threads.shutdown(wait=True)
             _run_deferred(deferred)
         finally:
             loop.close()  # the selector (epoll) and the wake-up socket pair
