@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import functools
 import itertools
 import logging
 import re
@@ -44,7 +45,7 @@ from . import _httplib2, _loop, _proxy, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
-from ._semantics import body_bytes, default_user_agent, exception_to_response
+from ._semantics import default_user_agent, exception_to_response
 from ._semantics import run_httplib2_request as _run_request
 from ._semantics import _send_with_retries  # httplib2's _conn_request over send_once
 from ._promise import (
@@ -151,6 +152,99 @@ def _check_headers(headers: Any) -> Optional[dict[str, str]]:
                 raise ValueError("Invalid header value %r" % (value.encode("latin-1", "replace"),))
             normalized[name] = folded
     return normalized
+
+
+# http.client reads a file body in blocks of this size and sends each as one chunk.
+_FILE_BLOCK = 8192
+
+
+class _ChunkedBody(bytes):
+    """A body http.client would send chunked (a file or an iterable: its length is not
+    known up front), read at the call. ``sizes`` are the chunks http.client would write,
+    or None for a file read in full ``_FILE_BLOCK`` blocks (the usual case)."""
+
+    sizes: Optional[tuple[int, ...]] = None
+
+
+def _body_bytes(body: Any) -> Optional[bytes]:
+    """The request body as bytes, read at the call (a file is read here, on the
+    caller's thread, never on the loop)."""
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        try:
+            return body.encode("iso-8859-1")
+        except UnicodeEncodeError as exc:
+            raise UnicodeEncodeError(
+                exc.encoding, exc.object, exc.start, exc.end,
+                "Body (%.20r) is not valid Latin-1. Use body.encode('utf-8') "
+                "if you want to send it encoded in UTF-8." % exc.object[exc.start : exc.end],
+            ) from None
+    read = getattr(body, "read", None)
+    if read is not None:  # before the buffer check: http.client prefers read() too (mmap)
+        return _read_blocks(read)
+    try:
+        return memoryview(body).tobytes()  # bytearray, memoryview, array: sent with a length
+    except TypeError:
+        pass
+    try:
+        pieces = iter(body)
+    except TypeError:
+        raise TypeError(
+            "body must be bytes, str, a file or an iterable of bytes, not %s"
+            % type(body).__name__
+        ) from None
+    parts = [p.encode("iso-8859-1") if isinstance(p, str) else bytes(p) for p in pieces]
+    parts = [p for p in parts if p]  # http.client skips empty pieces (one would end the body)
+    chunked = _ChunkedBody(b"".join(parts))
+    chunked.sizes = tuple(len(p) for p in parts)
+    return chunked
+
+
+def _read_blocks(read: Callable[[int], Any]) -> "_ChunkedBody":
+    """Read a file as http.client does, block by block, remembering the block sizes
+    only when one came back short before the end (a pipe, a socket)."""
+    blocks = []
+    while True:
+        block = read(_FILE_BLOCK)
+        if not block:
+            break
+        blocks.append(block.encode("iso-8859-1") if isinstance(block, str) else bytes(block))
+    chunked = _ChunkedBody(b"".join(blocks))
+    if any(len(block) != _FILE_BLOCK for block in blocks[:-1]):
+        chunked.sizes = tuple(len(block) for block in blocks)
+    return chunked
+
+
+# Chunks framed per write: a big file goes out in bounded pieces, never copied whole.
+_CHUNKS_PER_WRITE = 64
+
+
+def _chunk_sizes(body: "_ChunkedBody") -> Iterable[int]:
+    if body.sizes is not None:
+        return body.sizes
+    full, rest = divmod(len(body), _FILE_BLOCK)
+    return itertools.chain(itertools.repeat(_FILE_BLOCK, full), (rest,) if rest else ())
+
+
+def _chunked_stream(body: "_ChunkedBody") -> Callable[..., Any]:
+    """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
+    hex sizes, one chunk per block it read), as the core's body callable."""
+
+    async def stream(*_: Any, **__: Any) -> Any:
+        view = memoryview(body)
+        start = 0
+        pieces: list[Any] = []
+        for size in _chunk_sizes(body):
+            pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
+            start += size
+            if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
+                yield b"".join(pieces)
+                pieces = []
+        pieces.append(b"0\r\n\r\n")
+        yield b"".join(pieces)
+
+    return stream
 
 
 def _capture_stack() -> traceback.StackSummary:
@@ -693,6 +787,11 @@ class _Client:
         _loop._clients.discard(self)
         logger.debug("%s shut down", self.name)
 
+    def _http10(self) -> bool:
+        """Whether the core was told to speak HTTP/1.0 (no chunked requests: a length)."""
+        config = self.pool_options
+        return config is not None and config.options.get("http_version") == b"HTTP/1.0"
+
     # -- the seam with the semantics layer ------------------------------------------
 
     async def send_once(
@@ -713,15 +812,23 @@ class _Client:
             if self.stopping:
                 raise ShutdownError("this Http was shut down")
             gen = self._new_generation(identity)
-        # What http.client adds (the core adds Host itself, as http.client writes it).
+        # What http.client adds, spelled and ordered as it writes them: Host, then
+        # Accept-Encoding, then the framing header, then the caller's headers. Giving
+        # Host ourselves keeps the core from adding its own lower-case one.
         head: list[tuple[bytes, bytes]] = []
+        stream = None  # the body as the core's callable, when it is sent chunked
+        if "host" not in headers:
+            head.append((b"Host", _host_header(scheme, authority)))
         if "accept-encoding" not in headers:
-            head.append((b"accept-encoding", b"identity"))
+            head.append((b"Accept-Encoding", b"identity"))
         if "content-length" not in headers and "transfer-encoding" not in headers:
-            if body is not None:
-                head.append((b"content-length", b"%d" % len(body)))
+            if type(body) is _ChunkedBody and not self._http10():
+                head.append((b"Transfer-Encoding", b"chunked"))
+                stream = _chunked_stream(body)
+            elif body is not None:
+                head.append((b"Content-Length", b"%d" % len(body)))
             elif method in _METHODS_EXPECTING_BODY:
-                head.append((b"content-length", b"0"))
+                head.append((b"Content-Length", b"0"))
         for name, value in headers.items():
             head.append((name.encode("latin-1"), value.encode("latin-1")))
         url = scheme + "://" + authority + request_uri
@@ -737,7 +844,9 @@ class _Client:
                 method.encode("latin-1"),
                 url,
                 headers=tuple(head),
-                body=asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator,
+                body=stream if stream is not None else (
+                    asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator
+                ),
                 get_logger_adapter=_core_log_adapter if debug else None,
             )
             phase = PHASE_BODY
@@ -778,6 +887,36 @@ def _origin(scheme: str, authority: str) -> tuple[str, int]:
     if sep and port.isdigit() and not hostport.endswith("]"):
         return host, int(port)
     return host, _DEFAULT_PORTS.get(scheme, 80)
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_header(scheme: str, authority: str) -> bytes:
+    """The Host value http.client writes for a connection to ``authority``: the port
+    only when it is not the scheme's default, an IPv6 address in brackets without its
+    zone, the name as given (IDNA-encoded if not ASCII; httplib2 has already done that)."""
+    hostport = authority.rpartition("@")[2]
+    default = _DEFAULT_PORTS.get(scheme, 80)
+    port = default
+    colon, bracket = hostport.rfind(":"), hostport.rfind("]")
+    host = hostport
+    if colon > bracket:
+        digits = hostport[colon + 1 :]
+        if digits:
+            try:
+                port = int(digits)
+            except ValueError:
+                return hostport.encode("ascii", "replace")  # the core refuses such a URL anyway
+        host = hostport[:colon]
+    if host[:1] == "[" and host[-1:] == "]":
+        host = host[1:-1]
+    try:
+        host_bytes = host.encode("ascii")
+    except UnicodeEncodeError:
+        host_bytes = host.encode("idna")
+    if ":" in host:
+        # http.client leaves an IPv6 zone (``%eth0``) out of Host: it means nothing to the server
+        host_bytes = b"[" + host_bytes.partition(b"%")[0] + b"]"
+    return host_bytes if port == default else b"%s:%d" % (host_bytes, port)
 
 
 def _reason(body: Any) -> bytes:
@@ -1150,7 +1289,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             if headers is not None:
                 headers = _check_headers(headers)
             if body is not None and not isinstance(body, bytes):
-                body = body_bytes(body)  # at the call: a file is read here, never on the loop
+                body = _body_bytes(body)  # at the call: a file is read here, never on the loop
         except Exception as exc:
             if not self.force_exception_to_status_code:
                 raise

@@ -29,6 +29,7 @@ import asyncio
 import copy
 import email.message
 import errno
+import os
 from http import client as http_client
 import socket
 import sys
@@ -303,7 +304,7 @@ async def _request(
                 if "content-location" not in old_response:
                     old_response["content-location"] = absolute_uri
                 next_method, next_body = _redirects.redirect_method(response.status, method, body)
-                response, content = await run_httplib2_request(
+                response, content = await _run_hop(
                     http,
                     send_once,
                     location,
@@ -337,16 +338,102 @@ async def run_httplib2_request(
 ) -> tuple[httplib2.Response, bytes]:
     """One ``Http.request()`` with httplib2 0.32.1's observable behaviour.
 
-    Follows redirects and cached permanent redirects by calling itself, as
+    Follows redirects and cached permanent redirects hop by hop (``_run_hop``), as
     httplib2's ``request()`` calls itself, so ``force_exception_to_status_code``
     applies at every hop exactly as there.
+
+    With a cache, a request for a URI that a cacheable request (a safe method)
+    of this ``http`` is already fetching waits for that one to finish, then
+    runs: so it is answered as httplib2 would answer it after the first (from
+    the cache, revalidated, or sent), and N queued requests for one fresh
+    resource send one.  Only the first hop of a request leads or waits, so two
+    requests can never wait for each other (no deadlock through redirects).
     """
+    cache = http.cache
+    if cache is None:  # nothing more to decide (every request runs this)
+        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type)
     try:
-        return await _cached_request(http, send_once, uri, method, body, headers, redirections, connection_type)
+        use_cache: Optional[bool] = await _cache.is_enabled(cache)
+    except Exception:  # the request meets it again below, and fails as httplib2 does
+        use_cache = None
+    key = _in_flight_key(http, uri) if use_cache else None
+    if key is None:
+        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type, use_cache)
+    # An unsafe method is never answered from the cache, so it leads nobody; but it
+    # waits for a read in flight, or that read could store its answer after this write
+    # (and its invalidation), which no serial order allows.
+    leads = await _lead_or_wait(key, method in http.safe_methods)
+    try:
+        # (a request that waited asks the cache again: the one it waited for may have changed it)
+        return await _run_hop(
+            http, send_once, uri, method, body, headers, redirections, connection_type, True if leads else None
+        )
+    finally:
+        if leads:
+            _release_waiters(key)
+
+
+async def _run_hop(
+    http: Any,
+    send_once: SendOnce,
+    uri: str,
+    method: str = "GET",
+    body: Any = None,
+    headers: Optional[Mapping[Any, Any]] = None,
+    redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
+    connection_type: Any = None,
+    use_cache: Optional[bool] = None,
+) -> tuple[httplib2.Response, bytes]:
+    """One hop of httplib2's ``request()``: its recursive call for redirects lands here.
+    ``use_cache``: the cache's truthiness when the caller has just asked it, else None."""
+    try:
+        return await _cached_request(
+            http, send_once, uri, method, body, headers, redirections, connection_type, use_cache
+        )
     except Exception as exc:
         if not http.force_exception_to_status_code:
             raise
         return exception_to_response(exc)
+
+
+# Requests in flight per (loop, Http, cache key) -> the futures of those waiting for
+# it. Loop thread only; an entry lives while its request runs (which keeps the Http,
+# and so its id, alive) and is removed when it ends, however it ends.
+_in_flight: dict[tuple[int, int, str], list[asyncio.Future]] = {}
+if hasattr(os, "register_at_fork"):
+    # a child has none of its parent's requests: nothing there must wait for them
+    os.register_at_fork(after_in_child=_in_flight.clear)
+
+
+def _in_flight_key(http: Any, uri: Any) -> Optional[tuple[int, int, str]]:
+    """The key a cacheable request leads or waits under: its cache key, on this Http."""
+    try:
+        defrag_uri = _uri.split_uri(uri).defrag_uri
+    except Exception:  # the request itself meets it again and fails as httplib2 does
+        return None
+    return (id(asyncio.get_running_loop()), id(http), defrag_uri)
+
+
+async def _lead_or_wait(key: tuple[int, int, str], may_lead: bool) -> bool:
+    """True: nothing is in flight for ``key``, this request leads (and must release).
+    False: it waited for the one in flight to end (answer, error or cancellation), or
+    there was none and it may not lead."""
+    waiters = _in_flight.get(key)
+    if waiters is None:
+        if not may_lead:
+            return False
+        _in_flight[key] = []
+        return True
+    waiter = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    await waiter  # cancelling this request cancels only its own waiter
+    return False
+
+
+def _release_waiters(key: tuple[int, int, str]) -> None:
+    for waiter in _in_flight.pop(key, ()):
+        if not waiter.done():
+            waiter.set_result(None)
 
 
 def exception_to_response(exc: BaseException) -> tuple[Any, Any]:
@@ -378,6 +465,7 @@ async def _cached_request(
     headers: Optional[Mapping[Any, Any]],
     redirections: int,
     connection_type: Any,
+    use_cache: Optional[bool] = None,
 ) -> tuple[httplib2.Response, bytes]:
     """The body of httplib2's ``request()``: headers, URI, cache, then ``_request``."""
     headers = {} if headers is None else _normalize_headers(http, headers)
@@ -397,7 +485,8 @@ async def _cached_request(
     cache = http.cache
     # httplib2 tests ``self.cache`` for truth several times per request; once is
     # the same answer, and it may be I/O (see _cache.is_enabled)
-    use_cache = await _cache.is_enabled(cache)
+    if use_cache is None:
+        use_cache = await _cache.is_enabled(cache)
     info = email.message.Message()
     cachekey: Optional[str] = None
     cached_value: Optional[bytes] = None
@@ -429,7 +518,7 @@ async def _cached_request(
             # a cached permanent redirect counts as a hop
             if redirections <= 0:
                 raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", {}, "")
-            response, new_content = await run_httplib2_request(
+            response, new_content = await _run_hop(
                 http,
                 send_once,
                 info[_redirects.PERMANENT_MARK],

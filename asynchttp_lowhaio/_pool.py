@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from asyncio import sslproto as _sslproto  # asyncio's TLS layer, extended to send its alert
 import logging
 import os
 import socket
@@ -511,13 +512,10 @@ class PoolState:
                 remaining = max(deadline - loop.time(), 0.001)
                 self._handshaking.add(sock)
                 try:
-                    await loop.create_connection(
-                        lambda: conn,
-                        sock=sock,
-                        ssl=ssl_context,
-                        server_hostname=target.host if ssl_context is not None else None,
-                        ssl_handshake_timeout=remaining if ssl_context is not None else None,
-                    )
+                    if ssl_context is None:
+                        await loop.create_connection(lambda: conn, sock=sock)
+                    else:
+                        await _tls_connect(loop, conn, sock, ssl_context, target.host, remaining)
                 except Exception as exc:
                     if self._closed:
                         raise HttpPoolClosedError("the pool was closed during the TLS handshake") from exc
@@ -710,6 +708,76 @@ async def _sock_connect(
     error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if error:
         raise OSError(error, f"connect to {address[0]} port {address[1]}: {os.strerror(error)}")
+
+
+class _AlertingSSLProtocol(_sslproto.SSLProtocol):  # type: ignore[misc,name-defined]
+    """asyncio's TLS layer, but a fatal TLS error sends its alert before the socket closes.
+
+    asyncio drops the socket as soon as the handshake fails (a certificate the
+    client does not trust), leaving the alert OpenSSL wrote in the outgoing
+    buffer: the server sees a bare EOF. A TLS client ends with the alert
+    ("unknown ca", "bad certificate"), as ``ssl.SSLSocket`` and so httplib2 do;
+    this writes it first. asyncio's private names are read defensively: if
+    they change, the layer behaves exactly as asyncio's (EOF, same error).
+    """
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, ssl.SSLError):
+            _flush_alert(self)
+        super()._fatal_error(exc, message)
+
+
+def _flush_alert(protocol: Any) -> None:
+    transport = getattr(protocol, "_transport", None)
+    # 3.11+ keeps the outgoing TLS bytes on the protocol, 3.10 on its _SSLPipe
+    outgoing = getattr(protocol, "_outgoing", None) or getattr(getattr(protocol, "_sslpipe", None), "_outgoing", None)
+    if transport is None or not isinstance(outgoing, ssl.MemoryBIO) or transport.is_closing():
+        return
+    try:
+        alert = outgoing.read()
+        if alert:
+            transport.write(alert)  # a few bytes on a fresh socket: sent at once, before the close
+    except Exception:  # best effort: the caller gets the TLS error either way
+        logger.debug("could not send the TLS alert", exc_info=True)
+
+
+async def _tls_connect(
+    loop: asyncio.AbstractEventLoop,
+    conn: Connection,
+    sock: socket.socket,
+    ssl_context: ssl.SSLContext,
+    server_hostname: str,
+    handshake_timeout: float,
+) -> None:
+    """What ``loop.create_connection(ssl=...)`` does, with the alerting TLS layer.
+
+    On loops other than asyncio's own (uvloop...), their TLS layer is used as is.
+    """
+    if not isinstance(loop, asyncio.BaseEventLoop):
+        await loop.create_connection(
+            lambda: conn, sock=sock, ssl=ssl_context, server_hostname=server_hostname,
+            ssl_handshake_timeout=handshake_timeout,
+        )
+        return
+    handshaken = loop.create_future()
+    tls = _AlertingSSLProtocol(
+        loop, conn, ssl_context, handshaken, server_side=False, server_hostname=server_hostname,
+        ssl_handshake_timeout=handshake_timeout,  # type: ignore[arg-type]  # seconds, float as create_connection takes
+    )
+    raw, _ = await loop.create_connection(lambda: tls, sock=sock)
+    try:
+        await handshaken
+    except BaseException:
+        # as create_connection does: the TLS transport goes, and the socket with it
+        app_transport = getattr(tls, "_app_transport", None)
+        try:
+            if app_transport is not None:
+                app_transport.close()
+        except Exception:  # a transport already torn down by the failure
+            logger.debug("closing the failed TLS transport", exc_info=True)
+        finally:
+            raw.abort()
+        raise
 
 
 def _expire_connect(future: asyncio.Future, address: Tuple[str, int], limit: float) -> None:

@@ -30,6 +30,7 @@ class Request:
     body: bytes
     connection_index: int  # how many requests this connection carried before
     peer_subject: Optional[str] = None  # TLS client certificate's commonName / first subject part
+    raw: bytes = b""  # the request exactly as received: head, blank line, body with its framing
 
 
 @dataclass
@@ -200,6 +201,7 @@ class ScriptServer:
             self._stopping.wait(self.lifetime)
             return None, b""
         body = b""
+        raw = head + b"\r\n\r\n"
         if "chunked" in headers.get("transfer-encoding", "").lower():
             while True:
                 while b"\r\n" not in buf:
@@ -209,6 +211,7 @@ class ScriptServer:
                 while len(buf) < size + 2:
                     buf += conn.recv(65536)
                 body += buf[:size]
+                raw += size_line + b"\r\n" + buf[: size + 2]
                 buf = buf[size + 2 :]
                 if size == 0:
                     break
@@ -220,13 +223,14 @@ class ScriptServer:
                     return None, b""
                 buf += data
             body, buf = buf[:length], buf[length:]
+            raw += body
         path, _, query = target.partition("?")
         peer = None
         if isinstance(conn, ssl.SSLSocket):
             cert = conn.getpeercert()
             if cert:
                 peer = ",".join("%s=%s" % pair for rdn in cert.get("subject", ()) for pair in rdn) or "<no subject>"
-        return Request(method, target, path, query, headers, body, index, peer), buf
+        return Request(method, target, path, query, headers, body, index, peer, raw), buf
 
     def _build(self, request: Request, reply: Reply) -> bytes:
         reason = reply.reason if reply.reason is not None else REASONS.get(reply.status, "Whatever")
