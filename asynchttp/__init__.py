@@ -104,6 +104,11 @@ def __getattr__(name: str) -> object:
     raise AttributeError("module 'asynchttp' has no attribute %r" % (name,))
 
 
+# asynchttp's own setting, read at each use: seconds an unused loop thread, callback
+# worker or cache thread waits for new work before it ends (the next request starts
+# what it needs again). Lower it where threads are counted right after use (tests).
+IDLE_GRACE = 0.5
+
 # A library logs; the application decides where it goes (no "last resort" stderr lines).
 _logging.getLogger("asynchttp").addHandler(_logging.NullHandler())
 
@@ -139,4 +144,5 @@ __all__ = [
     "Credentials",
     "KeyCerts",
     "urlnorm",
+    "IDLE_GRACE",
 ]

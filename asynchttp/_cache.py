@@ -8,7 +8,8 @@ httplib2's ``_entry_disposition``.
 Two guarantees that httplib2 never needed, because it ran on the caller's thread:
 
 * every ``cache.get/set/delete`` (blocking disk or network I/O) runs in a small
-  pool of named threads, never on the loop thread;
+  pool of named threads, never on the loop thread (they end when idle, as the
+  callback workers do: see ``_loop.WorkerPool``);
 * one cache object is only ever touched by one of those threads at a time, in
   the order the loop asked.  Cache objects that are not thread-safe
   (``FileCache`` with its truncate-then-write files, pylibmc clients, shelves)
@@ -51,7 +52,7 @@ T = TypeVar("T")
 # keep unrelated caches from queueing behind each other without growing with load.
 CACHE_THREADS = 4
 
-_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_executor: Optional["_CacheThreads"] = None
 _executor_lock = threading.Lock()
 # (id(loop), id(cache object)) -> [asyncio.Lock, number of coroutines using it];
 # entries live only while someone uses them, so no cache object is kept alive
@@ -60,11 +61,36 @@ _executor_lock = threading.Lock()
 _cache_locks: dict[tuple[int, int], list[Any]] = {}
 
 
-def _get_executor() -> concurrent.futures.ThreadPoolExecutor:
+class _CacheThreads(concurrent.futures.Executor):
+    """An executor over a ``WorkerPool``: ``CACHE_THREADS`` named threads at most, each
+    ending after the idle grace, so no cache thread outlives the work (a
+    ThreadPoolExecutor keeps its threads until shut down)."""
+
+    def __init__(self) -> None:
+        self._workers = _loop.WorkerPool(CACHE_THREADS, "asynchttp-cache")
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> "concurrent.futures.Future[T]":
+        future: "concurrent.futures.Future[T]" = concurrent.futures.Future()
+        self._workers.submit(_run_into, future, fn, args, kwargs)
+        return future
+
+
+def _run_into(future: "concurrent.futures.Future[Any]", fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:  # delivered to the awaiting coroutine
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _get_executor() -> _CacheThreads:
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = _loop.thread_pool(CACHE_THREADS, "asynchttp-cache")
+            _executor = _CacheThreads()
         return _executor
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextvars
 import functools
 import itertools
@@ -448,6 +449,15 @@ class _Client:
         self.drain_waiters: list[asyncio.Future[None]] = []
         self.stopping = False
         self.finished = False
+        # The loop is held (_loop.attach) from the first submission until this client
+        # has nothing left on it: no job, no pool (close() or shutdown), no call from
+        # another thread under way (holds). The lock serialises a submitter attaching
+        # and waking the loop with the loop thread letting it go (_maybe_detach). An
+        # RLock: a finalizer (an Http collected on the loop thread) may re-enter.
+        self.lock = threading.RLock()
+        self.holds = 0
+        # Bumped when the loop is let go: the runners of before end, new ones start.
+        self.runner_epoch = 0
 
     # -- any thread ------------------------------------------------------------
 
@@ -456,15 +466,7 @@ class _Client:
             raise ShutdownError("this Http was shut down; it takes no new requests")
         self.pending.append(job)
         if not self.wake_scheduled:
-            self.wake_scheduled = True
-            self.wakeups += 1
-            loop = self.loop
-            if loop is None:
-                loop = self.ensure_loop()
-            try:
-                loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop is gone: interpreter exit in progress
-                self.closed = True
+            self._wake()
         if self.closed:
             # shutdown() raced with this call: take the job back unless the loop has it
             try:
@@ -473,12 +475,66 @@ class _Client:
                 return
             raise ShutdownError("this Http was shut down; it takes no new requests")
 
-    def ensure_loop(self) -> asyncio.AbstractEventLoop:
+    def _wake(self) -> None:
+        """Schedule one drain of the queue (one per batch of submissions), holding the
+        loop first if this client had let it go (the loop may be a fresh one then).
+
+        Under ``lock``, as ``_maybe_detach`` is: a job appended before the loop thread
+        looked at the queue keeps the loop held; one appended after finds the client
+        detached here and attaches again. No job waits on a loop that is stopping.
+        """
+        with self.lock:
+            if self.wake_scheduled or self.closed:
+                return
+            loop = self._attach_locked()
+            if loop is None:
+                return
+            self.wake_scheduled = True
+            self.wakeups += 1
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is gone: interpreter exit in progress
+                self.closed = True
+
+    def _attach_locked(self) -> Optional[asyncio.AbstractEventLoop]:
+        """Under ``lock``: the loop this client holds, attaching it first if the client
+        had let it go; None (and the client closed) at interpreter exit."""
         loop = self.loop
         if loop is None:
-            loop = self.loop = _loop.get_loop()
+            try:
+                loop = _loop.attach()
+            except RuntimeError:  # no new thread at interpreter exit
+                self.closed = True
+                return None
+            self.loop = loop
             _loop.register_client(self)
         return loop
+
+    def _run_held(
+        self, make: Callable[[], Any], attach: bool = False
+    ) -> Optional["concurrent.futures.Future[Any]"]:
+        """From any thread: run the coroutine ``make()`` on the loop this client holds,
+        which cannot be let go until it is done; None when nothing is held (and
+        ``attach`` is false, or the interpreter is exiting)."""
+        with self.lock:
+            loop = self._attach_locked() if attach else self.loop
+            if loop is None:
+                return None
+            self.holds += 1
+        try:
+            return asyncio.run_coroutine_threadsafe(self._held(make), loop)
+        except RuntimeError:  # the loop is closed: interpreter exit
+            with self.lock:
+                self.holds -= 1
+            return None
+
+    async def _held(self, make: Callable[[], Any]) -> Any:
+        try:
+            return await make()
+        finally:
+            with self.lock:
+                self.holds -= 1
+            self._maybe_detach()
 
     def cancel_in_flight(self, job: _Job) -> None:
         loop = self.loop
@@ -493,17 +549,19 @@ class _Client:
             pass  # loop closed: nothing runs any more
 
     def retire_pool(self, options: "_PoolOptions") -> None:
-        """Http.close(): new connections from now on, with the current options."""
+        """Http.close(): new connections from now on, with the current options. Once
+        the requests in flight are done, the client lets the loop go (it may stop); a
+        later request holds it (or a fresh one) again."""
         self.pool_options = options
         loop = self.loop
         if loop is None or self.finished:
             return
         if _loop.on_loop_thread():
             self._retire_current()
+            loop.call_soon(self._maybe_detach)
             return
-        try:
-            done = asyncio.run_coroutine_threadsafe(self._retire_and_wait(), loop)
-        except RuntimeError:
+        done = self._run_held(self._retire_and_wait)
+        if done is None:
             return
         with _loop.blocking_section():
             try:
@@ -513,13 +571,9 @@ class _Client:
 
     def shutdown(self, wait: bool, cancel_pending: bool) -> None:
         self._refuse_new_work()
-        loop = self.loop
         future = None
-        if loop is not None and not self.finished:
-            try:
-                future = asyncio.run_coroutine_threadsafe(self._aclose(cancel_pending), loop)
-            except RuntimeError:
-                future = None
+        if not self.finished:
+            future = self._run_held(lambda: self._aclose(cancel_pending))
         if future is None:
             self._stop_workers(wait, None)
             return
@@ -571,6 +625,29 @@ class _Client:
 
     # -- loop thread -------------------------------------------------------------
 
+    def _maybe_detach(self) -> None:
+        """On the loop thread: let the loop go once nothing of this client is on it (no
+        job queued or running, no pool, no call from another thread under way), so that
+        it can stop when every client has done so. The idle runners end with it."""
+        if self.loop is None or self.running or self.pending or self.gens or self.retired:
+            return
+        if self.closed and not self.finished:
+            return  # _aclose is under way: it lets go at its end
+        with self.lock:
+            loop = self.loop
+            if loop is None or self.pending or self.wake_scheduled or self.holds:
+                return
+            self.loop = None
+            self.runner_epoch += 1
+            self.runners = 0
+            idle, self.idle = self.idle, []
+            self.runner_tasks = set()
+        for waiter in idle:
+            if not waiter.done():
+                waiter.set_result(None)
+        logger.debug("%s idle: lets the loop go", self.name)
+        _loop.detach(loop)
+
     def _drain(self) -> None:
         self.wake_scheduled = False
         waiting = len(self.pending)
@@ -582,23 +659,27 @@ class _Client:
                 waiting -= 1
         while waiting and self.runners < self.runner_limit and not self.stopping:
             self.runners += 1
-            task = self.loop.create_task(self._runner())  # type: ignore[union-attr]
+            task = self.loop.create_task(self._runner(self.runner_epoch))  # type: ignore[union-attr]
             self.runner_tasks.add(task)
             task.add_done_callback(self.runner_tasks.discard)
             waiting -= 1
 
-    async def _runner(self) -> None:
+    async def _runner(self, epoch: int) -> None:
         task = asyncio.current_task()
         pending = self.pending
         loop = self.loop
         try:
-            while True:
+            while epoch == self.runner_epoch:  # else the loop was let go: end
                 job = pending.popleft() if pending else None  # only this thread pops
                 if job is None:
                     if self.stopping:
                         return
-                    if self.drain_waiters and not self.running:
-                        self._signal_drained()
+                    if not self.running:
+                        if self.drain_waiters:
+                            self._signal_drained()
+                        self._maybe_detach()
+                        if epoch != self.runner_epoch:
+                            return
                     waiter = loop.create_future()  # type: ignore[union-attr]
                     self.idle.append(waiter)
                     await waiter
@@ -609,7 +690,8 @@ class _Client:
                     await self._run_job(job, task)  # type: ignore[arg-type]
                 job = None  # an idle runner must not keep the last job (and its Http) alive
         finally:
-            self.runners -= 1
+            if epoch == self.runner_epoch:
+                self.runners -= 1
 
     async def _run_job(self, job: _Job, task: asyncio.Task[Any]) -> None:
         debug = logger.isEnabledFor(_DEBUG)
@@ -745,6 +827,7 @@ class _Client:
         finally:
             if gen in self.retired:
                 self.retired.remove(gen)
+            self._maybe_detach()
 
     async def _retire_and_wait(self) -> None:
         self._retire_current()
@@ -786,6 +869,7 @@ class _Client:
         self.finished = True
         _loop._clients.discard(self)
         logger.debug("%s shut down", self.name)
+        self._maybe_detach()
 
     def _http10(self) -> bool:
         """Whether the core was told to speak HTTP/1.0 (no chunked requests: a length)."""
@@ -1184,12 +1268,15 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         client = self._client
         if client.pool_options is None:
             client.pool_options = self._pool_options()
-        loop = client.ensure_loop()
         flow = _flow_state.flow
-        send = asyncio.run_coroutine_threadsafe(
-            _send_with_retries(self, client.send_once, conn.scheme, conn.authority, request_uri, method, body, checked),
-            loop,
+        send = client._run_held(
+            lambda: _send_with_retries(
+                self, client.send_once, conn.scheme, conn.authority, request_uri, method, body, checked
+            ),
+            attach=True,
         )
+        if send is None:
+            raise ShutdownError("asynchttp is shutting down; it takes no new requests")
         if flow is not None:
             flow.sends.add(send)
             if flow.cancelled:

@@ -6,8 +6,17 @@ started afresh in a child process after ``fork`` (the parent's thread does not e
 there), and stopped at interpreter exit in the fixed order: refuse new work, cancel
 in-flight work, close pools, stop the loop, join the thread, stop the workers.
 
+The loop also stops when nobody uses it: an ``Http`` that has work or connections on
+the loop holds it (``attach``) and lets go once closed and idle (``detach``). When the
+last holder lets go and none comes back within ``idle_grace()`` seconds (the
+``asynchttp.IDLE_GRACE`` setting), the loop stops and closes its selector and wake-up
+socket pair, and its thread ends; the next request starts a fresh one. The stop
+decision and every ``attach`` take one lock, so a request submitted while the grace
+timer fires either keeps the loop or starts the next one: it is never lost.
+
 User callbacks never run on the loop thread: each ``Http`` has a ``WorkerPool`` of
-named daemon threads. A worker that blocks on a promise (a callback that makes a
+named daemon threads, started on demand and ended after ``idle_grace()`` seconds
+without work. A worker that blocks on a promise (a callback that makes a
 request and waits for it) is replaced by a spare thread for as long as it blocks, so
 nested waits cannot starve the pool; the thread count then follows the nesting depth,
 never the number of queued requests.
@@ -26,6 +35,7 @@ import itertools
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -33,6 +43,9 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 
 __all__ = [
     "get_loop",
+    "attach",
+    "detach",
+    "idle_grace",
     "on_loop_thread",
     "at_end_of_iteration",
     "blocking_section",
@@ -52,6 +65,19 @@ EXIT_TIMEOUT = 2.0
 LOOP_THREAD_NAME = "asynchttp-loop"
 # The loop's default executor (run_in_executor(None, ...): file bodies, big decodes).
 IO_THREAD_PREFIX = "asynchttp-io"
+# Seconds an unused loop thread, callback worker or cache thread waits for new work
+# before it ends, unless the asynchttp.IDLE_GRACE setting says otherwise (see idle_grace).
+DEFAULT_IDLE_GRACE = 0.5
+
+
+def idle_grace() -> float:
+    """``asynchttp.IDLE_GRACE``, read at each use (as httplib2's module settings are), so
+    that a test can lower it; ``DEFAULT_IDLE_GRACE`` before the package is imported."""
+    value = getattr(sys.modules.get("asynchttp"), "IDLE_GRACE", DEFAULT_IDLE_GRACE)
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return DEFAULT_IDLE_GRACE
 
 
 class LoopClient(Protocol):
@@ -69,20 +95,28 @@ class LoopClient(Protocol):
 
 
 class _LoopState:
-    """The running loop and its thread."""
+    """The running loop, its thread, and who holds it (guarded by ``_start_lock``)."""
 
-    __slots__ = ("loop", "thread", "ident")
+    __slots__ = ("loop", "thread", "users", "idle_since", "stop_timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
         self.loop = loop
         self.thread = thread
-        self.ident: Optional[int] = None
+        self.users = 0  # attach() minus detach()
+        self.idle_since = time.monotonic()
+        self.stop_timer: Optional[asyncio.TimerHandle] = None
 
 
 _state: Optional[_LoopState] = None
+# Serialises starting a loop, attach/detach and the decision to stop an idle loop.
 _start_lock = threading.Lock()
-_loop_ident: Optional[int] = None
+# Per thread: set on a loop thread only (its list of end-of-iteration calls). Per
+# thread, not global, because a stopping loop thread may still be closing down while
+# the next loop thread already runs.
+_thread_local = threading.local()
 _atexit_registered = False
+# Loop threads started in this process so far (the restart count, for tests and benchmarks).
+loop_starts = 0
 # Every live client of this process, for exit and fork handling. Weak, so that an
 # Http that is garbage-collected is not kept alive by the registry.
 _clients: "weakref.WeakSet[Any]" = weakref.WeakSet()
@@ -92,16 +126,75 @@ _orphaned: list[Any] = []
 
 
 def get_loop() -> asyncio.AbstractEventLoop:
-    """The background loop, started on first use."""
+    """The background loop, started on first use. Nobody holds it for this call: unless
+    someone ``attach``es, it stops after the idle grace."""
     state = _state
     if state is not None:
         return state.loop
-    return _start().loop
+    with _start_lock:
+        return _start_locked().loop
+
+
+def attach() -> asyncio.AbstractEventLoop:
+    """Hold the background loop (starting it if needed) until ``detach``: it does not
+    stop while held. Any thread. Callbacks may be handed to the returned loop for as
+    long as the hold lasts."""
+    with _start_lock:
+        state = _start_locked()
+        state.users += 1
+        return state.loop
+
+
+def detach(loop: asyncio.AbstractEventLoop) -> None:
+    """Let go of ``loop`` (held by ``attach``). The last one to let go arms the idle
+    timer, which stops the loop unless someone attaches within the grace."""
+    with _start_lock:
+        state = _state
+        if state is None or state.loop is not loop:
+            return  # stopped by shutdown_all, or forked away: nothing to count
+        state.users -= 1
+        if state.users > 0:
+            return
+        state.idle_since = time.monotonic()
+        if state.stop_timer is not None:
+            return  # armed already: it looks at idle_since when it fires
+        if getattr(_thread_local, "deferred", None) is not None and _running_loop() is loop:
+            state.stop_timer = loop.call_later(idle_grace(), _stop_if_idle, state)
+        else:  # call_later is for the loop's own thread; the check re-arms it there
+            state.stop_timer = loop.call_soon_threadsafe(_stop_if_idle, state)  # type: ignore[assignment]
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _stop_if_idle(state: _LoopState) -> None:
+    """On the loop thread: stop the loop if nobody has held it for the whole grace.
+
+    The check and the withdrawal of ``_state`` are one step under ``_start_lock``, which
+    ``attach`` takes too: an attach that comes first keeps this loop; one that comes
+    after finds no loop and starts the next. The stopping loop is not touched again.
+    """
+    global _state
+    with _start_lock:
+        state.stop_timer = None
+        if _state is not state or state.users:
+            return
+        remaining = state.idle_since + idle_grace() - time.monotonic()
+        if remaining > 0:  # held and let go again meanwhile: wait the rest of the grace
+            state.stop_timer = state.loop.call_later(remaining, _stop_if_idle, state)
+            return
+        _state = None
+    logger.debug("loop thread idle for %.3g s: stopping it", idle_grace())
+    state.loop.stop()
 
 
 def on_loop_thread() -> bool:
-    """True when called from the background loop's thread."""
-    return _loop_ident is not None and threading.get_ident() == _loop_ident
+    """True when called from a background loop's thread."""
+    return getattr(_thread_local, "deferred", None) is not None
 
 
 # ---------------------------------------------------------------------------
@@ -121,10 +214,6 @@ def thread_pool(max_workers: Optional[int], name: str) -> concurrent.futures.Thr
     return concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
 
 
-# Calls postponed to the end of the current loop iteration (loop thread only).
-_deferred: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-
-
 def at_end_of_iteration(fn: Callable[..., Any], *args: Any) -> None:
     """On the loop thread: call ``fn(*args)`` once this iteration's callbacks have run.
 
@@ -132,9 +221,10 @@ def at_end_of_iteration(fn: Callable[..., Any], *args: Any) -> None:
     changing hands); doing it once per iteration lets a reader that touches promises in
     order find the whole batch settled when it wakes, instead of waking once per answer.
     """
-    if not _deferred and not _FLUSHES_EACH_ITERATION:
-        asyncio.get_running_loop().call_soon(_run_deferred)
-    _deferred.append((fn, args))
+    deferred = _thread_local.deferred
+    if not deferred and not _FLUSHES_EACH_ITERATION:
+        asyncio.get_running_loop().call_soon(_run_deferred, deferred)
+    deferred.append((fn, args))
 
 
 def batch_pending() -> bool:
@@ -142,13 +232,13 @@ def batch_pending() -> bool:
     that a wake-up postponed with ``at_end_of_iteration`` can share a batch. When
     none do (one request at a time), postponing only adds to the round trip."""
     ready = getattr(asyncio.get_running_loop(), "_ready", None)
-    return ready is None or bool(ready) or bool(_deferred)
+    return ready is None or bool(ready) or bool(getattr(_thread_local, "deferred", None))
 
 
-def _run_deferred() -> None:
-    while _deferred:
-        batch = _deferred[:]
-        del _deferred[:]
+def _run_deferred(deferred: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:
+    while deferred:
+        batch = deferred[:]
+        del deferred[:]
         for fn, args in batch:
             try:
                 fn(*args)
@@ -165,52 +255,62 @@ _FLUSHES_EACH_ITERATION = hasattr(asyncio.SelectorEventLoop, "_run_once")
 class _Loop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
     """The selector loop, flushing ``at_end_of_iteration`` calls after each iteration."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.deferred: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
     def _run_once(self) -> None:
         super()._run_once()  # type: ignore[misc]
-        if _deferred:
-            _run_deferred()
+        if self.deferred:
+            _run_deferred(self.deferred)
 
 
-def _start() -> _LoopState:
-    global _state, _atexit_registered
-    with _start_lock:
-        if _state is not None:
-            return _state
-        loop = _Loop() if _FLUSHES_EACH_ITERATION else asyncio.new_event_loop()
-        loop.set_default_executor(thread_pool(None, IO_THREAD_PREFIX))
-        started = threading.Event()
-        thread = threading.Thread(
-            target=_run_loop, args=(loop, started), name=LOOP_THREAD_NAME, daemon=True
-        )
-        state = _LoopState(loop, thread)
-        thread.start()
-        started.wait()
-        state.ident = thread.ident
-        if not _atexit_registered:
-            atexit.register(_at_exit)
-            _atexit_registered = True
-        _state = state
-        logger.debug("loop thread started (pid %d)", os.getpid())
-        return state
+def _start_locked() -> _LoopState:
+    """The running loop, or a new one; ``_start_lock`` held by the caller."""
+    global _state, _atexit_registered, loop_starts
+    if _state is not None:
+        return _state
+    loop = _Loop() if _FLUSHES_EACH_ITERATION else asyncio.new_event_loop()
+    loop.set_default_executor(thread_pool(None, IO_THREAD_PREFIX))
+    started = threading.Event()
+    thread = threading.Thread(
+        target=_run_loop, args=(loop, started), name=LOOP_THREAD_NAME, daemon=True
+    )
+    state = _LoopState(loop, thread)
+    thread.start()
+    started.wait()
+    if not _atexit_registered:
+        atexit.register(_at_exit)
+        _atexit_registered = True
+    # Nobody holds it yet: the idle timer runs from the start (get_loop alone, or an
+    # attach that never comes, must not keep it forever).
+    state.stop_timer = loop.call_soon_threadsafe(_stop_if_idle, state)  # type: ignore[assignment]
+    _state = state
+    loop_starts += 1
+    logger.debug("loop thread started (pid %d)", os.getpid())
+    return state
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None:
-    global _loop_ident
     asyncio.set_event_loop(loop)
-    _loop_ident = threading.get_ident()
+    deferred = getattr(loop, "deferred", None)
+    _thread_local.deferred = deferred if deferred is not None else []
     started.set()
     try:
         loop.run_forever()
     finally:
+        deferred = _thread_local.deferred
         try:
-            _run_deferred()  # a stop() between iterations must not lose a wake-up
+            _run_deferred(deferred)  # a stop() between iterations must not lose a wake-up
             _cancel_leftover_tasks(loop)
-            _run_deferred()
+            _run_deferred(deferred)
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
         finally:
-            loop.close()
-            if _loop_ident == threading.get_ident():
-                _loop_ident = None
+            loop.close()  # the selector (epoll) and the wake-up socket pair
+            asyncio.set_event_loop(None)
+            _thread_local.deferred = None
+            logger.debug("loop thread ended (pid %d)", os.getpid())
 
 
 def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
@@ -263,13 +363,13 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _state, _loop_ident, _start_lock
+    global _state, _start_lock
     _start_lock = threading.Lock()
     if _state is not None:
         _orphaned.append(_state)
     _state = None
-    _loop_ident = None
-    del _deferred[:]
+    # The forking thread may have been a loop thread; in the child it is not.
+    _thread_local.deferred = None
     for client in list(_clients):
         client._reset_after_fork()
 
@@ -289,8 +389,9 @@ _RETIRE = object()
 class WorkerPool:
     """Up to ``max_workers`` named daemon threads running submitted calls in order.
 
-    Threads start lazily, one per submission that finds none idle, and stay until
-    ``stop``. ``blocking_section`` lets a worker about to block on a promise hand its
+    Threads start lazily, one per submission that finds none idle, and end after
+    ``idle_grace()`` seconds without work (or at ``stop``), so an idle pool holds no
+    thread. ``blocking_section`` lets a worker about to block on a promise hand its
     slot to a spare thread.
     """
 
@@ -338,7 +439,12 @@ class WorkerPool:
             while True:
                 with self._lock:
                     self._idle += 1
-                item = get()
+                try:
+                    item = get(timeout=idle_grace())
+                except queue.Empty:
+                    if self._retire_when_idle():
+                        return
+                    continue
                 with self._lock:
                     self._idle -= 1
                     if item is _STOP:
@@ -357,6 +463,19 @@ class WorkerPool:
         finally:
             with self._lock:
                 self._threads.discard(me)
+
+    def _retire_when_idle(self) -> bool:
+        """After a wait without work: end this thread (True) unless a call was just
+        submitted that counts on it being idle. Decided under the lock ``submit`` takes
+        to count idle threads, so a submission either sees this thread gone (and starts
+        one) or keeps it."""
+        with self._lock:
+            self._idle -= 1
+            if self._unclaimed > self._idle:
+                self._idle += 1  # stays: the next get() takes that call
+                return False
+            self._threads.discard(threading.current_thread())
+            return True
 
     @contextlib.contextmanager
     def _blocking(self) -> Iterator[None]:

@@ -147,6 +147,21 @@ class _Waiter:
 
 _SLOT = object()  # a waiter granted a slot (a reserved right to connect)
 
+# Without an explicit response_head_timeout, the whole response head must arrive within
+# this multiple of socket_timeout, never more than the cap. Three: the inactivity limit
+# already lets an honest server think for up to one socket_timeout before its first
+# byte; two more leave room for a head (at most max_header_length bytes, usually one
+# segment) crossing a slow or lossy link in several pieces. A server dripping its head
+# a byte at a time is cut off at a few times the timeout the caller asked for, never
+# at the cap of 60 s that a short socket_timeout would otherwise leave.
+HEAD_TIMEOUT_FACTOR = 3
+HEAD_TIMEOUT_CAP = 60.0
+
+
+def default_head_timeout(socket_timeout: float) -> float:
+    """The response head deadline that goes with ``socket_timeout``."""
+    return min(HEAD_TIMEOUT_CAP, round(HEAD_TIMEOUT_FACTOR * socket_timeout, 6))
+
 
 # ---------------------------------------------------------- the pool state
 class PoolState:
@@ -165,7 +180,7 @@ class PoolState:
         max_header_count: int,
         socket_timeout: float,
         connect_timeout: float,
-        response_head_timeout: float,
+        response_head_timeout: Optional[float],
         max_connections: int,
         max_connections_per_host: int,
         max_wait_connection_seconds: Optional[float],
@@ -182,11 +197,13 @@ class PoolState:
             max_header_count=max_header_count,
             socket_timeout=socket_timeout,
             connect_timeout=connect_timeout,
-            response_head_timeout=response_head_timeout,
+            response_head_timeout=0 if response_head_timeout is None else response_head_timeout,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             max_idle_connections=max_idle_connections,
         )
+        if response_head_timeout is None:
+            response_head_timeout = default_head_timeout(socket_timeout)
         if max_wait_connection_seconds is not None and max_wait_connection_seconds < 0:
             raise ValueError("max_wait_connection_seconds must be >= 0 or None")
         if max_requests_per_connection is not None and max_requests_per_connection < 1:
@@ -895,7 +912,7 @@ def Pool(
     get_resolver_logger_adapter: Callable[[dict], Callable] = get_resolver_logger_adapter_default,
     *,
     connect_timeout: float = 10,
-    response_head_timeout: float = 60,
+    response_head_timeout: Optional[float] = None,
     max_connections: int = 100,
     max_connections_per_host: int = 100,
     max_wait_connection_seconds: Optional[float] = None,
@@ -909,6 +926,10 @@ def Pool(
     ``sock_pre_message``/``sock_post_message`` are accepted for lowhaio
     compatibility and unused: the head and the first body chunk already go
     out in one write.
+
+    ``response_head_timeout`` bounds the whole wait for a response head (from
+    the end of the request); None (the default) means ``HEAD_TIMEOUT_FACTOR``
+    times ``socket_timeout``, at most ``HEAD_TIMEOUT_CAP`` (60 s).
 
     ``get_tunnel(scheme, host, port)``, when given, returns None (connect
     directly) or a tunnel through a proxy: an object with ``host`` and

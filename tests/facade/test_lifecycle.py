@@ -198,7 +198,7 @@ def test_thread_count_does_not_follow_the_queue(make_http: MakeHttp, http_server
     assert http.request(http_server.url("/hello"), callback=lambda p: None)[1] == b"hello world"
     baseline = threading.active_count()
     promises = [http.request(http_server.url("/hello")) for _ in range(10_000)]
-    assert threading.active_count() == baseline
+    assert threading.active_count() <= baseline  # (an idle worker may have ended meanwhile)
     promises += [http.request(http_server.url("/hello"), callback=lambda p: None) for _ in range(500)]
     assert all(content.wait(WAIT * 6) for _, content in promises)
     assert all(content == b"hello world" for _, content in promises[::97])
