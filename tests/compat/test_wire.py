@@ -28,7 +28,7 @@ import asynchttp
 import asynchttp._http
 from asynchttp._semantics import default_user_agent
 
-from ._server import Reply, Request, ScriptServer
+from tests.servers.script_server import Reply, Request, ScriptServer
 from .scenarios import DictCache
 
 HTTPLIB2_AGENT = ("Python-httplib2/%s (gzip)" % httplib2.__version__).encode()
