@@ -46,7 +46,7 @@ from . import _httplib2, _loop, _proxy, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
-from ._semantics import default_user_agent, exception_to_response
+from ._semantics import body_bytes, default_user_agent, exception_to_response
 from ._semantics import run_httplib2_request as _run_request
 from ._semantics import _send_with_retries  # httplib2's _conn_request over send_once
 from ._promise import (
