@@ -344,12 +344,12 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
     if debug:
         logger.debug("request %d callback end", job.request_id)
     job.callback = job.stack = None
+    if debug:  # before the readers wake (one of them may read the log at once)
+        logger.debug("request %d resolved", job.request_id)
     if final_error is None:
         job._settle((promise.response, promise.content), None)
     else:
         job._settle(None, final_error)
-    if debug:
-        logger.debug("request %d resolved", job.request_id)
 
 
 # ---------------------------------------------------------------------------
@@ -752,9 +752,10 @@ class _Client:
                 "request %d failed: %s %s: %s", job.request_id, job.method, _safe_uri(job.uri), describe(error)
             )
         if job.callback is None:
-            settled = job._settle(result, error)
-            if settled and logger.isEnabledFor(_DEBUG):
+            # logged before the readers wake (one of them may read the log at once)
+            if job._state == PENDING and logger.isEnabledFor(_DEBUG):
                 logger.debug("request %d resolved", job.request_id)
+            job._settle(result, error)
         else:
             self.workers.submit(_run_callback, job, result, error)
 
