@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from tests.servers.script_server import Reply, Request
 from .scenarios import Scenario, Step
-from .test_table import _HAVE_BLOCKING, _HAVE_PROMISE, _WIRED, _tls_files, run_scenario
+from .test_table import _HAVE_BLOCKING, _HAVE_PROMISE, _WIRED, _tls_files, _without_wire, run_scenario
 
 STATUSES = [200, 200, 200, 203, 206, 301, 302, 303, 304, 307, 308, 401, 404, 500]
 GOOD_AUTH = "Basic am9lOnNlY3JldA=="  # joe:secret
@@ -170,6 +170,8 @@ def test_random_sequences_match_httplib2(kind: str, tmp_path_factory: Any, monke
             reference = run_scenario("httplib2", scenario, Path(where), monkeypatch, tls)
             mine = run_scenario(kind, scenario, Path(where), monkeypatch, tls)
         assert len(reference) == len(mine)
+        if kind == "semantics":  # the test transport frames requests its own way: not the wire
+            reference, mine = _without_wire(reference), _without_wire(mine)
         for index, (got, want) in enumerate(zip(mine, reference)):
             assert got == want, "step %d differs from httplib2" % index
 

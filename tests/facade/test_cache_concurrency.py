@@ -346,3 +346,56 @@ def test_forked_child_waits_for_none_of_its_parents_requests(gated: tuple) -> No
         http.close()
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert not _semantics._in_flight  # and the parent's entry went with its request
+
+
+class _BrokenTruthCache(DictCache):
+    """A cache whose truthiness fails once broken (a shelve whose database went away)."""
+
+    broken = False
+
+    def __len__(self) -> int:
+        if self.broken:
+            raise RuntimeError("cache unavailable")
+        return 1
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_cache_that_fails_its_truth_test_fails_as_in_httplib2(force: bool, http_server: TestServer) -> None:
+    def outcome(http: Any) -> Any:
+        http.force_exception_to_status_code = force
+        http.cache.broken = True  # after the constructor, which tests it too
+        try:
+            response, content = http.request(http_server.url("/hello"))
+            return response.status, bytes(content)
+        except Exception as exc:
+            return type(exc), str(exc)
+        finally:
+            http.close()
+
+    theirs = outcome(httplib2.Http(cache=_BrokenTruthCache()))
+    ours = outcome(asynchttp.BlockingHttp(cache=_BrokenTruthCache()))
+    assert ours == theirs == ((400, b"cache unavailable") if force else (RuntimeError, "cache unavailable"))
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_relative_uri_with_a_cache_fails_as_in_httplib2(force: bool) -> None:
+    """Through the semantics layer directly (the facade refuses it at the call): the
+    in-flight bookkeeping lets the request meet httplib2's own error."""
+    http = httplib2.Http(cache=DictCache())
+    http.force_exception_to_status_code = force
+
+    async def send_once(*args: Any) -> Any:
+        raise AssertionError("nothing may be sent")
+
+    async def ours() -> Any:
+        try:
+            response, content = await _semantics.run_httplib2_request(http, send_once, "/relative")
+            return response.status
+        except httplib2.RelativeURIError as exc:
+            return type(exc)
+
+    try:
+        theirs: Any = http.request("/relative")[0].status
+    except httplib2.RelativeURIError as exc:
+        theirs = type(exc)
+    assert asyncio.run(ours()) == theirs == (400 if force else httplib2.RelativeURIError)
