@@ -306,6 +306,7 @@ def _run_loop(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None
             _run_deferred(deferred)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
+            _run_deferred(deferred)
         finally:
             loop.close()  # the selector (epoll) and the wake-up socket pair
             asyncio.set_event_loop(None)
