@@ -33,7 +33,7 @@ import sys
 import threading
 import traceback
 import weakref
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import httplib2
 
@@ -44,11 +44,6 @@ from asynchttp_lowhaio._rules import without_userinfo
 
 from . import _httplib2, _loop, _proxy, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
-# The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
-# retries) over send_once; any coroutine with run_httplib2_request's signature fits.
-from ._semantics import FILE_BLOCK, ChunkedBody, body_bytes, default_user_agent, exception_to_response
-from ._semantics import run_httplib2_request as _run_request
-from ._semantics import _send_with_retries  # httplib2's _conn_request over send_once
 from ._promise import (
     CANCELLED_AND_NOTIFIED,
     PENDING,
@@ -58,6 +53,18 @@ from ._promise import (
     ResponsePromise,
     run_done_callbacks,
 )
+
+# The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
+# retries) over send_once; any coroutine with run_httplib2_request's signature fits.
+from ._semantics import (
+    FILE_BLOCK,
+    ChunkedBody,
+    _send_with_retries,  # httplib2's _conn_request over send_once
+    body_bytes,
+    default_user_agent,
+    exception_to_response,
+)
+from ._semantics import run_httplib2_request as _run_request
 
 __all__ = ["Http", "BlockingHttp", "ShutdownError", "split_uri", "build_response"]
 
@@ -174,6 +181,37 @@ def _as_sent(headers: Mapping[Any, Any]) -> dict[str, str]:
     return _check_fields(fields)
 
 
+# Chunks framed per write: a big file goes out in bounded pieces, never copied whole.
+_CHUNKS_PER_WRITE = 64
+
+
+def _chunk_sizes(body: "ChunkedBody") -> Iterable[int]:
+    if body.sizes is not None:
+        return body.sizes
+    full, rest = divmod(len(body), FILE_BLOCK)
+    return itertools.chain(itertools.repeat(FILE_BLOCK, full), (rest,) if rest else ())
+
+
+def _chunked_stream(body: "ChunkedBody") -> Callable[..., Any]:
+    """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
+    hex sizes, one chunk per block it read), as the core's body callable."""
+
+    async def stream(*_: Any, **__: Any) -> Any:
+        view = memoryview(body)
+        start = 0
+        pieces: list[Any] = []
+        for size in _chunk_sizes(body):
+            pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
+            start += size
+            if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
+                yield b"".join(pieces)
+                pieces = []
+        pieces.append(b"0\r\n\r\n")
+        yield b"".join(pieces)
+
+    return stream
+
+
 def _capture_stack() -> traceback.StackSummary:
     """Where request() was called from (for a failing callback's log), cheaply."""
     frame = sys._getframe(3)
@@ -270,12 +308,12 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
     if debug:
         logger.debug("request %d callback end", job.request_id)
     job.callback = job.stack = None
+    if debug:  # before the readers wake (one of them may read the log at once)
+        logger.debug("request %d resolved", job.request_id)
     if final_error is None:
         job._settle((promise.response, promise.content), None)
     else:
         job._settle(None, final_error)
-    if debug:
-        logger.debug("request %d resolved", job.request_id)
 
 
 # ---------------------------------------------------------------------------
@@ -689,9 +727,10 @@ class _Client:
                 "request %d failed: %s %s: %s", job.request_id, job.method, _safe_uri(job.uri), describe(error)
             )
         if job.callback is None:
-            settled = job._settle(result, error)
-            if settled and logger.isEnabledFor(_DEBUG):
+            # logged before the readers wake (one of them may read the log at once)
+            if job._state == PENDING and logger.isEnabledFor(_DEBUG):
                 logger.debug("request %d resolved", job.request_id)
+            job._settle(result, error)
         else:
             self.workers.submit(_run_callback, job, result, error)
 

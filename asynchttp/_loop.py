@@ -525,6 +525,17 @@ class WorkerPool:
         self._blocked = 0
 
 
+def blocking_pool() -> "Optional[WorkerPool]":
+    """``blocking_section``'s check without the context manager (a promise's wait runs
+    it per request): raises on the loop thread; the worker pool whose thread is about
+    to block, or None when the caller is not one of its workers."""
+    if on_loop_thread():
+        raise RuntimeError(
+            "waiting on an asynchttp promise from the event-loop thread would deadlock"
+        )
+    return getattr(_worker_local, "pool", None)
+
+
 @contextlib.contextmanager
 def blocking_section() -> Iterator[None]:
     """Wrap a wait on a promise: refuses to block the loop thread and keeps a worker

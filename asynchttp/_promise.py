@@ -8,6 +8,9 @@ that matter at 100,000 queued requests:
   when someone actually waits, adds a callback or cancels; settling a future nobody
   waits on is a few attribute stores under a short global lock;
 * reading a finished future takes no lock;
+* a blocking ``result()``/``exception()``/``wait()`` sleeps on one bare lock that the
+  settle releases (no condition, no waiter list: the cheapest thread hand-off there
+  is); ``concurrent.futures.wait``/``as_completed`` keep using the condition;
 * done-callbacks of a future settled on the loop thread are handed to the request's
   callback workers, never run on the loop thread.
 
@@ -25,7 +28,8 @@ import logging
 import os
 import sys
 import threading
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import CancelledError, Future, InvalidStateError
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures import _base as _futures_base
 from typing import Any, Callable, Iterator, Optional
 
@@ -68,6 +72,9 @@ class RequestFuture(Future):
         self._exception: Optional[BaseException] = None
         self._waiters: list[Any] = []
         self._done_callbacks: list[Callable[[Future], Any]] = []
+        # Held while blocking readers wait; released once, when the future is done.
+        # Each reader that gets it releases it again at once, so it wakes them all.
+        self._wake: Optional[Any] = None
 
     @property
     def _condition(self) -> threading.Condition:  # type: ignore[override]
@@ -99,26 +106,66 @@ class RequestFuture(Future):
                 finally:
                     del exc, self
             return self._result
-        with _loop.blocking_section():
-            self._log_wait()
-            return Future.result(self, timeout)
+        self._wait_done(timeout)
+        return self._outcome()
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
         if self._state == FINISHED:
             return self._exception
-        with _loop.blocking_section():
-            self._log_wait()
-            return Future.exception(self, timeout)
+        self._wait_done(timeout)
+        if self._state in _CANCELLED_STATES:
+            raise CancelledError()
+        return self._exception
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Block until done (or ``timeout``); True if done. Never raises the request's error."""
         if self._state in _DONE_STATES:
             return True
-        with _loop.blocking_section():
-            self._log_wait()
-            cond = self._condition
-            with cond:
-                return cond.wait_for(self.done, timeout)
+        try:
+            self._wait_done(timeout)
+        except FutureTimeoutError:
+            return False
+        return True
+
+    def _wait_done(self, timeout: Optional[float]) -> None:
+        """Block until the future is done; concurrent.futures.TimeoutError after ``timeout`` seconds."""
+        pool = _loop.blocking_pool()  # first: never on the loop thread, even if done
+        with _create_lock:
+            if self._state in _DONE_STATES:
+                return
+            wake = self._wake
+            if wake is None:
+                wake = self._wake = threading.Lock()
+                wake.acquire()
+        self._log_wait()
+        if pool is None:
+            got = wake.acquire() if timeout is None else wake.acquire(timeout=max(0.0, timeout))
+        else:
+            with pool._blocking():  # a worker that blocks: its pool starts a spare
+                got = wake.acquire() if timeout is None else wake.acquire(timeout=max(0.0, timeout))
+        if not got:
+            raise FutureTimeoutError()
+        wake.release()  # pass it on: the next reader waiting on it wakes too
+
+    def _outcome(self) -> Any:
+        """The result of a done future, as ``Future.result`` gives it."""
+        state = self._state
+        if state in _CANCELLED_STATES:
+            raise CancelledError()
+        exc = self._exception
+        if exc is not None:
+            try:
+                raise exc
+            finally:
+                del exc, self
+        return self._result
+
+    def _wake_readers(self) -> None:
+        """The future is done: release the readers blocked in ``_wait_done``."""
+        with _create_lock:
+            wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.release()
 
     def _log_wait(self) -> None:
         """Hook: log that a reader is about to block."""
@@ -133,8 +180,8 @@ class RequestFuture(Future):
         before it is known whether a cancel() gets there first.
         """
         with _create_lock:
-            if self._cond is None:
-                # Nobody waits, nobody registered a callback: no condition to notify.
+            if self._cond is None and self._wake is None:
+                # Nobody waits, nobody registered a callback: nobody to notify.
                 if self._state in _DONE_STATES:
                     return False
                 self._result = result
@@ -149,6 +196,19 @@ class RequestFuture(Future):
         return self._settle_and_notify(result, exception)
 
     def _settle_and_notify(self, result: Any, exception: Optional[BaseException]) -> bool:
+        with _create_lock:
+            if self._cond is None:  # only blocking readers: no condition, no callbacks
+                if self._state in _DONE_STATES:
+                    return False
+                self._result = result
+                self._exception = exception
+                self._state = FINISHED
+                wake, self._wake = self._wake, None
+            else:
+                wake = None
+        if wake is not None:
+            wake.release()
+            return True
         try:
             if exception is None:
                 Future.set_result(self, result)
@@ -156,6 +216,7 @@ class RequestFuture(Future):
                 Future.set_exception(self, exception)
         except InvalidStateError:
             return False
+        self._wake_readers()
         return True
 
     def set_result(self, result: Any) -> None:
@@ -195,6 +256,7 @@ class RequestFuture(Future):
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
             self._condition.notify_all()
+        self._wake_readers()
         self._invoke_callbacks()
         self._after_cancel()
         return True
@@ -219,6 +281,7 @@ class RequestFuture(Future):
         # Only this thread exists in a fresh child: no lock may be trusted, nobody waits.
         if self._state not in _DONE_STATES:
             self._cond = None
+            self._wake = None
             self._waiters = []
             self._done_callbacks = []
             self._exception = exc

@@ -30,15 +30,14 @@ import copy
 import email.message
 import errno
 import os
-from http import client as http_client
 import socket
 import sys
+from http import client as http_client
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import httplib2
 
-from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError
-from asynchttp_lowhaio import _rules
+from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError, _rules
 
 from . import _auth, _cache, _decode, _httplib2, _redirects, _uri
 
@@ -69,8 +68,17 @@ _TRANSIENT_CONNECT_ERRNOS = frozenset((errno.ENETUNREACH, errno.EADDRNOTAVAIL))
 def default_user_agent() -> str:
     """httplib2's agent string (servers sniff it), tagged so asynchttp is identifiable."""
     version = getattr(sys.modules.get("asynchttp"), "__version__", None)
-    agent = "Python-httplib2/%s (gzip)" % httplib2.__version__
-    return "%s asynchttp/%s" % (agent, version) if version else "%s asynchttp" % agent
+    key = (httplib2.__version__, version)
+    agent = _agents.get(key)
+    if agent is None:  # built once per pair of versions (every request asks)
+        agent = "Python-httplib2/%s (gzip)" % httplib2.__version__
+        agent = "%s asynchttp/%s" % (agent, version) if version else "%s asynchttp" % agent
+        if len(_agents) < 8:
+            _agents[key] = agent
+    return agent
+
+
+_agents: dict[tuple[Any, Any], str] = {}
 
 
 def current_retries() -> int:
@@ -260,7 +268,8 @@ async def _send_with_retries(
     stale_retry_used = False
     while attempt < retries:
         attempt += 1
-        payload = await body_to_bytes(body)
+        # bytes (and no body) as they are: only a file-like body needs the executor
+        payload = body if body is None or isinstance(body, bytes) else await body_to_bytes(body)
         try:
             response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
         except Exception as exc:
@@ -274,7 +283,8 @@ async def _send_with_retries(
             raise
         if method == "HEAD":
             return response, b""
-        content = await _decode.decode_content_async(response, content, http.limit_kwargs)
+        if _decode.needs_decoding(response):  # else httplib2's decoder leaves all as is
+            content = await _decode.decode_content_async(response, content, http.limit_kwargs)
         return response, content
     # httplib2 with RETRIES < 1 never sends and fails on its unbound result (issue #181)
     raise UnboundLocalError("cannot access local variable 'response' where it is not associated with a value")
@@ -294,7 +304,8 @@ async def _request(
     cachekey: Optional[str],
 ) -> tuple[httplib2.Response, bytes]:
     """httplib2's ``_request``: authentication, then one level of redirect or cache store."""
-    auth = _auth.preemptive_authorization(http.authorizations, host, request_uri)
+    authorizations = http.authorizations
+    auth = _auth.preemptive_authorization(authorizations, host, request_uri) if authorizations else None
     if auth:
         auth.request(method, request_uri, headers, body)
 
@@ -386,8 +397,8 @@ async def run_httplib2_request(
     requests can never wait for each other (no deadlock through redirects).
     """
     cache = http.cache
-    if cache is None:  # nothing more to decide (every request runs this)
-        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type)
+    if cache is None:  # nothing more to decide (every request runs this): no cache to ask
+        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type, False)
     try:
         use_cache: Optional[bool] = await _cache.is_enabled(cache)
     except Exception:  # the request meets it again below, and fails as httplib2 does
@@ -492,6 +503,10 @@ def exception_to_response(exc: BaseException) -> tuple[Any, Any]:
     return response, content
 
 
+# What _cached_request reads of the cache entry when there is no cache: nothing.
+_NO_ENTRY: frozenset[str] = frozenset()
+
+
 async def _cached_request(
     http: Any,
     send_once: SendOnce,
@@ -523,7 +538,8 @@ async def _cached_request(
     # the same answer, and it may be I/O (see _cache.is_enabled)
     if use_cache is None:
         use_cache = await _cache.is_enabled(cache)
-    info = email.message.Message()
+    # No cache: nothing is looked up, and an empty entry answers every question below
+    info: Any = email.message.Message() if use_cache else _NO_ENTRY
     cachekey: Optional[str] = None
     cached_value: Optional[bytes] = None
     content = b""
@@ -590,7 +606,9 @@ async def _cached_request(
             content = new_content
         return response, content
 
-    if "only-if-cached" in _httplib2.parse_cache_control(headers):
+    if "cache-control" in headers and "only-if-cached" in _httplib2.parse_cache_control(headers):
+        if info is _NO_ENTRY:
+            info = email.message.Message()
         info["status"] = "504"
         return httplib2.Response(info), b""
     return await _request(

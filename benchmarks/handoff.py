@@ -160,7 +160,7 @@ def main(argv: list[str]) -> int:
     thread.start()
     from asynchttp import _loop
 
-    facade_loop = _loop.get_loop()
+    facade_loop = _loop.attach()  # held for the run: an unheld loop stops when idle
     mechanisms: dict[str, tuple[asyncio.AbstractEventLoop, Call]] = {
         "lock": (plain, lock_call(plain)),
         "future": (plain, future_call(plain)),
@@ -187,6 +187,7 @@ def main(argv: list[str]) -> int:
         print(f"{name:<12}" + "".join(f"{c:>24}" for c in cells))
     plain.call_soon_threadsafe(plain.stop)
     thread.join(5)
+    _loop.detach(facade_loop)
     return 0
 
 

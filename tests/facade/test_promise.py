@@ -169,10 +169,79 @@ def test_future_wakes_a_waiter_from_another_thread() -> None:
     results: list[Any] = []
     waiter = threading.Thread(target=lambda: results.append(future.result(WAIT)))
     waiter.start()
-    assert wait_until(lambda: future._cond is not None)  # the waiter built its condition
+    assert wait_until(lambda: future._wake is not None)  # the waiter holds its wake lock
+    assert future._cond is None  # a blocking read needs no condition
     future.set_result(7)
     waiter.join(WAIT)
     assert results == [7]
+
+
+def test_one_settle_wakes_every_blocked_reader() -> None:
+    future = RequestFuture()
+    results: list[Any] = []
+    readers = [
+        threading.Thread(target=lambda: results.append(future.result(WAIT))),
+        threading.Thread(target=lambda: results.append(future.exception(WAIT))),
+        threading.Thread(target=lambda: results.append(future.wait(WAIT))),
+    ]
+    for reader in readers:
+        reader.start()
+    assert wait_until(lambda: future._wake is not None)
+    future.set_result("answer")
+    for reader in readers:
+        reader.join(WAIT)
+    assert sorted(map(repr, results)) == sorted(map(repr, ["answer", None, True]))
+    assert future._wake is None  # dropped once released
+
+
+def test_blocking_read_times_out_then_sees_the_answer() -> None:
+    future = RequestFuture()
+    with pytest.raises(concurrent.futures.TimeoutError):
+        future.result(0.01)
+    with pytest.raises(concurrent.futures.TimeoutError):
+        future.exception(0)
+    assert future.wait(0.01) is False
+    future.set_exception(OSError("late"))
+    assert future.wait(0) is True
+    assert isinstance(future.exception(0), OSError)
+    with pytest.raises(OSError, match="late"):
+        future.result(0)
+
+
+def test_cancel_wakes_a_blocked_reader_with_cancelled_error() -> None:
+    future = RequestFuture()
+    outcome: list[Any] = []
+
+    def read() -> None:
+        try:
+            future.result(WAIT)
+        except CancelledError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert wait_until(lambda: future._wake is not None)
+    assert future.cancel()
+    reader.join(WAIT)
+    assert len(outcome) == 1 and isinstance(outcome[0], CancelledError)
+
+
+def test_blocked_reader_and_as_completed_both_wake() -> None:
+    future = RequestFuture()
+    results: list[Any] = []
+    reader = threading.Thread(target=lambda: results.append(future.result(WAIT)))
+    reader.start()
+    assert wait_until(lambda: future._wake is not None)
+    completed: list[Any] = []
+    watcher = threading.Thread(
+        target=lambda: completed.extend(concurrent.futures.as_completed([future], timeout=WAIT))
+    )
+    watcher.start()
+    assert wait_until(lambda: future._cond is not None)  # as_completed uses the condition
+    future.set_result(3)
+    reader.join(WAIT)
+    watcher.join(WAIT)
+    assert results == [3] and completed == [future]
 
 
 def test_future_exception_is_raised_with_its_traceback() -> None:
