@@ -25,13 +25,14 @@ from __future__ import annotations
 import codecs
 import copy
 import logging
+import operator
 import os
 import sys
 import threading
 from concurrent.futures import CancelledError, Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures import _base as _futures_base
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, SupportsIndex
 
 from asynchttp_lowhaio._rules import without_userinfo
 
@@ -62,7 +63,7 @@ def _reinit_lock_in_child() -> None:
 os.register_at_fork(after_in_child=_reinit_lock_in_child)
 
 
-class RequestFuture(Future):
+class RequestFuture(Future[Any]):
     """A Future whose condition exists only once somebody needs it."""
 
     def __init__(self) -> None:  # no super().__init__(): it would build the condition
@@ -71,7 +72,7 @@ class RequestFuture(Future):
         self._result: Any = None
         self._exception: Optional[BaseException] = None
         self._waiters: list[Any] = []
-        self._done_callbacks: list[Callable[[Future], Any]] = []
+        self._done_callbacks: list[Callable[[Future[Any]], Any]] = []
         # Held while blocking readers wait; released once, when the future is done.
         # Each reader that gets it releases it again at once, so it wakes them all.
         self._wake: Optional[Any] = None
@@ -271,9 +272,9 @@ class RequestFuture(Future):
         if _loop.on_loop_thread():
             self._dispatch_callbacks(list(callbacks))
         else:
-            Future._invoke_callbacks(self)
+            Future._invoke_callbacks(self)  # type: ignore[attr-defined]  # concurrent.futures' own runner
 
-    def _dispatch_callbacks(self, callbacks: list[Callable[[Future], Any]]) -> None:
+    def _dispatch_callbacks(self, callbacks: list[Callable[[Future[Any]], Any]]) -> None:
         """Hook: run done-callbacks away from the loop thread."""
         _loop.start_thread(run_done_callbacks, self, callbacks, name="asynchttp-done-callbacks")
 
@@ -291,7 +292,7 @@ class RequestFuture(Future):
         return "<%s at %#x state=%s>" % (type(self).__name__, id(self), self._state)
 
 
-def run_done_callbacks(future: Future, callbacks: list[Callable[[Future], Any]]) -> None:
+def run_done_callbacks(future: Future[Any], callbacks: list[Callable[[Future[Any]], Any]]) -> None:
     """Call each ``add_done_callback`` callback; one that raises is logged, as
     concurrent.futures does, and the others still run."""
     for callback in callbacks:
@@ -364,6 +365,7 @@ class _ResultProxy:
     and every operator forwarded to the resolved object."""
 
     __slots__ = _PROXY_SLOTS
+    _future: RequestFuture
     _INDEX = 0
 
     def __init__(self, future: RequestFuture) -> None:
@@ -434,7 +436,8 @@ class _ResultProxy:
         return bool(self._get())
 
     def __sizeof__(self) -> int:
-        return self._get().__sizeof__()
+        size: int = self._get().__sizeof__()
+        return size
 
     # -- comparisons -----------------------------------------------------------
 
@@ -465,7 +468,8 @@ class _ResultProxy:
         return iter(self._get())
 
     def __reversed__(self) -> Iterator[Any]:
-        return reversed(self._get())
+        backwards: Iterator[Any] = reversed(self._get())
+        return backwards
 
     def __contains__(self, item: Any) -> bool:
         return _unwrap(item) in self._get()
@@ -537,10 +541,10 @@ class _ResultProxy:
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         return copy.deepcopy(self._get(), memo)
 
-    def __reduce_ex__(self, protocol: int) -> Any:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
         # What pickling the resolved object would produce, so unpickling needs no
         # asynchttp (protocol 2's form also works when saved at 0 or 1).
-        return self._get().__reduce_ex__(max(protocol, 2))
+        return self._get().__reduce_ex__(max(operator.index(protocol), 2))
 
     def __reduce__(self) -> Any:
         return self._get().__reduce_ex__(2)
