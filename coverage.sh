@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
-if ! "$PY" -c "import pytest, pytest_cov, trustme, hypothesis, h11, socks, httplib2, aiodnsresolver, googleapiclient, google_auth_httplib2, oauth2client, oauth2, apitools, lazr.restfulclient, oauthlib" 2>/dev/null; then
+if ! "$PY" -c "import pytest, pytest_cov, trustme, hypothesis, h11, socks, httplib2, aiodnsresolver, googleapiclient, google_auth_httplib2, oauth2client, oauth2, apitools, lazr.restfulclient, oauthlib, build, distributed, mypy, ruff" 2>/dev/null; then
     "$PY" -m pip install -q -e '.[test]'
 fi
 "$PY" -m pytest --cov=asynchttp_lowhaio --cov=asynchttp --cov-branch \
