@@ -116,11 +116,30 @@ async def run_cache_io(cache: Any, func: Callable[..., T], *args: Any) -> T:
     entry[1] += 1
     try:
         async with entry[0]:
-            return await loop.run_in_executor(_get_executor(), func, *args)
+            work = loop.run_in_executor(_get_executor(), func, *args)
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The call goes on in its thread: the lock stays held until it ends,
+                # so the next call on this cache object never runs beside it.
+                await _finished(work)
+                raise
     finally:
         entry[1] -= 1
         if entry[1] == 0 and _cache_locks.get(key) is entry:
             del _cache_locks[key]
+
+
+async def _finished(work: "asyncio.Future[Any]") -> None:
+    """Wait for ``work`` to end, whatever its outcome and however often this wait is
+    cancelled (a cancelled request must still not release the cache's lock early)."""
+    while not work.done():
+        try:
+            await asyncio.wait([work])
+        except asyncio.CancelledError:
+            continue
+    if not work.cancelled():
+        work.exception()  # retrieved: the cancelled request does not report it
 
 
 async def is_enabled(cache: Any) -> bool:

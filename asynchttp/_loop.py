@@ -417,16 +417,19 @@ class WorkerPool:
         self._names = itertools.count(1)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self._stopped:
+        with self._lock:
+            # Queued under the lock that stop() takes to mark the pool stopped: work
+            # accepted here is ahead of the threads' stop markers, never behind them.
+            stopped = self._stopped
+            if not stopped:
+                self._unclaimed += 1
+                if self._unclaimed > self._idle and len(self._threads) - self._blocked < self.max_workers:
+                    self._spawn()
+                self._queue.put((fn, args))
+        if stopped:
             # Late work (a done-callback of a promise settled during shutdown) still
             # must not run on the loop thread: give it a thread of its own.
             start_thread(fn, *args, name=self.name + "-late")
-            return
-        with self._lock:
-            self._unclaimed += 1
-            if self._unclaimed > self._idle and len(self._threads) - self._blocked < self.max_workers:
-                self._spawn()
-        self._queue.put((fn, args))
 
     def _spawn(self) -> None:
         thread = threading.Thread(

@@ -26,6 +26,7 @@ HeaderPairs = Sequence[Tuple[bytes, bytes]]
 
 # field-value: VCHAR / obs-text / SP / HTAB (RFC 9110 5.5); never CR, LF, NUL or another CTL.
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+_BAD_IN_VALUE = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
 _FORBIDDEN_IN_URL = re.compile(r"[\x00-\x1f\x7f]")
 # reg-name characters (RFC 3986 3.2.2) once IDNA-encoded; "%" is refused, as
 # a percent-encoded host name would reach DNS and the Host header undecoded.
@@ -71,23 +72,28 @@ def parse_url(url: str, params: Iterable[Any] = ()) -> Target:
     return target
 
 
+def _shown(url: str) -> str:
+    """``url`` as an error message may quote it: without ``user:password@``."""
+    return without_userinfo(url)
+
+
 def _parse_url(url: str, params: Iterable[Any]) -> Target:
     if not isinstance(url, str):
         raise HttpLocalError(f"url must be str, not {type(url).__name__}")
     # urlsplit silently deletes tab, CR and LF, so look before it does.
     if _FORBIDDEN_IN_URL.search(url):
-        raise HttpLocalError(f"control character in url: {url!r}")
+        raise HttpLocalError(f"control character in url: {_shown(url)!r}")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise HttpLocalError(f"invalid url {url!r}: {exc}") from exc
+        raise HttpLocalError(f"invalid url {_shown(url)!r}: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise HttpLocalError(f"unsupported scheme in url {url!r}: only http and https")
+        raise HttpLocalError(f"unsupported scheme in url {_shown(url)!r}: only http and https")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise HttpLocalError(f"no host in url {url!r}")
+        raise HttpLocalError(f"no host in url {_shown(url)!r}")
     is_ip = _is_ip(host)
     if is_ip:
         # Canonical form, so a pooled connection's peer address matches it
@@ -95,11 +101,11 @@ def _parse_url(url: str, params: Iterable[Any]) -> Target:
         host = str(ipaddress.ip_address(host))
     elif parts.netloc.rpartition("@")[2].startswith("["):
         # Python 3.10's urlsplit accepts any text in brackets; only IPv6 belongs there.
-        raise HttpLocalError(f"invalid IPv6 literal in url {url!r}")
+        raise HttpLocalError(f"invalid IPv6 literal in url {_shown(url)!r}")
     if port is None:
         port = _DEFAULT_PORTS[scheme]
     elif port == 0:
-        raise HttpLocalError(f"port 0 in url {url!r}")
+        raise HttpLocalError(f"port 0 in url {_shown(url)!r}")
     try:
         path = quote(parts.path, safe=_PATH_SAFE) or "/"
         query = quote(parts.query, safe=_QUERY_SAFE)
@@ -107,7 +113,7 @@ def _parse_url(url: str, params: Iterable[Any]) -> Target:
             extra = urlencode(list(params.items() if hasattr(params, "items") else params), doseq=True)
             query = f"{query}&{extra}" if query else extra
     except (TypeError, ValueError) as exc:  # lone surrogates, params that are not pairs
-        raise HttpLocalError(f"cannot encode url {url!r} with params {params!r}: {exc}") from exc
+        raise HttpLocalError(f"cannot encode url {_shown(url)!r} with params {params!r}: {exc}") from exc
     request_target = f"{path}?{query}" if query else path
     if is_ip:
         host_text = f"[{host}]" if ":" in host else host
@@ -115,9 +121,9 @@ def _parse_url(url: str, params: Iterable[Any]) -> Target:
         try:
             host_text = host.encode("idna").decode("ascii")
         except UnicodeError as exc:
-            raise HttpLocalError(f"invalid host name in url {url!r}") from exc
+            raise HttpLocalError(f"invalid host name in url {_shown(url)!r}") from exc
         if _HOST_NAME.fullmatch(host_text) is None:
-            raise HttpLocalError(f"invalid character in the host name of url {url!r}")
+            raise HttpLocalError(f"invalid character in the host name of url {_shown(url)!r}")
         host = host_text
     if port != _DEFAULT_PORTS[scheme]:
         host_text = f"{host_text}:{port}"
@@ -151,13 +157,18 @@ def build_head(
         try:
             name, value = pair
         except (TypeError, ValueError) as exc:
-            raise HttpLocalError(f"a header must be a (name, value) pair, not {pair!r}") from exc
+            raise HttpLocalError(f"a header must be a (name, value) pair, not {type(pair).__name__}") from exc
         name = _as_bytes(name, "header name")
         value = _as_bytes(value, "header value")
         if _TOKEN.fullmatch(name) is None:
             raise HttpLocalError(f"invalid header name: {name!r}")
         if _FIELD_VALUE.fullmatch(value) is None:
-            raise HttpLocalError(f"invalid character (CR, LF, NUL or control) in header {name!r}: {value!r}")
+            # the value itself is never quoted: header values carry credentials
+            bad = _BAD_IN_VALUE.search(value)
+            offset = bad.start() if bad is not None else -1
+            raise HttpLocalError(
+                f"invalid character (CR, LF, NUL or control) in the value of header {name!r} at offset {offset}"
+            )
         if not has_host and name.lower() == b"host":
             has_host = True
         lines += (name, b": ", value.strip(b" \t"), b"\r\n")
@@ -175,7 +186,7 @@ def request_framing(method: bytes, headers: HeaderPairs, has_body: bool) -> Opti
         try:
             name, _ = pair
         except (TypeError, ValueError) as exc:
-            raise HttpLocalError(f"a header must be a (name, value) pair, not {pair!r}") from exc
+            raise HttpLocalError(f"a header must be a (name, value) pair, not {type(pair).__name__}") from exc
         lowered = _as_bytes(name, "header name").lower()
         if lowered == b"content-length" or lowered == b"transfer-encoding":
             return None
@@ -219,5 +230,6 @@ def _as_bytes(value: Union[bytes, bytearray, str], what: str) -> bytes:
         try:
             return value.encode("latin-1")
         except UnicodeEncodeError as exc:
-            raise HttpLocalError(f"{what} is not latin-1: {value!r}") from exc
+            shown = "" if what == "header value" else f": {value!r}"  # values carry credentials
+            raise HttpLocalError(f"{what} is not latin-1{shown}") from exc
     raise HttpLocalError(f"{what} must be bytes, not {type(value).__name__}")

@@ -328,3 +328,38 @@ def test_brackets_around_a_name_are_refused() -> None:
 ])
 def test_asks_to_close(headers, expected: bool) -> None:
     assert asks_to_close(headers) is expected
+
+
+# ------------------------------------------------------------ secrets in messages
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://alice:s3cret@127.0.0.1:0/",  # port 0
+        "ftp://alice:s3cret@example.com/",  # scheme
+        "http://alice:s3cret@[not-ipv6]/",  # bracketed non-IPv6
+        "http://alice:s3cret@/",  # no host
+        "http://alice:s3cret@exa\x01mple.com/",  # control character
+    ],
+)
+def test_url_errors_never_quote_the_password(url: str) -> None:
+    with pytest.raises(HttpLocalError) as caught:
+        parse_url(url)
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["Bearer s3cret\x01token", "Bearer s3cret\x7f", "s3cret\r\nX-Injected: 1"])
+def test_header_value_errors_never_quote_the_value(value: str) -> None:
+    """Header values carry credentials: a refused one is named by header and offset."""
+    target = parse_url("http://example.com/")
+    with pytest.raises(HttpLocalError) as caught:
+        build_head(b"GET", target, [(b"authorization", value.encode("latin-1"))], b"HTTP/1.1", None)
+    message = str(caught.value)
+    assert "s3cret" not in message
+    assert "authorization" in message and "at offset" in message
+
+
+def test_non_latin1_header_value_error_never_quotes_the_value() -> None:
+    target = parse_url("http://example.com/")
+    with pytest.raises(HttpLocalError) as caught:
+        build_head(b"GET", target, [("authorization", "Bearer s3cr\u20acet")], b"HTTP/1.1", None)
+    assert "s3cr" not in str(caught.value)

@@ -399,3 +399,74 @@ def test_relative_uri_with_a_cache_fails_as_in_httplib2(force: bool) -> None:
     except httplib2.RelativeURIError as exc:
         theirs = type(exc)
     assert asyncio.run(ours()) == theirs == (400 if force else httplib2.RelativeURIError)
+
+
+class _OverlapCache:
+    """A dict cache that records any call running beside another on this object
+    (which asynchttp's per-cache serialisation forbids) and whose set() is slow."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.active = 0
+        self.overlaps: list[str] = []
+        self.in_set = threading.Event()
+        self.release_set = threading.Event()
+        self._lock = threading.Lock()
+
+    def _enter(self, what: str) -> None:
+        with self._lock:
+            self.active += 1
+            if self.active > 1:
+                self.overlaps.append(what)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.active -= 1
+
+    def get(self, key: str) -> Any:
+        self._enter("get")
+        try:
+            return self.data.get(key)
+        finally:
+            self._leave()
+
+    def set(self, key: str, value: Any) -> None:
+        self._enter("set")
+        try:
+            self.in_set.set()
+            assert self.release_set.wait(WAIT)
+            self.data[key] = value
+        finally:
+            self._leave()
+
+    def delete(self, key: str) -> None:
+        self._enter("delete")
+        try:
+            self.data.pop(key, None)
+        finally:
+            self._leave()
+
+
+def test_cancelled_request_keeps_the_cache_serialised(http_server: TestServer) -> None:
+    """A request cancelled while its cache.set runs in a cache thread: the next
+    request's cache calls wait for that set to end, never run beside it."""
+
+    async def cacheable(request: Request) -> Response:
+        return Response(body=b"ok", headers=_dated(("Cache-Control", "max-age=3600")))
+
+    http_server.route("/cacheable", cacheable)
+    cache = _OverlapCache()
+    http = asynchttp.Http(cache=cache)
+    try:
+        first, _ = http.request(http_server.url("/cacheable"))
+        assert cache.in_set.wait(WAIT)
+        assert first.cancel()
+        second, content = http.request(http_server.url("/cacheable"))
+        assert not second.wait(0.2)  # its cache.get waits behind the running set
+        cache.release_set.set()
+        assert second.wait(WAIT)
+        assert second.status == 200 and content == b"ok"
+        assert cache.overlaps == []
+    finally:
+        cache.release_set.set()
+        http.shutdown(wait=True, cancel_pending=True)
