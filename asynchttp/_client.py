@@ -180,7 +180,7 @@ class _Job(RequestFuture):
     def _drop_request(self) -> None:
         """The request went out and came back: forget what only sending needed, so a
         kept promise holds its answer, not the upload body or the Http."""
-        self.http = None  # type: ignore[assignment]
+        self.http = None
         self.body = None
         self.headers = None
         self.connection_type = None
@@ -345,7 +345,8 @@ class _Client:
     # -- any thread ------------------------------------------------------------
 
     def submit(self, job: _Job) -> None:
-        if self.closed:
+        closed = self.closed  # a local: the check below must read the attribute again
+        if closed:
             raise ShutdownError("this Http was shut down; it takes no new requests")
         self.pending.append(job)
         if not self.wake_scheduled:
@@ -566,7 +567,8 @@ class _Client:
             while epoch == self.runner_epoch:  # else the loop was let go: end
                 job = pending.popleft() if pending else None  # only this thread pops
                 if job is None:
-                    if self.stopping:
+                    stopping = self.stopping  # a local: the attribute is read again after the wait
+                    if stopping:
                         return
                     if not self.running:
                         if self.drain_waiters:
@@ -617,7 +619,7 @@ class _Client:
             job.task = None
             self.running.discard(job)
             job._drop_request()
-            error = exc
+            error: BaseException = exc
             if isinstance(exc, HttpError):  # a core error the pipeline let through
                 error = to_httplib2_error(exc, _host_of(split_uri(job.uri)[1]))
             self._finish(job, None, error)

@@ -26,7 +26,7 @@ class _FlowState(threading.local):
     """This thread's flow: the Http whose httplib2 flow runs here (so a redirect's
     ``self.request()`` stays in it) and the sends to cancel with it."""
 
-    http: Any = None
+    http: object = None  # an Http (typed object: `_flow_state.http is self` must not narrow self)
     flow: Optional["_Flow"] = None
 
 
@@ -145,6 +145,7 @@ def _flow_request(
             headers = {}
         if "user-agent" not in headers:
             headers["user-agent"] = default_user_agent()  # the one asynchttp sends elsewhere
-        return http._httplib2_request(uri, method, body, headers, redirections, connection_type)
+        answer: tuple[Any, Any] = http._httplib2_request(uri, method, body, headers, redirections, connection_type)
+        return answer
     finally:
         state.flow = previous

@@ -19,7 +19,7 @@ import socket
 import sys
 import traceback
 import weakref
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, TypedDict
 
 import httplib2
 
@@ -67,6 +67,15 @@ _OBS_FOLD = re.compile(r"\r?\n[ \t]+")
 _BAD_METHOD = re.compile(r"[\x00-\x20\x7f]|^$")
 
 _http_ids = itertools.count(1)
+
+
+class _Config(TypedDict):
+    """What an Http was made with beyond httplib2's arguments (kept across pickling)."""
+
+    max_workers: int
+    max_connections: int
+    max_connections_per_host: int
+    core_options: dict[str, Any]
 
 
 # ---------------------------------------------------------------------------
@@ -144,7 +153,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
     # Private state lives in slots, so __dict__ holds exactly httplib2's attributes
     # (__dict__ and __weakref__ come from httplib2's class, which has no slots).
     __slots__ = ("_client", "_config", "_finalizer", "_id")
-    connections: dict[str, Any]  # httplib2's instance attribute, in __dict__
+    _config: _Config
+    # httplib2's instance attribute (its connection objects by "scheme:authority"), in
+    # __dict__. Typed Any: mypy cannot see httplib2's base (untyped) has a __dict__, and
+    # would take a dict declared on a class with __slots__ for a missing slot.
+    connections: Any
 
     # Whether the class overrides a seam (request, _request, _conn_request): learnt
     # once per class, at its first request (None until then; see _learn_seams).
@@ -225,7 +238,10 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         """
         if not isinstance(conn, _PoolConnection):
             with self._client.connection_lock:
-                return _HTTPLIB2_HTTP._conn_request(self, conn, request_uri, method, body, headers)
+                answer: tuple[httplib2.Response, Any] = _HTTPLIB2_HTTP._conn_request(
+                    self, conn, request_uri, method, body, headers
+                )
+                return answer
         if _loop.on_loop_thread():
             raise RuntimeError("Http._conn_request waits for the network: it cannot run on asynchttp's loop thread")
         checked = _as_sent(headers or {})  # a subclass may have added any header
@@ -243,7 +259,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             if flow.cancelled:
                 send.cancel()
         try:
-            return send.result()
+            sent: tuple[httplib2.Response, Any] = send.result()
+            return sent
         except BaseException:
             send.cancel()  # an interrupt while waiting: the send must not go on alone
             raise
@@ -276,7 +293,10 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         with client.flow_lock:
             client.flow_threads += 1
         try:
-            return _HTTPLIB2_HTTP.request(self, uri, method, body, headers, redirections, connection_type)
+            answer: tuple[httplib2.Response, Any] = _HTTPLIB2_HTTP.request(
+                self, uri, method, body, headers, redirections, connection_type
+            )
+            return answer
         finally:
             state.http = previous
             with client.flow_lock:
@@ -482,7 +502,10 @@ class BlockingHttp(Http):
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         created: list[_Job] = []
         try:
-            return self._submit(uri, method, body, headers, redirections, connection_type, callback, created).result()
+            answer: tuple[httplib2.Response, bytes] = self._submit(
+                uri, method, body, headers, redirections, connection_type, callback, created
+            ).result()
+            return answer
         except BaseException:
             # An interrupt (Ctrl-C) wherever it lands, even before the wait began: do
             # not leave the request running with nobody to read it.
