@@ -147,7 +147,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
     methods asynchttp does not replace are httplib2's. ``request`` (and ``close``) are
     replaced; ``_request`` is httplib2's and ``_conn_request`` sends through the pool:
     a subclass overriding any of the three gets httplib2's own request flow on a
-    worker thread (see ``_needs_httplib2_flow``).
+    flow thread (see ``_learn_seams`` and ``_flow``).
     """
 
     # Private state lives in slots, so __dict__ holds exactly httplib2's attributes
