@@ -56,7 +56,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
 ]
 
-SendOnce = Callable[[str, str, str, str, Optional[bytes], dict], Awaitable[tuple[httplib2.Response, bytes]]]
+SendOnce = Callable[[str, str, str, str, Optional[bytes], dict[str, str]], Awaitable[tuple[httplib2.Response, bytes]]]
 
 # RFC 9110 9.2.2, the core's list: repeating these cannot change the outcome on the server.
 IDEMPOTENT_METHODS = frozenset(m.decode("ascii") for m in _rules.IDEMPOTENT_METHODS)
@@ -92,15 +92,8 @@ def current_retries() -> int:
     mine = getattr(sys.modules.get("asynchttp"), "RETRIES", None)
     if isinstance(mine, int) and mine != 2:
         return mine
-    return httplib2.RETRIES
-
-
-def _normalize_headers(http: Any, headers: Mapping[Any, Any]) -> dict[str, str]:
-    # An Http subclass may override _normalize_headers, as httplib2 allows.
-    method = getattr(http, "_normalize_headers", None)
-    if callable(method):
-        return method(headers)
-    return _httplib2.normalize_headers(headers)
+    retries: int = httplib2.RETRIES
+    return retries
 
 
 def _latin1(text: str, what: str = "body") -> bytes:
@@ -290,87 +283,20 @@ async def _send_with_retries(
     raise UnboundLocalError("cannot access local variable 'response' where it is not associated with a value")
 
 
-async def _request(
-    http: Any,
-    send_once: SendOnce,
-    scheme: str,
-    host: str,
-    absolute_uri: str,
-    request_uri: str,
-    method: str,
-    body: Any,
-    headers: dict[str, str],
-    redirections: int,
-    cachekey: Optional[str],
-) -> tuple[httplib2.Response, bytes]:
-    """httplib2's ``_request``: authentication, then one level of redirect or cache store."""
-    authorizations = http.authorizations
-    auth = _auth.preemptive_authorization(authorizations, host, request_uri) if authorizations else None
-    if auth:
-        auth.request(method, request_uri, headers, body)
-
-    response, content = await _send_with_retries(http, send_once, scheme, host, request_uri, method, body, headers)
-
-    if auth:
-        # Digest stale=true: sign again with the fresh nonce and resend once
-        if auth.response(response, body):
-            auth.request(method, request_uri, headers, body)
-            response, content = await _send_with_retries(
-                http, send_once, scheme, host, request_uri, method, body, headers
-            )
-            response._stale_digest = 1
-
-    if response.status == 401:
-        for authorization in _auth.authorizations_from_challenge(http, host, request_uri, headers, response, content):
-            authorization.request(method, request_uri, headers, body)
-            response, content = await _send_with_retries(
-                http, send_once, scheme, host, request_uri, method, body, headers
-            )
-            if response.status != 401:
-                http.authorizations.append(authorization)
-                authorization.response(response, body)
-                break
-
-    if _redirects.wants_redirect(http, method, response.status):
-        if redirections:
-            if _redirects.missing_location(response):
-                raise httplib2.RedirectMissingLocation(
-                    "Redirected but the response is missing a Location: header.", response, content
-                )
-            if "location" in response:
-                response["location"] = _uri.resolve_location(absolute_uri, response["location"])
-            if _redirects.is_permanent(http, method, response.status):
-                response[_redirects.PERMANENT_MARK] = response["location"]
-                if "content-location" not in response:
-                    response["content-location"] = absolute_uri
-                await _cache.store(http.cache, headers, response, content, cachekey)
-            _redirects.strip_for_redirect(headers, http.forward_authorization_headers)
-            if "location" in response:
-                location = response["location"]
-                old_response = copy.deepcopy(response)
-                if "content-location" not in old_response:
-                    old_response["content-location"] = absolute_uri
-                next_method, next_body = _redirects.redirect_method(response.status, method, body)
-                response, content = await _run_hop(
-                    http,
-                    send_once,
-                    location,
-                    method=next_method,
-                    body=next_body,
-                    headers=headers,
-                    redirections=redirections - 1,
-                )
-                response.previous = old_response
-        else:
-            raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", response, content)
-    elif _redirects.may_cache_plain_response(http, method, response.status):
-        # 206 is never stored: byte ranges are not reassembled
-        if "content-location" not in response:
-            response["content-location"] = absolute_uri
-        if cachekey:
-            await _cache.store(http.cache, headers, response, content, cachekey)
-
-    return response, content
+# ---------------------------------------------------------------------------
+# httplib2's request(), as named steps
+#
+#   run_httplib2_request   lead or wait on a cacheable request in flight, then one hop
+#   _run_hop               one hop of httplib2's request(): prepare_request, then
+#                          look_up_cache and answer_from_cache, or send_and_conclude;
+#                          force_exception_to_status_code turns a failure into a response
+#   send_and_conclude      httplib2's _request(): send_with_auth, then follow_redirect
+#                          or store_answer
+#
+# Each step reads the Http's attributes where httplib2 reads them. Only the steps a
+# request needs are awaited: without a cache, a 2xx answer costs the same coroutines
+# as one send with httplib2's retries (run_httplib2_request, _run_hop,
+# send_and_conclude, send_with_auth, _send_with_retries).
 
 
 async def run_httplib2_request(
@@ -434,19 +360,281 @@ async def _run_hop(
     """One hop of httplib2's ``request()``: its recursive call for redirects lands here.
     ``use_cache``: the cache's truthiness when the caller has just asked it, else None."""
     try:
-        return await _cached_request(
-            http, send_once, uri, method, body, headers, redirections, connection_type, use_cache
-        )
+        fields, target = prepare_request(http, uri, headers, connection_type)
+        if use_cache is None:
+            # httplib2 tests ``self.cache`` for truth several times per request; once
+            # is the same answer, and it may be I/O (see _cache.is_enabled)
+            use_cache = await _cache.is_enabled(http.cache)
+        entry = await look_up_cache(http, target, method, fields) if use_cache else _NO_LOOKUP
+        if (
+            entry.cached_value
+            and (method in http.safe_methods or entry.info["status"] == "308")
+            and "range" not in fields
+        ):
+            return await answer_from_cache(http, send_once, target, method, body, fields, redirections, entry)
+        if "cache-control" in fields and "only-if-cached" in _httplib2.parse_cache_control(fields):
+            return not_cached(entry)
+        return await send_and_conclude(http, send_once, target, method, body, fields, redirections, entry.cachekey)
     except Exception as exc:
         if not http.force_exception_to_status_code:
             raise
         return exception_to_response(exc)
 
 
+def prepare_request(
+    http: Any, uri: str, headers: Optional[Mapping[Any, Any]], connection_type: Any
+) -> tuple[dict[str, str], _uri.RequestTarget]:
+    """The request as httplib2 has it before the cache: the headers normalised (by the
+    Http's own ``_normalize_headers``, which a subclass may override) with httplib2's
+    User-Agent and Accept-Encoding defaults, and the URI cleaned and split. Pure.
+
+    Raises as httplib2 does: ``RelativeURIError`` for a relative URI, ``KeyError`` for
+    a scheme it has no connection class for (unless a ``connection_type`` is given)."""
+    fields: dict[str, str]
+    if headers is None:
+        fields = {}
+    else:
+        normalize = getattr(http, "_normalize_headers", None)
+        fields = normalize(headers) if callable(normalize) else _httplib2.normalize_headers(headers)
+    if "user-agent" not in fields:
+        fields["user-agent"] = default_user_agent()
+    target = _uri.split_uri(uri)
+    if not connection_type and target.scheme not in _uri.KNOWN_SCHEMES:
+        # httplib2 fails here, before any cache work
+        _uri.check_scheme(target.scheme)
+    if "range" not in fields and "accept-encoding" not in fields:
+        fields["accept-encoding"] = "gzip, deflate"
+    return fields, target
+
+
+# What a request without a cache finds in it: nothing (shared: never written to).
+_NO_LOOKUP = _cache.CacheLookup(None, None, email.message.Message(), b"")
+
+
+async def look_up_cache(
+    http: Any, target: _uri.RequestTarget, method: str, headers: dict[str, str]
+) -> _cache.CacheLookup:
+    """httplib2's cache lookup: the stored entry for the request's URI, with what
+    httplib2 does on finding it: ``If-Match`` added to a write (lost-update
+    protection), the entry deleted for an unsafe method (RFC 7234 4.4), and the stored
+    value dropped (``cached_value`` None) when the request's headers do not match its
+    ``Vary``. ``headers`` is updated in place, as httplib2 updates its own."""
+    cache = http.cache
+    entry = await _cache.lookup(cache, target.defrag_uri)
+    info = entry.info
+    if (
+        method in http.optimistic_concurrency_methods
+        and "etag" in info
+        and not http.ignore_etag
+        and "if-match" not in headers
+    ):
+        headers["if-match"] = info["etag"]
+    if entry.cachekey and method not in http.safe_methods:
+        await _cache.delete(cache, entry.cachekey)
+    if method in http.safe_methods and "vary" in info and not _cache.vary_matches(info, headers):
+        entry = entry._replace(cached_value=None)
+    return entry
+
+
+async def answer_from_cache(
+    http: Any,
+    send_once: SendOnce,
+    target: _uri.RequestTarget,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+    redirections: int,
+    entry: _cache.CacheLookup,
+) -> tuple[httplib2.Response, bytes]:
+    """A request with a usable stored entry: a cached permanent redirect is followed
+    (it counts as a hop), a FRESH entry answers at once, a STALE one is revalidated
+    (``If-None-Match``, ``If-Modified-Since``) and a 304 refreshes it."""
+    info = entry.info
+    if _redirects.PERMANENT_MARK in info:
+        if redirections <= 0:
+            raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", {}, "")
+        response, new_content = await _run_hop(
+            http,
+            send_once,
+            info[_redirects.PERMANENT_MARK],
+            method=_redirects.cached_redirect_method(info["status"], method),
+            headers=headers,
+            redirections=redirections - 1,
+        )
+        response.previous = httplib2.Response(info)
+        response.previous.fromcache = True
+    else:
+        disposition = _httplib2.entry_disposition(info, headers)
+        if disposition == "FRESH":
+            response = httplib2.Response(info)
+            response.fromcache = True
+            return response, entry.content
+        if disposition == "STALE":
+            _cache.add_validators(info, headers, http.ignore_etag)
+        response, new_content = await send_and_conclude(
+            http, send_once, target, method, body, headers, redirections, entry.cachekey
+        )
+    return await _revalidated(http.cache, method, headers, entry, response, new_content)
+
+
+async def _revalidated(
+    cache: Any,
+    method: str,
+    headers: dict[str, str],
+    entry: _cache.CacheLookup,
+    response: httplib2.Response,
+    new_content: bytes,
+) -> tuple[httplib2.Response, bytes]:
+    """The answer to a request sent with a stored entry: a 304 to a GET refreshes the
+    entry and is a 200 from the cache; a 200 is the new answer; anything else also
+    deletes the entry."""
+    if response.status == 304 and method == "GET":
+        merged = _cache.merge_not_modified(entry.info, response)
+        await _cache.store(cache, headers, merged, entry.content, entry.cachekey)
+        merged.status = 200
+        merged.fromcache = True
+        return merged, entry.content
+    if response.status != 200 and entry.cachekey:  # always set here: a value was found under it
+        await _cache.delete(cache, entry.cachekey)
+    return response, new_content
+
+
+def not_cached(entry: _cache.CacheLookup) -> tuple[httplib2.Response, bytes]:
+    """httplib2's answer to ``Cache-Control: only-if-cached`` with nothing usable
+    stored: a 504 (over the stored headers, if any), without sending."""
+    info = email.message.Message() if entry is _NO_LOOKUP else entry.info
+    info["status"] = "504"
+    return httplib2.Response(info), b""
+
+
+async def send_and_conclude(
+    http: Any,
+    send_once: SendOnce,
+    target: _uri.RequestTarget,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+    redirections: int,
+    cachekey: Optional[str],
+) -> tuple[httplib2.Response, bytes]:
+    """httplib2's ``_request``: send (with authentication), then follow one level of
+    redirect or store a cacheable answer."""
+    response, content = await send_with_auth(http, send_once, target, method, body, headers)
+    if _redirects.wants_redirect(http, method, response.status):
+        return await follow_redirect(
+            http, send_once, target, method, body, headers, redirections, cachekey, response, content
+        )
+    if _redirects.may_cache_plain_response(http, method, response.status):
+        # 206 is never stored: byte ranges are not reassembled
+        if cachekey:
+            await store_answer(http.cache, headers, response, content, cachekey, target.uri)
+        elif "content-location" not in response:
+            response["content-location"] = target.uri  # as store_answer marks it
+    return response, content
+
+
+async def send_with_auth(
+    http: Any, send_once: SendOnce, target: _uri.RequestTarget, method: str, body: Any, headers: dict[str, str]
+) -> tuple[httplib2.Response, bytes]:
+    """Send with httplib2's authentication: a known credential for the URI signs the
+    request first; a Digest ``stale=true`` signs again and resends once; a 401 tries
+    each credential the challenge accepts until one is not refused (and keeps it)."""
+    host, request_uri = target.authority, target.request_uri
+    authorizations = http.authorizations
+    auth = _auth.preemptive_authorization(authorizations, host, request_uri) if authorizations else None
+    if auth:
+        auth.request(method, request_uri, headers, body)
+
+    response, content = await _send_with_retries(http, send_once, target.scheme, host, request_uri, method, body, headers)
+
+    if auth:
+        # Digest stale=true: sign again with the fresh nonce and resend once
+        if auth.response(response, body):
+            auth.request(method, request_uri, headers, body)
+            response, content = await _send_with_retries(
+                http, send_once, target.scheme, host, request_uri, method, body, headers
+            )
+            response._stale_digest = 1
+
+    if response.status == 401:
+        for authorization in _auth.authorizations_from_challenge(http, host, request_uri, headers, response, content):
+            authorization.request(method, request_uri, headers, body)
+            response, content = await _send_with_retries(
+                http, send_once, target.scheme, host, request_uri, method, body, headers
+            )
+            if response.status != 401:
+                http.authorizations.append(authorization)
+                authorization.response(response, body)
+                break
+    return response, content
+
+
+async def follow_redirect(
+    http: Any,
+    send_once: SendOnce,
+    target: _uri.RequestTarget,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+    redirections: int,
+    cachekey: Optional[str],
+    response: httplib2.Response,
+    content: bytes,
+) -> tuple[httplib2.Response, bytes]:
+    """A redirect answer, as httplib2 follows it: ``RedirectLimit`` when no hop is
+    left, ``RedirectMissingLocation`` without a Location; the Location made absolute, a
+    permanent redirect stored, credentials stripped for the next hop, and the next hop
+    run with the redirected method and body, the answer keeping this one as
+    ``previous``."""
+    if not redirections:
+        raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", response, content)
+    if _redirects.missing_location(response):
+        raise httplib2.RedirectMissingLocation(
+            "Redirected but the response is missing a Location: header.", response, content
+        )
+    absolute_uri = target.uri
+    if "location" in response:
+        response["location"] = _uri.resolve_location(absolute_uri, response["location"])
+    if _redirects.is_permanent(http, method, response.status):
+        response[_redirects.PERMANENT_MARK] = response["location"]
+        if "content-location" not in response:
+            response["content-location"] = absolute_uri
+        await _cache.store(http.cache, headers, response, content, cachekey)
+    _redirects.strip_for_redirect(headers, http.forward_authorization_headers)
+    if "location" not in response:
+        return response, content
+    old_response = copy.deepcopy(response)
+    if "content-location" not in old_response:
+        old_response["content-location"] = absolute_uri
+    next_method, next_body = _redirects.redirect_method(response.status, method, body)
+    answer, answer_content = await _run_hop(
+        http, send_once, response["location"], method=next_method, body=next_body, headers=headers,
+        redirections=redirections - 1,
+    )
+    answer.previous = old_response
+    return answer, answer_content
+
+
+async def store_answer(
+    cache: Any,
+    headers: dict[str, str],
+    response: httplib2.Response,
+    content: bytes,
+    cachekey: Optional[str],
+    absolute_uri: str,
+) -> None:
+    """httplib2's cache store for a plain cacheable answer: ``content-location`` set to
+    the request's URI when the server gave none, then ``_updateCache`` (store, or
+    delete on ``no-store``)."""
+    if "content-location" not in response:
+        response["content-location"] = absolute_uri
+    await _cache.store(cache, headers, response, content, cachekey)
+
+
 # Requests in flight per (loop, Http, cache key) -> the futures of those waiting for
 # it. Loop thread only; an entry lives while its request runs (which keeps the Http,
 # and so its id, alive) and is removed when it ends, however it ends.
-_in_flight: dict[tuple[int, int, str], list[asyncio.Future]] = {}
+_in_flight: dict[tuple[int, int, str], list[asyncio.Future[None]]] = {}
 if hasattr(os, "register_at_fork"):
     # a child has none of its parent's requests: nothing there must wait for them
     os.register_at_fork(after_in_child=_in_flight.clear)
@@ -501,116 +689,3 @@ def exception_to_response(exc: BaseException) -> tuple[Any, Any]:
     response = httplib2.Response({"content-type": "text/plain", "status": "400", "content-length": len(content)})
     response.reason = "Bad Request"
     return response, content
-
-
-# What _cached_request reads of the cache entry when there is no cache: nothing.
-_NO_ENTRY: frozenset[str] = frozenset()
-
-
-async def _cached_request(
-    http: Any,
-    send_once: SendOnce,
-    uri: str,
-    method: str,
-    body: Any,
-    headers: Optional[Mapping[Any, Any]],
-    redirections: int,
-    connection_type: Any,
-    use_cache: Optional[bool] = None,
-) -> tuple[httplib2.Response, bytes]:
-    """The body of httplib2's ``request()``: headers, URI, cache, then ``_request``."""
-    headers = {} if headers is None else _normalize_headers(http, headers)
-    if "user-agent" not in headers:
-        headers["user-agent"] = default_user_agent()
-
-    target = _uri.split_uri(uri)
-    uri = target.uri
-    scheme, authority, request_uri, defrag_uri = target.scheme, target.authority, target.request_uri, target.defrag_uri
-    if not connection_type:
-        # httplib2 fails here, before any cache work, for a scheme it has no connection class for
-        _uri.check_scheme(scheme)
-
-    if "range" not in headers and "accept-encoding" not in headers:
-        headers["accept-encoding"] = "gzip, deflate"
-
-    cache = http.cache
-    # httplib2 tests ``self.cache`` for truth several times per request; once is
-    # the same answer, and it may be I/O (see _cache.is_enabled)
-    if use_cache is None:
-        use_cache = await _cache.is_enabled(cache)
-    # No cache: nothing is looked up, and an empty entry answers every question below
-    info: Any = email.message.Message() if use_cache else _NO_ENTRY
-    cachekey: Optional[str] = None
-    cached_value: Optional[bytes] = None
-    content = b""
-    if use_cache:
-        found = await _cache.lookup(cache, defrag_uri)
-        cachekey, cached_value, info, content = found.cachekey, found.cached_value, found.info, found.content
-
-    if (
-        method in http.optimistic_concurrency_methods
-        and use_cache
-        and "etag" in info
-        and not http.ignore_etag
-        and "if-match" not in headers
-    ):
-        # lost-update protection: the write applies only to the version we have
-        headers["if-match"] = info["etag"]
-
-    # RFC 7234 4.4: an unsafe method invalidates the stored response for its URI
-    if use_cache and cachekey and method not in http.safe_methods:
-        await _cache.delete(cache, cachekey)
-
-    if method in http.safe_methods and "vary" in info:
-        if not _cache.vary_matches(info, headers):
-            cached_value = None
-
-    if use_cache and cached_value and (method in http.safe_methods or info["status"] == "308") and "range" not in headers:
-        if _redirects.PERMANENT_MARK in info:
-            # a cached permanent redirect counts as a hop
-            if redirections <= 0:
-                raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", {}, "")
-            response, new_content = await _run_hop(
-                http,
-                send_once,
-                info[_redirects.PERMANENT_MARK],
-                method=_redirects.cached_redirect_method(info["status"], method),
-                headers=headers,
-                redirections=redirections - 1,
-            )
-            response.previous = httplib2.Response(info)
-            response.previous.fromcache = True
-        else:
-            disposition = _httplib2.entry_disposition(info, headers)
-            if disposition == "FRESH":
-                response = httplib2.Response(info)
-                response.fromcache = True
-                return response, content
-            if disposition == "STALE":
-                _cache.add_validators(info, headers, http.ignore_etag)
-            response, new_content = await _request(
-                http, send_once, scheme, authority, uri, request_uri, method, body, headers, redirections, cachekey
-            )
-
-        if response.status == 304 and method == "GET":
-            merged = _cache.merge_not_modified(info, response)
-            await _cache.store(cache, headers, merged, content, cachekey)
-            response = merged
-            response.status = 200
-            response.fromcache = True
-        elif response.status == 200:
-            content = new_content
-        else:
-            if cachekey:  # always set here: a cached value was found under it
-                await _cache.delete(cache, cachekey)
-            content = new_content
-        return response, content
-
-    if "cache-control" in headers and "only-if-cached" in _httplib2.parse_cache_control(headers):
-        if info is _NO_ENTRY:
-            info = email.message.Message()
-        info["status"] = "504"
-        return httplib2.Response(info), b""
-    return await _request(
-        http, send_once, scheme, authority, uri, request_uri, method, body, headers, redirections, cachekey
-    )

@@ -543,12 +543,12 @@ def test_exception_with_response_becomes_500() -> None:
 
 
 def _facade_wired() -> bool:
-    import asynchttp._http
+    import asynchttp._client
 
-    return getattr(asynchttp._http, "_run_request", None) is run_httplib2_request
+    return getattr(asynchttp._client, "_run_request", None) is run_httplib2_request
 
 
-@pytest.mark.skipif(not _facade_wired(), reason="asynchttp._http does not route through _semantics yet")
+@pytest.mark.skipif(not _facade_wired(), reason="asynchttp._client does not route through _semantics yet")
 def test_facade_concurrent_cached_requests_keep_cache_io_off_the_loop() -> None:
     """40 promises for one URL at once through asynchttp.Http: every cache call runs in a
     cache thread, never two at a time on the cache, and every caller gets a whole body."""

@@ -35,21 +35,21 @@ from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step, WaitClosed
 
 try:
     import asynchttp
-    import asynchttp._http
+    import asynchttp._client
     from asynchttp._semantics import run_httplib2_request
 
     _HAVE_BLOCKING = hasattr(asynchttp, "BlockingHttp")
     _HAVE_PROMISE = hasattr(asynchttp, "Http")
-    # the facade's pipeline is one assignment in _http.py; until it names the
+    # the facade's pipeline is one assignment in _client.py; until it names the
     # semantics layer, asynchttp.Http does plain requests and cannot match httplib2
-    _WIRED = getattr(asynchttp._http, "_run_request", None) is run_httplib2_request
+    _WIRED = getattr(asynchttp._client, "_run_request", None) is run_httplib2_request
 except ImportError:  # pragma: no cover - the package is in the tree
     asynchttp = None
     _HAVE_BLOCKING = _HAVE_PROMISE = _WIRED = False
 
 # the facade imports asynchttp._proxy once its connections go through proxies
-_FACADE_PROXIES = asynchttp is not None and hasattr(asynchttp._http, "_proxy")
-_NOT_WIRED = "asynchttp._http._run_request is not asynchttp._semantics.run_httplib2_request yet (facade switch)"
+_FACADE_PROXIES = asynchttp is not None and hasattr(asynchttp._client, "_proxy")
+_NOT_WIRED = "asynchttp._client._run_request is not asynchttp._semantics.run_httplib2_request yet (facade switch)"
 
 IGNORED_RESPONSE_HEADERS = {"date"}
 IGNORED_REQUEST_HEADERS = {"host", "connection", "keep-alive", "te"}

@@ -25,6 +25,7 @@ import httplib2
 import pytest
 
 import asynchttp
+import asynchttp._client
 import asynchttp._http
 from asynchttp._semantics import default_user_agent
 from tests.servers.script_server import Reply, Request, ScriptServer
@@ -275,7 +276,7 @@ def _http_client_host(scheme: str, authority: str) -> bytes:
     ],
 )
 def test_host_header_spelled_as_http_client(scheme: str, authority: str) -> None:
-    assert asynchttp._http._host_header(scheme, authority) == _http_client_host(scheme, authority)
+    assert asynchttp._client._host_header(scheme, authority) == _http_client_host(scheme, authority)
 
 
 def test_idna_host_reaches_the_wire_as_httplib2_sends_it() -> None:
@@ -283,7 +284,7 @@ def test_idna_host_reaches_the_wire_as_httplib2_sends_it() -> None:
     authority = httplib2.urlnorm(httplib2.iri2uri("http://b\u00fccher.example:8080/"))[1]
     assert authority == "xn--bcher-kva.example:8080"
     assert asynchttp._http.split_uri("http://b\u00fccher.example:8080/")[1] == authority
-    assert asynchttp._http._host_header("http", authority) == _http_client_host("http", authority)
+    assert asynchttp._client._host_header("http", authority) == _http_client_host("http", authority)
 
 
 def _v6_loopback() -> bool:

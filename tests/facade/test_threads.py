@@ -60,14 +60,14 @@ def test_every_thread_asynchttp_starts_is_named(http_server: TestServer, tmp_pat
 
 
 def test_facade_modules_use_the_core_definition() -> None:
-    from asynchttp import _cli, _errors, _http, _promise, _semantics
+    from asynchttp import _cli, _client, _errors, _http, _promise, _semantics
 
     assert _http._DEFAULT_PORTS is _rules.DEFAULT_PORTS
     assert _cli._TOKEN is _rules.TOKEN_TEXT
     assert _semantics.IDEMPOTENT_METHODS == {m.decode() for m in _rules.IDEMPOTENT_METHODS}
     assert _promise.without_userinfo is _rules.without_userinfo
-    assert _http.without_userinfo is _rules.without_userinfo
+    assert _client.without_userinfo is _rules.without_userinfo
     assert _errors.without_userinfo is _rules.without_userinfo
     # the facade's own shared helpers: one home each
     assert _http.body_bytes is _semantics.body_bytes
-    assert _http.run_done_callbacks is _promise.run_done_callbacks
+    assert _client.run_done_callbacks is _promise.run_done_callbacks

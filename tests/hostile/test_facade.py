@@ -98,9 +98,9 @@ def _guarded(case: Case, servers: Servers, http_class: Any) -> object:
 
 def semantics_wired() -> bool:
     """Is httplib2's request policy (issue 4: decoding, redirects) in Http's pipeline yet?"""
-    from asynchttp import _http
+    from asynchttp import _client
 
-    return getattr(_http, "_run_request", None) is not getattr(_http, "_plain_request", object())
+    return getattr(_client, "_run_request", None) is not getattr(_client, "_plain_request", object())
 
 
 @pytest.mark.parametrize("blocking", [False, True], ids=["Http", "BlockingHttp"])

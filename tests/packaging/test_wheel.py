@@ -87,7 +87,7 @@ def test_wheel_holds_both_packages_and_no_tests(wheel: Path) -> None:
     for package in PACKAGES:
         assert package + "/__init__.py" in names
         assert package + "/py.typed" in names
-    for module in ("_cli.py", "__main__.py", "_demo.py", "_http.py", "_promise.py", "_loop.py"):
+    for module in ("_cli.py", "__main__.py", "_demo.py", "_http.py", "_client.py", "_flow.py", "_tunnels.py", "_promise.py", "_loop.py"):
         assert "asynchttp/" + module in names
     for module in ("_pool.py", "_parser.py", "_writer.py", "_connection.py"):
         assert "asynchttp_lowhaio/" + module in names

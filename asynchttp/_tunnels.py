@@ -1,0 +1,128 @@
+"""How an Http's core pools reach servers: httplib2's TLS settings, client
+certificates and proxies, as the options each new pool is built from.
+
+``_PoolOptions`` is read from the Http's attributes when connections are made (the
+first request, and after ``close()``), as httplib2 reads them. ``_Tunnels`` is the
+core's ``get_tunnel``: httplib2's proxy decision per origin (``_proxy.plan_proxy``),
+and ``_Tunnel`` the handshake (CONNECT, SOCKS4, SOCKS5) run before any TLS.
+``_lazy_ssl_context`` builds httplib2's own TLS context on the first TLS connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import sys
+import threading
+import weakref
+from typing import Any, Callable, Optional
+
+import httplib2
+
+from . import _httplib2, _proxy
+
+_HTTPLIB2_CA_CERTS = httplib2.CA_CERTS
+
+
+def _default_ca_certs() -> str:
+    """httplib2's ``CA_CERTS`` as the user set it: on httplib2, or on asynchttp (which
+    is where ``httplib2.CA_CERTS = path`` lands under ``import asynchttp as httplib2``)."""
+    mine = getattr(sys.modules.get("asynchttp"), "CA_CERTS", None)
+    if mine and mine != _HTTPLIB2_CA_CERTS:
+        return mine  # type: ignore[no-any-return]
+    return httplib2.CA_CERTS  # type: ignore[no-any-return]
+
+
+class _PoolOptions:
+    """What a new core pool is made from: the core's options, httplib2's TLS settings
+    (ca_certs, disable validation, max and min version), its client certificates and
+    its proxy decisions."""
+
+    __slots__ = ("options", "tls", "certificates", "proxies")
+
+    def __init__(
+        self,
+        options: dict[str, Any],
+        tls: Optional[tuple[Any, ...]],
+        certificates: Any,
+        proxies: Optional["_Tunnels"] = None,
+    ) -> None:
+        self.options = options
+        self.tls = tls
+        self.certificates = certificates
+        self.proxies = proxies
+
+
+class _Tunnels:
+    """The core's ``get_tunnel`` for one Http: httplib2's proxy decision for each
+    scheme://host:port (``_proxy.plan_proxy`` over ``Http.proxy_info``), made once per
+    origin as httplib2 makes it once per connection object, until close()."""
+
+    def __init__(self, http: Any) -> None:  # the _http.Http (which imports this module)
+        self._http = weakref.ref(http)
+        self._fallback = http.proxy_info  # if the Http is gone while requests still run
+        self._plans: dict[tuple[str, str, int], Optional[_proxy.ProxyPlan]] = {}
+
+    def plan(self, scheme: str, host: str, port: int) -> Optional[_proxy.ProxyPlan]:
+        key = (scheme, host, port)
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        http = self._http()
+        proxy_info = http.proxy_info if http is not None else self._fallback
+        plan = self._plans[key] = _proxy.plan_proxy(proxy_info, scheme, host)
+        return plan
+
+    def known_plan(self, scheme: str, host: str, port: int) -> Optional[_proxy.ProxyPlan]:
+        return self._plans.get((scheme, host, port))
+
+    def __call__(self, scheme: str, host: str, port: int) -> Optional["_Tunnel"]:
+        plan = self.plan(scheme, host, port)
+        if plan is None:
+            return None
+        return _Tunnel(plan, _proxy.needs_local_resolution(plan, host))
+
+
+class _Tunnel:
+    """One way through a proxy, as the core's connect step wants it: where to connect,
+    a key keeping its connections apart, and the handshake (CONNECT, SOCKS4, SOCKS5)
+    run on the connected raw socket before any TLS."""
+
+    __slots__ = ("plan", "host", "port", "key", "resolve_target")
+
+    def __init__(self, plan: _proxy.ProxyPlan, resolve_target: bool) -> None:
+        self.plan = plan
+        self.host = plan.proxy_host
+        self.port = plan.proxy_port
+        self.key = plan
+        self.resolve_target = resolve_target
+
+    async def negotiate(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, host: str, port: int, resolved_ip: Optional[str]
+    ) -> bytes:
+        """Run the handshake; failures as PySocks raises them through httplib2:
+        ``GeneralProxyError("Socket error", <the specific error>)``."""
+        return await _proxy.drive_socket(_proxy.negotiation(self.plan, host, port, resolved_ip), loop, sock)
+
+
+def _lazy_ssl_context(tls: tuple[Any, ...], identity: Any) -> Callable[[], ssl.SSLContext]:
+    """A get_ssl_context for the core: httplib2's own context builder (same defaults,
+    same errors), called once, on the first TLS connection (it reads files)."""
+    made: list[ssl.SSLContext] = []
+    lock = threading.Lock()
+
+    def get_ssl_context() -> ssl.SSLContext:
+        if not made:
+            with lock:
+                if not made:
+                    ca_certs, disable_validation, maximum, minimum = tls
+                    key_file, cert_file, password = identity if identity is not None else (None, None, None)
+                    made.append(_httplib2.build_ssl_context(
+                        disable_validation, ca_certs, cert_file, key_file,
+                        maximum_version=maximum, minimum_version=minimum, key_password=password,
+                    ))
+        return made[0]
+
+    return get_ssl_context
