@@ -472,6 +472,11 @@ class _Client:
         if future is None:
             self._stop_workers(wait, None)
             return
+        if wait and self.flow_workers.is_current():
+            # Called from inside httplib2's flow of one of this client's requests (an
+            # override closing its Http): that request cannot finish while its own
+            # thread waits for it, so the shutdown goes on without waiting.
+            wait = False
         if wait and not _loop.on_loop_thread():
             with _loop.blocking_section():
                 try:

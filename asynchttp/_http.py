@@ -13,6 +13,7 @@ what each core pool is built from).
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import re
 import socket
@@ -58,9 +59,11 @@ CORE_OPTIONS = frozenset(
     }
 )
 
-# http.client's own checks, applied at the call (it raises ValueError there too).
+# http.client's own checks, applied at the call (it raises ValueError there too). For
+# values, the core's field-value grammar: http.client lets other control characters
+# through, the core refuses them, so they fail here, at the call, not later on the loop.
 _BAD_HEADER_NAME = re.compile(r"[\x00-\x20\x7f:]|^$")
-_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
+_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # obs-fold (a line break followed by whitespace): http.client sends it as is, the core
 # refuses it; RFC 9112 5.2 lets a sender replace it by one space, as httplib2 meant to.
 _OBS_FOLD = re.compile(r"\r?\n[ \t]+")
@@ -249,11 +252,19 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if client.pool_options is None:
             client.pool_options = self._pool_options()
         flow = _flow_state.flow
-        send = client.run_holding(
-            lambda: _send_with_retries(
+        if flow is not None and flow.cancelled:
+            raise concurrent.futures.CancelledError()  # cancelled before this send: nothing goes out
+
+        async def send_unless_cancelled() -> tuple[httplib2.Response, Any]:
+            # Checked again on the loop: a cancel that lands between the hand-off and
+            # this coroutine's first step must not let the request go out.
+            if flow is not None and flow.cancelled:
+                raise concurrent.futures.CancelledError()
+            return await _send_with_retries(
                 self, client.send_once, conn.scheme, conn.authority, request_uri, method, body, checked
             )
-        )
+
+        send = client.run_holding(send_unless_cancelled)
         if flow is not None:
             flow.sends.add(send)
             if flow.cancelled:

@@ -438,6 +438,10 @@ class WorkerPool:
         self._threads.add(thread)
         thread.start()
 
+    def is_current(self) -> bool:
+        """Whether the calling thread is one of this pool's workers."""
+        return getattr(_worker_local, "pool", None) is self
+
     def thread_count(self) -> int:
         return len(self._threads)
 

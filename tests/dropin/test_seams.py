@@ -298,3 +298,52 @@ def test_the_cache_in_httplib2s_flow(base: type, http_server: TestServer, made: 
     assert seen["mine"][:2] == seen["theirs"][:2]
     assert [c[0] for c in seen["mine"][2]] == [c[0] for c in seen["theirs"][2]]
     assert True in seen["mine"][0]  # something was served from the cache
+
+
+def test_a_flow_cancelled_before_its_send_sends_nothing(http_server: TestServer) -> None:
+    """A request cancelled while an override runs (before it calls super()) never
+    reaches the server: the send checks the cancel before it goes out."""
+    entered = threading.Event()
+    proceed = threading.Event()
+
+    class Slow(asynchttp.Http):
+        def _conn_request(self, conn: Any, request_uri: str, method: str, body: Any, headers: Any) -> Any:
+            if method == "POST":
+                entered.set()
+                assert proceed.wait(10)
+            return super()._conn_request(conn, request_uri, method, body, headers)
+
+    http = Slow()
+    try:
+        response, content = http.request(http_server.url("/hello"))
+        assert bytes(content) == b"hello world"  # a pooled keep-alive connection is idle
+        response, _ = http.request(http_server.url("/echo"), "POST", body=b"transfer $100")
+        assert entered.wait(10)
+        assert response.cancel() and response.cancelled()
+        proceed.set()
+    finally:
+        proceed.set()
+        # waits for the flow thread: the override's super() call has run by then
+        http.shutdown(wait=True, cancel_pending=True)
+    assert [r for r in http_server.requests if r.method == "POST"] == []
+
+
+def test_shutdown_from_inside_an_override_does_not_hang(http_server: TestServer) -> None:
+    """An override that shuts its own Http down (wait=True) while its request is in
+    httplib2's flow: the request finishes and the shutdown does not wait for itself."""
+
+    class Closing(asynchttp.Http):
+        def _conn_request(self, conn: Any, request_uri: str, method: str, body: Any, headers: Any) -> Any:
+            answer = super()._conn_request(conn, request_uri, method, body, headers)
+            self.shutdown(wait=True)
+            return answer
+
+    http = Closing()
+    try:
+        response, content = http.request(http_server.url("/hello"))
+        assert response.wait(WAIT)
+        assert response.status == 200 and content == b"hello world"
+        with pytest.raises(asynchttp.ShutdownError):
+            http.request(http_server.url("/hello"))
+    finally:
+        http.shutdown(wait=True, cancel_pending=True)

@@ -381,3 +381,16 @@ def test_argument_errors_become_400_with_force_exception_to_status_code(make_htt
     seen: list[int] = []
     response, content = http.request("/relative", callback=lambda p: seen.append(p.response.status))
     assert response.status == 400 and seen == [400]
+
+
+@pytest.mark.parametrize("value", ["Bearer s3cret\x01token", "x\x7f", "a\x0bb"])
+def test_control_characters_in_a_header_value_raise_at_the_call(
+    make_http: Callable[..., asynchttp.Http], http_server: TestServer, value: str
+) -> None:
+    """The core refuses control characters (but HTAB) in a value; the facade refuses
+    them at the call, as it does CR/LF/NUL, so nothing is queued and nothing is logged."""
+    for blocking in (False, True):
+        http = make_http(blocking=blocking)
+        with pytest.raises(ValueError, match="Invalid header value"):
+            http.request(http_server.url("/hello"), headers={"Authorization": value})
+    assert http_server.requests == []
