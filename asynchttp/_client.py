@@ -395,6 +395,8 @@ class _Client:
         """From a thread other than the loop's (httplib2's flow sending through the
         pool): run the coroutine ``make()`` on this client's loop, which it holds
         (attaching again if it had let go) until the coroutine is done."""
+        if self.finished:  # shut down and closed: no new pool may be made for it
+            raise ShutdownError("this Http was shut down; it takes no new requests")
         with self.lock:
             try:
                 loop = self._hold_loop()
@@ -470,6 +472,8 @@ class _Client:
         if not self.finished:
             future = self._run_held(lambda: self._aclose(cancel_pending))
         if future is None:
+            # nothing of this client was on a loop: it is finished as it stands
+            self.finished = True
             self._stop_workers(wait, None)
             return
         if wait and self.flow_workers.is_current():

@@ -111,12 +111,14 @@ def _as_sent(headers: Mapping[Any, Any]) -> dict[str, str]:
     """Headers as httplib2's ``_conn_request`` hands them to http.client: every key as
     given, so two keys that differ only in case are two fields on the wire (a
     subclass's ``Authorization`` beside httplib2's own ``authorization``), checked
-    field by field."""
-    fields = {
-        (k.decode("utf-8") if isinstance(k, bytes) else str(k)): (v.decode("utf-8") if isinstance(v, bytes) else str(v))
-        for k, v in headers.items()
-    }
+    field by field. Bytes go out as they are (http.client writes them unchanged):
+    Latin-1 here is the identity on bytes, and the core encodes them back with it."""
+    fields = {_as_text(k): _as_text(v) for k, v in headers.items()}
     return _check_fields(fields)
+
+
+def _as_text(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _capture_stack() -> traceback.StackSummary:
