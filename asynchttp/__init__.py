@@ -91,7 +91,6 @@ debuglevel = 0
 CA_CERTS = _httplib2_module.CA_CERTS
 
 
-
 def __getattr__(name: str) -> object:
     """httplib2's private names (``_normalize_headers``, ``_parse_cache_control``...),
     which some libraries reach for, through the module alias too."""

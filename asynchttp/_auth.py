@@ -84,9 +84,7 @@ class _HttpViewForAuth:
         return (_HttpViewForAuth, (self._http,))
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
-        raise NestedRequestError(
-            "an authentication scheme tried to make its own HTTP request while signing one"
-        )
+        raise NestedRequestError("an authentication scheme tried to make its own HTTP request while signing one")
 
 
 def _build(

@@ -99,8 +99,13 @@ def _version() -> str:
 class _VersionAction(argparse.Action):
     """--version, looking the version up only when asked (it scans installed metadata)."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: Optional[str] = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: Optional[str] = None,
+    ) -> None:
         sys.stdout.write("%s %s\n" % (PROG, _version()))
         parser.exit()
 
@@ -110,52 +115,79 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Fetch many URLs concurrently through asynchttp.Http, with a progress "
         "bar and a summary. 'asynchttp demo' runs it against a built-in local server.",
-        epilog="Exit status: 0 every request got a 2xx/3xx answer; 1 some failed; "
-        "2 usage error; 130 interrupted.",
+        epilog="Exit status: 0 every request got a 2xx/3xx answer; 1 some failed; 2 usage error; 130 interrupted.",
     )
     parser.add_argument("urls", nargs="*", metavar="URL", help="absolute http:// or https:// URLs")
-    parser.add_argument("-i", "--input", metavar="FILE", action="append", default=[],
-                        help="read URLs from FILE, one per line ('-' for stdin; blank lines "
-                        "and lines starting with # are skipped); repeatable")
-    parser.add_argument("-X", "--method", metavar="METHOD",
-                        help="request method (default GET, or POST with -d)")
-    parser.add_argument("-H", "--header", metavar="'NAME: VALUE'", action="append", default=[],
-                        dest="headers", help="add a request header; repeatable")
-    parser.add_argument("-d", "--data", metavar="DATA",
-                        help="request body: DATA as is, or @FILE for a file's bytes (@- for stdin)")
-    parser.add_argument("-c", "--concurrency", metavar="N", type=_positive_int, default=10,
-                        help="requests in flight at once (default 10)")
-    parser.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
-                        help="connect and inactivity timeout per request")
+    parser.add_argument(
+        "-i",
+        "--input",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="read URLs from FILE, one per line ('-' for stdin; blank lines "
+        "and lines starting with # are skipped); repeatable",
+    )
+    parser.add_argument("-X", "--method", metavar="METHOD", help="request method (default GET, or POST with -d)")
+    parser.add_argument(
+        "-H",
+        "--header",
+        metavar="'NAME: VALUE'",
+        action="append",
+        default=[],
+        dest="headers",
+        help="add a request header; repeatable",
+    )
+    parser.add_argument(
+        "-d", "--data", metavar="DATA", help="request body: DATA as is, or @FILE for a file's bytes (@- for stdin)"
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        metavar="N",
+        type=_positive_int,
+        default=10,
+        help="requests in flight at once (default 10)",
+    )
+    parser.add_argument(
+        "--timeout", metavar="SECONDS", type=_positive_float, help="connect and inactivity timeout per request"
+    )
     parser.add_argument("--cache", metavar="DIR", help="httplib2-style HTTP cache in DIR")
-    parser.add_argument("-o", "--output-dir", metavar="DIR",
-                        help="save each body in DIR, under a safe name made from its number and URL")
-    parser.add_argument("--jsonl", action="store_true",
-                        help="one JSON object per request on stdout: url, status, bytes, "
-                        "seconds, error, fromcache (and file, with -o)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no line per request (progress and summary only)")
-    parser.add_argument("--no-redirects", action="store_true",
-                        help="report 3xx answers instead of following them")
-    parser.add_argument("-k", "--insecure", action="store_true",
-                        help="do not verify TLS certificates")
-    parser.add_argument("--cacert", metavar="FILE",
-                        help="verify TLS certificates against the CA certificates in FILE (PEM)")
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        metavar="DIR",
+        help="save each body in DIR, under a safe name made from its number and URL",
+    )
+    parser.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON object per request on stdout: url, status, bytes, seconds, error, fromcache (and file, with -o)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no line per request (progress and summary only)")
+    parser.add_argument("--no-redirects", action="store_true", help="report 3xx answers instead of following them")
+    parser.add_argument("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument(
+        "--cacert", metavar="FILE", help="verify TLS certificates against the CA certificates in FILE (PEM)"
+    )
     _add_display_options(parser)
-    parser.add_argument("--version", action=_VersionAction, nargs=0,
-                        help="show the version and exit")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     return parser
 
 
 def _add_display_options(parser: argparse.ArgumentParser) -> None:
     """--progress/--no-progress and -v, the same for the main job and the demo."""
     progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="show the progress bar even when stderr is not a terminal")
-    progress.add_argument("--no-progress", dest="progress", action="store_false",
-                          help="never show the progress bar")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging of every request step on stderr (turns the bar off)")
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show the progress bar even when stderr is not a terminal",
+    )
+    progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging of every request step on stderr (turns the bar off)"
+    )
 
 
 def build_demo_parser() -> argparse.ArgumentParser:
@@ -165,10 +197,17 @@ def build_demo_parser() -> argparse.ArgumentParser:
         "redirect, error, dropped and large answers) and fetch N of its URLs, with the "
         "progress bar and the summary. Needs no network.",
     )
-    parser.add_argument("-n", "--count", metavar="N", type=_positive_int, default=1000,
-                        help="how many URLs to fetch (default 1000)")
-    parser.add_argument("-c", "--concurrency", metavar="N", type=_positive_int, default=20,
-                        help="requests in flight at once (default 20)")
+    parser.add_argument(
+        "-n", "--count", metavar="N", type=_positive_int, default=1000, help="how many URLs to fetch (default 1000)"
+    )
+    parser.add_argument(
+        "-c",
+        "--concurrency",
+        metavar="N",
+        type=_positive_int,
+        default=20,
+        help="requests in flight at once (default 20)",
+    )
     _add_display_options(parser)
     return parser
 
@@ -276,9 +315,14 @@ class JobResult:
         return "%s: %s" % (name, message) if message else name
 
     def as_json(self) -> dict[str, Any]:
-        record = {"url": self.url, "status": self.status, "bytes": self.nbytes,
-                  "seconds": round(self.seconds, 6), "error": self.error_text(),
-                  "fromcache": self.fromcache}
+        record = {
+            "url": self.url,
+            "status": self.status,
+            "bytes": self.nbytes,
+            "seconds": round(self.seconds, 6),
+            "error": self.error_text(),
+            "fromcache": self.fromcache,
+        }
         if self.path is not None:
             record["file"] = self.path
         return record
@@ -310,8 +354,12 @@ class Stats:
 
     @property
     def all_ok(self) -> bool:
-        return (not self.interrupted and self.failed == 0 and self.cancelled == 0
-                and all(200 <= status < 400 for status in self.statuses))
+        return (
+            not self.interrupted
+            and self.failed == 0
+            and self.cancelled == 0
+            and all(200 <= status < 400 for status in self.statuses)
+        )
 
     def add(self, result: JobResult) -> None:
         self.latencies.append(result.seconds)
@@ -356,8 +404,7 @@ def make_http(config: JobConfig) -> Any:
     return http
 
 
-def run_job(urls: Sequence[str], config: JobConfig,
-            on_result: Callable[[JobResult], None]) -> Stats:
+def run_job(urls: Sequence[str], config: JobConfig, on_result: Callable[[JobResult], None]) -> Stats:
     """Fetch ``urls`` with ``config``; ``on_result`` sees each result as it completes.
 
     Ctrl-C (KeyboardInterrupt) ends the job early: what is in flight is cancelled and
@@ -379,8 +426,9 @@ def run_job(urls: Sequence[str], config: JobConfig,
         next_index += 1
         begin = time.perf_counter()
         try:
-            response, _content = http.request(url, method=config.method, body=config.body,
-                                              headers=dict(config.headers) or None)
+            response, _content = http.request(
+                url, method=config.method, body=config.body, headers=dict(config.headers) or None
+            )
         except Exception as exc:  # refused at the call (e.g. a URL httplib2 rejects)
             result = JobResult(index, url, error=exc, seconds=time.perf_counter() - begin)
             stats.add(result)
@@ -485,8 +533,14 @@ class Progress:
         else:
             eta = "ETA ?"
         return "[%s] %d/%d %3d%% %.1f req/s %s failed %d" % (
-            bar, self.done, self.total, 100 * self.done // max(self.total, 1), rate, eta,
-            self.failed)
+            bar,
+            self.done,
+            self.total,
+            100 * self.done // max(self.total, 1),
+            rate,
+            eta,
+            self.failed,
+        )
 
     def draw(self, now: Optional[float] = None) -> None:
         text = self.line(time.monotonic() if now is None else now)
@@ -516,8 +570,7 @@ class TqdmProgress(Progress):
 
     def __init__(self, total: int, stream: IO[str], tqdm_class: Any) -> None:
         super().__init__(total, stream)
-        self._bar = tqdm_class(total=total, file=stream, unit="req", dynamic_ncols=True,
-                               smoothing=0.1)
+        self._bar = tqdm_class(total=total, file=stream, unit="req", dynamic_ncols=True, smoothing=0.1)
 
     def update(self, failed: bool) -> None:
         self.done += 1
@@ -574,33 +627,41 @@ def _ms(seconds: float) -> str:
 def format_summary(stats: Stats) -> str:
     elapsed = max(stats.elapsed, 1e-9)
     first = "%s: %s%d request%s in %.2f s: %d answered, %d failed" % (
-        PROG, "interrupted: " if stats.interrupted else "", stats.total,
-        "" if stats.total == 1 else "s", stats.elapsed, stats.answered, stats.failed)
+        PROG,
+        "interrupted: " if stats.interrupted else "",
+        stats.total,
+        "" if stats.total == 1 else "s",
+        stats.elapsed,
+        stats.answered,
+        stats.failed,
+    )
     if stats.cancelled or stats.interrupted:
         first += ", %d cancelled" % stats.cancelled
     if stats.not_started:
         first += ", %d not started" % stats.not_started
     lines = [first]
     if stats.statuses:
-        lines.append("  status    " + "  ".join(
-            "%d: %d" % (status, count) for status, count in sorted(stats.statuses.items())))
+        lines.append(
+            "  status    " + "  ".join("%d: %d" % (status, count) for status, count in sorted(stats.statuses.items()))
+        )
     if stats.errors:
-        lines.append("  errors    " + "  ".join(
-            "%s: %d" % (name, count) for name, count in stats.errors.most_common()))
+        lines.append("  errors    " + "  ".join("%s: %d" % (name, count) for name, count in stats.errors.most_common()))
     lines.append("  received  %s (%s/s)" % (_size(stats.nbytes), _size(stats.nbytes / elapsed)))
     lines.append("  rate      %.1f requests/s" % (stats.finished / elapsed))
     if stats.latencies:
         ordered = sorted(stats.latencies)
-        lines.append("  latency   p50 %s  p90 %s  p99 %s" % tuple(
-            _ms(percentile(ordered, q)) for q in (0.5, 0.9, 0.99)))
+        lines.append(
+            "  latency   p50 %s  p90 %s  p99 %s" % tuple(_ms(percentile(ordered, q)) for q in (0.5, 0.9, 0.99))
+        )
     return "\n".join(lines)
 
 
 class Reporter:
     """Writes each result as it comes (stdout lines or JSON, stderr errors) around the bar."""
 
-    def __init__(self, stdout: IO[str], stderr: IO[str], jsonl: bool, quiet: bool,
-                 progress: Optional[Progress]) -> None:
+    def __init__(
+        self, stdout: IO[str], stderr: IO[str], jsonl: bool, quiet: bool, progress: Optional[Progress]
+    ) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.jsonl = jsonl
@@ -617,8 +678,13 @@ class Reporter:
             out_line = json.dumps(result.as_json())
         elif not self.quiet and result.error is None:
             assert result.status is not None  # a result without an error has a status
-            out_line = "%d %s %s %s%s" % (result.status, _size(result.nbytes), _ms(result.seconds),
-                                          result.url, " (from cache)" if result.fromcache else "")
+            out_line = "%d %s %s %s%s" % (
+                result.status,
+                _size(result.nbytes),
+                _ms(result.seconds),
+                result.url,
+                " (from cache)" if result.fromcache else "",
+            )
         if not self.quiet and result.error is not None:
             err_line = "%s: %s: %s" % (PROG, result.url, result.error_text())
         if out_line is not None or err_line is not None:
@@ -646,9 +712,18 @@ def setup_logging(verbose: bool, stream: IO[str]) -> None:
         logger.addHandler(handler)
 
 
-def execute(urls: Sequence[str], config: JobConfig, *, stdout: IO[str], stderr: IO[str],
-            jsonl: bool = False, quiet: bool = False, progress: Optional[bool] = None,
-            verbose: bool = False, keep_results: bool = False) -> tuple[Stats, list[JobResult]]:
+def execute(
+    urls: Sequence[str],
+    config: JobConfig,
+    *,
+    stdout: IO[str],
+    stderr: IO[str],
+    jsonl: bool = False,
+    quiet: bool = False,
+    progress: Optional[bool] = None,
+    verbose: bool = False,
+    keep_results: bool = False,
+) -> tuple[Stats, list[JobResult]]:
     """Run the job with the bar, the per-request output and the summary."""
     bar = None if verbose else make_progress(len(urls), stderr, progress)
     reporter = Reporter(stdout, stderr, jsonl, quiet, bar)
@@ -695,22 +770,36 @@ def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[st
         try:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError("cannot create output directory %r: %s" % (
-                args.output_dir, exc.strerror or exc)) from None
+            raise UsageError("cannot create output directory %r: %s" % (args.output_dir, exc.strerror or exc)) from None
     if args.cache is not None:
         cache_dir = Path(args.cache)
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError("cannot use cache directory %r: %s" % (
-                args.cache, exc.strerror or exc)) from None
-    config = JobConfig(method=method, headers=headers, body=body, concurrency=args.concurrency,
-                       timeout=args.timeout, cache=args.cache, output_dir=output_dir,
-                       follow_redirects=not args.no_redirects, insecure=args.insecure,
-                       ca_certs=args.cacert)
+            raise UsageError("cannot use cache directory %r: %s" % (args.cache, exc.strerror or exc)) from None
+    config = JobConfig(
+        method=method,
+        headers=headers,
+        body=body,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        cache=args.cache,
+        output_dir=output_dir,
+        follow_redirects=not args.no_redirects,
+        insecure=args.insecure,
+        ca_certs=args.cacert,
+    )
     setup_logging(args.verbose, stderr)
-    stats, _ = execute(urls, config, stdout=stdout, stderr=stderr, jsonl=args.jsonl,
-                       quiet=args.quiet, progress=args.progress, verbose=args.verbose)
+    stats, _ = execute(
+        urls,
+        config,
+        stdout=stdout,
+        stderr=stderr,
+        jsonl=args.jsonl,
+        quiet=args.quiet,
+        progress=args.progress,
+        verbose=args.verbose,
+    )
     return exit_status(stats)
 
 
@@ -725,24 +814,38 @@ def run_demo(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
         stderr.write(
             "%s demo: a local server on %s (fast, slow, JSON, gzip, redirect, error, dropped "
             "and large answers);\nfetching %d of its URLs, %d at a time, through asynchttp.Http\n"
-            % (PROG, server.url("/"), len(urls), args.concurrency))
+            % (PROG, server.url("/"), len(urls), args.concurrency)
+        )
         stderr.flush()
-        stats, results = execute(urls, JobConfig(concurrency=args.concurrency), stdout=stdout,
-                                 stderr=stderr, quiet=True, progress=args.progress,
-                                 verbose=args.verbose, keep_results=True)
+        stats, results = execute(
+            urls,
+            JobConfig(concurrency=args.concurrency),
+            stdout=stdout,
+            stderr=stderr,
+            quiet=True,
+            progress=args.progress,
+            verbose=args.verbose,
+            keep_results=True,
+        )
     if stats.interrupted:
         return EXIT_INTERRUPTED
     wrong = [r for r in results if not _as_expected(r)]
     if wrong or stats.finished != len(urls):
         for result in wrong[:5]:
-            stderr.write("%s demo: unexpected answer for %s: status %s, %d bytes, %s\n" % (
-                PROG, result.url, result.status, result.nbytes, result.error_text()))
-        stderr.write("%s demo: %d of %d answers were not what the server sent\n" % (
-            PROG, len(wrong) + len(urls) - stats.finished, len(urls)))
+            stderr.write(
+                "%s demo: unexpected answer for %s: status %s, %d bytes, %s\n"
+                % (PROG, result.url, result.status, result.nbytes, result.error_text())
+            )
+        stderr.write(
+            "%s demo: %d of %d answers were not what the server sent\n"
+            % (PROG, len(wrong) + len(urls) - stats.finished, len(urls))
+        )
         return EXIT_FAILED
     on_purpose = sum(count for status, count in stats.statuses.items() if status >= 400)
-    stderr.write("%s demo: every answer was right (the %d error statuses and %d dropped "
-                 "connections are on purpose)\n" % (PROG, on_purpose, stats.failed))
+    stderr.write(
+        "%s demo: every answer was right (the %d error statuses and %d dropped "
+        "connections are on purpose)\n" % (PROG, on_purpose, stats.failed)
+    )
     return EXIT_OK
 
 

@@ -62,6 +62,7 @@ _request_ids = itertools.count(1)
 # ---------------------------------------------------------------------------
 # URI handling (pure, cached: the same few URIs are requested again and again)
 
+
 def split_uri(uri: str) -> tuple[str, str, str, str]:
     """httplib2's reading of ``uri``: ``(scheme, authority, request_uri, defrag_uri)``.
 
@@ -127,7 +128,6 @@ def _chunked_stream(body: "ChunkedBody") -> Callable[..., Any]:
     return stream
 
 
-
 class Flow(Protocol):
     """What a job that takes httplib2's own flow carries (``_flow._Flow``): it runs the
     job on a flow thread, and cancels its sends in progress when the job is cancelled."""
@@ -145,8 +145,19 @@ class _Job(RequestFuture):
     """A queued request. Small on purpose: any number of them may wait."""
 
     __slots__ = (
-        "http", "client", "uri", "method", "body", "headers", "redirections",
-        "connection_type", "callback", "request_id", "task", "stack", "flow",
+        "http",
+        "client",
+        "uri",
+        "method",
+        "body",
+        "headers",
+        "redirections",
+        "connection_type",
+        "callback",
+        "request_id",
+        "task",
+        "stack",
+        "flow",
     )
 
     def __init__(
@@ -199,7 +210,10 @@ class _Job(RequestFuture):
 
     def __repr__(self) -> str:
         return "<request %d %s %s state=%s>" % (
-            self.request_id, self.method, _safe_uri(self.uri), self._state,
+            self.request_id,
+            self.method,
+            _safe_uri(self.uri),
+            self._state,
         )
 
 
@@ -218,7 +232,10 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
         stack = "".join(job.stack.format()) if job.stack is not None else "(unknown)\n"
         logger.error(
             "request %d: callback %r failed; the request was made at:\n%s",
-            job.request_id, job.callback, stack, exc_info=True,
+            job.request_id,
+            job.callback,
+            stack,
+            exc_info=True,
         )
         # delivered to the readers, like any other error of the callback
         final_error: Optional[BaseException] = promise.exception if promise.exception is not None else exc
@@ -252,14 +269,14 @@ def _header_name(name: bytes) -> str:
     return text
 
 
-def build_response(code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes) -> httplib2.Response:
+def build_response(
+    code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes
+) -> httplib2.Response:
     """An ``httplib2.Response`` as httplib2 builds it from http.client: lower-cased
     keys, values decoded as Latin-1, repeated headers joined with ", ",
     ``["status"]`` a str."""
     names = _header_names
-    pairs = [
-        (names.get(name) or _header_name(name), value.decode("latin-1")) for name, value in headers
-    ]
+    pairs = [(names.get(name) or _header_name(name), value.decode("latin-1")) for name, value in headers]
     response = httplib2.Response.__new__(httplib2.Response)
     dict.update(response, pairs)
     if len(response) != len(pairs):  # a repeated header: join its values in order
@@ -609,8 +626,14 @@ class _Client:
         try:
             if job.flow is None:
                 result = await _run_request(
-                    job.http, self.send_once, job.uri, job.method, job.body, job.headers,
-                    job.redirections, job.connection_type,
+                    job.http,
+                    self.send_once,
+                    job.uri,
+                    job.method,
+                    job.body,
+                    job.headers,
+                    job.redirections,
+                    job.connection_type,
                 )
             else:
                 result = await self._run_flow(job)
@@ -827,7 +850,10 @@ class _Client:
         debug = logger.isEnabledFor(_DEBUG)
         if debug:
             logger.debug(
-                "request %d: sending %s %s", _current_request_id.get(), method, without_userinfo(url),
+                "request %d: sending %s %s",
+                _current_request_id.get(),
+                method,
+                without_userinfo(url),
             )
         gen.inflight += 1
         phase = PHASE_HEAD
@@ -836,9 +862,9 @@ class _Client:
                 method.encode("latin-1"),
                 url,
                 headers=tuple(head),
-                body=stream if stream is not None else (
-                    asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator
-                ),
+                body=stream
+                if stream is not None
+                else (asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator),
                 get_logger_adapter=_core_log_adapter if debug else None,
             )
             phase = PHASE_BODY

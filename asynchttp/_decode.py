@@ -40,9 +40,7 @@ def decode_content(response: httplib2.Response, content: bytes, limit_kwargs: Ma
     return _httplib2.decompress_content(response, content, limit_kwargs)
 
 
-async def decode_content_async(
-    response: httplib2.Response, content: bytes, limit_kwargs: Mapping[str, Any]
-) -> bytes:
+async def decode_content_async(response: httplib2.Response, content: bytes, limit_kwargs: Mapping[str, Any]) -> bytes:
     """Same result as :func:`decode_content`; big bodies go to the loop's executor.
 
     zlib releases the GIL while inflating, so the loop keeps serving other

@@ -27,22 +27,37 @@ from . import _loop
 
 __all__ = ["DemoServer", "DemoRequest", "DEMO_TEXT", "demo_urls", "expected_outcome", "pattern"]
 
-MAX_HEAD = 64 * 1024            # request line + headers
-MAX_BUFFERED_BODY = 16 << 20    # request body read whole for ordinary routes
-MAX_LARGE = 1 << 32             # /large?size= ceiling
-MAX_DELAY = 5.0                 # /slow?delay= ceiling
+MAX_HEAD = 64 * 1024  # request line + headers
+MAX_BUFFERED_BODY = 16 << 20  # request body read whole for ordinary routes
+MAX_LARGE = 1 << 32  # /large?size= ceiling
+MAX_DELAY = 5.0  # /slow?delay= ceiling
 PIECE = 64 * 1024
 
 # The text behind /gzip (sent compressed when the client accepts gzip).
 DEMO_TEXT = ("asynchttp demo: the same text, compressed on the wire. " * 64).encode("ascii")
 
 _REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found",
-    303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 413: "Content Too Large", 418: "I'm a teapot",
-    429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    418: "I'm a teapot",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 # 251 is prime: a dropped or repeated piece anywhere in a long body changes its bytes.
@@ -55,7 +70,7 @@ def pattern(size: int, start: int = 0) -> bytes:
     out = bytearray()
     offset = start % len(_CYCLE)
     while len(out) < size:
-        out += _BLOCK[offset:offset + size - len(out)]
+        out += _BLOCK[offset : offset + size - len(out)]
         offset = 0
     return bytes(out)
 
@@ -69,7 +84,7 @@ class DemoRequest:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]          # lower-cased names; the last value wins
+    headers: dict[str, str]  # lower-cased names; the last value wins
     version: str
     body_stream: AsyncIterator[bytes]
     body: bytes = b""
@@ -83,7 +98,7 @@ class DemoResponse:
     status: int = 200
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
-    stream: Optional[AsyncIterator[bytes]] = None   # sent with Content-Length = length
+    stream: Optional[AsyncIterator[bytes]] = None  # sent with Content-Length = length
     length: int = 0
 
 
@@ -96,8 +111,9 @@ def _json(data: Any, status: int = 200, headers: Optional[list[tuple[str, str]]]
 
 
 def _text(text: str, status: int = 200, headers: Optional[list[tuple[str, str]]] = None) -> DemoResponse:
-    return DemoResponse(status, text.encode("utf-8"),
-                        [("Content-Type", "text/plain; charset=utf-8")] + list(headers or []))
+    return DemoResponse(
+        status, text.encode("utf-8"), [("Content-Type", "text/plain; charset=utf-8")] + list(headers or [])
+    )
 
 
 def _int(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -111,8 +127,15 @@ def _int(query: dict[str, str], name: str, default: int, low: int, high: int) ->
 class DemoServer:
     """The demo server in its own thread: ``with DemoServer() as server: server.url("/fast")``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, lifetime: float = 600.0,
-                 max_requests: int = 10_000_000, idle_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        lifetime: float = 600.0,
+        max_requests: int = 10_000_000,
+        idle_timeout: float = 15.0,
+    ) -> None:
         self.host = host
         self.port = port
         self.lifetime = lifetime
@@ -126,8 +149,7 @@ class DemoServer:
         self._conn_tasks: set[asyncio.Task[None]] = set()
         self._stopped: Optional[asyncio.Event] = None
         self._users = {
-            i: {"id": i, "name": name}
-            for i, name in enumerate(["ada", "grace", "linus", "guido", "barbara"], 1)
+            i: {"id": i, "name": name} for i, name in enumerate(["ada", "grace", "linus", "guido", "barbara"], 1)
         }
         self._posts: dict[int, dict[str, Any]] = {}
         for user_id in self._users:
@@ -135,9 +157,16 @@ class DemoServer:
                 self._add_post(user_id, "post %d of %s" % (n, self._users[user_id]["name"]))
         self._cache_serves = 0
         self._routes: dict[str, Handler] = {
-            "/": self._index, "/fast": self._fast, "/slow": self._slow, "/json": self._json,
-            "/gzip": self._gzip, "/redirect": self._redirect, "/large": self._large,
-            "/drop": self._drop, "/echo": self._echo, "/upload": self._upload,
+            "/": self._index,
+            "/fast": self._fast,
+            "/slow": self._slow,
+            "/json": self._json,
+            "/gzip": self._gzip,
+            "/redirect": self._redirect,
+            "/large": self._large,
+            "/drop": self._drop,
+            "/echo": self._echo,
+            "/upload": self._upload,
             "/cache": self._cache,
         }
 
@@ -206,8 +235,7 @@ class DemoServer:
 
     async def _listen(self) -> None:
         self._stopped = asyncio.Event()
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, limit=MAX_HEAD, backlog=1024)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_HEAD, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def _begin_stop(self) -> None:
@@ -232,16 +260,14 @@ class DemoServer:
             while self.requests_served < self.max_requests:
                 try:
                     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.idle_timeout)
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                        asyncio.TimeoutError, ConnectionError):
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
                     return
                 self.requests_served += 1
                 if self.requests_served >= self.max_requests and self._loop is not None:
                     self._loop.call_soon(self._begin_stop)
                 request = self._parse(head, reader)
                 if request is None:
-                    writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
-                                 b"Connection: close\r\n\r\n")
+                    writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                     return
                 try:
                     response = await self._dispatch(request)
@@ -283,8 +309,7 @@ class DemoServer:
             body_stream = self._body(reader, headers)
         except ValueError:
             return None
-        return DemoRequest(method, path, dict(parse_qsl(query, keep_blank_values=True)),
-                           headers, version, body_stream)
+        return DemoRequest(method, path, dict(parse_qsl(query, keep_blank_values=True)), headers, version, body_stream)
 
     def _body(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncIterator[bytes]:
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -342,13 +367,13 @@ class DemoServer:
             request.body = await self._read_body(request)
         return await handler(request)
 
-    async def _write(self, writer: asyncio.StreamWriter, request: DemoRequest,
-                     response: DemoResponse, keep_alive: bool) -> None:
+    async def _write(
+        self, writer: asyncio.StreamWriter, request: DemoRequest, response: DemoResponse, keep_alive: bool
+    ) -> None:
         status = response.status
         no_body = request.method == "HEAD" or status in (204, 304) or status < 200
         length = response.length if response.stream is not None else len(response.body)
-        lines = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "Unknown")),
-                 "Server: asynchttp-demo"]
+        lines = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "Unknown")), "Server: asynchttp-demo"]
         lines += ["%s: %s" % pair for pair in response.headers]
         if status not in (204, 304) and status >= 200:
             lines.append("Content-Length: %d" % length)
@@ -375,7 +400,8 @@ class DemoServer:
             "asynchttp demo server\n"
             "/fast /slow?delay=S /json?id=N /gzip /redirect?to=PATH&code=302\n"
             "/status/CODE /large?size=BYTES /drop /echo /upload /cache\n"
-            "/api/users /api/users/ID /api/users/ID/posts /api/posts (POST)\n")
+            "/api/users /api/users/ID /api/users/ID/posts /api/posts (POST)\n"
+        )
 
     async def _fast(self, request: DemoRequest) -> DemoResponse:
         return _text("fast\n")
@@ -395,17 +421,29 @@ class DemoServer:
     async def _json(self, request: DemoRequest) -> DemoResponse:
         item = _int(request.query, "id", 1, 0, 1 << 31)
         rng = random.Random(item)
-        return _json({"id": item, "name": "item-%d" % item,
-                      "price": round(rng.uniform(1, 100), 2),
-                      "tags": rng.sample(["red", "green", "blue", "small", "large", "new"], 2)})
+        return _json(
+            {
+                "id": item,
+                "name": "item-%d" % item,
+                "price": round(rng.uniform(1, 100), 2),
+                "tags": rng.sample(["red", "green", "blue", "small", "large", "new"], 2),
+            }
+        )
 
     async def _gzip(self, request: DemoRequest) -> DemoResponse:
         if "gzip" in request.header("accept-encoding").lower():
-            return DemoResponse(200, gzip.compress(DEMO_TEXT, mtime=0), [
-                ("Content-Type", "text/plain; charset=ascii"), ("Content-Encoding", "gzip"),
-                ("Vary", "Accept-Encoding")])
-        return DemoResponse(200, DEMO_TEXT, [("Content-Type", "text/plain; charset=ascii"),
-                                             ("Vary", "Accept-Encoding")])
+            return DemoResponse(
+                200,
+                gzip.compress(DEMO_TEXT, mtime=0),
+                [
+                    ("Content-Type", "text/plain; charset=ascii"),
+                    ("Content-Encoding", "gzip"),
+                    ("Vary", "Accept-Encoding"),
+                ],
+            )
+        return DemoResponse(
+            200, DEMO_TEXT, [("Content-Type", "text/plain; charset=ascii"), ("Vary", "Accept-Encoding")]
+        )
 
     async def _redirect(self, request: DemoRequest) -> DemoResponse:
         to = request.query.get("to", "/fast")
@@ -413,7 +451,7 @@ class DemoServer:
         return _text("see %s\n" % to, code, [("Location", to)])
 
     async def _status(self, request: DemoRequest) -> DemoResponse:
-        code = _int({"c": request.path[len("/status/"):]}, "c", 400, 200, 599)
+        code = _int({"c": request.path[len("/status/") :]}, "c", 400, 200, 599)
         return _text("status %d\n" % code, code)
 
     async def _large(self, request: DemoRequest) -> DemoResponse:
@@ -426,16 +464,22 @@ class DemoServer:
                 sent += len(piece)
                 yield piece
 
-        return DemoResponse(200, headers=[("Content-Type", "application/octet-stream")],
-                            stream=pieces(), length=size)
+        return DemoResponse(200, headers=[("Content-Type", "application/octet-stream")], stream=pieces(), length=size)
 
     async def _drop(self, request: DemoRequest) -> DemoResponse:
         raise _Drop()
 
     async def _echo(self, request: DemoRequest) -> DemoResponse:
-        return _json({"method": request.method, "path": request.path, "query": request.query,
-                      "headers": request.headers, "body": request.body.decode("utf-8", "replace"),
-                      "bytes": len(request.body)})
+        return _json(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": request.query,
+                "headers": request.headers,
+                "body": request.body.decode("utf-8", "replace"),
+                "bytes": len(request.body),
+            }
+        )
 
     async def _upload(self, request: DemoRequest) -> DemoResponse:
         # Read as it arrives: an upload of any size costs the server one piece of memory.
@@ -449,8 +493,7 @@ class DemoServer:
     async def _cache(self, request: DemoRequest) -> DemoResponse:
         self._cache_serves += 1
         etag = '"demo-v1"'
-        headers = [("Cache-Control", "max-age=300"), ("ETag", etag),
-                   ("X-Serve-Count", str(self._cache_serves))]
+        headers = [("Cache-Control", "max-age=300"), ("ETag", etag), ("X-Serve-Count", str(self._cache_serves))]
         if request.header("if-none-match") == etag:
             return DemoResponse(304, headers=headers)
         return _text("a cacheable answer\n", headers=headers)
@@ -471,13 +514,17 @@ class DemoServer:
                 data = json.loads(request.body)
                 user_id, title = int(data["user_id"]), str(data["title"])
             except (ValueError, KeyError, TypeError):
-                return _json({"error": "expected {\"user_id\": int, \"title\": str}"}, 400)
+                return _json({"error": 'expected {"user_id": int, "title": str}'}, 400)
             if user_id not in self._users:
                 return _json({"error": "no such user"}, 404)
             post = self._add_post(user_id, title)
             return _json(post, 201, [("Location", "/api/posts/%d" % post["id"])])
-        if (request.method in ("GET", "HEAD") and len(parts) >= 2
-                and parts[0] in ("users", "posts") and parts[1].isdigit()):
+        if (
+            request.method in ("GET", "HEAD")
+            and len(parts) >= 2
+            and parts[0] in ("users", "posts")
+            and parts[1].isdigit()
+        ):
             ident = int(parts[1])
             if parts[0] == "posts" and len(parts) == 2 and ident in self._posts:
                 return _json(self._posts[ident])

@@ -59,8 +59,16 @@ class _Flow:
         outcome: tuple[Any, Optional[BaseException]]
         try:
             result = flow.context.run(
-                _flow_request, job.http, flow, job.request_id, job.uri, job.method, job.body, job.headers,
-                job.redirections, job.connection_type,
+                _flow_request,
+                job.http,
+                flow,
+                job.request_id,
+                job.uri,
+                job.method,
+                job.body,
+                job.headers,
+                job.redirections,
+                job.connection_type,
             )
             outcome = (result, None)
         except StopIteration as exc:  # an asyncio future refuses it
@@ -87,7 +95,9 @@ class _PoolConnection:
     scheme = "http"
     sock = None
 
-    def __init__(self, host: str, port: Optional[int] = None, timeout: Any = None, proxy_info: Any = None, **_: Any) -> None:
+    def __init__(
+        self, host: str, port: Optional[int] = None, timeout: Any = None, proxy_info: Any = None, **_: Any
+    ) -> None:
         self.authority = host  # httplib2 passes the URI's authority here
         self.host, self.port = _origin(self.scheme, host)
         self.timeout = timeout
@@ -132,8 +142,15 @@ def _deliver_flow_outcome(done: "asyncio.Future[Any]", outcome: tuple[Any, Optio
 
 
 def _flow_request(
-    http: Any, flow: _Flow, request_id: int, uri: str, method: str, body: Any,
-    headers: Optional[dict[str, str]], redirections: int, connection_type: Any,
+    http: Any,
+    flow: _Flow,
+    request_id: int,
+    uri: str,
+    method: str,
+    body: Any,
+    headers: Optional[dict[str, str]],
+    redirections: int,
+    connection_type: Any,
 ) -> tuple[Any, Any]:
     if logger.isEnabledFor(_DEBUG):
         _current_request_id.set(request_id)  # the sends' log lines name the request

@@ -50,11 +50,22 @@ _HTTPLIB2_HTTP = httplib2.Http
 # The core's keyword options an Http passes through (see asynchttp_lowhaio.Pool).
 CORE_OPTIONS = frozenset(
     {
-        "get_dns_resolver", "get_sock", "get_ssl_context", "http_version",
-        "keep_alive_timeout", "recv_bufsize", "max_header_length", "max_header_count",
-        "socket_timeout", "connect_timeout", "response_head_timeout",
-        "max_wait_connection_seconds", "max_requests_per_connection",
-        "max_idle_connections", "get_logger_adapter", "get_resolver_logger_adapter",
+        "get_dns_resolver",
+        "get_sock",
+        "get_ssl_context",
+        "http_version",
+        "keep_alive_timeout",
+        "recv_bufsize",
+        "max_header_length",
+        "max_header_count",
+        "socket_timeout",
+        "connect_timeout",
+        "response_head_timeout",
+        "max_wait_connection_seconds",
+        "max_requests_per_connection",
+        "max_idle_connections",
+        "get_logger_adapter",
+        "get_resolver_logger_adapter",
         "get_tunnel",
     }
 )
@@ -200,9 +211,18 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             raise ValueError("connection limits must be at least 1")
         # httplib2's own constructor sets its attributes: same names, defaults, types.
         _HTTPLIB2_HTTP.__init__(
-            self, cache, timeout, proxy_info, ca_certs, disable_ssl_certificate_validation,
-            tls_maximum_version, tls_minimum_version, decode_limit_hard, decode_limit_safe,
-            decode_limit_ratio, decode_limit_chunk,
+            self,
+            cache,
+            timeout,
+            proxy_info,
+            ca_certs,
+            disable_ssl_certificate_validation,
+            tls_maximum_version,
+            tls_minimum_version,
+            decode_limit_hard,
+            decode_limit_safe,
+            decode_limit_ratio,
+            decode_limit_chunk,
         )
         self._config = {
             "max_workers": max_workers,
@@ -462,7 +482,10 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
     def __repr__(self) -> str:
         client = self._client
         return "<%s %s queued=%d running=%d%s>" % (
-            type(self).__name__, client.name, len(client.pending), len(client.running),
+            type(self).__name__,
+            client.name,
+            len(client.pending),
+            len(client.running),
             " shut down" if client.closed else "",
         )
 
@@ -483,8 +506,10 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             options["socket_timeout"] = timeout
         options.update(config["core_options"])
         tls = (
-            self.ca_certs or _default_ca_certs(), self.disable_ssl_certificate_validation,
-            self.tls_maximum_version, self.tls_minimum_version,
+            self.ca_certs or _default_ca_certs(),
+            self.disable_ssl_certificate_validation,
+            self.tls_maximum_version,
+            self.tls_minimum_version,
         )
         return _PoolOptions(options, tls, self.certificates, _Tunnels(self))
 
@@ -541,16 +566,16 @@ def _foreign_request(ours: type, obj: Any, *args: Any) -> tuple[Any, Any]:
     a warning says once per class (and class of ours called) how to move it onto
     asynchttp."""
     if isinstance(obj, Http):
-        raise AttributeError(
-            "%s was not initialised: its __init__ must call super().__init__()" % type(obj).__name__
-        )
+        raise AttributeError("%s was not initialised: its __init__ must call super().__init__()" % type(obj).__name__)
     cls = type(obj)
     if (cls, ours) not in _warned_foreign:
         _warned_foreign.add((cls, ours))
         logger.warning(
             "%s.%s subclasses httplib2.Http as it was before httplib2.Http was replaced: "
             "httplib2 itself serves it; replace httplib2.Http before importing %s to use asynchttp",
-            cls.__module__, cls.__qualname__, cls.__module__,
+            cls.__module__,
+            cls.__qualname__,
+            cls.__module__,
         )
     return _HTTPLIB2_HTTP.request(obj, *args)  # type: ignore[no-any-return]
 

@@ -45,10 +45,18 @@ _NEEDED = {
     "_get_end2end_headers": (httplib2, ("response",)),
     "_updateCache": (httplib2, ("request_headers", "response_headers", "content", "cache", "cachekey")),
     "_decompressContent": (httplib2, ("response", "new_content", "limit_kwargs")),
-    "_build_ssl_context": (httplib2, (
-        "disable_ssl_certificate_validation", "ca_certs", "cert_file", "key_file",
-        "maximum_version", "minimum_version", "key_password",
-    )),
+    "_build_ssl_context": (
+        httplib2,
+        (
+            "disable_ssl_certificate_validation",
+            "ca_certs",
+            "cert_file",
+            "key_file",
+            "maximum_version",
+            "minimum_version",
+            "key_password",
+        ),
+    ),
     "_parse_www_authenticate": (_auth, ("headers", "headername")),
 }
 
@@ -65,8 +73,16 @@ def _check() -> None:
             what = "lacks" if found is None else "has a different"
             raise ImportError(
                 "asynchttp needs httplib2%s: httplib2 %s %s %s.%s%s (expected parameters %s, found %s)"
-                % (SUPPORTED, getattr(httplib2, "__version__", "?"), what, module.__name__, name,
-                   "" if found is None else " signature", ", ".join(params), ", ".join(found or ()) or "none")
+                % (
+                    SUPPORTED,
+                    getattr(httplib2, "__version__", "?"),
+                    what,
+                    module.__name__,
+                    name,
+                    "" if found is None else " signature",
+                    ", ".join(params),
+                    ", ".join(found or ()) or "none",
+                )
             )
 
 
@@ -131,13 +147,20 @@ def build_ssl_context(
 ) -> ssl.SSLContext:
     """httplib2's client TLS context: same protocol, verification and version bounds."""
     context: ssl.SSLContext = httplib2._build_ssl_context(
-        disable_ssl_certificate_validation, ca_certs, cert_file, key_file,
-        maximum_version=maximum_version, minimum_version=minimum_version, key_password=key_password,
+        disable_ssl_certificate_validation,
+        ca_certs,
+        cert_file,
+        key_file,
+        maximum_version=maximum_version,
+        minimum_version=minimum_version,
+        key_password=key_password,
     )
     return context
 
 
-def parse_www_authenticate(headers: Mapping[str, str], headername: str = "www-authenticate") -> dict[str, dict[str, Any]]:
+def parse_www_authenticate(
+    headers: Mapping[str, str], headername: str = "www-authenticate"
+) -> dict[str, dict[str, Any]]:
     """One dict of parameters per offered scheme (lower-cased); raises
     ``httplib2.MalformedHeader`` on a header it cannot parse."""
     schemes: dict[str, dict[str, Any]] = _auth._parse_www_authenticate(headers, headername)

@@ -275,9 +275,7 @@ def _start_locked() -> _LoopState:
     io_threads = thread_pool(None, IO_THREAD_PREFIX)
     loop.set_default_executor(io_threads)
     started = threading.Event()
-    thread = threading.Thread(
-        target=_run_loop, args=(loop, started, io_threads), name=LOOP_THREAD_NAME, daemon=True
-    )
+    thread = threading.Thread(target=_run_loop, args=(loop, started, io_threads), name=LOOP_THREAD_NAME, daemon=True)
     state = _LoopState(loop, thread)
     thread.start()
     started.wait()
@@ -341,10 +339,9 @@ def shutdown_all(timeout: float = EXIT_TIMEOUT) -> None:
     with _start_lock:
         state, _state = _state, None
     if state is not None and state.thread.is_alive() and not on_loop_thread():
+
         async def close_all() -> None:
-            await asyncio.gather(
-                *(c._aclose(cancel_pending=True) for c in clients), return_exceptions=True
-            )
+            await asyncio.gather(*(c._aclose(cancel_pending=True) for c in clients), return_exceptions=True)
 
         try:
             done = asyncio.run_coroutine_threadsafe(close_all(), state.loop)
@@ -432,9 +429,7 @@ class WorkerPool:
             start_thread(fn, *args, name=self.name + "-late")
 
     def _spawn(self) -> None:
-        thread = threading.Thread(
-            target=self._work, name="%s-%d" % (self.name, next(self._names)), daemon=True
-        )
+        thread = threading.Thread(target=self._work, name="%s-%d" % (self.name, next(self._names)), daemon=True)
         self._threads.add(thread)
         thread.start()
 
@@ -537,9 +532,7 @@ def blocking_pool() -> "Optional[WorkerPool]":
     it per request): raises on the loop thread; the worker pool whose thread is about
     to block, or None when the caller is not one of its workers."""
     if on_loop_thread():
-        raise RuntimeError(
-            "waiting on an asynchttp promise from the event-loop thread would deadlock"
-        )
+        raise RuntimeError("waiting on an asynchttp promise from the event-loop thread would deadlock")
     return getattr(_worker_local, "pool", None)
 
 
@@ -548,9 +541,7 @@ def blocking_section() -> Iterator[None]:
     """Wrap a wait on a promise: refuses to block the loop thread and keeps a worker
     pool staffed while one of its threads waits."""
     if on_loop_thread():
-        raise RuntimeError(
-            "waiting on an asynchttp promise from the event-loop thread would deadlock"
-        )
+        raise RuntimeError("waiting on an asynchttp promise from the event-loop thread would deadlock")
     pool = getattr(_worker_local, "pool", None)
     if pool is None:
         yield

@@ -60,6 +60,7 @@ MAX_PROXY_HEAD = 16384
 Step = tuple[bytes, int]
 Negotiation = Generator[Step, bytes, None]
 
+
 class _FallbackErrors:  # pragma: no cover - same names and bases as PySocks, for a tree without it
     class ProxyError(IOError):
         def __init__(self, msg: str, socket_err: Optional[BaseException] = None) -> None:
@@ -115,7 +116,11 @@ class ProxyPlan(NamedTuple):
 
     def __repr__(self) -> str:  # never show the password
         return "ProxyPlan(%s %s:%s rdns=%s user=%r)" % (
-            _PRINTABLE.get(self.proxy_type, self.proxy_type), self.proxy_host, self.proxy_port, self.rdns, self.user
+            _PRINTABLE.get(self.proxy_type, self.proxy_type),
+            self.proxy_host,
+            self.proxy_port,
+            self.rdns,
+            self.user,
         )
 
 
@@ -243,9 +248,7 @@ def _socks5(plan: ProxyPlan, host: str, port: int, resolved_ip: Optional[str]) -
         raise GeneralProxyError("SOCKS5 proxy server sent invalid data")
     if chosen[1:2] == b"\x02":
         if not with_auth:
-            raise SOCKS5AuthError(
-                "No username/password supplied. Server requested username/password authentication"
-            )
+            raise SOCKS5AuthError("No username/password supplied. Server requested username/password authentication")
         assert plan.user is not None and plan.password is not None
         status = yield (b"\x01" + bytes([len(plan.user)]) + plan.user + bytes([len(plan.password)]) + plan.password), 2
         if status[0:1] != b"\x01":

@@ -545,7 +545,9 @@ async def send_with_auth(
     if auth:
         auth.request(method, request_uri, headers, body)
 
-    response, content = await _send_with_retries(http, send_once, target.scheme, host, request_uri, method, body, headers)
+    response, content = await _send_with_retries(
+        http, send_once, target.scheme, host, request_uri, method, body, headers
+    )
 
     if auth:
         # Digest stale=true: sign again with the fresh nonce and resend once
@@ -608,7 +610,12 @@ async def follow_redirect(
         old_response["content-location"] = absolute_uri
     next_method, next_body = _redirects.redirect_method(response.status, method, body)
     answer, answer_content = await _run_hop(
-        http, send_once, response["location"], method=next_method, body=next_body, headers=headers,
+        http,
+        send_once,
+        response["location"],
+        method=next_method,
+        body=next_body,
+        headers=headers,
         redirections=redirections - 1,
     )
     answer.previous = old_response

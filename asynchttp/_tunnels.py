@@ -119,10 +119,17 @@ def _lazy_ssl_context(tls: tuple[Any, ...], identity: Any) -> Callable[[], ssl.S
                 if not made:
                     ca_certs, disable_validation, maximum, minimum = tls
                     key_file, cert_file, password = identity if identity is not None else (None, None, None)
-                    made.append(_httplib2.build_ssl_context(
-                        disable_validation, ca_certs, cert_file, key_file,
-                        maximum_version=maximum, minimum_version=minimum, key_password=password,
-                    ))
+                    made.append(
+                        _httplib2.build_ssl_context(
+                            disable_validation,
+                            ca_certs,
+                            cert_file,
+                            key_file,
+                            maximum_version=maximum,
+                            minimum_version=minimum,
+                            key_password=password,
+                        )
+                    )
         return made[0]
 
     return get_ssl_context

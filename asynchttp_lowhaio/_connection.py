@@ -41,8 +41,15 @@ from ._parser import ResponseEnd, ResponseHead, ResponseParser
 from ._writer import LAST_CHUNK, encode_chunk
 
 __all__ = [
-    "Connection", "ConnectionOwner", "CONNECTING", "ACTIVE", "IDLE", "CLOSED",
-    "READ_SIZE", "HEAD_READ_SIZE", "BULK_FIRST",
+    "Connection",
+    "ConnectionOwner",
+    "CONNECTING",
+    "ACTIVE",
+    "IDLE",
+    "CLOSED",
+    "READ_SIZE",
+    "HEAD_READ_SIZE",
+    "BULK_FIRST",
 ]
 
 _NEVER = float("inf")
@@ -78,6 +85,7 @@ def _sized_buffer(size: int) -> io.BytesIO:
     buffer.write(b"\0")
     buffer.seek(0)
     return buffer
+
 
 CONNECTING = "connecting"
 ACTIVE = "active"
@@ -467,9 +475,7 @@ class Connection(asyncio.BufferedProtocol):
         now = self._loop.time()
         if self._head is None and now >= self._head_deadline:
             self._fail(
-                HttpResponseHeadTimeoutError(
-                    f"response head not complete after {self._response_head_timeout} seconds"
-                )
+                HttpResponseHeadTimeoutError(f"response head not complete after {self._response_head_timeout} seconds")
             )
         elif now >= self._last_activity + self._socket_timeout:
             if self._waiting_to_write:

@@ -369,7 +369,7 @@ class ResponseParser:
         # Fail as soon as the first bytes cannot start a status line (an
         # HTTP/0.9-style answer, garbage), rather than waiting for a head.
         if not b"HTTP/".startswith(buf[pos : pos + 5]):
-            raise HttpProtocolError(f"response does not start with a status line: {buf[pos:pos + 40]!r}")
+            raise HttpProtocolError(f"response does not start with a status line: {buf[pos : pos + 40]!r}")
         limit = self._max_header_length
         scanned = self._scanned
         self._scanned = 0
@@ -446,9 +446,7 @@ class ResponseParser:
             # than chunked are refused rather than handed out as the body.
             tokens = _tokens(codings)
             if tokens != [b"chunked"]:
-                raise HttpProtocolError(
-                    "unsupported transfer-coding: " + b", ".join(codings).decode("latin-1")[:100]
-                )
+                raise HttpProtocolError("unsupported transfer-coding: " + b", ".join(codings).decode("latin-1")[:100])
             self._state = _BODY_CHUNK_SIZE
             return
         if lengths:

@@ -83,8 +83,17 @@ Closures = List[Tuple[C, str]]  # connections the pool must close, and why
 class PoolPolicy(Generic[C, W]):
     """The books of one pool and the decisions taken from them."""
 
-    __slots__ = ("max_connections", "max_per_host", "max_idle", "keep_alive_timeout",
-                 "idle", "idle_count", "total", "per_host", "waiters")
+    __slots__ = (
+        "max_connections",
+        "max_per_host",
+        "max_idle",
+        "keep_alive_timeout",
+        "idle",
+        "idle_count",
+        "total",
+        "per_host",
+        "waiters",
+    )
 
     def __init__(
         self,
@@ -105,8 +114,10 @@ class PoolPolicy(Generic[C, W]):
         self.waiters: Deque[W] = deque()
 
     def __repr__(self) -> str:
-        return (f"<PoolPolicy total={self.total} idle={self.idle_count} "
-                f"waiting={len(self.waiters)} per_host={self.per_host}>")
+        return (
+            f"<PoolPolicy total={self.total} idle={self.idle_count} "
+            f"waiting={len(self.waiters)} per_host={self.per_host}>"
+        )
 
     # ------------------------------------------------------------- slots
     def has_slot(self, key: Key) -> bool:

@@ -130,7 +130,9 @@ def get_logger_adapter_default(extra: dict[str, Any]) -> logging.LoggerAdapter[A
     return HttpLoggerAdapter(logger, extra)
 
 
-def get_resolver_logger_adapter_default(http_extra: dict[str, Any]) -> Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]:
+def get_resolver_logger_adapter_default(
+    http_extra: dict[str, Any],
+) -> Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]:
     # aiodnsresolver's adapter puts the values into the format string unescaped:
     # a "%" in the URL would break every DNS log line, so escape them here.
     escaped = {key: str(value).replace("%", "%%") for key, value in http_extra.items()}
@@ -196,7 +198,6 @@ class PoolOptions:
         if self.max_requests_per_connection is not None and self.max_requests_per_connection < 1:
             raise ValueError("max_requests_per_connection must be >= 1 or None")
 
-
     @property
     def head_timeout(self) -> float:
         """The response head deadline: as given, or the one that goes with socket_timeout."""
@@ -205,8 +206,15 @@ class PoolOptions:
 
 
 _NUMBERS = (
-    "keep_alive_timeout", "recv_bufsize", "max_header_length", "max_header_count", "socket_timeout",
-    "connect_timeout", "response_head_timeout", "max_connections", "max_connections_per_host",
+    "keep_alive_timeout",
+    "recv_bufsize",
+    "max_header_length",
+    "max_header_count",
+    "socket_timeout",
+    "connect_timeout",
+    "response_head_timeout",
+    "max_connections",
+    "max_connections_per_host",
     "max_idle_connections",
 )
 
@@ -220,6 +228,7 @@ class _Request(NamedTuple):
     chunked: bool
     has_body: bool
     wants_close: bool
+
 
 # Without an explicit response_head_timeout, the whole response head must arrive within
 # this multiple of socket_timeout, never more than the cap. Three: the inactivity limit
@@ -314,12 +323,16 @@ class PoolState:
         req = self._prepare(method, url, params, headers, body is not empty_async_iterator)
         log, resolver_adapter = self._loggers(req, get_logger_adapter, get_resolver_logger_adapter)
         key, addresses, tunnel = await self._route(req.target, resolver_adapter)
-        conn, head = await self._exchange(req, key, addresses, tunnel, log, lambda: body(*body_args, **dict(body_kwargs)))
+        conn, head = await self._exchange(
+            req, key, addresses, tunnel, log, lambda: body(*body_args, **dict(body_kwargs))
+        )
         if log is not None:
             log.debug("response head: %s %s", head.code.decode(), head.reason.decode("latin-1"))
         return head.code, head.headers, ResponseBody(self, conn, head, req.wants_close, log)
 
-    def _prepare(self, method: bytes, url: str, params: Iterable[Any], headers: Iterable[Any], has_body: bool) -> _Request:
+    def _prepare(
+        self, method: bytes, url: str, params: Iterable[Any], headers: Iterable[Any], has_body: bool
+    ) -> _Request:
         """Check the request and build its head: every local error is raised here, before any I/O."""
         if type(method) is not bytes:
             raise HttpLocalError(f"method must be bytes, not {type(method).__name__}")
@@ -493,7 +506,12 @@ class PoolState:
             raise HttpConnectError(f"the proxy sent {len(leftover)} unexpected bytes after its handshake")
 
     async def _connect_counted(
-        self, target: Target, key: Key, addresses: Tuple[str, ...], log: Optional[logging.LoggerAdapter[Any]], tunnel: Any
+        self,
+        target: Target,
+        key: Key,
+        addresses: Tuple[str, ...],
+        log: Optional[logging.LoggerAdapter[Any]],
+        tunnel: Any,
     ) -> Connection:
         """``_connect`` on the slot reserved for it: a failure gives the slot back."""
         try:
@@ -744,7 +762,13 @@ def _check_options(**options: Any) -> None:
     for name, value in options.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{name} must be a non-negative number, not {value!r}")
-    for name in ("max_connections", "max_connections_per_host", "recv_bufsize", "max_header_length", "max_header_count"):
+    for name in (
+        "max_connections",
+        "max_connections_per_host",
+        "recv_bufsize",
+        "max_header_length",
+        "max_header_count",
+    ):
         if options[name] < 1:
             raise ValueError(f"{name} must be at least 1")
 
@@ -829,13 +853,21 @@ async def _tls_connect(
     """
     if not isinstance(loop, asyncio.BaseEventLoop):
         await loop.create_connection(
-            lambda: conn, sock=sock, ssl=ssl_context, server_hostname=server_hostname,
+            lambda: conn,
+            sock=sock,
+            ssl=ssl_context,
+            server_hostname=server_hostname,
             ssl_handshake_timeout=handshake_timeout,
         )
         return
     handshaken = loop.create_future()
     tls = _AlertingSSLProtocol(
-        loop, conn, ssl_context, handshaken, server_side=False, server_hostname=server_hostname,
+        loop,
+        conn,
+        ssl_context,
+        handshaken,
+        server_side=False,
+        server_hostname=server_hostname,
         ssl_handshake_timeout=handshake_timeout,  # type: ignore[arg-type]  # seconds, float as create_connection takes
     )
     raw, _ = await loop.create_connection(lambda: tls, sock=sock)
@@ -857,7 +889,9 @@ async def _tls_connect(
 def _expire_connect(future: asyncio.Future[Any], address: Tuple[str, int], limit: float) -> None:
     if not future.done():
         future.set_exception(
-            HttpConnectTimeoutError(errno.ETIMEDOUT, f"connect to {address[0]} port {address[1]} took more than {limit} seconds")
+            HttpConnectTimeoutError(
+                errno.ETIMEDOUT, f"connect to {address[0]} port {address[1]} took more than {limit} seconds"
+            )
         )
 
 

@@ -20,7 +20,16 @@ from ._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 from ._rules import TOKEN as _TOKEN
 from ._rules import without_userinfo
 
-__all__ = ["Target", "parse_url", "build_head", "request_framing", "asks_to_close", "encode_chunk", "LAST_CHUNK", "BODY_METHODS"]
+__all__ = [
+    "Target",
+    "parse_url",
+    "build_head",
+    "request_framing",
+    "asks_to_close",
+    "encode_chunk",
+    "LAST_CHUNK",
+    "BODY_METHODS",
+]
 
 HeaderPairs = Sequence[Tuple[bytes, bytes]]
 

@@ -89,8 +89,9 @@ class Aiohttp(AsyncClient):
 
         self.aiohttp = aiohttp
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max(concurrency, 100), limit_per_host=0,
-                                           ssl=verifying_context() if ca_path() else True),
+            connector=aiohttp.TCPConnector(
+                limit=max(concurrency, 100), limit_per_host=0, ssl=verifying_context() if ca_path() else True
+            ),
         )
 
     async def get(self, url: str) -> tuple[int, bytes]:
@@ -134,8 +135,8 @@ class _RawConnection(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self.body_view is not None:
-            return self.body_view[self.filled:]
-        return self.head_view[self.filled:]
+            return self.body_view[self.filled :]
+        return self.head_view[self.filled :]
 
     def buffer_updated(self, nbytes: int) -> None:
         self.filled += nbytes
@@ -149,10 +150,10 @@ class _RawConnection(asyncio.BufferedProtocol):
             self.status = int(head[9:12])
             start = head.index(b"content-length:") + 15
             stop = head.find(b"\r\n", start)
-            length = int(head[start:stop if stop >= 0 else None])
-            already = self.head[end + 4:self.filled]
+            length = int(head[start : stop if stop >= 0 else None])
+            already = self.head[end + 4 : self.filled]
             self.body = bytearray(length)
-            self.body[:len(already)] = already
+            self.body[: len(already)] = already
             self.body_view = memoryview(self.body)
             self.filled = len(already)
         if self.filled >= len(self.body):
@@ -189,11 +190,9 @@ class Raw(AsyncClient):
         else:
             host, _, port = hostport.partition(":")
             context = verifying_context() if scheme == "https" else None
-            _t, conn = await asyncio.get_running_loop().create_connection(
-                _RawConnection, host, int(port), ssl=context)
+            _t, conn = await asyncio.get_running_loop().create_connection(_RawConnection, host, int(port), ssl=context)
             self.all.append(conn)
-        result = await conn.get(
-            f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n".encode("ascii"))
+        result = await conn.get(f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n".encode("ascii"))
         self.free.append(conn)
         return result
 

@@ -163,8 +163,11 @@ class Urllib3Threads(SyncClient):
         import urllib3
 
         self.urllib3 = urllib3
-        self.manager = urllib3.PoolManager(maxsize=concurrency, retries=False,
-                                           **({"ca_certs": ca_path(), "cert_reqs": "CERT_REQUIRED"} if ca_path() else {}))
+        self.manager = urllib3.PoolManager(
+            maxsize=concurrency,
+            retries=False,
+            **({"ca_certs": ca_path(), "cert_reqs": "CERT_REQUIRED"} if ca_path() else {}),
+        )
         self.pool = ThreadPoolExecutor(concurrency)
 
     def _fetch(self, url: str) -> tuple[int, bytes]:

@@ -192,8 +192,11 @@ class Nginx:
         # Own session: a Ctrl-C in the terminal reaches us, and we stop nginx
         # in order, rather than nginx dying half-way through a client's run.
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         self._wait_ready()
 

@@ -76,8 +76,8 @@ def throughput_result(n: int, size: int, seconds: float, cpu: float, faults: int
 
 # ----- asyncio clients -------------------------------------------------------
 
-async def run_async(name: str, scenario: str, url: str, n: int, concurrency: int,
-                    size: int) -> dict[str, Any]:
+
+async def run_async(name: str, scenario: str, url: str, n: int, concurrency: int, size: int) -> dict[str, Any]:
     import _core_clients
 
     client = _core_clients.make(name)
@@ -126,8 +126,8 @@ async def run_async(name: str, scenario: str, url: str, n: int, concurrency: int
 
 # ----- blocking clients ------------------------------------------------------
 
-def run_sync(name: str, scenario: str, url: str, n: int, concurrency: int,
-             size: int) -> dict[str, Any]:
+
+def run_sync(name: str, scenario: str, url: str, n: int, concurrency: int, size: int) -> dict[str, Any]:
     import _facade_clients
 
     client = _facade_clients.make(name)

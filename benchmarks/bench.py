@@ -117,12 +117,14 @@ def rows(counts: dict[str, int], facade: bool) -> list[Row]:
 LEGEND_CORE = (
     "(b) runs on one keep-alive connection. MB = 10^6 bytes. (f), (g): HTTPS to the same nginx, "
     "certificate made at bench time (trustme), verified by every client. Ratios: client / aiohttp "
-    "(for us and MiB, lower is better).")
+    "(for us and MiB, lower is better)."
+)
 LEGEND_FACADE = (
     "asynchttp.Http: queue every request, then touch every content; (b) request() then touch, "
     "one at a time. httplib2: one Http per thread in a ThreadPoolExecutor (32, or 8 in (c)); (b) "
     "sync httplib2 on one connection. requests-futures: FuturesSession(max_workers=32 or 8). "
-    "urllib3: one PoolManager shared by 32 (or 8) threads. aiohttp: the same runs as in the core table.")
+    "urllib3: one PoolManager shared by 32 (or 8) threads. aiohttp: the same runs as in the core table."
+)
 
 
 @dataclass
@@ -188,12 +190,27 @@ class Results:
 
 # ----- running ----------------------------------------------------------------
 
-def run_one(client: str, scenario: Scenario, n: int, server: _nginx.Nginx,
-            client_cpu: int | None, timeout: float,
-            profile_path: str | None = None) -> tuple[str, dict[str, Any] | str]:
+
+def run_one(
+    client: str,
+    scenario: Scenario,
+    n: int,
+    server: _nginx.Nginx,
+    client_cpu: int | None,
+    timeout: float,
+    profile_path: str | None = None,
+) -> tuple[str, dict[str, Any] | str]:
     """("ok", result) | ("na", reason) | ("fail", reason)."""
-    cmd = [sys.executable, os.path.join(HERE, "_runner.py"), client, scenario.key,
-           getattr(server, scenario.url_attr), str(n), str(scenario.concurrency), str(scenario.size)]
+    cmd = [
+        sys.executable,
+        os.path.join(HERE, "_runner.py"),
+        client,
+        scenario.key,
+        getattr(server, scenario.url_attr),
+        str(n),
+        str(scenario.concurrency),
+        str(scenario.size),
+    ]
     if client_cpu is not None:
         cmd = ["taskset", "-c", str(client_cpu)] + cmd
     env = dict(os.environ)
@@ -222,8 +239,14 @@ def run_one(client: str, scenario: Scenario, n: int, server: _nginx.Nginx,
     return "ok", result
 
 
-def measure(args: argparse.Namespace, server: _nginx.Nginx, server_cpu: int | None,
-            client_cpu: int | None, clients: list[str], scenario_keys: dict[str, list[str]]) -> Results:
+def measure(
+    args: argparse.Namespace,
+    server: _nginx.Nginx,
+    server_cpu: int | None,
+    client_cpu: int | None,
+    clients: list[str],
+    scenario_keys: dict[str, list[str]],
+) -> Results:
     results = Results()
     for rep in range(args.reps):
         # Rotating who goes first spreads any warm-up drift of the machine.
@@ -260,8 +283,13 @@ def measure(args: argparse.Namespace, server: _nginx.Nginx, server_cpu: int | No
     return results
 
 
-def profile(args: argparse.Namespace, server: _nginx.Nginx, client_cpu: int | None,
-            clients: list[str], scenario_keys: dict[str, list[str]]) -> None:
+def profile(
+    args: argparse.Namespace,
+    server: _nginx.Nginx,
+    client_cpu: int | None,
+    clients: list[str],
+    scenario_keys: dict[str, list[str]],
+) -> None:
     """One run per client and scenario under cProfile; the figures of these
     runs are not reported (the profiler's cost distorts them)."""
     stamp = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}"
@@ -285,9 +313,11 @@ def brief(key: str, r: dict[str, Any]) -> str:
         return f"{r['mbps']:,.0f} MB/s, {r['cpu_us_per_req']:.0f} us CPU/MiB"
     if key == "f":
         return f"{r['rps']:,.0f} req/s, {r['cpu_us_per_req']:.0f} us CPU/req"
-    return (f"{r['completed']:,} done in {r['seconds']:.1f} s, threads {r['threads_before']}->"
-            f"{r['threads_max']}->{r['threads_after']}, {r['kib_per_request']:.2f} KiB/request queued, "
-            f"{r['queue_seconds'] / r['completed'] * 1e6:.1f} us to queue each, peak RSS {r['peak_rss_mib']:.0f} MiB")
+    return (
+        f"{r['completed']:,} done in {r['seconds']:.1f} s, threads {r['threads_before']}->"
+        f"{r['threads_max']}->{r['threads_after']}, {r['kib_per_request']:.2f} KiB/request queued, "
+        f"{r['queue_seconds'] / r['completed'] * 1e6:.1f} us to queue each, peak RSS {r['peak_rss_mib']:.0f} MiB"
+    )
 
 
 def log(msg: str) -> None:
@@ -295,6 +325,7 @@ def log(msg: str) -> None:
 
 
 # ----- reporting --------------------------------------------------------------
+
 
 def render(header: list[str], body: list[list[str]], rst: bool) -> str:
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
@@ -327,11 +358,9 @@ def cell(results: Results, client: str, row: Row, ref: str) -> str:
     return text + (f" !{failures}" if failures else "")
 
 
-def main_table(results: Results, clients: list[str], counts: dict[str, int],
-               facade: bool, rst: bool) -> str:
+def main_table(results: Results, clients: list[str], counts: dict[str, int], facade: bool, rst: bool) -> str:
     header = ["scenario"] + [TITLES[c] for c in clients]
-    body = [[row.label] + [cell(results, c, row, "aiohttp") for c in clients]
-            for row in rows(counts, facade)]
+    body = [[row.label] + [cell(results, c, row, "aiohttp") for c in clients] for row in rows(counts, facade)]
     return render(header, body, rst)
 
 
@@ -361,18 +390,19 @@ def target_lines(results: Results, targets: list[Target], rst: bool) -> list[str
             verdict, got = ("met" if met else "NOT MET"), f"{ratio:.3f}x"
             if results.failed.get((t.client, t.row_key[0])) or results.failed.get((t.peer, t.row_key[0])):
                 verdict += " (some runs failed: see the notes)"
-        out.append(f"{'- ' if rst else '  '}issue {t.issue} {t.scenario_label}: "
-                   f"{TITLES[t.client]} {want}: {got} -> {verdict}")
+        out.append(
+            f"{'- ' if rst else '  '}issue {t.issue} {t.scenario_label}: {TITLES[t.client]} {want}: {got} -> {verdict}"
+        )
     return out
 
 
 def queue_table(results: Results, n: int, rst: bool) -> tuple[str, list[str]]:
     runs = results.runs.get(("asynchttp", "e"), [])
     if not runs:
-        reason = (results.na.get("asynchttp") or "; ".join(results.failed.get(("asynchttp", "e"), []))
-                  or "not run")
+        reason = results.na.get("asynchttp") or "; ".join(results.failed.get(("asynchttp", "e"), [])) or "not run"
         return f"(e) {n:,} requests queued at once on one asynchttp.Http: {reason}", [
-            f"{'- ' if rst else '  '}issue 10 (e) constant threads, < 1 KiB per queued request: not measured"]
+            f"{'- ' if rst else '  '}issue 10 (e) constant threads, < 1 KiB per queued request: not measured"
+        ]
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in runs)
@@ -383,24 +413,31 @@ def queue_table(results: Results, n: int, rst: bool) -> tuple[str, list[str]]:
         ["queuing them all: s", f"{med('queue_seconds'):.2f}"],
         ["time to queue one request: us", f"{med('queue_seconds') / n * 1e6:.1f}"],
         ["throughput: req/s", f"{med('rps'):,.0f}"],
-        ["threads before / after queuing", f"{max(r['threads_before'] for r in runs)} / "
-                                           f"{max(r['threads_queued'] for r in runs)}"],
-        ["threads at most while touching / after", f"{max(r['threads_max'] for r in runs)} / "
-                                                   f"{max(r['threads_after'] for r in runs)}"],
+        [
+            "threads before / after queuing",
+            f"{max(r['threads_before'] for r in runs)} / {max(r['threads_queued'] for r in runs)}",
+        ],
+        [
+            "threads at most while touching / after",
+            f"{max(r['threads_max'] for r in runs)} / {max(r['threads_after'] for r in runs)}",
+        ],
         ["memory per queued request: KiB", f"{med('kib_per_request'):.2f}"],
         ["peak growth per request: KiB", f"{med('peak_kib_per_request'):.2f}"],
-        ["peak RSS of the process: MiB", f"{med('peak_rss_mib'):.1f}"
-                                         if all('peak_rss_mib' in r for r in runs) else "-"],
+        [
+            "peak RSS of the process: MiB",
+            f"{med('peak_rss_mib'):.1f}" if all("peak_rss_mib" in r for r in runs) else "-",
+        ],
     ]
     table = render([f"(e) {n:,} queued at once on one asynchttp.Http", "median"], body, rst)
-    constant = all(r["threads_max"] <= r["threads_before"] and r["threads_after"] <= r["threads_before"]
-                   for r in runs)
+    constant = all(r["threads_max"] <= r["threads_before"] and r["threads_after"] <= r["threads_before"] for r in runs)
     complete = all(r["completed"] == n for r in runs)
     kib = med("kib_per_request")
     met = constant and complete and kib < 1.0
-    verdict = (f"{'- ' if rst else '  '}issue 10 (e) all complete, constant threads, < 1 KiB per queued "
-               f"request: {'complete' if complete else 'INCOMPLETE'}, threads "
-               f"{'constant' if constant else 'GREW'}, {kib:.2f} KiB -> {'met' if met else 'NOT MET'}")
+    verdict = (
+        f"{'- ' if rst else '  '}issue 10 (e) all complete, constant threads, < 1 KiB per queued "
+        f"request: {'complete' if complete else 'INCOMPLETE'}, threads "
+        f"{'constant' if constant else 'GREW'}, {kib:.2f} KiB -> {'met' if met else 'NOT MET'}"
+    )
     return table, [verdict]
 
 
@@ -437,10 +474,18 @@ def code_state() -> str:
                             digest.update(f.read())
                     except OSError:
                         pass
-    head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "asynchttp_lowhaio", "asynchttp"],
-                           capture_output=True, text=True, check=False).stdout.strip()
+    head = (
+        subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        or "?"
+    )
+    dirty = subprocess.run(
+        ["git", "-C", REPO, "status", "--porcelain", "--", "asynchttp_lowhaio", "asynchttp"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return f"{head}{' + uncommitted changes' if dirty else ''}, sources {digest.hexdigest()[:12]}"
 
 
@@ -452,8 +497,15 @@ def load_average() -> float:
         return 0.0
 
 
-def report(args: argparse.Namespace, results: Results, sections: list[str], clients: list[str],
-           server_version: str, pinning: str, counts: dict[str, int]) -> str:
+def report(
+    args: argparse.Namespace,
+    results: Results,
+    sections: list[str],
+    clients: list[str],
+    server_version: str,
+    pinning: str,
+    counts: dict[str, int],
+) -> str:
     rst = args.rst
     out = [
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
@@ -469,8 +521,9 @@ def report(args: argparse.Namespace, results: Results, sections: list[str], clie
         chosen = [c for c in (FACADE_CLIENTS if facade else CORE_CLIENTS) if c in clients]
         if not chosen:
             continue
-        out.append("Facade: asynchttp.Http and blocking peers" if facade
-                   else "Core: asynchttp_lowhaio and asyncio peers")
+        out.append(
+            "Facade: asynchttp.Http and blocking peers" if facade else "Core: asynchttp_lowhaio and asyncio peers"
+        )
         out.append("")
         out.append(main_table(results, chosen, counts, facade, rst))
         out.append("")
@@ -490,8 +543,10 @@ def report(args: argparse.Namespace, results: Results, sections: list[str], clie
         out += targets
         out.append("")
     notes = [f"{TITLES[c]}: n/a ({why})" for c, why in results.na.items()]
-    notes += [f"{TITLES[c]} ({k}): FAILED in {len(whys)} run(s) (!{len(whys)} in the table): {whys[0]}"
-              for (c, k), whys in results.failed.items()]
+    notes += [
+        f"{TITLES[c]} ({k}): FAILED in {len(whys)} run(s) (!{len(whys)} in the table): {whys[0]}"
+        for (c, k), whys in results.failed.items()
+    ]
     notes += [f"{TITLES[c]}: {d}" for c, d in results.describe.items() if d]
     if notes:
         out.append("Clients:")
@@ -501,26 +556,41 @@ def report(args: argparse.Namespace, results: Results, sections: list[str], clie
 
 # ----- main -------------------------------------------------------------------
 
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--reps", type=int, default=None, help="repetitions (default 5; 1 with --quick)")
     p.add_argument("--quick", action="store_true", help="small counts: a smoke run, figures not meaningful")
     p.add_argument("--only", choices=("core", "facade"), help="run one section only")
     p.add_argument("--clients", help=f"comma-separated subset of: {','.join(ALL_CLIENTS)}")
     p.add_argument("--scenarios", help="comma-separated subset of the scenario letters to run (default: all)")
     pin = p.add_mutually_exclusive_group()
-    pin.add_argument("--taskset", dest="taskset", action="store_true", default=None,
-                     help="pin nginx and the client to one CPU each (default when taskset and 2 CPUs exist)")
+    pin.add_argument(
+        "--taskset",
+        dest="taskset",
+        action="store_true",
+        default=None,
+        help="pin nginx and the client to one CPU each (default when taskset and 2 CPUs exist)",
+    )
     pin.add_argument("--no-taskset", dest="taskset", action="store_false")
-    p.add_argument("--b-cpu", choices=("same", "other"), default="same",
-                   help="when pinned, run (b) on nginx's CPU (default: steady) or on the other one")
+    p.add_argument(
+        "--b-cpu",
+        choices=("same", "other"),
+        default="same",
+        help="when pinned, run (b) on nginx's CPU (default: steady) or on the other one",
+    )
     p.add_argument("--rst", action="store_true", help="print reStructuredText tables")
-    p.add_argument("--json", metavar="FILE",
-                   help="write every run's raw results here (default benchmarks/results/<time>.json)")
-    p.add_argument("--profile", action="store_true",
-                   help="instead of measuring, run each client once per scenario under cProfile "
-                        "and write the stats to benchmarks/results/profile-<time>/")
+    p.add_argument(
+        "--json", metavar="FILE", help="write every run's raw results here (default benchmarks/results/<time>.json)"
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of measuring, run each client once per scenario under cProfile "
+        "and write the stats to benchmarks/results/profile-<time>/",
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed to one client process")
     args = p.parse_args(argv)
     if args.reps is None:
@@ -548,8 +618,9 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     sections = [args.only] if args.only else ["core", "facade"]
-    wanted = [c for c in (CORE_CLIENTS if "core" in sections else [])
-              + (FACADE_CLIENTS if "facade" in sections else [])]
+    wanted = [
+        c for c in (CORE_CLIENTS if "core" in sections else []) + (FACADE_CLIENTS if "facade" in sections else [])
+    ]
     clients = list(dict.fromkeys(wanted))
     if args.clients:
         asked = [c.strip() for c in args.clients.split(",") if c.strip()]
@@ -575,8 +646,9 @@ def main(argv: list[str]) -> int:
     counts = {k: (s.quick_n if args.quick else s.n) for k, s in SCENARIOS.items()}
 
     if not os.access(_nginx.NGINX, os.X_OK):
-        print(f"{_nginx.NGINX} is missing. Install Debian's nginx-light:\n\n"
-              f"    {_nginx.INSTALL_HINT}\n", file=sys.stderr)
+        print(
+            f"{_nginx.NGINX} is missing. Install Debian's nginx-light:\n\n    {_nginx.INSTALL_HINT}\n", file=sys.stderr
+        )
         return 2
     server_cpu, client_cpu, pinning = choose_cpus(args.taskset)
     if server_cpu is not None:
@@ -591,8 +663,10 @@ def main(argv: list[str]) -> int:
             code_before = code_state()
             load_before = load_average()
             if load_before > 0.5:
-                log(f"warning: load average {load_before:.2f} before starting: other work on this "
-                    f"machine will show as variance (compare the CPU-time rows)")
+                log(
+                    f"warning: load average {load_before:.2f} before starting: other work on this "
+                    f"machine will show as variance (compare the CPU-time rows)"
+                )
             results = measure(args, server, server_cpu, client_cpu, clients, scenario_keys)
             results.load = (load_before, load_average())
             results.code = code_before
@@ -608,13 +682,25 @@ def main(argv: list[str]) -> int:
         return 130
 
     path = args.json or os.path.join(
-        HERE, "results", f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json")
+        HERE, "results", f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    )
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"argv": argv, "pinning": pinning, "load": results.load, "code": results.code, "nginx": version, "counts": counts,
-                   "runs": {f"{c} {k}": v for (c, k), v in results.runs.items()},
-                   "na": results.na, "failed": {f"{c} {k}": v for (c, k), v in results.failed.items()}},
-                  f, indent=1)
+        json.dump(
+            {
+                "argv": argv,
+                "pinning": pinning,
+                "load": results.load,
+                "code": results.code,
+                "nginx": version,
+                "counts": counts,
+                "runs": {f"{c} {k}": v for (c, k), v in results.runs.items()},
+                "na": results.na,
+                "failed": {f"{c} {k}": v for (c, k), v in results.failed.items()},
+            },
+            f,
+            indent=1,
+        )
     log(f"raw results: {path}")
     print(report(args, results, sections, clients, version, pinning, counts))
     return 1 if results.failed else 0

@@ -72,8 +72,16 @@ def main() -> None:
             assert all(status == 200 for _, status, _ in results)
 
             started = time.perf_counter()
-            with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                              host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+            with (
+                LocalCluster(
+                    n_workers=args.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 client.register_plugin(dask_fetch.HttpPerWorker(max_connections=args.max_connections))
                 ready, cpu = time.perf_counter(), cluster_cpu(client)
                 starts.append(ready - started)
@@ -84,15 +92,24 @@ def main() -> None:
             assert len(https) == args.workers
 
     cpus = os.cpu_count()
-    print(f"{args.urls:,} URLs x 100 B from nginx on 127.0.0.1, {args.reps} repetitions, "
-          f"{cpus} CPUs, Python {platform.python_version()}, max_connections={args.max_connections} per Http")
-    print(f"one process, one Http:        {statistics.median(one):8,.0f} URLs/s, "
-          f"CPU {statistics.median(one_cpu):5,.0f} us/URL  (runs: " + ", ".join(f"{r:,.0f}" for r in one) + ")")
-    print(f"{args.workers} Dask workers, batch {args.batch}: {statistics.median(cluster_rates):8,.0f} URLs/s, "
-          f"CPU {statistics.median(cluster_cpus):5,.0f} us/URL  (runs: "
-          + ", ".join(f"{r:,.0f}" for r in cluster_rates) + ")")
-    print("CPU: all processes of the run together (workers, scheduler and client), per URL; "
-          f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.urls:,} URLs x 100 B from nginx on 127.0.0.1, {args.reps} repetitions, "
+        f"{cpus} CPUs, Python {platform.python_version()}, max_connections={args.max_connections} per Http"
+    )
+    print(
+        f"one process, one Http:        {statistics.median(one):8,.0f} URLs/s, "
+        f"CPU {statistics.median(one_cpu):5,.0f} us/URL  (runs: " + ", ".join(f"{r:,.0f}" for r in one) + ")"
+    )
+    print(
+        f"{args.workers} Dask workers, batch {args.batch}: {statistics.median(cluster_rates):8,.0f} URLs/s, "
+        f"CPU {statistics.median(cluster_cpus):5,.0f} us/URL  (runs: "
+        + ", ".join(f"{r:,.0f}" for r in cluster_rates)
+        + ")"
+    )
+    print(
+        "CPU: all processes of the run together (workers, scheduler and client), per URL; "
+        f"load average at the end: {os.getloadavg()[0]:.1f}"
+    )
     print(f"cluster start-up (not in the rate): {statistics.median(starts):.2f} s")
 
 

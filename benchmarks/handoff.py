@@ -176,8 +176,10 @@ def main(argv: list[str]) -> int:
                 results[(layout, name)].append(statistics.median(time_calls(call, args.calls)))
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
 
-    print(f"Python {sys.version.split()[0]}; {args.calls:,} calls x {args.rounds} rounds; "
-          f"median of the per-round medians, microseconds per round trip (min-max of rounds)")
+    print(
+        f"Python {sys.version.split()[0]}; {args.calls:,} calls x {args.rounds} rounds; "
+        f"median of the per-round medians, microseconds per round trip (min-max of rounds)"
+    )
     print(f"{'mechanism':<12}" + "".join(f"{layout:>24}" for layout, _, _ in layouts))
     for name in mechanisms:
         cells = []

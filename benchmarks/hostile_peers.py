@@ -60,8 +60,13 @@ def _family(client: str) -> Tuple[type, ...]:
         import httplib2
         import httplib2.decode
 
-        return (httplib2.HttpLib2Error, http.client.HTTPException, OSError,
-                httplib2.decode.DecodeLimitError, httplib2.decode.DecodeRatioError)
+        return (
+            httplib2.HttpLib2Error,
+            http.client.HTTPException,
+            OSError,
+            httplib2.decode.DecodeLimitError,
+            httplib2.decode.DecodeRatioError,
+        )
     if client == "urllib3":
         import urllib3
 
@@ -89,20 +94,24 @@ def _run_sync(client: str, case: Any, servers: Any, out: List[Any]) -> None:
         http = httplib2.Http(timeout=socket_timeout, ca_certs=ca_path(), proxy_info=None)
 
         def one(req: Any) -> Tuple[int, bytes]:
-            response, content = http.request(servers.url(req.path), req.method, body=req.body,
-                                             headers=dict(req.headers) or None)
+            response, content = http.request(
+                servers.url(req.path), req.method, body=req.body, headers=dict(req.headers) or None
+            )
             return response.status, content
     else:
         import urllib3
 
         # urllib3's own retry defaults, but redirects limited to 5 like the others
         manager = urllib3.PoolManager(
-            ca_certs=ca_path(), timeout=urllib3.Timeout(connect=socket_timeout, read=socket_timeout),
-            retries=urllib3.Retry(total=8, redirect=5))
+            ca_certs=ca_path(),
+            timeout=urllib3.Timeout(connect=socket_timeout, read=socket_timeout),
+            retries=urllib3.Retry(total=8, redirect=5),
+        )
 
         def one(req: Any) -> Tuple[int, bytes]:
-            response = manager.request(req.method, servers.url(req.path), body=req.body,
-                                       headers=dict(req.headers) or None)
+            response = manager.request(
+                req.method, servers.url(req.path), body=req.body, headers=dict(req.headers) or None
+            )
             return response.status, response.data
 
     for req in case.requests:
@@ -158,9 +167,14 @@ async def _run_async(client: str, case: Any, servers: Any, out: List[Any]) -> No
                 await asyncio.sleep(req.settle)
             got = Got()
             try:
-                async with session.request(req.method, servers.url(req.path), data=req.body,
-                                           headers=dict(req.headers) or None, ssl=client_context(),
-                                           max_redirects=5) as response:
+                async with session.request(
+                    req.method,
+                    servers.url(req.path),
+                    data=req.body,
+                    headers=dict(req.headers) or None,
+                    ssl=client_context(),
+                    max_redirects=5,
+                ) as response:
                     data = await response.read()
                     got.status, got.body = response.status, data if len(data) <= KEEP_BODY else _digest(data)
             except asyncio.CancelledError:
@@ -179,6 +193,7 @@ def _play(client: str, case: Any) -> Dict[str, Any]:
     out: List[Any] = []
     deadline = case.peer_deadline
     with Servers(case) as servers:
+
         def work() -> None:
             try:
                 if client in ("httplib2", "urllib3"):
@@ -209,8 +224,14 @@ def _play(client: str, case: Any) -> Dict[str, Any]:
     if forbidden:
         verdicts.append(("WRONG", "WRONG:sent " + b",".join(forbidden).decode("latin-1", "replace")))
     worst = max(verdicts, key=lambda v: VERDICT_ORDER.index(v[0]))
-    return {"case": case.name, "family": case.family, "verdict": worst[0], "cell": worst[1],
-            "all": [v[1] for v in verdicts], "got": [repr(g)[:200] for g in results]}
+    return {
+        "case": case.name,
+        "family": case.family,
+        "verdict": worst[0],
+        "cell": worst[1],
+        "all": [v[1] for v in verdicts],
+        "got": [repr(g)[:200] for g in results],
+    }
 
 
 def child(client: str, names: List[str]) -> None:
@@ -225,8 +246,13 @@ def child(client: str, names: List[str]) -> None:
         try:
             row = _play(client, case)
         except BaseException as exc:  # the harness failed: report, go on
-            row = {"case": case.name, "family": case.family, "verdict": "CRASH",
-                   "cell": "CRASH:" + type(exc).__name__, "all": [repr(exc)]}
+            row = {
+                "case": case.name,
+                "family": case.family,
+                "verdict": "CRASH",
+                "cell": "CRASH:" + type(exc).__name__,
+                "all": [repr(exc)],
+            }
         sys.stdout.write(json.dumps(row) + "\n")
         sys.stdout.flush()
     sys.stdout.flush()
@@ -235,8 +261,13 @@ def child(client: str, names: List[str]) -> None:
 
 # --------------------------------------------------------------- the parent
 def run_client(client: str, names: List[str], budget: float) -> Dict[str, Dict[str, Any]]:
-    proc = subprocess.Popen([sys.executable, __file__, "--child", client, "--cases", ",".join(names)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", client, "--cases", ",".join(names)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     rows: Dict[str, Dict[str, Any]] = {}
     lines: List[str] = []
 
@@ -290,7 +321,7 @@ def main() -> int:
     width = max(len(c.name) for c in cases) + 2
     col = 19
     print("hostile-server catalogue: %d cases, %d clients (%.0f s)" % (len(cases), len(clients), elapsed))
-    print("case".ljust(width) + "".join(c[:col - 1].ljust(col) for c in clients))
+    print("case".ljust(width) + "".join(c[: col - 1].ljust(col) for c in clients))
     family = None
     for case in cases:
         if case.family != family:
@@ -300,7 +331,7 @@ def main() -> int:
         for client in clients:
             row = table[client].get(case.name)
             cell = row["cell"] if row else "HANG"  # the client process died or ran out of time
-            cells.append(cell[:col - 1].ljust(col))
+            cells.append(cell[: col - 1].ljust(col))
         print(case.name.ljust(width) + "".join(cells))
     print()
     summary: Dict[str, Dict[str, int]] = {}
@@ -310,12 +341,25 @@ def main() -> int:
             row = table[client].get(case.name)
             counts[row["verdict"] if row else "HANG"] += 1
         summary[client] = counts
-        print("%-18s %3d right, %2d lenient, %2d refused, %2d WRONG, %2d HANG, %2d CRASH  (of %d)" % (
-            client + ":", counts["right"], counts["lenient"], counts["refused"], counts["WRONG"],
-            counts["HANG"], counts["CRASH"], len(cases)))
+        print(
+            "%-18s %3d right, %2d lenient, %2d refused, %2d WRONG, %2d HANG, %2d CRASH  (of %d)"
+            % (
+                client + ":",
+                counts["right"],
+                counts["lenient"],
+                counts["refused"],
+                counts["WRONG"],
+                counts["HANG"],
+                counts["CRASH"],
+                len(cases),
+            )
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"clients": clients, "cases": [c.name for c in cases],
-                                               "table": table, "summary": summary}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {"clients": clients, "cases": [c.name for c in cases], "table": table, "summary": summary}, indent=1
+            )
+        )
     return 0
 
 

@@ -25,8 +25,7 @@ def decode_json(promise: asynchttp.Promise) -> None:
 
 def main() -> None:
     with DemoServer(lifetime=60) as server, asynchttp.Http(max_workers=4) as http:
-        pairs = [http.request(server.url("/json?id=%d" % n), callback=decode_json)
-                 for n in range(1, 21)]
+        pairs = [http.request(server.url("/json?id=%d" % n), callback=decode_json) for n in range(1, 21)]
         failed = http.request(server.url("/drop"), callback=decode_json)
 
         total = 0.0
@@ -36,8 +35,10 @@ def main() -> None:
         print("first item:", pairs[0][1]["name"], pairs[0][1]["tags"])
 
         threads = {response["x-decoded-on"] for response, _ in pairs}
-        print("decoded on %d worker thread(s), none of them the main thread: %s"
-              % (len(threads), threading.current_thread().name not in threads))
+        print(
+            "decoded on %d worker thread(s), none of them the main thread: %s"
+            % (len(threads), threading.current_thread().name not in threads)
+        )
 
         try:
             failed[1]["id"]

@@ -41,8 +41,7 @@ class BlogClient:
             decode(promise)
             if promise.exception is None:
                 # dependent requests: they need the ids, and start the moment they are known
-                promise.content = [(user, self.get("/api/users/%d/posts" % user["id"])[1])
-                                   for user in promise.content]
+                promise.content = [(user, self.get("/api/users/%d/posts" % user["id"])[1]) for user in promise.content]
 
         return self.get("/api/users", callback=fetch_posts)
 
@@ -57,9 +56,13 @@ class BlogClient:
                 promise.content = json.loads(content) if response.status == 200 else None
 
         body = json.dumps({"user_id": user_id, "title": title})
-        return self.http.request(urljoin(self.base, "/api/posts"), "POST", body=body,
-                                 headers={"content-type": "application/json"},
-                                 callback=read_back)
+        return self.http.request(
+            urljoin(self.base, "/api/posts"),
+            "POST",
+            body=body,
+            headers={"content-type": "application/json"},
+            callback=read_back,
+        )
 
 
 def main() -> None:
@@ -73,8 +76,7 @@ def main() -> None:
         print("prices:", ", ".join("%.2f" % item["price"] for item in prices))
 
         response, post = blog.create_post(1, "hello from the example")
-        print("created (%d): post %d by user %d: %s"
-              % (response.status, post["id"], post["user_id"], post["title"]))
+        print("created (%d): post %d by user %d: %s" % (response.status, post["id"], post["user_id"], post["title"]))
 
 
 if __name__ == "__main__":

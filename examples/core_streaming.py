@@ -38,8 +38,8 @@ async def file_pieces(path: str) -> AsyncIterator[bytes]:
 async def upload(request: Any, url: str, path: str) -> dict:
     size = os.path.getsize(path)
     code, headers, body = await request(
-        b"POST", url, headers=((b"content-length", str(size).encode()),),
-        body=file_pieces, body_args=(path,))
+        b"POST", url, headers=((b"content-length", str(size).encode()),), body=file_pieces, body_args=(path,)
+    )
     return json.loads(await buffered(body))  # the server's small JSON answer
 
 
@@ -70,19 +70,24 @@ async def main(server: DemoServer, workdir: str) -> None:
         tracemalloc.start()
         answer = await upload(request, server.url("/upload"), source)
         _, upload_peak = tracemalloc.get_traced_memory()
-        print("uploaded %d MiB; the server counted %d bytes; sha256 matches: %s"
-              % (SIZE >> 20, answer["bytes"], answer["sha256"] == expected))
+        print(
+            "uploaded %d MiB; the server counted %d bytes; sha256 matches: %s"
+            % (SIZE >> 20, answer["bytes"], answer["sha256"] == expected)
+        )
 
         tracemalloc.reset_peak()
         target = os.path.join(workdir, "download.bin")
-        code, digest, largest = await download(
-            request, server.url("/large?size=%d" % SIZE), target)
+        code, digest, largest = await download(request, server.url("/large?size=%d" % SIZE), target)
         _, download_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        print("downloaded %d MiB (status %d) in chunks of at most %d KiB"
-              % (os.path.getsize(target) >> 20, code, largest >> 10))
-        print("peak memory traced: upload %d KiB, download %d KiB (file: %d KiB)"
-              % (upload_peak >> 10, download_peak >> 10, SIZE >> 10))
+        print(
+            "downloaded %d MiB (status %d) in chunks of at most %d KiB"
+            % (os.path.getsize(target) >> 20, code, largest >> 10)
+        )
+        print(
+            "peak memory traced: upload %d KiB, download %d KiB (file: %d KiB)"
+            % (upload_peak >> 10, download_peak >> 10, SIZE >> 10)
+        )
         print("download digest:", digest)
     finally:
         await close()

@@ -81,10 +81,11 @@ def fetch_batch(urls: Sequence[str]) -> Batch:
     return os.getpid(), id(http), fetch_all(http, urls)
 
 
-def fetch_on_cluster(client: Client, urls: Sequence[str], batch_size: int,
-                     progress: bool = True) -> Tuple[List[Result], dict]:
+def fetch_on_cluster(
+    client: Client, urls: Sequence[str], batch_size: int, progress: bool = True
+) -> Tuple[List[Result], dict]:
     """Fetch ``urls`` in batches on the cluster's workers; returns the results and who fetched them."""
-    batches = [urls[i:i + batch_size] for i in range(0, len(urls), batch_size)]
+    batches = [urls[i : i + batch_size] for i in range(0, len(urls), batch_size)]
     futures = client.map(fetch_batch, batches, pure=False)
     results: List[Result] = []
     https_per_process: dict = {}
@@ -120,8 +121,9 @@ def run_cluster(args: argparse.Namespace, urls: List[str]) -> str:
         cluster = None
         client = Client(args.scheduler)
     else:
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
         client = Client(cluster)
     try:
         client.register_plugin(HttpPerWorker(max_connections=args.max_connections))
@@ -129,8 +131,10 @@ def run_cluster(args: argparse.Namespace, urls: List[str]) -> str:
         print("cluster ready in %.2f s" % (ready - started))
         results, https = fetch_on_cluster(client, urls, args.batch, progress=not args.quiet)
         summary("cluster", results, time.perf_counter() - ready)
-        print("cluster: %d worker processes, Http objects per process: %s"
-              % (len(https), sorted({len(ids) for ids in https.values()})))
+        print(
+            "cluster: %d worker processes, Http objects per process: %s"
+            % (len(https), sorted({len(ids) for ids in https.values()}))
+        )
         print("worker pids: %s" % " ".join(str(pid) for pid in sorted(https)))
     finally:
         client.close()
@@ -154,10 +158,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--urls", type=int, default=2000, help="how many URLs (default 2000)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    parser.add_argument("--batch", type=int, default=500,
-                        help="URLs per Dask task (default 500: a task costs milliseconds of overhead)")
-    parser.add_argument("--max-connections", type=int, default=20,
-                        help="connections of each Http (default 20)")
+    parser.add_argument(
+        "--batch", type=int, default=500, help="URLs per Dask task (default 500: a task costs milliseconds of overhead)"
+    )
+    parser.add_argument("--max-connections", type=int, default=20, help="connections of each Http (default 20)")
     parser.add_argument("--compare", action="store_true", help="also fetch them all with one Http here")
     parser.add_argument("--scheduler", help="address of a running scheduler instead of a local cluster")
     parser.add_argument("--base-url", help="the server to ask instead of a local demo server")

@@ -46,8 +46,7 @@ def prices_blocking(urls: list[str], http: Any) -> list[float]:
 def prices_concurrent(urls: list[str], http: asynchttp.Http) -> list[float]:
     """Step 2: asynchttp.Http; first issue every request, then read them in order."""
     pairs = [http.request(url) for url in urls]  # all in flight now
-    return [json.loads(content)["price"] if response.status == 200 else 0.0
-            for response, content in pairs]
+    return [json.loads(content)["price"] if response.status == 200 else 0.0 for response, content in pairs]
 
 
 def closed_port() -> int:
@@ -84,8 +83,7 @@ def main() -> None:
             # the gain shows with slow answers: 10 x 50 ms one after another, or overlapped
             with asynchttp.BlockingHttp() as blocking:
                 timed("1. BlockingHttp, 10 slow requests", lambda: [blocking.request(u) for u in slow])
-            timed("2. Http, 10 slow requests", lambda: [bytes(c) for _, c in
-                                                        [http.request(u) for u in slow]])
+            timed("2. Http, 10 slow requests", lambda: [bytes(c) for _, c in [http.request(u) for u in slow]])
 
         # The same exceptions as httplib2, where httplib2 raises them
         closed = "http://127.0.0.1:%d/" % closed_port()

@@ -36,8 +36,10 @@ def main() -> None:
             statuses[response.status] += 1
             received += len(content)
         elapsed = time.perf_counter() - start
-        print("all %d done in %.2f s (%.0f requests/s), %d bytes"
-              % (sum(statuses.values()), elapsed, COUNT / elapsed, received))
+        print(
+            "all %d done in %.2f s (%.0f requests/s), %d bytes"
+            % (sum(statuses.values()), elapsed, COUNT / elapsed, received)
+        )
         print("statuses:", ", ".join("%d x %d" % pair for pair in sorted(statuses.items())))
 
 

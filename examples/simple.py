@@ -29,8 +29,7 @@ def main() -> None:
 
         # content behaves as bytes, response as httplib2.Response (a dict of headers)
         response, content = http.request(server.url("/gzip"))
-        print("gzip:", response.status, len(content), "bytes once decoded,",
-              "starts with", bytes(content[:14]))
+        print("gzip:", response.status, len(content), "bytes once decoded,", "starts with", bytes(content[:14]))
         # Errors surface when touched, as the exception httplib2 would raise
         response, content = http.request(server.url("/drop"))
         try:

@@ -81,8 +81,7 @@ def scripted() -> Iterator[Callable[..., ScriptedServer]]:
     all are stopped at teardown."""
     servers: list[ScriptedServer] = []
 
-    def start(script: Any, ssl_context: ssl.SSLContext | None = None,
-              **kwargs: Any) -> ScriptedServer:
+    def start(script: Any, ssl_context: ssl.SSLContext | None = None, **kwargs: Any) -> ScriptedServer:
         server = ScriptedServer(script, ssl_context, **kwargs).start()
         servers.append(server)
         return server

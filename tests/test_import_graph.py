@@ -46,8 +46,11 @@ def imports_of(package: str, path: Path) -> Set[str]:
 
 def build_graph() -> Dict[str, Set[str]]:
     """Each module of both packages -> the modules of both packages it imports."""
-    raw = {module_name(pkg, path): imports_of(pkg, path)
-           for pkg, folder in PACKAGES.items() for path in sorted(folder.glob("*.py"))}
+    raw = {
+        module_name(pkg, path): imports_of(pkg, path)
+        for pkg, folder in PACKAGES.items()
+        for path in sorted(folder.glob("*.py"))
+    }
     return {name: {dep for dep in deps if dep in raw and dep != name} for name, deps in raw.items()}
 
 
@@ -61,7 +64,7 @@ def find_cycle(graph: Dict[str, Set[str]]) -> List[str]:
         path.append(node)
         for dep in sorted(graph[node]):
             if state.get(dep) == 1:
-                return path[path.index(dep):] + [dep]
+                return path[path.index(dep) :] + [dep]
             if dep not in state:
                 cycle = visit(dep)
                 if cycle:

@@ -43,9 +43,14 @@ def cli() -> Callable[..., subprocess.CompletedProcess]:
     """``cli(*args, input=None)``: run the command, return the finished process (text)."""
 
     def run(*args: str, input: Optional[str] = None, **env: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run(cli_command(*args), capture_output=True, timeout=CHILD_TIMEOUT,
-                              input=None if input is None else input.encode("utf-8"),
-                              cwd=str(REPO), env=child_env(**env))
+        proc = subprocess.run(
+            cli_command(*args),
+            capture_output=True,
+            timeout=CHILD_TIMEOUT,
+            input=None if input is None else input.encode("utf-8"),
+            cwd=str(REPO),
+            env=child_env(**env),
+        )
         # decoded by hand: text mode would turn the bar's carriage returns into newlines
         proc.stdout = proc.stdout.decode("utf-8")
         proc.stderr = proc.stderr.decode("utf-8")
@@ -104,12 +109,15 @@ def one_line(text: str) -> str:
 def summary_of(stderr: str) -> dict[str, Any]:
     """The summary's lines by label ("status", "errors", ...) plus its first line as "head"."""
     lines = stderr.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("asynchttp: ")
-              and " request" in line and " answered, " in line]
+    starts = [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("asynchttp: ") and " request" in line and " answered, " in line
+    ]
     assert starts, stderr
     head = lines[starts[-1]]
     parts: dict[str, Any] = {"head": head}
-    for line in lines[starts[-1] + 1:]:
+    for line in lines[starts[-1] + 1 :]:
         if not line.startswith("  "):
             break
         label, _, rest = line.strip().partition(" ")

@@ -40,8 +40,11 @@ def test_demo_runs_1000_requests_with_bar_and_summary(cli: Cli) -> None:
     statuses = dict(pair.split(": ") for pair in summary["status"].split("  "))
     assert set(statuses) == {"200", "404", "500", "503"}  # redirects were followed
     assert summary["errors"].startswith("RemoteDisconnected: ")  # /drop, on purpose
-    assert re.search(r"every answer was right \(the \d+ error statuses and \d+ dropped "
-                     r"connections are on purpose\)", err)
+    assert re.search(
+        r"every answer was right \(the \d+ error statuses and \d+ dropped "
+        r"connections are on purpose\)",
+        err,
+    )
     assert proc.stdout == ""
 
 
@@ -68,8 +71,7 @@ def test_demo_on_a_terminal_shows_the_bar_unless_told_not_to(cli: Cli) -> None:
 def test_demo_verbose(cli: Cli) -> None:
     proc = cli("demo", "-n", "10", "-v")
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"^\S+ \S+ asynchttp-loop asynchttp DEBUG request \d+ started",
-                     proc.stderr, re.M)
+    assert re.search(r"^\S+ \S+ asynchttp-loop asynchttp DEBUG request \d+ started", proc.stderr, re.M)
 
 
 # ------------------------------------------------------------------ the URL mix
@@ -79,8 +81,18 @@ def test_demo_urls_are_deterministic_and_cover_every_kind() -> None:
     urls = demo_urls("http://127.0.0.1:1/", 1000)
     assert urls == demo_urls("http://127.0.0.1:1", 1000) and len(set(urls)) == 1000
     kinds = {url.split("/", 3)[3].partition("?")[0] for url in urls}
-    assert kinds == {"fast", "json", "gzip", "redirect", "slow", "large", "status/404",
-                     "status/500", "status/503", "drop"}
+    assert kinds == {
+        "fast",
+        "json",
+        "gzip",
+        "redirect",
+        "slow",
+        "large",
+        "status/404",
+        "status/500",
+        "status/503",
+        "drop",
+    }
     assert all(expected_outcome(url) is not None for url in urls)
     for count in (1, 7, 10, 333):
         assert len(demo_urls("http://127.0.0.1:1", count)) == count
@@ -95,8 +107,9 @@ def server() -> Iterator[DemoServer]:
         yield running
 
 
-def ask(server: DemoServer, method: str, path: str, body: Optional[bytes] = None,
-        headers: Optional[dict[str, str]] = None) -> tuple[int, dict[str, str], bytes]:
+def ask(
+    server: DemoServer, method: str, path: str, body: Optional[bytes] = None, headers: Optional[dict[str, str]] = None
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -107,8 +120,7 @@ def ask(server: DemoServer, method: str, path: str, body: Optional[bytes] = None
 
 
 def test_each_endpoint_answers_as_the_demo_expects(server: DemoServer) -> None:
-    for url in sorted(set(u.split("?")[0] + "?" + u.split("?")[1]
-                          for u in demo_urls(server.url("/"), 10))):
+    for url in sorted(set(u.split("?")[0] + "?" + u.split("?")[1] for u in demo_urls(server.url("/"), 10))):
         path = url.split(str(server.port), 1)[1]
         status, headers, body = ask(server, "GET", path, headers={"Accept-Encoding": "gzip"})
         outcome = expected_outcome(url)
@@ -184,8 +196,7 @@ def test_rest_api(server: DemoServer) -> None:
     assert status == 200 and [u["id"] for u in users] == list(range(1, len(users) + 1))
     status, _, body = ask(server, "GET", "/api/users/2/posts")
     assert status == 200 and {p["user_id"] for p in json.loads(body)} == {2}
-    status, headers, body = ask(server, "POST", "/api/posts",
-                                body=json.dumps({"user_id": 3, "title": "t"}).encode())
+    status, headers, body = ask(server, "POST", "/api/posts", body=json.dumps({"user_id": 3, "title": "t"}).encode())
     created = json.loads(body)
     assert status == 201 and headers["location"] == "/api/posts/%d" % created["id"]
     assert json.loads(ask(server, "GET", headers["location"])[2]) == created
@@ -224,9 +235,13 @@ def test_demo_ctrl_c() -> None:
 
     # One at a time, the demo's 40 slow answers alone take 8 s, so Ctrl-C lands mid-run;
     # the first drawing of the bar shows that the job has started.
-    proc = subprocess.Popen(cli_command("demo", "-c", "1", "--progress"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=str(REPO),
-                            env=child_env(ASYNCHTTP_NO_TQDM="1"))
+    proc = subprocess.Popen(
+        cli_command("demo", "-c", "1", "--progress"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=str(REPO),
+        env=child_env(ASYNCHTTP_NO_TQDM="1"),
+    )
     seen = b""
     try:
         assert proc.stderr is not None

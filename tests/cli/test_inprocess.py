@@ -52,8 +52,9 @@ def test_header_value_may_be_empty() -> None:
     assert _cli.parse_header("X-Colon: a:b") == ("X-Colon", "a:b")
 
 
-@pytest.mark.parametrize("url", ["example.com/x", "ftp://host/x", "http://", "http:///path",
-                                 "http://host:port/", "//host/x"])
+@pytest.mark.parametrize(
+    "url", ["example.com/x", "ftp://host/x", "http://", "http:///path", "http://host:port/", "//host/x"]
+)
 def test_not_absolute_http_urls(capsys: pytest.CaptureFixture[str], url: str) -> None:
     assert "not an absolute http(s) URL: %r" % url in usage_error(capsys, url)
 
@@ -107,8 +108,7 @@ def test_option_missing_its_value(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_progress_options_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "not allowed with" in usage_error(capsys, "--progress", "--no-progress",
-                                             "http://127.0.0.1:9/")
+    assert "not allowed with" in usage_error(capsys, "--progress", "--no-progress", "http://127.0.0.1:9/")
 
 
 def test_demo_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,10 +121,27 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         _cli.main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("URL", "-i FILE", "-X METHOD", "-H 'NAME: VALUE'", "-d DATA", "-c N",
-                   "--timeout SECONDS", "--cache DIR", "-o DIR", "--jsonl", "--quiet",
-                   "--no-redirects", "--insecure", "--cacert FILE", "--progress",
-                   "--no-progress", "--verbose", "--version", "Exit status"):
+    for option in (
+        "URL",
+        "-i FILE",
+        "-X METHOD",
+        "-H 'NAME: VALUE'",
+        "-d DATA",
+        "-c N",
+        "--timeout SECONDS",
+        "--cache DIR",
+        "-o DIR",
+        "--jsonl",
+        "--quiet",
+        "--no-redirects",
+        "--insecure",
+        "--cacert FILE",
+        "--progress",
+        "--no-progress",
+        "--verbose",
+        "--version",
+        "Exit status",
+    ):
         assert option in out, option
 
 
@@ -152,10 +169,17 @@ def test_percentile_nearest_rank() -> None:
     assert [_cli.percentile([1.0, 2.0, 3.0], q) for q in (0.5, 0.9)] == [2.0, 3.0]
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8080/a/b.txt", "http://h/", "http://h/../../etc/passwd",
-    "http://h/x?y=%2F..%2F&z=\u00e9", "https://[::1]:443/" + "long" * 100, "http://h/..",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/a/b.txt",
+        "http://h/",
+        "http://h/../../etc/passwd",
+        "http://h/x?y=%2F..%2F&z=\u00e9",
+        "https://[::1]:443/" + "long" * 100,
+        "http://h/..",
+    ],
+)
 def test_safe_file_name(url: str) -> None:
     name = _cli.safe_file_name(42, url, 5)
     assert re.fullmatch(r"00042-[A-Za-z0-9._-]+", name), name
@@ -164,10 +188,14 @@ def test_safe_file_name(url: str) -> None:
 
 
 def test_summary_lines() -> None:
-    stats = _cli.Stats(total=5, statuses=Counter({200: 2, 404: 1}),
-                       errors=Counter({"TimeoutError": 1, "ConnectionRefusedError": 1}),
-                       nbytes=3 * 1024 * 1024, latencies=[0.001, 0.002, 0.003, 0.004, 0.5],
-                       elapsed=2.0)
+    stats = _cli.Stats(
+        total=5,
+        statuses=Counter({200: 2, 404: 1}),
+        errors=Counter({"TimeoutError": 1, "ConnectionRefusedError": 1}),
+        nbytes=3 * 1024 * 1024,
+        latencies=[0.001, 0.002, 0.003, 0.004, 0.5],
+        elapsed=2.0,
+    )
     lines = _cli.format_summary(stats).splitlines()
     assert lines[0] == "asynchttp: 5 requests in 2.00 s: 3 answered, 2 failed"
     assert lines[1:] == [
@@ -179,8 +207,7 @@ def test_summary_lines() -> None:
     ]
     assert not stats.all_ok and _cli.exit_status(stats) == 1
     stats.interrupted, stats.cancelled, stats.not_started = True, 1, 4
-    assert _cli.format_summary(stats).splitlines()[0].endswith(
-        "3 answered, 2 failed, 1 cancelled, 4 not started")
+    assert _cli.format_summary(stats).splitlines()[0].endswith("3 answered, 2 failed, 1 cancelled, 4 not started")
     assert _cli.exit_status(stats) == 130
 
 

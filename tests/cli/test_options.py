@@ -32,7 +32,8 @@ Cli = Callable[..., subprocess.CompletedProcess]
 JSONL_FIELDS = {"url", "status", "bytes", "seconds", "error", "fromcache"}
 LOG_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<thread>\S+) (?P<logger>asynchttp(_lowhaio)?) "
-    r"(?P<level>DEBUG|INFO|WARNING|ERROR) .+")
+    r"(?P<level>DEBUG|INFO|WARNING|ERROR) .+"
+)
 
 
 def jsonl(stdout: str) -> list[dict[str, Any]]:
@@ -68,22 +69,29 @@ def test_urls_as_arguments(cli: Cli, http_server: TestServer) -> None:
 def test_python_m_and_main_agree(http_server: TestServer) -> None:
     # the console script calls asynchttp._cli:main; -m goes through __main__ to the same
     proc = subprocess.run(
-        [cli_command()[0], "-c", "import sys; from asynchttp._cli import main; sys.exit(main())",
-         http_server.url("/hello")],
-        capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=str(REPO), env=child_env())
+        [
+            cli_command()[0],
+            "-c",
+            "import sys; from asynchttp._cli import main; sys.exit(main())",
+            http_server.url("/hello"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        cwd=str(REPO),
+        env=child_env(),
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("200 11 B ")
 
 
 def test_input_file(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
     url_file, more = tmp_path / "urls.txt", tmp_path / "more.txt"
-    url_file.write_text("# a comment\n\n%s\n  %s  \n" % (
-        http_server.url("/hello?n=1"), http_server.url("/hello?n=2")))
+    url_file.write_text("# a comment\n\n%s\n  %s  \n" % (http_server.url("/hello?n=1"), http_server.url("/hello?n=2")))
     more.write_text(http_server.url("/hello?n=3") + "\n")
     proc = cli("--jsonl", "-i", str(url_file), http_server.url("/hello?n=0"), "-i", str(more))
     assert proc.returncode == 0, proc.stderr
-    assert sorted(r.target for r in http_server.requests) == [
-        "/hello?n=0", "/hello?n=1", "/hello?n=2", "/hello?n=3"]
+    assert sorted(r.target for r in http_server.requests) == ["/hello?n=0", "/hello?n=1", "/hello?n=2", "/hello?n=3"]
     assert len(jsonl(proc.stdout)) == 4
 
 
@@ -127,8 +135,17 @@ def test_method(cli: Cli, http_server: TestServer) -> None:
 
 
 def test_headers_repeatable(cli: Cli, http_server: TestServer) -> None:
-    proc = cli("-H", "X-One: 1", "-H", "X-Two:   two words  ", "-H", "X-One: again",
-               "-H", "User-Agent: asynchttp-cli-test", http_server.url("/echo"))
+    proc = cli(
+        "-H",
+        "X-One: 1",
+        "-H",
+        "X-Two:   two words  ",
+        "-H",
+        "X-One: again",
+        "-H",
+        "User-Agent: asynchttp-cli-test",
+        http_server.url("/echo"),
+    )
     assert proc.returncode == 0, proc.stderr
     (request,) = http_server.requests
     assert request.header_all("x-one") == ["1, again"]
@@ -196,8 +213,14 @@ def test_concurrency_one_uses_one_connection(cli: Cli, http_server: TestServer) 
 
 def test_concurrency_limits_requests_in_flight(http_server: TestServer) -> None:
     urls = [http_server.url("/wait?key=cc&n=%d" % i) for i in range(6)]
-    proc = subprocess.Popen(cli_command("-c", "3", "--jsonl", *urls), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=str(REPO), env=child_env())
+    proc = subprocess.Popen(
+        cli_command("-c", "3", "--jsonl", *urls),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(REPO),
+        env=child_env(),
+    )
     try:
         assert http_server.wait_arrived("cc", 3, timeout=CHILD_TIMEOUT)
         # three are held by the server; a fourth cannot have been sent
@@ -254,8 +277,13 @@ def test_cache_dir_unusable(cli: Cli, http_server: TestServer, tmp_path: Path) -
 def test_output_dir(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
     out_dir = tmp_path / "out" / "nested"
     tricky = http_server.url("/echo?path=../../etc/passwd&x=%2F..%2F")
-    urls = [http_server.url("/hello"), http_server.url("/gzip"), http_server.url("/hello"),
-            tricky, http_server.url("/")]
+    urls = [
+        http_server.url("/hello"),
+        http_server.url("/gzip"),
+        http_server.url("/hello"),
+        tricky,
+        http_server.url("/"),
+    ]
     proc = cli("-o", str(out_dir), "--jsonl", *urls)
     assert proc.returncode == 1  # "/" is a 404 on this server; its body is saved anyway
     records = jsonl(proc.stdout)
@@ -384,8 +412,7 @@ def test_error_status_exits_1(cli: Cli, http_server: TestServer) -> None:
 
 def test_failures_per_error_class(cli: Cli, http_server: TestServer) -> None:
     refused = ["http://127.0.0.1:%d/%d" % (closed_port(), i) for i in range(2)]
-    proc = cli("-q", "--timeout", "0.3", http_server.url("/slow?delay=20"), *refused,
-               http_server.url("/hello"))
+    proc = cli("-q", "--timeout", "0.3", http_server.url("/slow?delay=20"), *refused, http_server.url("/hello"))
     assert proc.returncode == 1
     summary = summary_of(proc.stderr)
     assert summary["errors"] == "ConnectionRefusedError: 2  TimeoutError: 1"
@@ -396,8 +423,7 @@ def test_failures_per_error_class(cli: Cli, http_server: TestServer) -> None:
 def test_unknown_option(cli: Cli, http_server: TestServer) -> None:
     proc = cli("--frobnicate", http_server.url("/hello"))
     assert proc.returncode == 2
-    assert one_line(proc.stderr) == (
-        "asynchttp: error: unrecognized arguments: --frobnicate (see 'asynchttp --help')")
+    assert one_line(proc.stderr) == ("asynchttp: error: unrecognized arguments: --frobnicate (see 'asynchttp --help')")
     assert http_server.requests == []
 
 
@@ -422,8 +448,7 @@ def test_verbose(cli: Cli, http_server: TestServer) -> None:
 
 
 def test_progress_forced_without_terminal(cli: Cli, http_server: TestServer) -> None:
-    proc = cli("--progress", "-q", http_server.url("/hello"), http_server.url("/json"),
-               ASYNCHTTP_NO_TQDM="1")
+    proc = cli("--progress", "-q", http_server.url("/hello"), http_server.url("/json"), ASYNCHTTP_NO_TQDM="1")
     assert proc.returncode == 0, proc.stderr
     assert "\r[" in proc.stderr
     assert re.search(r"\[#+\] 2/2 100% [\d.]+ req/s done failed 0", proc.stderr)
@@ -435,8 +460,11 @@ def test_progress_on_terminal(http_server: TestServer) -> None:
     assert status == 0, output
     assert re.search(r"\[#+\] 20/20 100% [\d.]+ req/s done failed 0", output)
     # result lines are written above the bar, each on a line of its own
-    result_lines = [line for line in output.replace("\r\n", "\n").split("\n")
-                    if line.rstrip().endswith(tuple(urls)) and " B " in line]
+    result_lines = [
+        line
+        for line in output.replace("\r\n", "\n").split("\n")
+        if line.rstrip().endswith(tuple(urls)) and " B " in line
+    ]
     assert len(result_lines) == 20
     # (the bar is cleared before each: what stays on screen is what follows the last CR)
     assert all(line.split("\r")[-1].startswith("200 11 B ") for line in result_lines), result_lines
@@ -444,8 +472,7 @@ def test_progress_on_terminal(http_server: TestServer) -> None:
 
 
 def test_no_progress_on_terminal(http_server: TestServer) -> None:
-    status, output = run_in_pty(["--no-progress", http_server.url("/hello")],
-                                ASYNCHTTP_NO_TQDM="1")
+    status, output = run_in_pty(["--no-progress", http_server.url("/hello")], ASYNCHTTP_NO_TQDM="1")
     assert status == 0, output
     assert "req/s done" not in output and "[#" not in output
 
@@ -461,10 +488,15 @@ def test_progress_with_tqdm_when_installed(http_server: TestServer) -> None:
 
 
 def test_ctrl_c_cancels_pending_and_prints_summary(http_server: TestServer) -> None:
-    urls = [http_server.url("/hello")] + [http_server.url("/wait?key=held&n=%d" % i)
-                                          for i in range(3)]
-    proc = subprocess.Popen(cli_command("-c", "2", *urls), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=str(REPO), env=child_env())
+    urls = [http_server.url("/hello")] + [http_server.url("/wait?key=held&n=%d" % i) for i in range(3)]
+    proc = subprocess.Popen(
+        cli_command("-c", "2", *urls),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(REPO),
+        env=child_env(),
+    )
     try:
         # /hello is done and two /wait requests are held by the server: the window is full
         assert http_server.wait_arrived("held", 2, timeout=CHILD_TIMEOUT)

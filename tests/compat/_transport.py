@@ -75,7 +75,9 @@ async def _through_proxy(plan: Any, host: str, port: int, context: Any, timeout:
         if _proxy.needs_local_resolution(plan, host):
             infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
             resolved = infos[0][4][0]
-        extra = await _with_timeout(_proxy.drive_socket(_proxy.negotiation(plan, host, port, resolved), loop, sock), timeout)
+        extra = await _with_timeout(
+            _proxy.drive_socket(_proxy.negotiation(plan, host, port, resolved), loop, sock), timeout
+        )
         if extra:
             raise ConnectionError("the test proxy sent bytes after its handshake")
         return await _with_timeout(
@@ -188,8 +190,15 @@ class SemanticsHttp:
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._inner, name, value)
 
-    def request(self, uri: str, method: str = "GET", body: Any = None, headers: Any = None,
-                redirections: int = httplib2.DEFAULT_MAX_REDIRECTS, connection_type: Any = None):
+    def request(
+        self,
+        uri: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Any = None,
+        redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
+        connection_type: Any = None,
+    ):
         http = self._inner
         return asyncio.run(
             run_httplib2_request(http, make_send_once(http), uri, method, body, headers, redirections, connection_type)

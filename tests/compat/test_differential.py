@@ -89,7 +89,10 @@ def _scripted(replies: list) -> Any:
         if 300 <= status < 400 and status != 304 and spec["location"]:
             headers.append(("Location", spec["location"]))
         body = b"hit %d %s %s %s" % (
-            n, req.method.encode(), req.headers.get("accept", "-").encode(), req.headers.get("authorization", "-").encode()
+            n,
+            req.method.encode(),
+            req.headers.get("accept", "-").encode(),
+            req.headers.get("authorization", "-").encode(),
         )
         if spec["gzip"] and status != 304:
             headers.append(("Content-Encoding", "gzip"))
@@ -100,7 +103,9 @@ def _scripted(replies: list) -> Any:
 
 
 def _target(req: Request, state: dict) -> Reply:
-    return Reply(200, [("Content-Type", "text/plain"), ("Cache-Control", "max-age=3600")], b"target " + req.method.encode())
+    return Reply(
+        200, [("Content-Type", "text/plain"), ("Cache-Control", "max-age=3600")], b"target " + req.method.encode()
+    )
 
 
 def _scenario(replies: list, requests: list, attrs: dict) -> Scenario:
@@ -118,10 +123,16 @@ def _scenario(replies: list, requests: list, attrs: dict) -> Scenario:
         if spec["range"]:
             headers["Range"] = spec["range"]
         body = b"payload" if spec["method"] in ("POST", "PUT") else None
-        steps.append(Step("/r", method=spec["method"], headers=headers or None, body=body,
-                          redirections=spec["redirections"]))
-    names = ("follow_all_redirects", "ignore_etag", "follow_redirects", "forward_authorization_headers",
-             "force_exception_to_status_code")
+        steps.append(
+            Step("/r", method=spec["method"], headers=headers or None, body=body, redirections=spec["redirections"])
+        )
+    names = (
+        "follow_all_redirects",
+        "ignore_etag",
+        "follow_redirects",
+        "forward_authorization_headers",
+        "force_exception_to_status_code",
+    )
     return Scenario(
         "differential",
         4,
@@ -138,7 +149,9 @@ KINDS = [
     pytest.param(
         "blocking",
         id="blocking",
-        marks=pytest.mark.skipif(not (_HAVE_BLOCKING and _WIRED), reason="asynchttp.BlockingHttp not wired to _semantics"),
+        marks=pytest.mark.skipif(
+            not (_HAVE_BLOCKING and _WIRED), reason="asynchttp.BlockingHttp not wired to _semantics"
+        ),
     ),
     pytest.param(
         "promise",

@@ -69,8 +69,15 @@ def test_parse_cache_control() -> None:
 
 def test_end2end_headers() -> None:
     response = httplib2.Response(
-        {"status": "200", "connection": "keep-alive, x-hop", "keep-alive": "5", "x-hop": "1",
-         "content-type": "text/plain", "transfer-encoding": "chunked", "etag": '"e"'}
+        {
+            "status": "200",
+            "connection": "keep-alive, x-hop",
+            "keep-alive": "5",
+            "x-hop": "1",
+            "content-type": "text/plain",
+            "transfer-encoding": "chunked",
+            "etag": '"e"',
+        }
     )
     assert sorted(_httplib2.end2end_headers(response)) == ["content-type", "etag", "status"]
 
@@ -120,8 +127,15 @@ class _DictCache:
 
 def test_update_cache_writes_httplib2s_format() -> None:
     cache = _DictCache()
-    response = httplib2.Response({"status": "200", "content-type": "text/plain", "vary": "Accept",
-                                  "transfer-encoding": "chunked", "content-encoding": "gzip"})
+    response = httplib2.Response(
+        {
+            "status": "200",
+            "content-type": "text/plain",
+            "vary": "Accept",
+            "transfer-encoding": "chunked",
+            "content-encoding": "gzip",
+        }
+    )
     _httplib2.update_cache({"accept": "text/*"}, response, b"body", cache, "k")
     head, _, body = cache.data["k"].partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
@@ -151,11 +165,14 @@ def test_update_cache_stores_a_304_as_200() -> None:
 PAYLOAD = b"the payload " * 100
 
 
-@pytest.mark.parametrize("coding, data", [
-    ("gzip", gzip.compress(PAYLOAD)),
-    ("deflate", zlib.compress(PAYLOAD)),
-    ("deflate", zlib.compress(PAYLOAD)[2:-4]),  # raw deflate: the fallback
-])
+@pytest.mark.parametrize(
+    "coding, data",
+    [
+        ("gzip", gzip.compress(PAYLOAD)),
+        ("deflate", zlib.compress(PAYLOAD)),
+        ("deflate", zlib.compress(PAYLOAD)[2:-4]),  # raw deflate: the fallback
+    ],
+)
 def test_decompress_content(coding: str, data: bytes) -> None:
     response = httplib2.Response({"status": "200", "content-encoding": coding, "content-length": str(len(data))})
     assert _httplib2.decompress_content(response, data, {}) == PAYLOAD

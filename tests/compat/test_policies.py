@@ -119,8 +119,13 @@ def test_redirect_codes_set_arithmetic_is_honoured() -> None:
 
 @pytest.mark.parametrize(
     "status, method, expected",
-    [(302, "POST", ("GET", None)), (303, "PUT", ("GET", None)), (301, "POST", ("POST", b"x")),
-     (307, "POST", ("POST", b"x")), (308, "PATCH", ("PATCH", b"x"))],
+    [
+        (302, "POST", ("GET", None)),
+        (303, "PUT", ("GET", None)),
+        (301, "POST", ("POST", b"x")),
+        (307, "POST", ("POST", b"x")),
+        (308, "PATCH", ("PATCH", b"x")),
+    ],
 )
 def test_redirect_method(status: int, method: str, expected: tuple) -> None:
     assert _redirects.redirect_method(status, method, b"x") == expected
@@ -197,8 +202,9 @@ def test_auth_objects_cannot_make_nested_requests() -> None:
 
 def test_custom_scheme_nested_request_fails_instead_of_deadlocking(monkeypatch: Any) -> None:
     class Nested(httplib2.Authentication):
-        def __init__(self, credentials: Any, host: str, request_uri: str, headers: dict, response: Any,
-                     content: bytes, http: Any) -> None:
+        def __init__(
+            self, credentials: Any, host: str, request_uri: str, headers: dict, response: Any, content: bytes, http: Any
+        ) -> None:
             super().__init__(credentials, host, request_uri, headers, response, content, http)
             http.request("http://127.0.0.1:9/token")  # would need the loop we are running on
 
@@ -380,9 +386,7 @@ def test_concurrent_requests_for_one_url_never_corrupt_file_cache(tmp_path: Any)
         send_once = make_send_once(http)
 
         async def main() -> list:
-            return await asyncio.gather(
-                *[run_httplib2_request(http, send_once, server.base + "/r") for _ in range(40)]
-            )
+            return await asyncio.gather(*[run_httplib2_request(http, send_once, server.base + "/r") for _ in range(40)])
 
         results = asyncio.run(main())
         for response, content in results:
@@ -481,8 +485,9 @@ def test_refused_is_not_retried() -> None:
     assert _semantics.is_retryable_failure(exc, "GET", 1, 2, False) == "raise"
 
 
-@pytest.mark.parametrize("method, verdict", [("GET", "stale"), ("PUT", "stale"), ("DELETE", "stale"),
-                                             ("POST", "raise"), ("PATCH", "raise")])
+@pytest.mark.parametrize(
+    "method, verdict", [("GET", "stale"), ("PUT", "stale"), ("DELETE", "stale"), ("POST", "raise"), ("PATCH", "raise")]
+)
 def test_stale_connection_retry_only_idempotent(method: str, verdict: str) -> None:
     exc = _mapped(http_client.RemoteDisconnected("closed"), HttpConnectionClosedError("closed before response"))
     assert _semantics.is_retryable_failure(exc, method, 1, 2, False) == verdict
@@ -521,8 +526,12 @@ def test_default_user_agent_identifies_both() -> None:
 @pytest.mark.parametrize(
     "exc, status, reason, content",
     [
-        (httplib2.RelativeURIError("Only absolute URIs are allowed. uri = /x"), 400, "Bad Request",
-         b"Only absolute URIs are allowed. uri = /x"),
+        (
+            httplib2.RelativeURIError("Only absolute URIs are allowed. uri = /x"),
+            400,
+            "Bad Request",
+            b"Only absolute URIs are allowed. uri = /x",
+        ),
         (KeyError("ftp"), 400, "Bad Request", b"'ftp'"),
         (TimeoutError("timed out"), 408, "Request Timeout", b"Request Timeout"),
     ],
@@ -588,8 +597,13 @@ def test_cache_truthiness_is_httplib2s_and_off_the_loop() -> None:
     async def main() -> tuple:
         empty, filled = SizedCache(), SizedCache()
         filled.data["k"] = b"v"
-        return (await _cache.is_enabled(None), await _cache.is_enabled(httplib2.FileCache.__new__(httplib2.FileCache)),
-                await _cache.is_enabled(empty), await _cache.is_enabled(filled), empty.threads | filled.threads)
+        return (
+            await _cache.is_enabled(None),
+            await _cache.is_enabled(httplib2.FileCache.__new__(httplib2.FileCache)),
+            await _cache.is_enabled(empty),
+            await _cache.is_enabled(filled),
+            empty.threads | filled.threads,
+        )
 
     none, file_cache, empty, filled, threads = asyncio.run(main())
     assert (none, file_cache, empty, filled) == (False, True, False, True)

@@ -105,7 +105,8 @@ def test_connect_request_like_pysocks() -> None:
     request = _proxy.connect_request(plan, "t.test", 443)
     assert request == (
         b"CONNECT t.test:443 HTTP/1.1\r\nHost: t.test\r\nProxy-Authorization: basic "
-        + base64.b64encode(b"u:p") + b"\r\n\r\n"
+        + base64.b64encode(b"u:p")
+        + b"\r\n\r\n"
     )
     local = _proxy.connect_request(_plan(_proxy.HTTP, rdns=False), "t.test", 80, resolved_ip="10.1.2.3")
     assert local.startswith(b"CONNECT 10.1.2.3:80 HTTP/1.1\r\nHost: t.test\r\n")
@@ -202,8 +203,10 @@ def test_socks4_ip_and_4a_name() -> None:
 
 @pytest.mark.parametrize(
     "reply, error, text",
-    [(b"\x01\x5a" + b"\0" * 6, socks.GeneralProxyError, "invalid data"),
-     (b"\x00\x5b" + b"\0" * 6, socks.SOCKS4Error, "0x5b: Request rejected or failed")],
+    [
+        (b"\x01\x5a" + b"\0" * 6, socks.GeneralProxyError, "invalid data"),
+        (b"\x00\x5b" + b"\0" * 6, socks.SOCKS4Error, "0x5b: Request rejected or failed"),
+    ],
 )
 def test_socks4_failures(reply: bytes, error: type, text: str) -> None:
     with pytest.raises(error) as info:
@@ -221,8 +224,15 @@ def test_proxy_connection_error_wording() -> None:
 # ---------------------------------------------------------------- drive_socket: the core's seam
 
 
-def _socket_tunnel_request(kind: str, proxy_type: int, tls: bool, tmp_path: Any, user: Any = None,
-                           password: Any = None, host: str = "127.0.0.1") -> tuple:
+def _socket_tunnel_request(
+    kind: str,
+    proxy_type: int,
+    tls: bool,
+    tmp_path: Any,
+    user: Any = None,
+    password: Any = None,
+    host: str = "127.0.0.1",
+) -> tuple:
     """Connect a raw non-blocking socket to a test proxy, tunnel, optionally TLS, one request."""
     import asyncio
 
@@ -231,11 +241,18 @@ def _socket_tunnel_request(kind: str, proxy_type: int, tls: bool, tmp_path: Any,
     from tests.servers.tls import TlsMaterial
 
     material = TlsMaterial() if tls else None
-    with ScriptServer({"/x": lambda r, s: Reply(200, [], b"through " + r.target.encode())},
-                      ssl_context=material.server_context() if material else None) as origin, \
-            ProxyServer(kind, user, password) as proxy:
-        plan = _proxy.plan_proxy(httplib2.ProxyInfo(proxy_type, "127.0.0.1", proxy.port, True, user, password),
-                                 "https" if tls else "http", host)
+    with (
+        ScriptServer(
+            {"/x": lambda r, s: Reply(200, [], b"through " + r.target.encode())},
+            ssl_context=material.server_context() if material else None,
+        ) as origin,
+        ProxyServer(kind, user, password) as proxy,
+    ):
+        plan = _proxy.plan_proxy(
+            httplib2.ProxyInfo(proxy_type, "127.0.0.1", proxy.port, True, user, password),
+            "https" if tls else "http",
+            host,
+        )
 
         async def main() -> bytes:
             loop = asyncio.get_running_loop()
@@ -248,7 +265,9 @@ def _socket_tunnel_request(kind: str, proxy_type: int, tls: bool, tmp_path: Any,
                 context = material.client_context() if material else None
                 reader = asyncio.StreamReader()
                 transport, _ = await loop.create_connection(
-                    lambda: asyncio.StreamReaderProtocol(reader), sock=sock, ssl=context,
+                    lambda: asyncio.StreamReaderProtocol(reader),
+                    sock=sock,
+                    ssl=context,
                     server_hostname=host if context else None,
                 )
                 transport.write(b"GET /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -262,7 +281,9 @@ def _socket_tunnel_request(kind: str, proxy_type: int, tls: bool, tmp_path: Any,
         return asyncio.run(main()), proxy.log
 
 
-@pytest.mark.parametrize("kind, proxy_type", [("http", _proxy.HTTP), ("socks4", _proxy.SOCKS4), ("socks5", _proxy.SOCKS5)])
+@pytest.mark.parametrize(
+    "kind, proxy_type", [("http", _proxy.HTTP), ("socks4", _proxy.SOCKS4), ("socks5", _proxy.SOCKS5)]
+)
 @pytest.mark.parametrize("tls", [False, True])
 def test_drive_socket_tunnel_then_tls(kind: str, proxy_type: int, tls: bool, tmp_path: Any) -> None:
     data, log = _socket_tunnel_request(kind, proxy_type, tls, tmp_path)

@@ -41,9 +41,13 @@ def test_prepare_request_normalises_and_adds_httplib2_defaults() -> None:
         "user-agent": _semantics.default_user_agent(),
         "accept-encoding": "gzip, deflate",
     }
-    assert fields == dict(httplib2._normalize_headers({"X-One": " 1 "}), **{
-        "user-agent": _semantics.default_user_agent(), "accept-encoding": "gzip, deflate",
-    })
+    assert fields == dict(
+        httplib2._normalize_headers({"X-One": " 1 "}),
+        **{
+            "user-agent": _semantics.default_user_agent(),
+            "accept-encoding": "gzip, deflate",
+        },
+    )
     assert target == _uri.split_uri("HTTP://Example.ORG/a b?q#f")
     assert (target.scheme, target.authority, target.request_uri) == ("http", "example.org", "/a%20b?q")
 
@@ -189,9 +193,20 @@ def test_follow_redirect_runs_the_next_hop_and_keeps_the_previous() -> None:
         http = httplib2.Http(proxy_info=None)
         fields, target = _semantics.prepare_request(http, server.base + "/a", {"Authorization": "secret"}, None)
         redirect = httplib2.Response({"status": "303", "location": "/b"})
-        response, content = _run(_semantics.follow_redirect(
-            http, make_send_once(http), target, "POST", b"form", fields, 3, None, redirect, b"",
-        ))
+        response, content = _run(
+            _semantics.follow_redirect(
+                http,
+                make_send_once(http),
+                target,
+                "POST",
+                b"form",
+                fields,
+                3,
+                None,
+                redirect,
+                b"",
+            )
+        )
         assert (response.status, content) == (200, b"landed GET")  # 303: the next hop is a GET
         assert response.previous["location"] == server.base + "/b"  # made absolute
         assert response.previous["content-location"] == server.base + "/a"
@@ -207,4 +222,3 @@ def test_follow_redirect_limits_without_sending() -> None:
     missing = httplib2.Response({"status": "302"})
     with pytest.raises(httplib2.RedirectMissingLocation):
         _run(_semantics.follow_redirect(http, _must_not_send, target, "GET", None, fields, 3, None, missing, b""))
-

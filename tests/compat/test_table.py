@@ -120,13 +120,17 @@ def _request_view(req: Any, default_agents: tuple) -> dict:
             from .scenarios import _parse_digest
 
             p = _parse_digest(value[7:])
-            value = "Digest " + ",".join(
-                "%s=%s" % (k, p[k]) for k in sorted(p) if k not in ("cnonce", "response")
-            )
+            value = "Digest " + ",".join("%s=%s" % (k, p[k]) for k in sorted(p) if k not in ("cnonce", "response"))
         elif name == "x-wsse":
             value = "<wsse>"
         headers[name] = value
-    return {"method": req.method, "target": req.target, "body": req.body, "headers": headers, "wire": _wire_view(req.raw)}
+    return {
+        "method": req.method,
+        "target": req.target,
+        "body": req.body,
+        "headers": headers,
+        "wire": _wire_view(req.raw),
+    }
 
 
 def _default_agents() -> tuple:
@@ -148,9 +152,14 @@ def _tls_files(tmp_path_factory: Any) -> dict:
 
     material = TlsMaterial()
     where = tmp_path_factory.mktemp("tls")
-    files = {"ca": where / "ca.pem", "untrusted_ca": where / "untrusted.pem", "missing": where / "absent.pem",
-             "client_key": where / "client.key", "client_key_encrypted": where / "client-enc.key",
-             "client_cert": where / "client.pem"}
+    files = {
+        "ca": where / "ca.pem",
+        "untrusted_ca": where / "untrusted.pem",
+        "missing": where / "absent.pem",
+        "client_key": where / "client.key",
+        "client_key_encrypted": where / "client-enc.key",
+        "client_cert": where / "client.pem",
+    }
     material.ca.cert_pem.write_to_path(str(files["ca"]))
     material.untrusted_ca.cert_pem.write_to_path(str(files["untrusted_ca"]))
     client = material.ca.issue_cert("client.example", common_name="compat-client")
@@ -158,8 +167,9 @@ def _tls_files(tmp_path_factory: Any) -> dict:
     client.cert_chain_pems[0].write_to_path(str(files["client_cert"]))
     key = serialization.load_pem_private_key(client.private_key_pem.bytes(), None)
     files["client_key_encrypted"].write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.BestAvailableEncryption(b"pw"))
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+        )
     )
 
     def server_context(flavour: str) -> ssl.SSLContext:
@@ -223,7 +233,9 @@ def _make_client(kind: str, scenario: Scenario, tmp_path: Any, base: str, tls: d
     for name, password, domain in scenario.credentials:
         http.add_credentials(name, password, domain.replace("{authority}", authority))
     for key, cert, domain, password in scenario.certificates:
-        http.add_certificate(_fill(key, tls, authority), _fill(cert, tls, authority), _fill(domain, tls, authority), password)
+        http.add_certificate(
+            _fill(key, tls, authority), _fill(cert, tls, authority), _fill(domain, tls, authority), password
+        )
     if scenario.setup_cache is not None:
         scenario.setup_cache(cache_object, base)
     return http
@@ -231,8 +243,12 @@ def _make_client(kind: str, scenario: Scenario, tmp_path: Any, base: str, tls: d
 
 def _uri_for(step: Step, base: str, port: int, closed_port: int, full_port: int) -> str:
     if step.uri is not None:
-        return (step.uri.replace("{base}", base).replace("{port}", str(port))
-                .replace("{closed_port}", str(closed_port)).replace("{full_port}", str(full_port)))
+        return (
+            step.uri.replace("{base}", base)
+            .replace("{port}", str(port))
+            .replace("{closed_port}", str(closed_port))
+            .replace("{full_port}", str(full_port))
+        )
     return base + step.path
 
 
@@ -303,7 +319,11 @@ def _run_scenario(
                     view = _response_view(response, base, port)
                     # httplib2 hands back a str "" in one corner (FailedToDecompressContent under force_exception)
                     body = content if type(content) is str else bytes(content)
-                    result = {"response": view, "content": _norm(body, base, port), "is_bytes": isinstance(content, bytes)}
+                    result = {
+                        "response": view,
+                        "content": _norm(body, base, port),
+                        "is_bytes": isinstance(content, bytes),
+                    }
                 except Exception as exc:  # the exception is part of the observation
                     result = {"exception": _observe_exception(exc, base, port)}
                 if hasattr(step.body, "seek"):
@@ -352,7 +372,9 @@ CLIENTS = [
         "blocking",
         id="blocking",
         marks=[
-            pytest.mark.skipif(not _HAVE_BLOCKING, reason="asynchttp.BlockingHttp not importable yet (facade, issue 3)"),
+            pytest.mark.skipif(
+                not _HAVE_BLOCKING, reason="asynchttp.BlockingHttp not importable yet (facade, issue 3)"
+            ),
             pytest.mark.skipif(not _WIRED, reason=_NOT_WIRED),
         ],
     ),
@@ -400,6 +422,8 @@ def test_scenario(kind: str, scenario: Scenario, tmp_path: Any, tmp_path_factory
 
 def _without_wire(observations: list) -> list:
     return [
-        {**o, "received": [{k: v for k, v in r.items() if k != "wire"} for r in o["received"]]} if "received" in o else o
+        {**o, "received": [{k: v for k, v in r.items() if k != "wire"} for r in o["received"]]}
+        if "received" in o
+        else o
         for o in observations
     ]

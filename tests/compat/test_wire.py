@@ -173,7 +173,10 @@ def _cases(tmp: Path) -> dict[str, tuple[list[Step], dict]]:
         "redirect 308 put": ([("PUT", "/r308", b"twice", None)], {"follow_all_redirects": True}),
         "auth retry file": ([("PUT", "/auth", lambda: io.BytesIO(b""), None)], {"credentials": True}),
         "redirect 301 cached": ([("GET", "/r301", None, None), ("GET", "/r301", None, None)], {"cache": True}),
-        "auth retry": ([("GET", "/auth", None, {"X-Before": "1"}), ("POST", "/auth", b"p", None)], {"credentials": True}),
+        "auth retry": (
+            [("GET", "/auth", None, {"X-Before": "1"}), ("POST", "/auth", b"p", None)],
+            {"credentials": True},
+        ),
         "if-none-match from cache": ([("GET", "/etag", None, None), ("GET", "/etag", None, None)], {"cache": True}),
         "if-match on put": ([("GET", "/etag", None, None), ("PUT", "/etag", b"new", None)], {"cache": True}),
         "if-modified-since from cache": (

@@ -43,15 +43,15 @@ def header(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
-async def fetch(request: Callable[..., Awaitable[Any]], method: bytes, url: str,
-                *args: Any, **kwargs: Any) -> tuple[bytes, Headers, bytes]:
+async def fetch(
+    request: Callable[..., Awaitable[Any]], method: bytes, url: str, *args: Any, **kwargs: Any
+) -> tuple[bytes, Headers, bytes]:
     """One request, body read to its end (so the connection goes back to the pool)."""
     code, headers, body = await request(method, url, *args, **kwargs)
     return code, headers, await buffered(body)
 
 
-async def conn_of(request: Callable[..., Awaitable[Any]], url: str,
-                  method: bytes = b"GET") -> tuple[int, int]:
+async def conn_of(request: Callable[..., Awaitable[Any]], url: str, method: bytes = b"GET") -> tuple[int, int]:
     """(x-conn-id, x-conn-requests) of one request to the HTTP test server."""
     _, headers, _ = await fetch(request, method, url)
     return int(header(headers, b"x-conn-id") or 0), int(header(headers, b"x-conn-requests") or 0)

@@ -63,8 +63,7 @@ def constant(server: TestServer, path: str, make: Callable[[], Any]) -> str:
 def test_query_in_url_is_kept_and_params_appended(http_server: TestServer) -> None:
     async def main() -> Any:
         async with open_pool() as request:
-            return await fetch(request, b"GET", http_server.url("/echo?a=1&b=x%20y"),
-                               params=(("c", "3"), ("d", "e f")))
+            return await fetch(request, b"GET", http_server.url("/echo?a=1&b=x%20y"), params=(("c", "3"), ("d", "e f")))
 
     code, _, body = run(main())
     assert code == b"200"
@@ -176,15 +175,15 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("case", BAD_REQUESTS)
-def test_bad_request_raises_local_error_before_sending(scripted: Callable[..., ScriptedServer],
-                                                       case: dict) -> None:
+def test_bad_request_raises_local_error_before_sending(scripted: Callable[..., ScriptedServer], case: dict) -> None:
     server = scripted([recv_head(), send(OK_2)])
 
     async def main() -> Any:
         async with open_pool() as request:
             with pytest.raises(HttpLocalError) as info:
-                await request(case.get("method", b"GET"), server.url(case.get("path", "/")),
-                              headers=case.get("headers", ()))
+                await request(
+                    case.get("method", b"GET"), server.url(case.get("path", "/")), headers=case.get("headers", ())
+                )
             # the pool is still fine, and this is the first connection the server sees
             return info.value, await fetch(request, b"GET", server.url("/fine"))
 
@@ -197,8 +196,9 @@ def test_bad_request_raises_local_error_before_sending(scripted: Callable[..., S
     assert server.requests[0][1].startswith(b"GET /fine HTTP/1.1\r\n")
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "http:///nohost", "http://127.0.0.1:99999/",
-                                 "not a url", b"http://127.0.0.1/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/x", "http:///nohost", "http://127.0.0.1:99999/", "not a url", b"http://127.0.0.1/"]
+)
 def test_bad_urls_are_local_errors(url: Any) -> None:
     async def main() -> None:
         async with open_pool() as request:
@@ -217,8 +217,14 @@ def test_body_without_length_is_sent_chunked(http_server: TestServer) -> None:
 
     async def main() -> Any:
         async with open_pool() as request:
-            return await fetch(request, b"POST", http_server.url("/echo"), body=gen,
-                               body_args=(b"first-",), body_kwargs=(("b", b"second"),))
+            return await fetch(
+                request,
+                b"POST",
+                http_server.url("/echo"),
+                body=gen,
+                body_args=(b"first-",),
+                body_kwargs=(("b", b"second"),),
+            )
 
     _, _, body = run(main())
     echoed = json.loads(body)
@@ -229,8 +235,9 @@ def test_body_without_length_is_sent_chunked(http_server: TestServer) -> None:
 def test_body_with_content_length_is_sent_as_is(http_server: TestServer) -> None:
     async def main() -> Any:
         async with open_pool() as request:
-            return await fetch(request, b"PUT", http_server.url("/echo"),
-                               headers=((b"content-length", b"5"),), body=streamed(b"hello"))
+            return await fetch(
+                request, b"PUT", http_server.url("/echo"), headers=((b"content-length", b"5"),), body=streamed(b"hello")
+            )
 
     _, _, body = run(main())
     echoed = json.loads(body)
@@ -259,15 +266,19 @@ def test_large_request_body_streams_through_flow_control(http_server: TestServer
 
     async def main() -> Any:
         async with open_pool() as request:
-            return await fetch(request, b"POST", http_server.url("/discard"), body=gen,
-                               headers=((b"content-length", str(size).encode()),))
+            return await fetch(
+                request,
+                b"POST",
+                http_server.url("/discard"),
+                body=gen,
+                headers=((b"content-length", str(size).encode()),),
+            )
 
     _, _, body = run(main())
     assert json.loads(body)["length"] == size
 
 
-def test_error_raised_by_the_request_body_propagates_and_drops_the_connection(
-        http_server: TestServer) -> None:
+def test_error_raised_by_the_request_body_propagates_and_drops_the_connection(http_server: TestServer) -> None:
     class Boom(Exception):
         pass
 
@@ -306,8 +317,11 @@ def test_write_timeout_when_the_server_never_reads(scripted: Callable[..., Scrip
 
 # ------------------------------------------------------------ response framing
 def test_interim_responses_are_skipped(http_server: TestServer) -> None:
-    url = constant(http_server, "/interim", lambda: Response(
-        body=b"final", interim=[(100, []), (103, [("Link", "</s.css>; rel=preload")])]))
+    url = constant(
+        http_server,
+        "/interim",
+        lambda: Response(body=b"final", interim=[(100, []), (103, [("Link", "</s.css>; rel=preload")])]),
+    )
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -320,10 +334,8 @@ def test_interim_responses_are_skipped(http_server: TestServer) -> None:
 
 
 @pytest.mark.parametrize("status", [204, 304])
-def test_no_body_statuses_ignore_content_length_and_reuse(http_server: TestServer,
-                                                          status: int) -> None:
-    url = constant(http_server, "/nobody", lambda: Response(
-        status=status, headers=[("Content-Length", "5")]))
+def test_no_body_statuses_ignore_content_length_and_reuse(http_server: TestServer, status: int) -> None:
+    url = constant(http_server, "/nobody", lambda: Response(status=status, headers=[("Content-Length", "5")]))
 
     async def main() -> Any:
         async with open_pool(socket_timeout=2) as request:
@@ -349,8 +361,9 @@ def test_head_with_content_length_has_no_body_and_reuses(http_server: TestServer
 
 
 def test_chunked_wins_over_content_length_and_is_not_reused(http_server: TestServer) -> None:
-    url = constant(http_server, "/both", lambda: Response(
-        body=b"hello world", chunked=True, headers=[("Content-Length", "3")]))
+    url = constant(
+        http_server, "/both", lambda: Response(body=b"hello world", chunked=True, headers=[("Content-Length", "3")])
+    )
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -363,8 +376,7 @@ def test_chunked_wins_over_content_length_and_is_not_reused(http_server: TestSer
 
 
 @pytest.mark.parametrize("lengths", [[b"1x"], [b"-1"], [b"2", b"3"], [b"2, 3"], [b"9" * 30]])
-def test_invalid_content_length_is_a_protocol_error(scripted: Callable[..., ScriptedServer],
-                                                    lengths: list) -> None:
+def test_invalid_content_length_is_a_protocol_error(scripted: Callable[..., ScriptedServer], lengths: list) -> None:
     head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"content-length: %s\r\n" % v for v in lengths)
     server = scripted([recv_head(), send(head + b"\r\nok"), wait_for_client_close(2)])
 
@@ -379,8 +391,7 @@ def test_invalid_content_length_is_a_protocol_error(scripted: Callable[..., Scri
 
 
 def test_agreeing_duplicate_content_lengths_are_accepted(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n"
-                                         b"content-length: 2\r\n\r\nok")])
+    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\nok")])
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -390,8 +401,7 @@ def test_agreeing_duplicate_content_lengths_are_accepted(scripted: Callable[...,
 
 
 def test_body_until_close_http11(http_server: TestServer) -> None:
-    url = constant(http_server, "/until-close", lambda: Response(body=b"no framing at all",
-                                                                 add_content_length=False))
+    url = constant(http_server, "/until-close", lambda: Response(body=b"no framing at all", add_content_length=False))
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -429,14 +439,19 @@ def test_http10_response_until_close(http_server: TestServer) -> None:
 
 
 def test_http10_keep_alive_rules(http_server: TestServer) -> None:
-    kept = constant(http_server, "/10-keep", lambda: Response(
-        body=b"k", version="HTTP/1.0", headers=[("Connection", "keep-alive")]))
+    kept = constant(
+        http_server, "/10-keep", lambda: Response(body=b"k", version="HTTP/1.0", headers=[("Connection", "keep-alive")])
+    )
     not_kept = constant(http_server, "/10-plain", lambda: Response(body=b"p", version="HTTP/1.0"))
 
     async def main() -> list:
         async with open_pool() as request:
-            return [await conn_of(request, kept), await conn_of(request, kept),
-                    await conn_of(request, not_kept), await conn_of(request, kept)]
+            return [
+                await conn_of(request, kept),
+                await conn_of(request, kept),
+                await conn_of(request, not_kept),
+                await conn_of(request, kept),
+            ]
 
     # keep-alive asked for: reused; HTTP/1.0 without it: the connection ends with it
     assert run(main()) == [(1, 1), (1, 2), (1, 3), (2, 1)]
@@ -445,8 +460,10 @@ def test_http10_keep_alive_rules(http_server: TestServer) -> None:
 def test_connection_close_from_server_is_honoured(http_server: TestServer) -> None:
     async def main() -> list:
         async with open_pool() as request:
-            return [await conn_of(request, http_server.url("/close")),
-                    await conn_of(request, http_server.url("/hello"))]
+            return [
+                await conn_of(request, http_server.url("/close")),
+                await conn_of(request, http_server.url("/hello")),
+            ]
 
     assert run(main()) == [(1, 1), (2, 1)]
 
@@ -454,8 +471,7 @@ def test_connection_close_from_server_is_honoured(http_server: TestServer) -> No
 def test_connection_close_from_caller_is_honoured(http_server: TestServer) -> None:
     async def main() -> list:
         async with open_pool() as request:
-            await fetch(request, b"GET", http_server.url("/hello"),
-                        headers=((b"Connection", b"keep-alive, Close"),))
+            await fetch(request, b"GET", http_server.url("/hello"), headers=((b"Connection", b"keep-alive, Close"),))
             return [await conn_of(request, http_server.url("/hello"))]
 
     assert run(main()) == [(2, 1)]
@@ -463,8 +479,10 @@ def test_connection_close_from_caller_is_honoured(http_server: TestServer) -> No
 
 
 def test_chunk_extensions_ignored_and_connection_reused(scripted: Callable[..., ScriptedServer]) -> None:
-    response = (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                b"5;name=value;flag\r\nhello\r\n6 ; q=\"x;y\"\r\n world\r\n0;last\r\n\r\n")
+    response = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        b'5;name=value;flag\r\nhello\r\n6 ; q="x;y"\r\n world\r\n0;last\r\n\r\n'
+    )
     server = scripted([recv_head(), send(response), recv_head(), send(OK_2)])
 
     async def main() -> Any:
@@ -494,8 +512,13 @@ def test_trailers_are_read(http_server: TestServer) -> None:
 
 
 def test_invalid_chunk_size_is_a_protocol_error(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                                         b"zz\r\nhello\r\n0\r\n\r\n"), wait_for_client_close(2)])
+    server = scripted(
+        [
+            recv_head(),
+            send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"),
+            wait_for_client_close(2),
+        ]
+    )
 
     async def main() -> None:
         async with open_pool() as request:
@@ -523,11 +546,20 @@ def test_extra_bytes_after_a_response_prevent_reuse(http_server: TestServer) -> 
 
 def test_extra_bytes_arriving_before_the_body_is_read(scripted: Callable[..., ScriptedServer]) -> None:
     """The response is complete but unread when more bytes come: still not reused."""
-    server = scripted([
-        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhel"), sleep(0.05),
-         send(b"lo"), sleep(0.05), send(b"junk"), wait_for_client_close(2)],
-        [recv_head(), send(OK_2)],
-    ])
+    server = scripted(
+        [
+            [
+                recv_head(),
+                send(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhel"),
+                sleep(0.05),
+                send(b"lo"),
+                sleep(0.05),
+                send(b"junk"),
+                wait_for_client_close(2),
+            ],
+            [recv_head(), send(OK_2)],
+        ]
+    )
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -624,11 +656,18 @@ def test_whole_body_after_streaming_its_start(http_server: TestServer) -> None:
 
 def test_bytes_after_a_whole_body_prevent_reuse(scripted: Callable[..., ScriptedServer]) -> None:
     """The body's buffer ends where the body does: what follows is seen and poisons the connection."""
-    server = scripted([
-        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhe"), sleep(0.1),
-         send(b"lloHTTP/1.1 200 OK\r\n"), wait_for_client_close(2)],
-        [recv_head(), send(OK_2)],
-    ])
+    server = scripted(
+        [
+            [
+                recv_head(),
+                send(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhe"),
+                sleep(0.1),
+                send(b"lloHTTP/1.1 200 OK\r\n"),
+                wait_for_client_close(2),
+            ],
+            [recv_head(), send(OK_2)],
+        ]
+    )
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -645,8 +684,9 @@ def test_bytes_after_a_whole_body_prevent_reuse(scripted: Callable[..., Scripted
 
 def test_announced_length_is_not_allocated_up_front(scripted: Callable[..., ScriptedServer]) -> None:
     """A server announcing a terabyte and sending ten bytes costs about BULK_FIRST, then a timeout."""
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000000\r\n\r\n"
-                                         + b"z" * 10), sleep(5)])
+    server = scripted(
+        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000000\r\n\r\n" + b"z" * 10), sleep(5)]
+    )
 
     async def main() -> int:
         async with open_pool(socket_timeout=0.3) as request:
@@ -665,8 +705,9 @@ def test_announced_length_is_not_allocated_up_front(scripted: Callable[..., Scri
 
 # ----------------------------------------------------------- errors in the body
 def test_reset_mid_body_is_connection_closed(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + b"x" * 10),
-                       sleep(0.1), rst()])
+    server = scripted(
+        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + b"x" * 10), sleep(0.1), rst()]
+    )
 
     async def main() -> BaseException:
         async with open_pool() as request:
@@ -682,8 +723,9 @@ def test_reset_mid_body_is_connection_closed(scripted: Callable[..., ScriptedSer
 
 
 def test_clean_close_mid_body_is_connection_closed(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                                         b"3\r\nabc\r\n"), close()])
+    server = scripted(
+        [recv_head(), send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n"), close()]
+    )
 
     async def main() -> None:
         async with open_pool() as request:
@@ -695,8 +737,7 @@ def test_clean_close_mid_body_is_connection_closed(scripted: Callable[..., Scrip
 
 
 def test_stall_mid_body_is_read_timeout(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n" + b"y" * 40),
-                       sleep(10)])
+    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n" + b"y" * 40), sleep(10)])
 
     async def main() -> BaseException:
         async with open_pool(socket_timeout=0.2) as request:
@@ -738,8 +779,9 @@ def test_slowloris_head_hits_the_head_timeout(scripted: Callable[..., ScriptedSe
 def test_slow_but_steady_body_is_fine(scripted: Callable[..., ScriptedServer]) -> None:
     """The socket timeout is about inactivity: a body trickling in faster than it passes."""
     data = b"0123456789" * 2
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n"),
-                       send_slowly(data, interval=0.03, piece=2)])
+    server = scripted(
+        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n"), send_slowly(data, interval=0.03, piece=2)]
+    )
 
     async def main() -> Any:
         async with open_pool(socket_timeout=0.25) as request:
@@ -793,10 +835,12 @@ def test_cancelled_request_raises_cancelled_and_drops_the_connection(http_server
 
 
 def test_cancelled_while_reading_the_body(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([
-        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc"), wait_for_client_close(3)],
-        [recv_head(), send(OK_2)],
-    ])
+    server = scripted(
+        [
+            [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc"), wait_for_client_close(3)],
+            [recv_head(), send(OK_2)],
+        ]
+    )
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -864,8 +908,9 @@ def test_body_fully_buffered_before_reading_is_reused(http_server: TestServer) -
 
 
 # ----------------------------------------------------------------- no tasks
-def test_no_tasks_are_created_by_the_core(http_server: TestServer, https_server: TestServer,
-                                          client_ssl_context: Any) -> None:
+def test_no_tasks_are_created_by_the_core(
+    http_server: TestServer, https_server: TestServer, client_ssl_context: Any
+) -> None:
     async def main() -> list:
         counts = []
         async with open_pool(get_ssl_context=lambda: client_ssl_context) as request:
@@ -886,8 +931,14 @@ def test_no_tasks_are_created_by_the_core(http_server: TestServer, https_server:
 
 
 def test_errors_are_all_in_the_tree() -> None:
-    for cls in (HttpConnectionClosedError, HttpProtocolError, HttpReadTimeoutError,
-                HttpResponseHeadTimeoutError, HttpWriteTimeoutError, HttpLocalError):
+    for cls in (
+        HttpConnectionClosedError,
+        HttpProtocolError,
+        HttpReadTimeoutError,
+        HttpResponseHeadTimeoutError,
+        HttpWriteTimeoutError,
+        HttpLocalError,
+    ):
         assert issubclass(cls, HttpError)
 
 
@@ -902,8 +953,9 @@ def test_upload_to_a_server_that_reads_late_resumes_writing(scripted: Callable[.
 
     async def main() -> Any:
         async with open_pool(socket_timeout=5) as request:
-            return await fetch(request, b"PUT", server.url("/"), body=gen,
-                               headers=((b"content-length", str(size).encode()),))
+            return await fetch(
+                request, b"PUT", server.url("/"), body=gen, headers=((b"content-length", str(size).encode()),)
+            )
 
     assert run(main(), timeout=30)[2] == b"ok"
 
@@ -927,8 +979,9 @@ def test_reset_while_sending_the_body(scripted: Callable[..., ScriptedServer], p
 
 
 @pytest.mark.parametrize("pace", ["fast", "paced"])
-def test_early_response_then_close_during_upload_is_returned(scripted: Callable[..., ScriptedServer],
-                                                             pace: str) -> None:
+def test_early_response_then_close_during_upload_is_returned(
+    scripted: Callable[..., ScriptedServer], pace: str
+) -> None:
     """A server that answers (say 413) before reading the body and closes: the client
     stops sending and returns that answer, instead of waiting forever to write."""
     answer = b"HTTP/1.1 413 Content Too Large\r\nconnection: close\r\ncontent-length: 7\r\n\r\ntoo big"
@@ -984,8 +1037,9 @@ def test_early_response_with_a_plain_async_iterator_body(scripted: Callable[...,
 
 def test_caller_slow_to_read_the_body_is_not_a_timeout(scripted: Callable[..., ScriptedServer]) -> None:
     """The inactivity timer runs while nobody waits; what arrived meanwhile is still there."""
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nabc"),
-                       sleep(0.05), send(b"def"), sleep(2)])
+    server = scripted(
+        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nabc"), sleep(0.05), send(b"def"), sleep(2)]
+    )
 
     async def main() -> Any:
         async with open_pool(socket_timeout=0.2) as request:
@@ -1042,8 +1096,10 @@ def test_max_header_count_bounds_the_head(scripted: Callable[..., ScriptedServer
 
 
 def test_trailers_are_bounded(scripted: Callable[..., ScriptedServer]) -> None:
-    server = limited(scripted, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
-                     + b"x-t: " + b"t" * 1000 + b"\r\n\r\n")
+    server = limited(
+        scripted,
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n" + b"x-t: " + b"t" * 1000 + b"\r\n\r\n",
+    )
 
     async def main() -> None:
         async with open_pool(max_header_length=512) as request:
@@ -1055,8 +1111,7 @@ def test_trailers_are_bounded(scripted: Callable[..., ScriptedServer]) -> None:
 
 
 def test_chunk_size_digits_are_bounded(scripted: Callable[..., ScriptedServer]) -> None:
-    server = limited(scripted, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                     + b"1" * 40 + b"\r\nabc")
+    server = limited(scripted, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"1" * 40 + b"\r\nabc")
 
     async def main() -> None:
         async with open_pool() as request:
@@ -1076,8 +1131,9 @@ def test_fragment_is_never_sent(http_server: TestServer) -> None:
     assert http_server.requests[0].target == "/echo?a=1"
 
 
-def test_userinfo_goes_neither_into_host_nor_into_logs(http_server: TestServer,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_userinfo_goes_neither_into_host_nor_into_logs(
+    http_server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("DEBUG", logger="asynchttp_lowhaio")
     url = f"http://user:s3cret@127.0.0.1:{http_server.port}/echo"
 
@@ -1101,7 +1157,10 @@ def test_response_headers_keep_order_and_duplicates_with_lower_cased_names(http_
 
     headers, reason, version = run(main())
     assert [pair for pair in headers if pair[0] in (b"x-dup", b"set-cookie")] == [
-        (b"x-dup", b"1"), (b"set-cookie", b"a"), (b"x-dup", b"2")]
+        (b"x-dup", b"1"),
+        (b"set-cookie", b"a"),
+        (b"x-dup", b"2"),
+    ]
     assert all(name == name.lower() for name, _ in headers)
     assert (reason, version) == (b"OK", b"1.1")
 
@@ -1119,9 +1178,13 @@ def test_custom_reason_phrase_is_exposed(http_server: TestServer) -> None:
 def test_expect_100_continue_from_the_caller(http_server: TestServer) -> None:
     async def main() -> Any:
         async with open_pool() as request:
-            return await fetch(request, b"POST", http_server.url("/echo"),
-                               headers=((b"expect", b"100-continue"), (b"content-length", b"4")),
-                               body=streamed(b"data"))
+            return await fetch(
+                request,
+                b"POST",
+                http_server.url("/echo"),
+                headers=((b"expect", b"100-continue"), (b"content-length", b"4")),
+                body=streamed(b"data"),
+            )
 
     code, _, body = run(main())
     assert code == b"200" and json.loads(body)["body"] == "data"
@@ -1138,12 +1201,14 @@ def test_http10_client_version(http_server: TestServer) -> None:
 
 
 @pytest.mark.slow
-def test_timeouts_apply_to_each_request_on_a_kept_alive_connection(
-        scripted: Callable[..., ScriptedServer]) -> None:
+def test_timeouts_apply_to_each_request_on_a_kept_alive_connection(scripted: Callable[..., ScriptedServer]) -> None:
     slow_head = b"HTTP/1.1 200 OK\r\nx-slow: " + b"s" * 100 + b"\r\ncontent-length: 0\r\n\r\n"
-    server = scripted([[recv_head(), send(OK_2), recv_head(), send_slowly(slow_head, interval=0.05)],
-                       [recv_head(), send(OK_2), recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nabc"),
-                        sleep(5)]])
+    server = scripted(
+        [
+            [recv_head(), send(OK_2), recv_head(), send_slowly(slow_head, interval=0.05)],
+            [recv_head(), send(OK_2), recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nabc"), sleep(5)],
+        ]
+    )
 
     async def main() -> None:
         async with open_pool(response_head_timeout=0.3, socket_timeout=0.4, keep_alive_timeout=30) as request:
@@ -1163,11 +1228,17 @@ def test_timeouts_apply_to_each_request_on_a_kept_alive_connection(
 
 @pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
 @pytest.mark.parametrize("recv_bufsize", [1, 16384])
-@pytest.mark.parametrize("path", ["/bytes?n=700001", "/chunked?n=700001&size=7777",
-                                  "/stream?n=700001&piece=65536&chunked=1", "/until-close"])
-def test_bodies_arrive_intact_under_flow_control(http_server: TestServer, https_server: TestServer,
-                                                 client_ssl_context: Any, secure: bool,
-                                                 recv_bufsize: int, path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/bytes?n=700001", "/chunked?n=700001&size=7777", "/stream?n=700001&piece=65536&chunked=1", "/until-close"]
+)
+def test_bodies_arrive_intact_under_flow_control(
+    http_server: TestServer,
+    https_server: TestServer,
+    client_ssl_context: Any,
+    secure: bool,
+    recv_bufsize: int,
+    path: str,
+) -> None:
     server = https_server if secure else http_server
 
     async def until_close_body(_: Request) -> Response:
@@ -1193,12 +1264,21 @@ def test_bodies_arrive_intact_under_flow_control(http_server: TestServer, https_
 
 
 def test_head_timeout_is_not_delayed_by_a_longer_timer_left_from_the_last_request(
-        scripted: Callable[..., ScriptedServer]) -> None:
+    scripted: Callable[..., ScriptedServer],
+) -> None:
     """The inactivity timer outlives a request on a kept-alive connection; a new
     request's shorter head deadline must still fire on time."""
     slow_head = b"HTTP/1.1 200 OK\r\nx-slow: " + b"s" * 200 + b"\r\ncontent-length: 0\r\n\r\n"
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab"), sleep(0.4),
-                       send(b"cd"), recv_head(), send_slowly(slow_head, interval=0.05)])
+    server = scripted(
+        [
+            recv_head(),
+            send(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab"),
+            sleep(0.4),
+            send(b"cd"),
+            recv_head(),
+            send_slowly(slow_head, interval=0.05),
+        ]
+    )
 
     async def main() -> bytes:
         async with open_pool(response_head_timeout=0.3, socket_timeout=30) as request:

@@ -36,8 +36,7 @@ def queries(dns_server: DnsServer, qtype: int) -> list[str]:
     return [name.lower() for name, asked in dns_server.queries if asked == qtype]
 
 
-def test_name_resolves_through_dns(http_server: TestServer, dns_server: DnsServer,
-                                   dns_resolver_factory: Any) -> None:
+def test_name_resolves_through_dns(http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any) -> None:
     dns_server.set("service.test", "A", [("127.0.0.1", 60)])
 
     async def main() -> Any:
@@ -50,8 +49,7 @@ def test_name_resolves_through_dns(http_server: TestServer, dns_server: DnsServe
     assert queries(dns_server, TYPES.A) == ["service.test"]
 
 
-def test_ip_literals_skip_dns(http_server: TestServer, dns_server: DnsServer,
-                              dns_resolver_factory: Any) -> None:
+def test_ip_literals_skip_dns(http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any) -> None:
     async def main() -> Any:
         async with open_pool(get_dns_resolver=dns_resolver_factory) as request:
             return await fetch(request, b"GET", http_server.url("/hello"))
@@ -61,11 +59,16 @@ def test_ip_literals_skip_dns(http_server: TestServer, dns_server: DnsServer,
 
 
 def test_names_are_lower_cased_and_a_trailing_dot_is_dropped(
-        http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any) -> None:
+    http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any
+) -> None:
     dns_server.set("service.test", "A", [("127.0.0.1", 60)])
     port = http_server.port
-    urls = [f"http://SeRvIcE.TeSt:{port}/a", f"http://service.test.:{port}/b",
-            f"http://SERVICE.TEST.:{port}/c", f"http://service.test:{port}/d"]
+    urls = [
+        f"http://SeRvIcE.TeSt:{port}/a",
+        f"http://service.test.:{port}/b",
+        f"http://SERVICE.TEST.:{port}/c",
+        f"http://service.test:{port}/d",
+    ]
 
     async def main() -> list:
         async with open_pool(get_dns_resolver=dns_resolver_factory) as request:
@@ -77,8 +80,9 @@ def test_names_are_lower_cased_and_a_trailing_dot_is_dropped(
     assert {r.header("host") for r in http_server.requests} == {f"service.test:{port}"}
 
 
-def test_international_names_go_through_idna(http_server: TestServer, dns_server: DnsServer,
-                                             dns_resolver_factory: Any) -> None:
+def test_international_names_go_through_idna(
+    http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any
+) -> None:
     dns_server.set("xn--bcher-kva.test", "A", [("127.0.0.1", 60)])
 
     async def main() -> Any:
@@ -89,14 +93,14 @@ def test_international_names_go_through_idna(http_server: TestServer, dns_server
     assert http_server.requests[0].header("host") == f"xn--bcher-kva.test:{http_server.port}"
 
 
-def test_aaaa_only_name_reaches_an_ipv6_server(http_server_v6: TestServer, dns_server: DnsServer,
-                                               dns_resolver_factory: Any) -> None:
+def test_aaaa_only_name_reaches_an_ipv6_server(
+    http_server_v6: TestServer, dns_server: DnsServer, dns_resolver_factory: Any
+) -> None:
     dns_server.set("six.test", "AAAA", [("::1", 60)])
 
     async def main() -> Any:
         async with open_pool(get_dns_resolver=dns_resolver_factory) as request:
-            return [await conn_of(request, f"http://six.test:{http_server_v6.port}/hello")
-                    for _ in range(3)]
+            return [await conn_of(request, f"http://six.test:{http_server_v6.port}/hello") for _ in range(3)]
 
     assert run(main()) == [(1, 1), (1, 2), (1, 3)]
     assert queries(dns_server, TYPES.AAAA) == ["six.test"]  # the answer is cached
@@ -105,8 +109,7 @@ def test_aaaa_only_name_reaches_an_ipv6_server(http_server_v6: TestServer, dns_s
     assert queries(dns_server, TYPES.A) == ["six.test"]
 
 
-def test_dual_stack_name_uses_ipv4(http_server: TestServer, dns_server: DnsServer,
-                                   dns_resolver_factory: Any) -> None:
+def test_dual_stack_name_uses_ipv4(http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any) -> None:
     dns_server.set("dual.test", "A", [("127.0.0.1", 60)])
     dns_server.set("dual.test", "AAAA", [("::1", 60)])
 
@@ -118,8 +121,9 @@ def test_dual_stack_name_uses_ipv4(http_server: TestServer, dns_server: DnsServe
     assert queries(dns_server, TYPES.AAAA) == []
 
 
-def test_next_address_is_tried_when_connect_fails(http_server: TestServer, dns_server: DnsServer,
-                                                  dns_resolver_factory: Any) -> None:
+def test_next_address_is_tried_when_connect_fails(
+    http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any
+) -> None:
     # nothing listens on 127.0.0.2 at the server's port: refused, then 127.0.0.1 works
     dns_server.set("multi.test", "A", [("127.0.0.2", 60), ("127.0.0.1", 60)])
 
@@ -131,8 +135,9 @@ def test_next_address_is_tried_when_connect_fails(http_server: TestServer, dns_s
     assert http_server.connections_opened == 1
 
 
-def test_every_address_refused_is_connect_error(http_server: TestServer, dns_server: DnsServer,
-                                                dns_resolver_factory: Any) -> None:
+def test_every_address_refused_is_connect_error(
+    http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any
+) -> None:
     dns_server.set("none.test", "A", [("127.0.0.2", 60), ("127.0.0.3", 60)])
 
     async def main() -> BaseException:
@@ -147,8 +152,9 @@ def test_every_address_refused_is_connect_error(http_server: TestServer, dns_ser
     assert isinstance(error.__cause__, ConnectionRefusedError)
 
 
-def test_answers_are_cached_for_their_ttl(http_server: TestServer, dns_server: DnsServer,
-                                          dns_resolver_factory: Any) -> None:
+def test_answers_are_cached_for_their_ttl(
+    http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any
+) -> None:
     dns_server.set("ttl.test", "A", [("127.0.0.1", 30)])
     url = f"http://ttl.test:{http_server.port}/hello"
 
@@ -173,8 +179,7 @@ def test_answers_are_cached_for_their_ttl(http_server: TestServer, dns_server: D
     assert run_fake_clock(main) == [1, 1, 2]
 
 
-def test_keep_alive_is_dns_aware(http_server: TestServer, dns_server: DnsServer,
-                                 dns_resolver_factory: Any) -> None:
+def test_keep_alive_is_dns_aware(http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any) -> None:
     """When the host's addresses change, the idle connection to the old one is closed."""
     dns_server.set("moving.test", "A", [("127.0.0.1", 5)])
     port = http_server.port
@@ -193,8 +198,14 @@ def test_keep_alive_is_dns_aware(http_server: TestServer, dns_server: DnsServer,
                 await until(lambda: http_server.connections_closed == 1)
                 again = await fetch(request, b"GET", url)
                 stats = state_of(request).stats()
-            return first, cached, header(headers, b"x-served-by"), second.connections, \
-                header(again[1], b"x-served-by"), stats
+            return (
+                first,
+                cached,
+                header(headers, b"x-served-by"),
+                second.connections,
+                header(again[1], b"x-served-by"),
+                stats,
+            )
 
     first, cached, served_by, second_connections, again, stats = run_fake_clock(main)
     assert (first, cached) == ((1, 1), (1, 2))
@@ -252,8 +263,7 @@ def test_dns_timeout_is_dns_error(dns_server: DnsServer) -> None:
     assert isinstance(run(main()).__cause__, DnsError)
 
 
-def test_resolving_creates_no_tasks(http_server: TestServer, dns_server: DnsServer,
-                                    dns_resolver_factory: Any) -> None:
+def test_resolving_creates_no_tasks(http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any) -> None:
     dns_server.set("tasks.test", "A", [("127.0.0.1", 60)])
 
     async def main() -> list:
@@ -307,8 +317,9 @@ def test_a_resolver_answering_nothing_is_dns_error() -> None:
     run(main())
 
 
-def test_concurrent_lookups_of_one_name_share_one_query(http_server: TestServer, dns_server: DnsServer,
-                                                       dns_resolver_factory: Any) -> None:
+def test_concurrent_lookups_of_one_name_share_one_query(
+    http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any
+) -> None:
     dns_server.set("busy.test", "A", [("127.0.0.1", 60)])
     url = f"http://busy.test:{http_server.port}/hello"
 

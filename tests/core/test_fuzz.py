@@ -77,8 +77,10 @@ def cut(data: bytes, points: List[int]) -> List[bytes]:
 
 TOKEN = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 FRAMING_NAMES = {b"content-length", b"transfer-encoding", b"connection"}
-field_names = st.text(alphabet=TOKEN, min_size=1, max_size=12).map(str.encode).filter(
-    lambda name: name.lower() not in FRAMING_NAMES
+field_names = (
+    st.text(alphabet=TOKEN, min_size=1, max_size=12)
+    .map(str.encode)
+    .filter(lambda name: name.lower() not in FRAMING_NAMES)
 )
 # field-content: visible bytes and obs-text, single inner spaces or tabs.
 field_words = st.lists(
@@ -126,7 +128,13 @@ def responses(draw: st.DrawFn, for_h11: bool = False) -> Generated:
     wire = b""
     for _ in range(draw(st.integers(0, 2))):
         code = draw(st.sampled_from([b"100", b"102", b"103", b"199"]))
-        wire += b"HTTP/1.1 " + code + b" Info\r\n" + b"".join(line[0] for line in draw(st.lists(field_line(), max_size=2))) + b"\r\n"
+        wire += (
+            b"HTTP/1.1 "
+            + code
+            + b" Info\r\n"
+            + b"".join(line[0] for line in draw(st.lists(field_line(), max_size=2)))
+            + b"\r\n"
+        )
     version = draw(st.sampled_from([b"1.1", b"1.1", b"1.0"]))
     code = draw(st.sampled_from([b"200", b"201", b"204", b"206", b"301", b"304", b"404", b"500", b"599"]))
     reason = draw(reasons)
@@ -158,7 +166,12 @@ def responses(draw: st.DrawFn, for_h11: bool = False) -> Generated:
         framing_lines = [(b"Content-Length", b"%d" % len(body))]
         tail = b"" if bodiless else body
     elif framing == "chunked":
-        framing_lines = [(draw(st.sampled_from([b"Transfer-Encoding", b"transfer-encoding"])), draw(st.sampled_from([b"chunked", b"Chunked"])))]
+        framing_lines = [
+            (
+                draw(st.sampled_from([b"Transfer-Encoding", b"transfer-encoding"])),
+                draw(st.sampled_from([b"chunked", b"Chunked"])),
+            )
+        ]
         if not for_h11 and draw(st.integers(0, 4)) == 0:
             # Both framings: chunked wins, the connection is not reused.
             framing_lines.append((b"Content-Length", b"%d" % draw(st.integers(0, 1000))))
@@ -166,7 +179,9 @@ def responses(draw: st.DrawFn, for_h11: bool = False) -> Generated:
         if version == b"1.0":
             keep_alive = False
         if not bodiless:
-            cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(body) - 1)), max_size=5)))) if len(body) > 1 else []
+            cuts = (
+                sorted(set(draw(st.lists(st.integers(1, max(1, len(body) - 1)), max_size=5)))) if len(body) > 1 else []
+            )
             bounds = [0, *cuts, len(body)]
             for a, b in pairwise(bounds):
                 if b > a:
@@ -189,7 +204,9 @@ def responses(draw: st.DrawFn, for_h11: bool = False) -> Generated:
     if bodiless:
         body = b""
     wire += status + b"\r\n" + b"".join(wire_lines) + b"\r\n" + tail
-    return Generated(wire, method, version, code, reason, tuple(headers), body, tuple(trailers), keep_alive, framing, folded)
+    return Generated(
+        wire, method, version, code, reason, tuple(headers), body, tuple(trailers), keep_alive, framing, folded
+    )
 
 
 chunk_extensions = st.sampled_from([b"", b";a", b";a=b", b" ;a=b", b';n="v;x\\"y"', b";a=1;b=2", b"\t; a = b"])
@@ -221,7 +238,9 @@ def test_generated_responses_bytewise_tail(generated: Generated, data: st.DataOb
     # One byte at a time over a random stretch: every state sees a feed of one byte.
     start = data.draw(st.integers(0, len(generated.wire)))
     stop = data.draw(st.integers(start, min(len(generated.wire), start + 120)))
-    pieces = [generated.wire[:start]] + [generated.wire[i : i + 1] for i in range(start, stop)] + [generated.wire[stop:]]
+    pieces = (
+        [generated.wire[:start]] + [generated.wire[i : i + 1] for i in range(start, stop)] + [generated.wire[stop:]]
+    )
     split = feed_all(ResponseParser(generated.method), [piece for piece in pieces if piece], eof=True)
     assert split == feed_all(ResponseParser(generated.method), [generated.wire], eof=True)
 
@@ -240,7 +259,10 @@ prefixes = st.sampled_from(
     ]
 )
 # Bytes that matter to the grammar, so random strings hit the parser's branches.
-alphabet = st.sampled_from(list(b"\r\n\r\n:; \t0123456789abcdefABCDEFHTP/.,\x00\x7f\x80\xff") + [b"chunked", b"Content-Length: ", b"\r\n\r\n", b"HTTP/1.1 "])
+alphabet = st.sampled_from(
+    list(b"\r\n\r\n:; \t0123456789abcdefABCDEFHTP/.,\x00\x7f\x80\xff")
+    + [b"chunked", b"Content-Length: ", b"\r\n\r\n", b"HTTP/1.1 "]
+)
 grammar_bytes = st.lists(alphabet, max_size=60).map(
     lambda items: b"".join(item if isinstance(item, bytes) else bytes([item]) for item in items)
 )
@@ -275,7 +297,9 @@ hostile = st.one_of(st.binary(max_size=200), st.tuples(prefixes, grammar_bytes).
     st.booleans(),
 )
 @pytest.mark.slow
-def test_any_bytes_give_events_or_a_documented_error(data: bytes, points: List[int], method: bytes, limit: int, eof: bool) -> None:
+def test_any_bytes_give_events_or_a_documented_error(
+    data: bytes, points: List[int], method: bytes, limit: int, eof: bool
+) -> None:
     limits = dict(max_header_length=limit, max_header_count=4, max_chunk_size_digits=4)
     whole = feed_all(ResponseParser(method, **limits), [data], eof)
     split = feed_all(ResponseParser(method, **limits), cut(data, points), eof)
@@ -289,7 +313,13 @@ def test_any_bytes_give_events_or_a_documented_error(data: bytes, points: List[i
 def test_error_family_is_what_feed_all_catches() -> None:
     assert issubclass(HttpHeaderTooLong, HttpProtocolError)
     assert feed_all(ResponseParser(b"GET"), [b"HTTP/1.1 200 OK\r\n\r\n"], eof=False) == (
-        "response", b"1.1", b"200", b"OK", (), b"", None,
+        "response",
+        b"1.1",
+        b"200",
+        b"OK",
+        (),
+        b"",
+        None,
     )
 
 
@@ -315,7 +345,14 @@ def h11_parse(wire: bytes, method: bytes) -> tuple:
             body += event.data
         elif isinstance(event, h11.EndOfMessage):
             assert head is not None
-            return (head.http_version, b"%d" % head.status_code, head.reason, tuple(head.headers), body, tuple(event.headers))
+            return (
+                head.http_version,
+                b"%d" % head.status_code,
+                head.reason,
+                tuple(head.headers),
+                body,
+                tuple(event.headers),
+            )
         else:  # pragma: no cover - a valid response always ends
             raise AssertionError(f"h11 stopped at {event!r}")
 
@@ -327,7 +364,9 @@ def test_agrees_with_h11(generated: Generated) -> None:
     ours = feed_all(ResponseParser(generated.method), [generated.wire], eof=True)
     assert ours[0] == "response", ours
     _, version, code, reason, headers, body, (trailers, _) = ours
-    assert (version, code, reason, h11_normalised(headers), body, trailers) == h11_parse(generated.wire, generated.method)
+    assert (version, code, reason, h11_normalised(headers), body, trailers) == h11_parse(
+        generated.wire, generated.method
+    )
 
 
 def h11_normalised(headers: Headers) -> Headers:

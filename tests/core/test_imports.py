@@ -23,10 +23,21 @@ IO_MODULES = {"asyncio", "socket", "ssl", "selectors", "select"}
 
 # lowhaio 0.0.89's public names that are its API (not its imports or internals)
 LOWHAIO_API = {
-    "Pool", "streamed", "buffered", "empty_async_iterator", "get_nonblocking_sock",
-    "HttpLoggerAdapter", "get_logger_adapter_default", "get_resolver_logger_adapter_default",
-    "HttpError", "HttpConnectionError", "HttpDataError", "HttpDnsError", "HttpTlsError",
-    "HttpConnectionClosedError", "HttpHeaderTooLong",
+    "Pool",
+    "streamed",
+    "buffered",
+    "empty_async_iterator",
+    "get_nonblocking_sock",
+    "HttpLoggerAdapter",
+    "get_logger_adapter_default",
+    "get_resolver_logger_adapter_default",
+    "HttpError",
+    "HttpConnectionError",
+    "HttpDataError",
+    "HttpDnsError",
+    "HttpTlsError",
+    "HttpConnectionClosedError",
+    "HttpHeaderTooLong",
 }
 
 
@@ -46,8 +57,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_the_package_has_the_expected_modules() -> None:
-    assert {p.stem for p in MODULES} >= {"__init__", "_pool", "_connection", "_dns", "_errors",
-                                         "_parser", "_writer"}
+    assert {p.stem for p in MODULES} >= {"__init__", "_pool", "_connection", "_dns", "_errors", "_parser", "_writer"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
@@ -64,19 +74,24 @@ def test_sans_io_modules_import_no_io(name: str) -> None:
 
 
 def test_importing_the_core_loads_neither_the_facade_nor_httplib2() -> None:
-    code = ("import sys, asynchttp_lowhaio; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('asynchttp', 'httplib2')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         cwd=str(PACKAGE.parent), check=True)
+    code = (
+        "import sys, asynchttp_lowhaio; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('asynchttp', 'httplib2')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=str(PACKAGE.parent), check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
 def test_all_is_complete_and_exact() -> None:
     exported = set(asynchttp_lowhaio.__all__)
     assert len(exported) == len(asynchttp_lowhaio.__all__)  # no duplicates
-    public = {name for name in vars(asynchttp_lowhaio)
-              if not name.startswith("_") and not isinstance(getattr(asynchttp_lowhaio, name),
-                                                             type(asynchttp_lowhaio))}
+    public = {
+        name
+        for name in vars(asynchttp_lowhaio)
+        if not name.startswith("_") and not isinstance(getattr(asynchttp_lowhaio, name), type(asynchttp_lowhaio))
+    }
     assert public == exported
     for name in exported:
         assert getattr(asynchttp_lowhaio, name) is not None
@@ -84,8 +99,9 @@ def test_all_is_complete_and_exact() -> None:
 
 def test_every_error_is_exported() -> None:
     assert set(_errors.__all__) <= set(asynchttp_lowhaio.__all__)
-    defined = {name for name, value in vars(_errors).items()
-               if isinstance(value, type) and issubclass(value, BaseException)}
+    defined = {
+        name for name, value in vars(_errors).items() if isinstance(value, type) and issubclass(value, BaseException)
+    }
     assert defined == set(_errors.__all__)
 
 

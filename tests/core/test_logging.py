@@ -24,9 +24,9 @@ def messages(caplog: pytest.LogCaptureFixture, name: str = "asynchttp_lowhaio") 
     return [record.getMessage() for record in caplog.records if record.name == name]
 
 
-def test_every_step_is_logged_with_method_and_url(https_server: TestServer,
-                                                  client_ssl_context: ssl.SSLContext,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_every_step_is_logged_with_method_and_url(
+    https_server: TestServer, client_ssl_context: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="asynchttp_lowhaio")
     url = https_server.url("/echo?q=1")
 
@@ -38,16 +38,23 @@ def test_every_step_is_logged_with_method_and_url(https_server: TestServer,
     run(main())
     lines = messages(caplog)
     text = "\n".join(lines)
-    for step in ("connecting to 127.0.0.1", "TLS handshake", "connected to", "request sent",
-                 "response head: 200", "body done", "reusing connection", "closing"):
+    for step in (
+        "connecting to 127.0.0.1",
+        "TLS handshake",
+        "connected to",
+        "request sent",
+        "response head: 200",
+        "body done",
+        "reusing connection",
+        "closing",
+    ):
         assert step in text, step
     tagged = [line for line in lines if not line.startswith("closing")]
     assert all(url in line for line in tagged), tagged
     assert any("POST" in line for line in tagged) and any("GET" in line for line in tagged)
 
 
-def test_percent_in_url_does_not_break_logging(http_server: TestServer,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_percent_in_url_does_not_break_logging(http_server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     url = http_server.url("/echo?fmt=%25s%25d&raw=%s%(name)s")
 
@@ -61,8 +68,7 @@ def test_percent_in_url_does_not_break_logging(http_server: TestServer,
     assert any(url in line and "request sent" in line for line in lines)
 
 
-def test_nothing_is_logged_when_debug_is_off(http_server: TestServer,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_nothing_is_logged_when_debug_is_off(http_server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="asynchttp_lowhaio")
 
     async def main() -> None:
@@ -73,9 +79,9 @@ def test_nothing_is_logged_when_debug_is_off(http_server: TestServer,
     assert messages(caplog) == []
 
 
-def test_dns_steps_are_logged_through_the_resolver_adapter(http_server: TestServer, dns_server: DnsServer,
-                                                            dns_resolver_factory: Any,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_dns_steps_are_logged_through_the_resolver_adapter(
+    http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     dns_server.set("logged.test", "A", [("127.0.0.1", 60)])
     url = f"http://logged.test:{http_server.port}/hello"
@@ -89,8 +95,9 @@ def test_dns_steps_are_logged_through_the_resolver_adapter(http_server: TestServ
     assert dns_lines and any("logged.test" in line for line in dns_lines)
 
 
-def test_custom_logger_adapters_per_pool_and_per_request(http_server: TestServer,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_custom_logger_adapters_per_pool_and_per_request(
+    http_server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     custom = logging.getLogger("tests.custom")
     seen: list[dict] = []
@@ -102,8 +109,12 @@ def test_custom_logger_adapters_per_pool_and_per_request(http_server: TestServer
     async def main() -> None:
         async with open_pool(get_logger_adapter=adapter) as request:
             await fetch(request, b"GET", http_server.url("/hello"))
-            await fetch(request, b"GET", http_server.url("/hello?per=request"),
-                        get_logger_adapter=lambda extra: HttpLoggerAdapter(custom, {"tag": "per-request"}))
+            await fetch(
+                request,
+                b"GET",
+                http_server.url("/hello?per=request"),
+                get_logger_adapter=lambda extra: HttpLoggerAdapter(custom, {"tag": "per-request"}),
+            )
 
     run(main())
     custom_lines = messages(caplog, "tests.custom")
@@ -132,9 +143,13 @@ def test_adapter_without_context_still_prefixes() -> None:
     assert get_logger_adapter_default({"method": "GET"}).logger.name == "asynchttp_lowhaio"
 
 
-def test_retry_wait_and_connect_failure_are_logged(http_server: TestServer, dns_server: DnsServer,
-                                                   dns_resolver_factory: Any, scripted: Any,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_retry_wait_and_connect_failure_are_logged(
+    http_server: TestServer,
+    dns_server: DnsServer,
+    dns_resolver_factory: Any,
+    scripted: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG, logger="asynchttp_lowhaio")
     ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
     stale = scripted([[recv_head(), send(ok), recv_head(), close()], [recv_head(), send(ok)]])
@@ -162,8 +177,9 @@ def test_retry_wait_and_connect_failure_are_logged(http_server: TestServer, dns_
     assert "reusing connection" in text
 
 
-def test_closes_during_a_request_carry_its_method_and_url(http_server: TestServer,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_closes_during_a_request_carry_its_method_and_url(
+    http_server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="asynchttp_lowhaio")
     close_url = http_server.url("/close")
     stream_url = http_server.url("/stream?n=50000000")
@@ -180,9 +196,9 @@ def test_closes_during_a_request_carry_its_method_and_url(http_server: TestServe
     assert any(stream_url in line and "abandoned" in line for line in closes)
 
 
-def test_percent_in_url_does_not_break_dns_logging(http_server: TestServer, dns_server: DnsServer,
-                                                   dns_resolver_factory: Any,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_percent_in_url_does_not_break_dns_logging(
+    http_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     dns_server.set("percent.test", "A", [("127.0.0.1", 60)])
     url = f"http://percent.test:{http_server.port}/echo?x=%25s%25d&y=%s%d"

@@ -24,8 +24,9 @@ from tests.servers import run
 from tests.servers.http_server import TestServer, pattern
 
 
-def test_readme_streamed_file_post(https_server: TestServer, client_ssl_context: ssl.SSLContext,
-                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_streamed_file_post(
+    https_server: TestServer, client_ssl_context: ssl.SSLContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = pattern(200_000)
     (tmp_path / "my.file").write_bytes(data)
     monkeypatch.chdir(tmp_path)  # the README opens 'my.file' relative to the working directory
@@ -40,16 +41,20 @@ def test_readme_streamed_file_post(https_server: TestServer, client_ssl_context:
 
         request, _ = Pool(get_ssl_context=lambda: client_ssl_context)
 
-        path = 'my.file'
+        path = "my.file"
         content_length = str(os.stat(path).st_size).encode()
+
         async def file_data():
-            with open(path, 'rb') as file:
-                for chunk in iter(lambda: file.read(16384), b''):
+            with open(path, "rb") as file:
+                for chunk in iter(lambda: file.read(16384), b""):
                     yield chunk
 
         code, headers, body = await request(
-            b'POST', url,
-            params=(), headers=((b'content-length', content_length),), body=file_data,
+            b"POST",
+            url,
+            params=(),
+            headers=((b"content-length", content_length),),
+            body=file_data,
         )
         async for chunk in body:
             print(chunk)
@@ -63,8 +68,7 @@ def test_readme_streamed_file_post(https_server: TestServer, client_ssl_context:
     assert not received.chunked
 
 
-def test_readme_streamed_and_buffered_helpers(https_server: TestServer,
-                                              client_ssl_context: ssl.SSLContext) -> None:
+def test_readme_streamed_and_buffered_helpers(https_server: TestServer, client_ssl_context: ssl.SSLContext) -> None:
     url = https_server.url("/echo")
     results = {}
 
@@ -73,11 +77,14 @@ def test_readme_streamed_and_buffered_helpers(https_server: TestServer,
 
         request, _ = Pool(get_ssl_context=lambda: client_ssl_context)
 
-        content = b'some-data'
-        content_length = b'9'
+        content = b"some-data"
+        content_length = b"9"
         code, headers, body = await request(
-            b'POST', url,
-            params=(), headers=((b'content-length', content_length),), body=streamed(content),
+            b"POST",
+            url,
+            params=(),
+            headers=((b"content-length", content_length),),
+            body=streamed(content),
         )
 
         response = await buffered(body)

@@ -34,8 +34,15 @@ class RecordingOwner:
 
 
 async def connect(owner: ConnectionOwner, port: int) -> Connection:
-    conn = Connection(owner, ("http", "127.0.0.1", port), socket_timeout=5, response_head_timeout=5,
-                      high_water=65536, max_header_length=16384, max_header_count=100)
+    conn = Connection(
+        owner,
+        ("http", "127.0.0.1", port),
+        socket_timeout=5,
+        response_head_timeout=5,
+        high_water=65536,
+        max_header_length=16384,
+        max_header_count=100,
+    )
     await owner.loop.create_connection(lambda: conn, "127.0.0.1", port)
     return conn
 
@@ -62,11 +69,15 @@ def test_a_request_and_a_close_are_reported_to_any_owner(http_server: TestServer
 
 
 def test_unsolicited_bytes_on_an_idle_connection_are_reported_as_a_discard(scripted: Any) -> None:
-    server: ScriptedServer = scripted([
-        recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
-        sleep(0.05), send(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"),
-        wait_for_client_close(3),
-    ])
+    server: ScriptedServer = scripted(
+        [
+            recv_head(),
+            send(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+            sleep(0.05),
+            send(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"),
+            wait_for_client_close(3),
+        ]
+    )
 
     async def main() -> list:
         owner = RecordingOwner()
@@ -83,4 +94,6 @@ def test_unsolicited_bytes_on_an_idle_connection_are_reported_as_a_discard(scrip
     reports = run(main())
     assert server.wait_done(1) and server.client_closed[0] is True
     assert [(kind, detail) for kind, _, detail in reports] == [
-        ("discard", "unsolicited data while idle"), ("lost", IDLE)]
+        ("discard", "unsolicited data while idle"),
+        ("lost", IDLE),
+    ]

@@ -89,7 +89,9 @@ def splits(data: bytes) -> Iterator[Tuple[str, List[bytes]]]:
         yield f"random{seed}", [data[a:b] for a, b in pairwise(bounds)]
 
 
-def check(data: bytes, expected: Union[Ok, Type[BaseException]], method: bytes = b"GET", eof: bool = True, **limits: int) -> None:
+def check(
+    data: bytes, expected: Union[Ok, Type[BaseException]], method: bytes = b"GET", eof: bool = True, **limits: int
+) -> None:
     results = {name: run(chunks, method, limits, eof) for name, chunks in splits(data)}
     whole = results["whole"]
     for name, result in results.items():
@@ -109,7 +111,14 @@ def check(data: bytes, expected: Union[Ok, Type[BaseException]], method: bytes =
         assert whole is expected, f"expected {expected.__name__}, got {whole!r}"
 
 
-def case(id: str, data: bytes, expected: Union[Ok, Type[BaseException]], method: bytes = b"GET", eof: bool = True, **limits: int):  # noqa: A002
+def case(
+    id: str,
+    data: bytes,
+    expected: Union[Ok, Type[BaseException]],
+    method: bytes = b"GET",
+    eof: bool = True,
+    **limits: int,
+):  # noqa: A002
     return pytest.param(data, expected, method, eof, limits, id=id)
 
 
@@ -121,7 +130,11 @@ STATUS_LINE = [
     case("no-reason-no-space", b"HTTP/1.1 200\r\n" + OK5, Ok(body=b"hello", reason=b"")),
     case("empty-reason", b"HTTP/1.1 200 \r\n" + OK5, Ok(body=b"hello", reason=b"")),
     case("reason-obs-text", b"HTTP/1.1 200 D\xe9j\xe0 vu\r\n" + OK5, Ok(body=b"hello", reason=b"D\xe9j\xe0 vu")),
-    case("reason-spaces-tab", b"HTTP/1.1 404 Not  Found\t!\r\n" + OK5, Ok(code=b"404", body=b"hello", reason=b"Not  Found\t!")),
+    case(
+        "reason-spaces-tab",
+        b"HTTP/1.1 404 Not  Found\t!\r\n" + OK5,
+        Ok(code=b"404", body=b"hello", reason=b"Not  Found\t!"),
+    ),
     case("code-599", b"HTTP/1.1 599 Odd\r\n" + OK5, Ok(code=b"599", body=b"hello")),
     # RFC 9110 2.5: a higher minor version is processed as the highest we know.
     case("minor-1.2", b"HTTP/1.2 200 OK\r\n" + OK5, Ok(body=b"hello", version=b"1.2")),
@@ -212,13 +225,17 @@ HEADER_LINES = [
     case("lfcr-line-ending", b"HTTP/1.1 200 OK\n\rContent-Length: 5\r\n\r\nhello", Protocol, eof=False),
     case("over-long-line", b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 300 + b"\r\n" + OK5, TooLong, max_header_length=256),
     case("too-many-headers", b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 5 + OK5, TooLong, max_header_count=5),
-    case("header-count-at-limit", b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 4 + OK5, Ok(body=b"hello"), max_header_count=5),
+    case(
+        "header-count-at-limit", b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 4 + OK5, Ok(body=b"hello"), max_header_count=5
+    ),
     case("endless-head", b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 60, TooLong, eof=False, max_header_length=256),
     case("endless-single-line", b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 400, TooLong, eof=False, max_header_length=256),
     case("endless-status-line", b"HTTP/1.1 200 " + b"a" * 400, TooLong, eof=False, max_header_length=256),
     # A malformed byte inside the limit wins over the length, whatever the splits.
     case("nul-then-endless", b"HTTP/1.1 200 OK\r\nX: \x00" + b"a" * 400, Protocol, eof=False, max_header_length=256),
-    case("endless-then-nul", b"HTTP/1.1 200 OK\r\nX: " + b"a" * 400 + b"\x00", TooLong, eof=False, max_header_length=256),
+    case(
+        "endless-then-nul", b"HTTP/1.1 200 OK\r\nX: " + b"a" * 400 + b"\x00", TooLong, eof=False, max_header_length=256
+    ),
 ]
 
 
@@ -232,19 +249,84 @@ LIMITS = [
     case("head-at-limit", _head_of(200), Ok(body=b"ok"), max_header_length=200),
     case("head-over-limit", _head_of(201), TooLong, max_header_length=200),
     case("head-over-limit-cr-at-edge", _head_of(200)[:-6] + b"\r\r\n\r\nok", Protocol, max_header_length=200),
-    case("chunk-line-at-limit", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" + b"e" * 98 + b"\r\nok\r\n0\r\n\r\n", Ok(body=b"ok", keep_alive=True), max_header_length=100),
-    case("chunk-line-over-limit", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" + b"e" * 99 + b"\r\nok\r\n0\r\n\r\n", TooLong, max_header_length=100),
-    case("endless-chunk-line", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" + b"e" * 300, TooLong, eof=False, max_header_length=100),
-    case("chunk-line-nul-before-limit", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;\x00" + b"e" * 300, Protocol, eof=False, max_header_length=100),
-    case("chunk-line-bare-lf", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n", Protocol, eof=False),
-    case("trailers-at-limit", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + b"t" * 93 + b"\r\n\r\n", Ok(trailers=((b"x-t", b"t" * 93),)), max_header_length=100),
-    case("trailers-over-limit", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + b"t" * 94 + b"\r\n\r\n", TooLong, max_header_length=100),
-    case("trailers-over-limit-in-sum", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"X-T: tttt\r\n" * 10, TooLong, eof=False, max_header_length=100),
-    case("endless-trailer-line", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + b"t" * 300, TooLong, eof=False, max_header_length=100),
-    case("trailer-bare-lf", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\nb", Protocol, eof=False),
-    case("trailer-nul", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\x00b\r\n\r\n", Protocol, eof=False),
-    case("too-many-trailers", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"X-T: 1\r\n" * 4 + b"\r\n", TooLong, max_header_count=3),
-    case("chunk-size-16-digits", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000000000002\r\nok\r\n0\r\n\r\n", Ok(body=b"ok")),
+    case(
+        "chunk-line-at-limit",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" + b"e" * 98 + b"\r\nok\r\n0\r\n\r\n",
+        Ok(body=b"ok", keep_alive=True),
+        max_header_length=100,
+    ),
+    case(
+        "chunk-line-over-limit",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" + b"e" * 99 + b"\r\nok\r\n0\r\n\r\n",
+        TooLong,
+        max_header_length=100,
+    ),
+    case(
+        "endless-chunk-line",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" + b"e" * 300,
+        TooLong,
+        eof=False,
+        max_header_length=100,
+    ),
+    case(
+        "chunk-line-nul-before-limit",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;\x00" + b"e" * 300,
+        Protocol,
+        eof=False,
+        max_header_length=100,
+    ),
+    case(
+        "chunk-line-bare-lf",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n",
+        Protocol,
+        eof=False,
+    ),
+    case(
+        "trailers-at-limit",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + b"t" * 93 + b"\r\n\r\n",
+        Ok(trailers=((b"x-t", b"t" * 93),)),
+        max_header_length=100,
+    ),
+    case(
+        "trailers-over-limit",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + b"t" * 94 + b"\r\n\r\n",
+        TooLong,
+        max_header_length=100,
+    ),
+    case(
+        "trailers-over-limit-in-sum",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"X-T: tttt\r\n" * 10,
+        TooLong,
+        eof=False,
+        max_header_length=100,
+    ),
+    case(
+        "endless-trailer-line",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + b"t" * 300,
+        TooLong,
+        eof=False,
+        max_header_length=100,
+    ),
+    case(
+        "trailer-bare-lf", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\nb", Protocol, eof=False
+    ),
+    case(
+        "trailer-nul",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\x00b\r\n\r\n",
+        Protocol,
+        eof=False,
+    ),
+    case(
+        "too-many-trailers",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"X-T: 1\r\n" * 4 + b"\r\n",
+        TooLong,
+        max_header_count=3,
+    ),
+    case(
+        "chunk-size-16-digits",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000000000002\r\nok\r\n0\r\n\r\n",
+        Ok(body=b"ok"),
+    ),
 ]
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -253,21 +335,44 @@ FRAMING = [
     # RFC 9112 6.3 rule 1: HEAD, 204 and 304 have no body whatever the headers say.
     case("head-with-length", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Ok(), method=b"HEAD"),
     case("head-with-chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(), method=b"HEAD"),
-    case("head-with-te-and-cl", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", Ok(keep_alive=False), method=b"HEAD"),
-    case("304-te-in-http-1.0", b"HTTP/1.0 304 Not Modified\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(code=b"304", version=b"1.0", keep_alive=False)),
-    case("head-then-body-anyway", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", Ok(keep_alive=False), method=b"HEAD"),
+    case(
+        "head-with-te-and-cl",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        Ok(keep_alive=False),
+        method=b"HEAD",
+    ),
+    case(
+        "304-te-in-http-1.0",
+        b"HTTP/1.0 304 Not Modified\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+        Ok(code=b"304", version=b"1.0", keep_alive=False),
+    ),
+    case(
+        "head-then-body-anyway",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        Ok(keep_alive=False),
+        method=b"HEAD",
+    ),
     case("204-with-length", b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", Ok(code=b"204")),
     case("204-bare", b"HTTP/1.1 204 No Content\r\n\r\n", Ok(code=b"204")),
-    case("204-carrying-body", b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello", Ok(code=b"204", keep_alive=False)),
+    case(
+        "204-carrying-body",
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello",
+        Ok(code=b"204", keep_alive=False),
+    ),
     case("304-with-length", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n", Ok(code=b"304")),
     case("304-with-chunked", b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", Ok(code=b"304")),
     case("304-with-bad-length", b"HTTP/1.1 304 Not Modified\r\nContent-Length: x\r\n\r\n", Ok(code=b"304")),
-    case("204-connection-close", b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", Ok(code=b"204", keep_alive=False)),
+    case(
+        "204-connection-close",
+        b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+        Ok(code=b"204", keep_alive=False),
+    ),
     # Interim responses are skipped, never returned.
     case("100-continue", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n" + OK5, Ok(body=b"hello")),
     case(
         "103-early-hints",
-        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\n" + OK5,
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK\r\n"
+        + OK5,
         Ok(body=b"hello", headers=((b"content-length", b"5"),)),
     ),
     case(
@@ -281,26 +386,69 @@ FRAMING = [
     case("1xx-malformed-header", b"HTTP/1.1 100 Continue\r\nX A: b\r\n\r\nHTTP/1.1 200 OK\r\n" + OK5, Protocol),
     case("1xx-then-eof", b"HTTP/1.1 100 Continue\r\n\r\n", Closed),
     case("1xx-then-garbage", b"HTTP/1.1 100 Continue\r\n\r\nhello", Protocol, eof=False),
-    case("1xx-then-head", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Ok(), method=b"HEAD"),
+    case(
+        "1xx-then-head",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        Ok(),
+        method=b"HEAD",
+    ),
     # Transfer-Encoding chunked wins over Content-Length, and the connection is not reused.
     case("chunked", CHUNKED + b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", Ok(body=b"hello world")),
     case("chunked-upper-hex", CHUNKED + b"A\r\n0123456789\r\n0\r\n\r\n", Ok(body=b"0123456789")),
     case("chunked-lower-hex", CHUNKED + b"a\r\n0123456789\r\n0\r\n\r\n", Ok(body=b"0123456789")),
-    case("chunked-case-insensitive", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ChUnKeD\r\n\r\n2\r\nok\r\n0\r\n\r\n", Ok(body=b"ok")),
-    case("chunked-empty-list-elements", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: , chunked,\r\n\r\n2\r\nok\r\n0\r\n\r\n", Ok(body=b"ok")),
-    case("te-and-cl", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", Ok(body=b"hello", keep_alive=False)),
-    case("te-and-bad-cl", b"HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", Ok(body=b"ok", keep_alive=False)),
-    case("chunked-in-http-1.0", b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", Ok(body=b"ok", version=b"1.0", keep_alive=False)),
-    case("te-gzip-chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", Protocol),
-    case("te-gzip-chunked-two-fields", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", Protocol),
+    case(
+        "chunked-case-insensitive",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ChUnKeD\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        Ok(body=b"ok"),
+    ),
+    case(
+        "chunked-empty-list-elements",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: , chunked,\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        Ok(body=b"ok"),
+    ),
+    case(
+        "te-and-cl",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        Ok(body=b"hello", keep_alive=False),
+    ),
+    case(
+        "te-and-bad-cl",
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        Ok(body=b"ok", keep_alive=False),
+    ),
+    case(
+        "chunked-in-http-1.0",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        Ok(body=b"ok", version=b"1.0", keep_alive=False),
+    ),
+    case(
+        "te-gzip-chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", Protocol
+    ),
+    case(
+        "te-gzip-chunked-two-fields",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        Protocol,
+    ),
     case("te-gzip", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx", Protocol),
     case("te-identity", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n\r\nok", Protocol),
     case("te-unknown", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: x-custom\r\n\r\nok", Protocol),
-    case("te-chunked-twice", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", Protocol),
-    case("te-chunked-then-gzip", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\nok\r\n0\r\n\r\n", Protocol),
+    case(
+        "te-chunked-twice",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        Protocol,
+    ),
+    case(
+        "te-chunked-then-gzip",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        Protocol,
+    ),
     case("te-empty", b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\nContent-Length: 2\r\n\r\nok", Protocol),
     # Content-Length: several identical values are one; anything else is an error.
-    case("cl-duplicate-identical", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", Ok(body=b"hello")),
+    case(
+        "cl-duplicate-identical",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+        Ok(body=b"hello"),
+    ),
     case("cl-list-identical", b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello", Ok(body=b"hello")),
     case("cl-leading-zeros", b"HTTP/1.1 200 OK\r\nContent-Length: 005\r\n\r\nhello", Ok(body=b"hello")),
     case("cl-ows", b"HTTP/1.1 200 OK\r\nContent-Length: \t5 \r\n\r\nhello", Ok(body=b"hello")),
@@ -321,7 +469,11 @@ FRAMING = [
     case("cl-huge-list", b"HTTP/1.1 200 OK\r\nContent-Length: 5, 1" + b"0" * 18 + b"\r\n\r\nhello", Protocol),
     case("cl-18-digits-truncated", b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 18 + b"\r\n\r\nhello", Closed),
     # Chunk extensions are ignored; trailers are returned.
-    case("chunk-extensions", CHUNKED + b"5;name=value\r\nhello\r\n1 ; a=\"q;\\\"x\" ;b\r\n!\r\n0;last\r\n\r\n", Ok(body=b"hello!")),
+    case(
+        "chunk-extensions",
+        CHUNKED + b'5;name=value\r\nhello\r\n1 ; a="q;\\"x" ;b\r\n!\r\n0;last\r\n\r\n',
+        Ok(body=b"hello!"),
+    ),
     case(
         "trailers",
         CHUNKED + b"2\r\nok\r\n0\r\nX-Checksum: abc\r\nX-Two:  2 \r\n more\r\n\r\n",
@@ -354,24 +506,52 @@ FRAMING = [
     case("chunked-then-extra", CHUNKED + b"2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n", Ok(body=b"ok", keep_alive=False)),
     # Content-Length framing and what follows it.
     case("cl-longer-than-body", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", Closed),
-    case("cl-body-then-extra", b"HTTP/1.1 200 OK\r\n" + OK5 + b"HTTP/1.1 200 OK\r\n\r\n", Ok(body=b"hello", keep_alive=False)),
+    case(
+        "cl-body-then-extra",
+        b"HTTP/1.1 200 OK\r\n" + OK5 + b"HTTP/1.1 200 OK\r\n\r\n",
+        Ok(body=b"hello", keep_alive=False),
+    ),
     case("cl-body-then-one-byte", b"HTTP/1.1 200 OK\r\n" + OK5 + b"\n", Ok(body=b"hello", keep_alive=False)),
     case("cl-0-then-extra", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nx", Ok(keep_alive=False)),
     case("binary-body", b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n\x00\r\n\xff\r\r", Ok(body=b"\x00\r\n\xff\r\r")),
     # No framing: the body lasts until the server closes, never reused.
     case("until-close", b"HTTP/1.1 200 OK\r\n\r\nall of\r\nthis\x00", Ok(body=b"all of\r\nthis\x00", keep_alive=False)),
     case("until-close-empty", b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", Ok(keep_alive=False)),
-    case("until-close-keep-alive-asked", b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\nabc", Ok(body=b"abc", keep_alive=False)),
+    case(
+        "until-close-keep-alive-asked",
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\nabc",
+        Ok(body=b"abc", keep_alive=False),
+    ),
     case("http-1.0-until-close", b"HTTP/1.0 200 OK\r\n\r\nabc", Ok(body=b"abc", version=b"1.0", keep_alive=False)),
     # Connection: HTTP/1.0 needs keep-alive; close always wins.
     case("1.0-keep-alive", b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n" + OK5, Ok(body=b"hello", version=b"1.0")),
-    case("1.0-keep-alive-any-case", b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n" + OK5, Ok(body=b"hello", version=b"1.0")),
-    case("1.0-keep-alive-and-close", b"HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\n" + OK5, Ok(body=b"hello", version=b"1.0", keep_alive=False)),
-    case("1.0-other-option", b"HTTP/1.0 200 OK\r\nConnection: x-foo\r\n" + OK5, Ok(body=b"hello", version=b"1.0", keep_alive=False)),
+    case(
+        "1.0-keep-alive-any-case",
+        b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n" + OK5,
+        Ok(body=b"hello", version=b"1.0"),
+    ),
+    case(
+        "1.0-keep-alive-and-close",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\n" + OK5,
+        Ok(body=b"hello", version=b"1.0", keep_alive=False),
+    ),
+    case(
+        "1.0-other-option",
+        b"HTTP/1.0 200 OK\r\nConnection: x-foo\r\n" + OK5,
+        Ok(body=b"hello", version=b"1.0", keep_alive=False),
+    ),
     case("1.1-close", b"HTTP/1.1 200 OK\r\nConnection: close\r\n" + OK5, Ok(body=b"hello", keep_alive=False)),
     case("1.1-close-any-case", b"HTTP/1.1 200 OK\r\nConnection: Close\r\n" + OK5, Ok(body=b"hello", keep_alive=False)),
-    case("1.1-close-in-list", b"HTTP/1.1 200 OK\r\nConnection: upgrade,close\r\n" + OK5, Ok(body=b"hello", keep_alive=False)),
-    case("1.1-close-second-field", b"HTTP/1.1 200 OK\r\nConnection: x-foo\r\nConnection: close\r\n" + OK5, Ok(body=b"hello", keep_alive=False)),
+    case(
+        "1.1-close-in-list",
+        b"HTTP/1.1 200 OK\r\nConnection: upgrade,close\r\n" + OK5,
+        Ok(body=b"hello", keep_alive=False),
+    ),
+    case(
+        "1.1-close-second-field",
+        b"HTTP/1.1 200 OK\r\nConnection: x-foo\r\nConnection: close\r\n" + OK5,
+        Ok(body=b"hello", keep_alive=False),
+    ),
     case("1.1-keep-alive", b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n" + OK5, Ok(body=b"hello")),
     case("1.1-closed-not-close", b"HTTP/1.1 200 OK\r\nConnection: closed\r\n" + OK5, Ok(body=b"hello")),
     case("empty-response", b"", Closed),
@@ -464,12 +644,15 @@ def test_body_bytes_read_outside_the_parser_are_counted() -> None:
     assert parser.feed(b"x") == [] and end.keep_alive is False
 
 
-@pytest.mark.parametrize("framing, count", [
-    (b"Content-Length: 5\r\n", 6),  # more than is due
-    (b"Content-Length: 5\r\n", 0),  # nothing
-    (b"Transfer-Encoding: chunked\r\n", 1),  # not a Content-Length body
-    (b"", 1),  # until close
-])
+@pytest.mark.parametrize(
+    "framing, count",
+    [
+        (b"Content-Length: 5\r\n", 6),  # more than is due
+        (b"Content-Length: 5\r\n", 0),  # nothing
+        (b"Transfer-Encoding: chunked\r\n", 1),  # not a Content-Length body
+        (b"", 1),  # until close
+    ],
+)
 def test_body_bytes_outside_the_parser_must_fit_the_length(framing: bytes, count: int) -> None:
     parser = ResponseParser(b"GET")
     parser.feed(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n")
@@ -488,7 +671,11 @@ def test_hostile_lines_parse_in_linear_time() -> None:
     # backtrack for minutes; now each is a handful of C-level passes.  The
     # assertion is on the outcome: a regression shows up as a hung test.
     limit = 1 << 20
-    for line in (b"X-A:" + b" " * 200000 + b"\x01", b"X-A: b\r\n" + b" " * 200000 + b"\x01", b"X-A: b\r\n " + b"x " * 100000 + b"\x01"):
+    for line in (
+        b"X-A:" + b" " * 200000 + b"\x01",
+        b"X-A: b\r\n" + b" " * 200000 + b"\x01",
+        b"X-A: b\r\n " + b"x " * 100000 + b"\x01",
+    ):
         with pytest.raises(Protocol):
             ResponseParser(b"GET", max_header_length=limit).feed(b"HTTP/1.1 200 OK\r\n" + line + b"\r\n\r\n")
     with pytest.raises(Protocol):

@@ -42,8 +42,13 @@ class Waiter:
 
 
 def policy(**limits: float) -> PoolPolicy:
-    options = {"max_connections": 10, "max_connections_per_host": 10, "max_idle_connections": 10,
-               "keep_alive_timeout": 15.0, **limits}
+    options = {
+        "max_connections": 10,
+        "max_connections_per_host": 10,
+        "max_idle_connections": 10,
+        "keep_alive_timeout": 15.0,
+        **limits,
+    }
     return PoolPolicy(**options)  # type: ignore[arg-type]
 
 
@@ -239,8 +244,10 @@ def test_unfit_idle_connections_are_retired_and_the_waiter_gets_a_freed_slot() -
     waiter = Waiter(A)
     pol.enqueue(waiter)
     grants, closures = pol.grant(now=20.0)
-    assert {reason for _, reason in closures} == {"keep-alive timeout",
-                                                   "peer is no longer a current address of the host"}
+    assert {reason for _, reason in closures} == {
+        "keep-alive timeout",
+        "peer is no longer a current address of the host",
+    }
     assert {conn.name for conn, _ in closures} == {stale.name, old.name}
     assert grants == [(waiter, SLOT)]  # both slots freed: one is granted at once
     assert pol.total == 1

@@ -65,8 +65,7 @@ def second_server() -> Any:
 def test_max_connections_is_enforced(http_server: TestServer) -> None:
     async def main() -> tuple[list, dict]:
         async with open_pool(max_connections=2) as request:
-            tasks = [asyncio.ensure_future(fetch(request, b"GET", http_server.url("/wait?key=k")))
-                     for _ in range(6)]
+            tasks = [asyncio.ensure_future(fetch(request, b"GET", http_server.url("/wait?key=k"))) for _ in range(6)]
             await until(lambda: len(http_server.requests) == 2)
             await asyncio.sleep(0.1)  # give a third connection every chance to appear
             stats = state_of(request).stats()
@@ -84,8 +83,10 @@ def test_max_connections_is_enforced(http_server: TestServer) -> None:
 def test_max_connections_per_host_is_enforced(http_server: TestServer, second_server: TestServer) -> None:
     async def main() -> list:
         async with open_pool(max_connections=10, max_connections_per_host=1) as request:
-            tasks = [asyncio.ensure_future(fetch(request, b"GET", server.url("/wait?key=k")))
-                     for server in (http_server, second_server) * 3]
+            tasks = [
+                asyncio.ensure_future(fetch(request, b"GET", server.url("/wait?key=k")))
+                for server in (http_server, second_server) * 3
+            ]
             await until(lambda: len(http_server.requests) == 1 and len(second_server.requests) == 1)
             await asyncio.sleep(0.1)
             assert http_server.connections_opened == 1 and second_server.connections_opened == 1
@@ -99,8 +100,7 @@ def test_max_connections_per_host_is_enforced(http_server: TestServer, second_se
     assert http_server.connections_opened == 1 and second_server.connections_opened == 1
 
 
-def test_a_full_host_does_not_block_waiters_for_another(http_server: TestServer,
-                                                        second_server: TestServer) -> None:
+def test_a_full_host_does_not_block_waiters_for_another(http_server: TestServer, second_server: TestServer) -> None:
     async def main() -> None:
         async with open_pool(max_connections_per_host=1) as request:
             held = asyncio.ensure_future(fetch(request, b"GET", http_server.url("/wait?key=a")))
@@ -117,7 +117,8 @@ def test_a_full_host_does_not_block_waiters_for_another(http_server: TestServer,
 
 
 def test_total_limit_across_hosts_closes_an_idle_connection_for_a_waiter(
-        http_server: TestServer, second_server: TestServer) -> None:
+    http_server: TestServer, second_server: TestServer
+) -> None:
     async def main() -> None:
         async with open_pool(max_connections=1) as request:
             held = asyncio.ensure_future(fetch(request, b"GET", http_server.url("/wait?key=a")))
@@ -186,8 +187,7 @@ def test_max_requests_per_connection(http_server: TestServer) -> None:
 def test_max_idle_connections(http_server: TestServer) -> None:
     async def main() -> dict:
         async with open_pool(max_idle_connections=1) as request:
-            tasks = [asyncio.ensure_future(fetch(request, b"GET", http_server.url("/wait?key=i")))
-                     for _ in range(3)]
+            tasks = [asyncio.ensure_future(fetch(request, b"GET", http_server.url("/wait?key=i"))) for _ in range(3)]
             await until(lambda: len(http_server.requests) == 3)
             http_server.release("i")
             await asyncio.gather(*tasks)
@@ -249,8 +249,7 @@ def test_keep_alive_timeout_zero_never_reuses(http_server: TestServer) -> None:
     assert run(main()) == [(1, 1), (2, 1), (3, 1)]
 
 
-def test_connection_closed_by_server_while_idle_is_never_handed_out(
-        scripted: Callable[..., ScriptedServer]) -> None:
+def test_connection_closed_by_server_while_idle_is_never_handed_out(scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted([[recv_head(), send(OK_2), close()], [recv_head(), send(OK_2)]])
 
     async def main() -> Any:
@@ -266,11 +265,18 @@ def test_connection_closed_by_server_while_idle_is_never_handed_out(
 
 
 def test_unsolicited_data_on_an_idle_connection_poisons_it(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([
-        [recv_head(), send(OK_2), sleep(0.05),
-         send(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"), wait_for_client_close(3)],
-        [recv_head(), send(OK_2)],
-    ])
+    server = scripted(
+        [
+            [
+                recv_head(),
+                send(OK_2),
+                sleep(0.05),
+                send(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"),
+                wait_for_client_close(3),
+            ],
+            [recv_head(), send(OK_2)],
+        ]
+    )
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -291,8 +297,7 @@ def stale_on_second_request(last: list) -> list:
     return [[recv_head(), send(OK_2), recv_head(), close()], last]
 
 
-def test_idempotent_request_is_retried_once_on_a_stale_connection(
-        scripted: Callable[..., ScriptedServer]) -> None:
+def test_idempotent_request_is_retried_once_on_a_stale_connection(scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted(stale_on_second_request([recv_head(), send(OK_2)]))
     calls = []
 
@@ -355,8 +360,9 @@ def test_retry_happens_only_once(scripted: Callable[..., ScriptedServer]) -> Non
 
 
 def test_no_retry_once_response_bytes_arrived(scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([[recv_head(), send(OK_2), recv_head(), send(b"HTTP/1.1 200 O"), close()],
-                       [recv_head(), send(OK_2)]])
+    server = scripted(
+        [[recv_head(), send(OK_2), recv_head(), send(b"HTTP/1.1 200 O"), close()], [recv_head(), send(OK_2)]]
+    )
 
     async def main() -> None:
         async with open_pool() as request:
@@ -449,8 +455,7 @@ def test_refused_connection_is_connect_error_and_frees_the_slot() -> None:
 
 
 # ----------------------------------------------------------------------- close
-def test_close_fails_requests_in_flight_and_leaks_nothing(http_server: TestServer,
-                                                          no_leaks: LeakChecker) -> None:
+def test_close_fails_requests_in_flight_and_leaks_nothing(http_server: TestServer, no_leaks: LeakChecker) -> None:
     async def main() -> list:
         request, close = Pool(max_connections=2)
         awaiting_head = asyncio.ensure_future(request(b"GET", http_server.url("/wait?key=x")))
@@ -502,11 +507,20 @@ def test_idle_connections_are_closed_by_close(http_server: TestServer, no_leaks:
 
 
 # ----------------------------------------------------------------------- options
-@pytest.mark.parametrize("options", [
-    {"max_connections": 0}, {"max_connections_per_host": 0}, {"keep_alive_timeout": -1},
-    {"socket_timeout": "10"}, {"connect_timeout": True}, {"max_wait_connection_seconds": -1},
-    {"max_requests_per_connection": 0}, {"recv_bufsize": 0}, {"max_header_count": 0},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_connections": 0},
+        {"max_connections_per_host": 0},
+        {"keep_alive_timeout": -1},
+        {"socket_timeout": "10"},
+        {"connect_timeout": True},
+        {"max_wait_connection_seconds": -1},
+        {"max_requests_per_connection": 0},
+        {"recv_bufsize": 0},
+        {"max_header_count": 0},
+    ],
+)
 def test_invalid_options_are_rejected(options: dict) -> None:
     async def main() -> None:
         with pytest.raises(ValueError):
@@ -537,8 +551,7 @@ def test_lowhaio_positional_options_are_accepted(http_server: TestServer) -> Non
     """lowhaio's Pool took its options positionally; sock_pre/post_message are accepted."""
 
     async def main() -> Any:
-        async with open_pool(sock_pre_message=lambda sock: None,
-                             sock_post_message=lambda sock: None) as request:
+        async with open_pool(sock_pre_message=lambda sock: None, sock_post_message=lambda sock: None) as request:
             return await fetch(request, b"GET", http_server.url("/hello"))
 
     assert run(main())[2] == b"hello world"
@@ -561,13 +574,18 @@ def test_idle_connection_closed_just_now_is_not_handed_out(scripted: Callable[..
     assert server.connections_accepted == 2
 
 
-def test_idle_connection_with_unread_bytes_just_now_is_not_handed_out(
-        scripted: Callable[..., ScriptedServer]) -> None:
-    server = scripted([
-        [recv_head(), send(OK_2), send(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"),
-         wait_for_client_close(3)],
-        [recv_head(), send(OK_2)],
-    ])
+def test_idle_connection_with_unread_bytes_just_now_is_not_handed_out(scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted(
+        [
+            [
+                recv_head(),
+                send(OK_2),
+                send(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n"),
+                wait_for_client_close(3),
+            ],
+            [recv_head(), send(OK_2)],
+        ]
+    )
 
     async def main() -> Any:
         async with open_pool() as request:
@@ -602,8 +620,9 @@ def test_connection_keep_alive_from_caller_keeps_the_connection(http_server: Tes
         async with open_pool() as request:
             out = []
             for _ in range(2):
-                _, headers, _ = await fetch(request, b"GET", http_server.url("/hello"),
-                                            headers=((b"connection", b"keep-alive"),))
+                _, headers, _ = await fetch(
+                    request, b"GET", http_server.url("/hello"), headers=((b"connection", b"keep-alive"),)
+                )
                 out.append(header(headers, b"x-conn-requests"))
             return out
 
@@ -626,8 +645,18 @@ def test_idle_connection_reset_just_now_is_not_handed_out(scripted: Callable[...
 
 def test_expired_waiter_is_skipped_by_a_later_grant(scripted: Callable[..., ScriptedServer]) -> None:
     """A waiter whose wait expired but whose task has not run yet gets nothing."""
-    server = scripted([[recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\naa"), sleep(0.05),
-                        send(b"bb"), recv_head(), send(OK_2)]])
+    server = scripted(
+        [
+            [
+                recv_head(),
+                send(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\naa"),
+                sleep(0.05),
+                send(b"bb"),
+                recv_head(),
+                send(OK_2),
+            ]
+        ]
+    )
 
     async def main(loop: FakeClockLoop) -> Any:
         async with open_pool(max_connections=1, max_wait_connection_seconds=5) as request:
@@ -673,8 +702,9 @@ def test_close_fails_a_request_stuck_in_tcp_connect_at_once(no_leaks: LeakChecke
 
 
 @pytest.mark.parametrize("seed", [1234, 7, 99])
-def test_accounting_survives_a_mixed_workload(http_server: TestServer, second_server: TestServer,
-                                              no_leaks: LeakChecker, seed: int) -> None:
+def test_accounting_survives_a_mixed_workload(
+    http_server: TestServer, second_server: TestServer, no_leaks: LeakChecker, seed: int
+) -> None:
     """Many requests, each ending a different way; the limits hold throughout and every
     slot comes back: the pool ends with exactly its idle connections counted."""
     import random
@@ -758,7 +788,8 @@ def test_get_survives_a_server_closing_idle_connections_at_any_moment(http_serve
 
 # ------------------------------------------------- every timer is a loop timer
 def test_fake_clock_drives_read_connect_and_pool_timeouts(
-        scripted: Callable[..., ScriptedServer], http_server: TestServer) -> None:
+    scripted: Callable[..., ScriptedServer], http_server: TestServer
+) -> None:
     """Long timeouts (10 s and more) fire as soon as the loop's clock passes them:
     they are loop timers (call_at), not sleeps in tasks or socket timeouts."""
     stalled = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab"), sleep(5)])
@@ -809,8 +840,11 @@ def test_http10_request_body_must_be_framed_by_the_caller(http_server: TestServe
                 await request(b"POST", http_server.url("/echo"), body=streamed(b"abc"))
             assert http_server.connections_opened == 0
             code, _, body = await fetch(
-                request, b"POST", http_server.url("/echo"),
-                headers=((b"content-length", b"3"),), body=streamed(b"abc"),
+                request,
+                b"POST",
+                http_server.url("/echo"),
+                headers=((b"content-length", b"3"),),
+                body=streamed(b"abc"),
             )
             assert code == b"200"
             assert b'"body": "abc"' in body

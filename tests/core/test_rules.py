@@ -47,4 +47,3 @@ def test_core_modules_use_the_one_definition() -> None:
 def test_the_writer_logs_the_url_without_credentials() -> None:
     target = _writer.parse_url("http://user:secret@example.org:8080/a?b=1")
     assert target.log_url == "http://example.org:8080/a?b=1"
-

@@ -54,15 +54,16 @@ def test_https_request_and_reuse(https_server: TestServer, client_ssl_context: s
     assert run(main()) == [(1, 1), (1, 2), (1, 3)]
 
 
-def test_sni_and_hostname_are_the_urls_host(sni_server: tuple, dns_server: DnsServer,
-                                            dns_resolver_factory: Any,
-                                            client_ssl_context: ssl.SSLContext) -> None:
+def test_sni_and_hostname_are_the_urls_host(
+    sni_server: tuple, dns_server: DnsServer, dns_resolver_factory: Any, client_ssl_context: ssl.SSLContext
+) -> None:
     server, names = sni_server
     dns_server.set("localhost", "A", [("127.0.0.1", 60)])
 
     async def main() -> Any:
-        async with open_pool(get_ssl_context=lambda: client_ssl_context,
-                             get_dns_resolver=dns_resolver_factory) as request:
+        async with open_pool(
+            get_ssl_context=lambda: client_ssl_context, get_dns_resolver=dns_resolver_factory
+        ) as request:
             return await fetch(request, b"GET", f"https://LocalHost:{server.port}/hello")
 
     assert run(main())[2] == b"hello world"
@@ -70,15 +71,16 @@ def test_sni_and_hostname_are_the_urls_host(sni_server: tuple, dns_server: DnsSe
     assert server.requests[0].header("host") == f"localhost:{server.port}"
 
 
-def test_wrong_hostname_is_tls_error(https_server: TestServer, dns_server: DnsServer,
-                                     dns_resolver_factory: Any,
-                                     client_ssl_context: ssl.SSLContext) -> None:
+def test_wrong_hostname_is_tls_error(
+    https_server: TestServer, dns_server: DnsServer, dns_resolver_factory: Any, client_ssl_context: ssl.SSLContext
+) -> None:
     # the certificate is for localhost/127.0.0.1/::1 only
     dns_server.set("wrong.test", "A", [("127.0.0.1", 60)])
 
     async def main() -> BaseException:
-        async with open_pool(get_ssl_context=lambda: client_ssl_context,
-                             get_dns_resolver=dns_resolver_factory) as request:
+        async with open_pool(
+            get_ssl_context=lambda: client_ssl_context, get_dns_resolver=dns_resolver_factory
+        ) as request:
             with pytest.raises(HttpTlsError) as info:
                 await request(b"GET", f"https://wrong.test:{https_server.port}/hello")
             assert state_of(request).stats()["connections"] == 0
@@ -96,11 +98,11 @@ def certificate_server(tls: TlsMaterial, cert: Any) -> TestServer:
 
 
 @pytest.mark.parametrize("which", ["untrusted", "expired"])
-def test_bad_certificate_is_tls_error(tls: TlsMaterial, client_ssl_context: ssl.SSLContext,
-                                      which: str) -> None:
+def test_bad_certificate_is_tls_error(tls: TlsMaterial, client_ssl_context: ssl.SSLContext, which: str) -> None:
     cert = tls.self_signed_cert() if which == "untrusted" else tls.expired_cert()
     server = certificate_server(tls, cert)
     try:
+
         async def main() -> BaseException:
             async with open_pool(get_ssl_context=lambda: client_ssl_context) as request:
                 with pytest.raises(HttpTlsError) as info:
@@ -126,8 +128,7 @@ def test_verification_is_on_by_default(https_server: TestServer) -> None:
     assert isinstance(run(main()).__cause__, ssl.SSLCertVerificationError)
 
 
-def test_ssl_context_is_made_once_and_shared(https_server: TestServer,
-                                             client_ssl_context: ssl.SSLContext) -> None:
+def test_ssl_context_is_made_once_and_shared(https_server: TestServer, client_ssl_context: ssl.SSLContext) -> None:
     made = []
 
     def get_context() -> ssl.SSLContext:
@@ -144,8 +145,9 @@ def test_ssl_context_is_made_once_and_shared(https_server: TestServer,
     assert https_server.connections_opened == 3
 
 
-def test_plain_http_answer_to_a_client_hello_is_tls_error(scripted: Callable[..., ScriptedServer],
-                                                          client_ssl_context: ssl.SSLContext) -> None:
+def test_plain_http_answer_to_a_client_hello_is_tls_error(
+    scripted: Callable[..., ScriptedServer], client_ssl_context: ssl.SSLContext
+) -> None:
     server = scripted([send(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"), sleep(2)])
 
     async def main() -> BaseException:
@@ -157,8 +159,9 @@ def test_plain_http_answer_to_a_client_hello_is_tls_error(scripted: Callable[...
     assert isinstance(run(main()).__cause__, ssl.SSLError)
 
 
-def test_server_closing_during_the_handshake(scripted: Callable[..., ScriptedServer],
-                                             client_ssl_context: ssl.SSLContext) -> None:
+def test_server_closing_during_the_handshake(
+    scripted: Callable[..., ScriptedServer], client_ssl_context: ssl.SSLContext
+) -> None:
     server = scripted([close()])
 
     async def main() -> BaseException:
@@ -171,8 +174,9 @@ def test_server_closing_during_the_handshake(scripted: Callable[..., ScriptedSer
     assert run(main()).__cause__ is not None
 
 
-def test_handshake_is_bounded_by_connect_timeout(scripted: Callable[..., ScriptedServer],
-                                                 client_ssl_context: ssl.SSLContext) -> None:
+def test_handshake_is_bounded_by_connect_timeout(
+    scripted: Callable[..., ScriptedServer], client_ssl_context: ssl.SSLContext
+) -> None:
     # accepts the TCP connection, then never answers the ClientHello
     server = scripted([sleep(10)])
 
@@ -190,6 +194,7 @@ def test_handshake_is_bounded_by_connect_timeout(scripted: Callable[..., Scripte
 
 def test_tcp_connect_is_bounded_by_connect_timeout() -> None:
     with full_backlog_port() as port:
+
         async def main() -> BaseException:
             async with open_pool(connect_timeout=0.2, max_connections=1) as request:
                 with pytest.raises(HttpConnectTimeoutError) as info:
@@ -201,11 +206,13 @@ def test_tcp_connect_is_bounded_by_connect_timeout() -> None:
     assert isinstance(error, TimeoutError) and isinstance(error, OSError)
 
 
-def test_reset_mid_body_over_tls(scripted: Callable[..., ScriptedServer],
-                                 server_ssl_context: ssl.SSLContext,
-                                 client_ssl_context: ssl.SSLContext) -> None:
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc"),
-                       sleep(0.1), rst()], ssl_context=server_ssl_context)
+def test_reset_mid_body_over_tls(
+    scripted: Callable[..., ScriptedServer], server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    server = scripted(
+        [recv_head(), send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc"), sleep(0.1), rst()],
+        ssl_context=server_ssl_context,
+    )
 
     async def main() -> None:
         async with open_pool(get_ssl_context=lambda: client_ssl_context) as request:
@@ -217,13 +224,18 @@ def test_reset_mid_body_over_tls(scripted: Callable[..., ScriptedServer],
 
 
 @pytest.mark.parametrize("ending", ["close", "shutdown"])
-def test_body_until_close_over_tls(scripted: Callable[..., ScriptedServer],
-                                   server_ssl_context: ssl.SSLContext,
-                                   client_ssl_context: ssl.SSLContext, ending: str) -> None:
+def test_body_until_close_over_tls(
+    scripted: Callable[..., ScriptedServer],
+    server_ssl_context: ssl.SSLContext,
+    client_ssl_context: ssl.SSLContext,
+    ending: str,
+) -> None:
     """Many servers end a body with a bare FIN (no close_notify): the body is still whole."""
     end = close() if ending == "close" else shutdown_write()
-    server = scripted([recv_head(), send(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end"),
-                       end, sleep(1)], ssl_context=server_ssl_context)
+    server = scripted(
+        [recv_head(), send(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end"), end, sleep(1)],
+        ssl_context=server_ssl_context,
+    )
 
     async def main() -> Any:
         async with open_pool(get_ssl_context=lambda: client_ssl_context) as request:
@@ -243,7 +255,8 @@ def test_large_body_over_tls(https_server: TestServer, client_ssl_context: ssl.S
 
 
 def test_https_to_an_ipv6_literal_checks_the_ip_in_the_certificate(
-        tls: TlsMaterial, client_ssl_context: ssl.SSLContext) -> None:
+    tls: TlsMaterial, client_ssl_context: ssl.SSLContext
+) -> None:
     import socket as socket_module
 
     try:
@@ -252,6 +265,7 @@ def test_https_to_an_ipv6_literal_checks_the_ip_in_the_certificate(
     except OSError:
         pytest.skip("no IPv6 loopback")
     with TestServer(host="::1", ssl_context=tls.server_context()) as server:
+
         async def main() -> list:
             async with open_pool(get_ssl_context=lambda: client_ssl_context) as request:
                 return [await conn_of(request, f"https://[::1]:{server.port}/hello") for _ in range(2)]
@@ -260,8 +274,8 @@ def test_https_to_an_ipv6_literal_checks_the_ip_in_the_certificate(
 
 
 def test_close_fails_a_request_stuck_in_the_tls_handshake_at_once(
-        scripted: Callable[..., ScriptedServer], client_ssl_context: ssl.SSLContext,
-        no_leaks: LeakChecker) -> None:
+    scripted: Callable[..., ScriptedServer], client_ssl_context: ssl.SSLContext, no_leaks: LeakChecker
+) -> None:
     server = scripted([sleep(10)])  # accepts, never answers the ClientHello
 
     async def main() -> tuple[BaseException, dict]:
@@ -291,7 +305,7 @@ def test_large_upload_over_tls(https_server: TestServer, client_ssl_context: ssl
 
     async def gen() -> Any:
         for start in range(0, size, 1 << 20):
-            yield data[start:start + (1 << 20)]
+            yield data[start : start + (1 << 20)]
 
     async def main() -> Any:
         async with open_pool(get_ssl_context=lambda: client_ssl_context) as request:

@@ -57,8 +57,7 @@ CERTS: dict[str, Callable[[TlsMaterial], Any]] = {
 
 
 @pytest.mark.parametrize("case", list(CERTS))
-def test_refused_certificate_sends_the_alert(case: str, tls: TlsMaterial,
-                                             client_ssl_context: ssl.SSLContext) -> None:
+def test_refused_certificate_sends_the_alert(case: str, tls: TlsMaterial, client_ssl_context: ssl.SSLContext) -> None:
     server_context = tls.server_context(CERTS[case](tls))
     with HandshakeRecorder(server_context) as server:
         reference = _blocking_client(server.port, client_ssl_context)
@@ -83,8 +82,10 @@ def test_untrusted_ca_alert_is_unknown_ca(tls: TlsMaterial, client_ssl_context: 
 
 def test_trusted_server_still_answers_after_a_refusal(tls: TlsMaterial, client_ssl_context: ssl.SSLContext) -> None:
     """The alerting TLS layer is the one every connection uses: a good handshake still works."""
-    with HandshakeRecorder(tls.server_context(tls.self_signed_cert())) as bad, \
-            HandshakeRecorder(tls.server_context()) as good:
+    with (
+        HandshakeRecorder(tls.server_context(tls.self_signed_cert())) as bad,
+        HandshakeRecorder(tls.server_context()) as good,
+    ):
 
         async def main() -> tuple:
             request, close = Pool(get_ssl_context=lambda: client_ssl_context)

@@ -28,11 +28,13 @@ class ConnectTunnel:
         self.key = ("connect", proxy_port)
         self.negotiated = 0
 
-    async def negotiate(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                        host: str, port: int, resolved_ip: Optional[str]) -> bytes:
+    async def negotiate(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, host: str, port: int, resolved_ip: Optional[str]
+    ) -> bytes:
         self.negotiated += 1
-        await loop.sock_sendall(sock, b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n"
-                                % (host.encode(), port, host.encode(), port))
+        await loop.sock_sendall(
+            sock, b"CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (host.encode(), port, host.encode(), port)
+        )
         head = b""
         while b"\r\n\r\n" not in head:
             data = await loop.sock_recv(sock, 1)  # byte by byte: never read past the head
@@ -50,8 +52,7 @@ def proxy() -> Iterator[ProxyServer]:
         yield server
 
 
-def test_plain_http_through_a_connect_tunnel_reuses_the_tunnel(http_server: TestServer,
-                                                               proxy: ProxyServer) -> None:
+def test_plain_http_through_a_connect_tunnel_reuses_the_tunnel(http_server: TestServer, proxy: ProxyServer) -> None:
     tunnel = ConnectTunnel(proxy.port)
 
     async def main() -> Any:
@@ -63,14 +64,16 @@ def test_plain_http_through_a_connect_tunnel_reuses_the_tunnel(http_server: Test
     assert [entry["target"] for entry in proxy.log][:1] == [f"127.0.0.1:{http_server.port}"]
 
 
-def test_tls_runs_end_to_end_inside_the_tunnel(https_server: TestServer, proxy: ProxyServer,
-                                               client_ssl_context: Any) -> None:
+def test_tls_runs_end_to_end_inside_the_tunnel(
+    https_server: TestServer, proxy: ProxyServer, client_ssl_context: Any
+) -> None:
     tunnel = ConnectTunnel(proxy.port)
     url = https_server.url("/hello").replace("127.0.0.1", "localhost")
 
     async def main() -> Any:
-        async with open_pool(get_tunnel=lambda scheme, host, port: tunnel,
-                             get_ssl_context=lambda: client_ssl_context) as request:
+        async with open_pool(
+            get_tunnel=lambda scheme, host, port: tunnel, get_ssl_context=lambda: client_ssl_context
+        ) as request:
             return await fetch(request, b"GET", url)
 
     code, _, body = run(main())
@@ -78,8 +81,7 @@ def test_tls_runs_end_to_end_inside_the_tunnel(https_server: TestServer, proxy: 
     assert tunnel.negotiated == 1
 
 
-def test_direct_and_tunnelled_connections_are_not_shared(http_server: TestServer,
-                                                         proxy: ProxyServer) -> None:
+def test_direct_and_tunnelled_connections_are_not_shared(http_server: TestServer, proxy: ProxyServer) -> None:
     tunnel = ConnectTunnel(proxy.port)
     use_proxy = {"on": False}
 

@@ -34,7 +34,7 @@ from asynchttp_lowhaio._writer import (
         ("http://h.example/p?", (), b"/p"),
         ("http://h.example/a%20b/%2F%zz?q=%26%3d", (), b"/a%20b/%2F%zz?q=%26%3d"),
         ("http://h.example/a b/\u00e9?q=\u00e9 x", (), b"/a%20b/%C3%A9?q=%C3%A9%20x"),
-        ("http://h.example/a<b>\"{|}`^\\", (), b"/a%3Cb%3E%22%7B%7C%7D%60%5E%5C"),
+        ('http://h.example/a<b>"{|}`^\\', (), b"/a%3Cb%3E%22%7B%7C%7D%60%5E%5C"),
         ("http://h.example/p?a=/b?c&d=e+f", (), b"/p?a=/b?c&d=e+f"),
         ("http://h.example/p;x=1/:@!$&'()*+,=-._~", (), b"/p;x=1/:@!$&'()*+,=-._~"),
         ("http://h.example", (), b"/"),
@@ -317,15 +317,18 @@ def test_brackets_around_a_name_are_refused() -> None:
         parse_url("http://[not-an-ip]/")
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ((), False),
-    (((b"connection", b"close"),), True),
-    (((b"Connection", b" Keep-Alive, CLOSE "),), True),
-    ((("connection", "close"),), True),
-    (((b"connection", b"closed"),), False),
-    (((b"x-connection", b"close"),), False),
-    (((b"connection", b"keep-alive"), (b"connection", b"close")), True),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ((), False),
+        (((b"connection", b"close"),), True),
+        (((b"Connection", b" Keep-Alive, CLOSE "),), True),
+        ((("connection", "close"),), True),
+        (((b"connection", b"closed"),), False),
+        (((b"x-connection", b"close"),), False),
+        (((b"connection", b"keep-alive"), (b"connection", b"close")), True),
+    ],
+)
 def test_asks_to_close(headers, expected: bool) -> None:
     assert asks_to_close(headers) is expected
 

@@ -23,10 +23,7 @@ from tests.servers.http_server import TestServer
 
 CLASSES = [asynchttp.Http, asynchttp.BlockingHttp]
 
-CANNED = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n"
-    b"X-Double: yes\r\n\r\ncanned"
-)
+CANNED = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nX-Double: yes\r\n\r\ncanned"
 
 
 class _CannedSocket:
@@ -144,7 +141,9 @@ def test_exceptions_are_httplib2s(made: list) -> None:
 def test_httplib2s_real_class_against_a_local_server(cls: type, http_server: TestServer, made: list) -> None:
     http = cls(timeout=WAIT, proxy_info=None)
     made.append(http)
-    response, content = touch(http.request(http_server.url("/hello"), connection_type=httplib2.HTTPConnectionWithTimeout))
+    response, content = touch(
+        http.request(http_server.url("/hello"), connection_type=httplib2.HTTPConnectionWithTimeout)
+    )
     assert response.status == 200 and content == b"hello world"
     assert isinstance(http.connections["http:" + http_server.netloc], httplib2.HTTPConnectionWithTimeout)
     # the same connection serves the next request, as in httplib2
@@ -155,9 +154,7 @@ def test_httplib2s_real_class_against_a_local_server(cls: type, http_server: Tes
 def test_httplib2s_real_tls_class(https_server: TestServer, ca_bundle_path: str, made: list) -> None:
     http = asynchttp.BlockingHttp(timeout=WAIT, proxy_info=None, ca_certs=ca_bundle_path)
     made.append(http)
-    response, content = http.request(
-        https_server.url("/hello"), connection_type=httplib2.HTTPSConnectionWithTimeout
-    )
+    response, content = http.request(https_server.url("/hello"), connection_type=httplib2.HTTPSConnectionWithTimeout)
     assert response.status == 200 and content == b"hello world"
 
 
@@ -183,9 +180,7 @@ def test_redirect_to_another_origin_leaves_the_class(http_server: TestServer, ma
     http = asynchttp.BlockingHttp(timeout=WAIT, proxy_info=None)
     made.append(http)
     target = http_server.url("/hello")
-    response, content = http.request(
-        "http://double-redirect.invalid/", connection_type=_redirecting_double(target)
-    )
+    response, content = http.request("http://double-redirect.invalid/", connection_type=_redirecting_double(target))
     assert response.status == 200 and content == b"hello world"
     assert response.previous.status == 302
 

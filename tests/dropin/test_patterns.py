@@ -290,7 +290,7 @@ def test_no_call_time_lookup_of_httplib2_http_in_the_source() -> None:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#", 1)[0]
             if re.search(r"\bhttplib2\.Http\b(?!Lib2)", code) and "_HTTPLIB2_HTTP = httplib2.Http" not in code:
-                if not code.strip().startswith(("\"", "'", "``")) and "``" not in code:
+                if not code.strip().startswith(('"', "'", "``")) and "``" not in code:
                     offenders.append("%s:%d: %s" % (path.name, number, line.strip()))
     assert offenders == []
 
@@ -319,7 +319,9 @@ SEAMED = {asynchttp.BlockingHttp: SeamedBlocking, asynchttp.Http: SeamedHttp}
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
-def test_every_path_runs_with_httplib2_http_poisoned(cls: type, restore_httplib2: None, http_server: TestServer) -> None:
+def test_every_path_runs_with_httplib2_http_poisoned(
+    cls: type, restore_httplib2: None, http_server: TestServer
+) -> None:
     httplib2.Http = _Poison  # type: ignore[misc,assignment]
     Seamed = SEAMED[cls]
     made = []
@@ -329,7 +331,10 @@ def test_every_path_runs_with_httplib2_http_poisoned(cls: type, restore_httplib2
         made += [plain, seamed]
         for http in (plain, seamed):
             assert get(http, http_server.url("/redirect?code=302&to=/hello"))[1] == b"hello world"
-            assert get(http, http_server.url("/hello"), connection_type=httplib2.HTTPConnectionWithTimeout)[1] == b"hello world"
+            assert (
+                get(http, http_server.url("/hello"), connection_type=httplib2.HTTPConnectionWithTimeout)[1]
+                == b"hello world"
+            )
             other = pickle.loads(pickle.dumps(http))
             made += [other, copy.copy(http)]
             assert get(other, http_server.url("/hello"))[1] == b"hello world"

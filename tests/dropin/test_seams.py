@@ -31,14 +31,25 @@ def signing_class(base: type) -> type:
             self.calls: list[tuple[Any, ...]] = []
             self.threads: set[str] = set()
 
-        def _request(self, conn: Any, host: str, absolute_uri: str, request_uri: str, method: str,
-                     body: Any, headers: dict, redirections: int, cachekey: Any) -> Any:
+        def _request(
+            self,
+            conn: Any,
+            host: str,
+            absolute_uri: str,
+            request_uri: str,
+            method: str,
+            body: Any,
+            headers: dict,
+            redirections: int,
+            cachekey: Any,
+        ) -> Any:
             self.threads.add(threading.current_thread().name)
             headers.pop("authorization", None)
             headers["authorization"] = signature(method, absolute_uri)
             self.calls.append(("_request", method, absolute_uri))
-            return super()._request(conn, host, absolute_uri, request_uri, method, body, headers,
-                                    redirections, cachekey)
+            return super()._request(
+                conn, host, absolute_uri, request_uri, method, body, headers, redirections, cachekey
+            )
 
         def _conn_request(self, conn: Any, request_uri: str, method: str, body: Any, headers: dict) -> Any:
             self.calls.append(("_conn_request", method, request_uri, headers.get("authorization", "")[:6]))
@@ -82,7 +93,8 @@ def test_signing_through_a_redirect(base: type, signing_server: TestServer, made
     assert response.previous.status == 302
     # both hops reached the server signed for their own URI
     assert [signed_as(r, signing_server) for r in signing_server.requests] == [
-        signing_server.url("/signed/redirect"), signing_server.url("/signed/ok"),
+        signing_server.url("/signed/redirect"),
+        signing_server.url("/signed/ok"),
     ]
     expected = oracle_calls(signing_server, "/signed/redirect")
     assert http.calls == expected
@@ -168,8 +180,15 @@ def test_request_override_sees_every_redirect_hop(signing_server: TestServer, ma
     httplib2 calls self.request() again for a redirect, so every hop is signed."""
 
     class Client(asynchttp.BlockingHttp):
-        def request(self, uri: str, method: str = "GET", body: Any = None, headers: Any = None,
-                    redirections: int = httplib2.DEFAULT_MAX_REDIRECTS, connection_type: Any = None) -> Any:
+        def request(
+            self,
+            uri: str,
+            method: str = "GET",
+            body: Any = None,
+            headers: Any = None,
+            redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
+            connection_type: Any = None,
+        ) -> Any:
             headers = dict(headers or {})
             headers["authorization"] = signature(method, uri)
             return asynchttp.BlockingHttp.request(self, uri, method, body, headers, redirections, connection_type)

@@ -20,9 +20,7 @@ def swapped_httplib2() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("cls", [asynchttp.BlockingHttp, asynchttp.Http])
-def test_swapped_class_constructs_and_requests(
-    cls: type, swapped_httplib2: None, http_server: TestServer
-) -> None:
+def test_swapped_class_constructs_and_requests(cls: type, swapped_httplib2: None, http_server: TestServer) -> None:
     httplib2.Http = cls
     http = httplib2.Http(timeout=10)
     try:

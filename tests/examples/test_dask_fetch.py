@@ -55,7 +55,7 @@ def expected_digest(count: int) -> str:
 
 def value(lines: list[str], prefix: str) -> str:
     (line,) = [line for line in lines if line.startswith(prefix)]
-    return line[len(prefix):].strip()
+    return line[len(prefix) :].strip()
 
 
 def gone(pid: int) -> bool:
@@ -74,7 +74,11 @@ def gone(pid: int) -> bool:
 def run() -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--urls", str(COUNT), "--batch", "50", "--compare"],
-        capture_output=True, text=True, cwd=str(REPO), env=_env(), timeout=TIMEOUT,
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        env=_env(),
+        timeout=TIMEOUT,
     )
     assert proc.returncode == 0, proc.stderr
     return proc
@@ -113,6 +117,12 @@ def test_the_cluster_is_closed_and_its_workers_are_gone(run: subprocess.Complete
 
 
 def test_bad_arguments_are_refused_clearly() -> None:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--urls", "0"], capture_output=True, text=True,
-                          cwd=str(REPO), env=_env(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--urls", "0"],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        env=_env(),
+        timeout=60,
+    )
     assert proc.returncode == 2 and "--urls must be at least 1" in proc.stderr

@@ -26,8 +26,7 @@ pytestmark = pytest.mark.slow  # eight scripts run as subprocesses, each startin
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-NAMES = ["simple", "callback", "many", "client", "logging_setup", "from_httplib2",
-         "asyncio_interop", "core_streaming"]
+NAMES = ["simple", "callback", "many", "client", "logging_setup", "from_httplib2", "asyncio_interop", "core_streaming"]
 # A hang guard per example, not a timing assertion.
 EXAMPLE_TIMEOUT = 60.0
 
@@ -41,17 +40,22 @@ def _env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def runs() -> Iterator[dict[str, subprocess.CompletedProcess]]:
     started = {
-        name: subprocess.Popen([sys.executable, str(EXAMPLES / (name + ".py"))],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(REPO),
-                               env=_env())
+        name: subprocess.Popen(
+            [sys.executable, str(EXAMPLES / (name + ".py"))],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=str(REPO),
+            env=_env(),
+        )
         for name in NAMES
     }
     done: dict[str, subprocess.CompletedProcess] = {}
     try:
         for name, proc in started.items():
             out, err = proc.communicate(timeout=EXAMPLE_TIMEOUT)
-            done[name] = subprocess.CompletedProcess(proc.args, proc.returncode,
-                                                     out.decode("utf-8"), err.decode("utf-8"))
+            done[name] = subprocess.CompletedProcess(
+                proc.args, proc.returncode, out.decode("utf-8"), err.decode("utf-8")
+            )
     finally:
         for proc in started.values():
             if proc.poll() is None:
@@ -98,8 +102,7 @@ def test_simple(runs: dict[str, subprocess.CompletedProcess], oracle: Oracle) ->
     for n, line in zip(range(2, 7), lines[2:7], strict=True):
         item = get_json(oracle, "/json?id=%d" % n)
         assert line == "item %d: %s costs %.2f" % (n, item["name"], item["price"])
-    assert lines[7] == "gzip: 200 %d bytes once decoded, starts with %r" % (
-        len(DEMO_TEXT), DEMO_TEXT[:14])
+    assert lines[7] == "gzip: 200 %d bytes once decoded, starts with %r" % (len(DEMO_TEXT), DEMO_TEXT[:14])
     assert lines[8] == "dropped connection -> RemoteDisconnected"
 
 
@@ -108,8 +111,7 @@ def test_callback(runs: dict[str, subprocess.CompletedProcess], oracle: Oracle) 
     items = [get_json(oracle, "/json?id=%d" % n) for n in range(1, 21)]
     assert lines[0] == "20 items decoded, total price %.2f" % sum(i["price"] for i in items)
     assert lines[1] == "first item: %s %r" % (items[0]["name"], items[0]["tags"])
-    match = re.fullmatch(r"decoded on (\d) worker thread\(s\), none of them the main thread: True",
-                         lines[2])
+    match = re.fullmatch(r"decoded on (\d) worker thread\(s\), none of them the main thread: True", lines[2])
     assert match and 1 <= int(match[1]) <= 4  # max_workers=4
     assert lines[3] == "the dropped request raises on access: RemoteDisconnected"
 
@@ -117,10 +119,10 @@ def test_callback(runs: dict[str, subprocess.CompletedProcess], oracle: Oracle) 
 def test_many(runs: dict[str, subprocess.CompletedProcess], oracle: Oracle) -> None:
     lines = ran(runs, "many")
     assert re.fullmatch(r"queued 1000 requests in [\d.]+ ms", lines[0])
-    expected_bytes = sum(len(json.dumps(get_json(oracle, "/json?id=%d" % n), sort_keys=True))
-                         for n in range(1000) if n % 10) + 100 * len(b"status 503\n")
-    assert re.fullmatch(r"all 1000 done in [\d.]+ s \(\d+ requests/s\), %d bytes" % expected_bytes,
-                        lines[1])
+    expected_bytes = sum(
+        len(json.dumps(get_json(oracle, "/json?id=%d" % n), sort_keys=True)) for n in range(1000) if n % 10
+    ) + 100 * len(b"status 503\n")
+    assert re.fullmatch(r"all 1000 done in [\d.]+ s \(\d+ requests/s\), %d bytes" % expected_bytes, lines[1])
     assert lines[2] == "statuses: 200 x 900, 503 x 100"
 
 
@@ -161,8 +163,12 @@ def test_from_httplib2(runs: dict[str, subprocess.CompletedProcess]) -> None:
     lines = ran(runs, "from_httplib2")
     timed = [line for line in lines if re.fullmatch(r"\d\. .+ [\d.]+ s", line)]
     assert [line.split("  ")[0] for line in timed] == [
-        "0. httplib2.Http", "1. asynchttp.BlockingHttp", "2. asynchttp.Http",
-        "1. BlockingHttp, 10 slow requests", "2. Http, 10 slow requests"]
+        "0. httplib2.Http",
+        "1. asynchttp.BlockingHttp",
+        "2. asynchttp.Http",
+        "1. BlockingHttp, 10 slow requests",
+        "2. Http, 10 slow requests",
+    ]
     rest = [line for line in lines if line not in timed]
     assert rest == [
         "same prices in all three: True",
@@ -188,8 +194,7 @@ def test_core_streaming(runs: dict[str, subprocess.CompletedProcess]) -> None:
     assert lines[0] == "uploaded 32 MiB; the server counted %d bytes; sha256 matches: True" % size
     match = re.fullmatch(r"downloaded 32 MiB \(status 200\) in chunks of at most (\d+) KiB", lines[1])
     assert match and int(match[1]) <= 1024
-    match = re.fullmatch(r"peak memory traced: upload (\d+) KiB, download (\d+) KiB \(file: (\d+) KiB\)",
-                         lines[2])
+    match = re.fullmatch(r"peak memory traced: upload (\d+) KiB, download (\d+) KiB \(file: (\d+) KiB\)", lines[2])
     assert match and int(match[3]) == size >> 10
     # constant memory: far below the size of the file (a whole copy would be 32768 KiB)
     assert int(match[1]) < 8192 and int(match[2]) < 8192

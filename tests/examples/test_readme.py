@@ -31,7 +31,7 @@ def code_blocks(text: str, language: str) -> list[tuple[int, str]]:
         if line.strip() != ".. code-block:: %s" % language:
             continue
         body = []
-        for following in lines[number + 1:]:
+        for following in lines[number + 1 :]:
             if following.strip() and not following.startswith((" ", "\t")):
                 break
             body.append(following)
@@ -39,8 +39,9 @@ def code_blocks(text: str, language: str) -> list[tuple[int, str]]:
     return blocks
 
 
-RUNNABLE = [(line, code) for line, code in code_blocks(README.read_text(encoding="utf-8"), "python")
-            if "DemoServer" in code]
+RUNNABLE = [
+    (line, code) for line, code in code_blocks(README.read_text(encoding="utf-8"), "python") if "DemoServer" in code
+]
 
 
 def test_first_commands_are_the_demo_and_the_tests() -> None:
@@ -49,14 +50,24 @@ def test_first_commands_are_the_demo_and_the_tests() -> None:
     assert "coverage.sh" in first or "pytest" in first
 
 
-@pytest.mark.parametrize("line,code", RUNNABLE or [pytest.param(0, "", marks=pytest.mark.skip(
-    reason="README.rst has no self-contained python block (one using DemoServer) yet"))],
-    ids=lambda value: "line%s" % value if isinstance(value, int) else "")
+@pytest.mark.parametrize(
+    "line,code",
+    RUNNABLE
+    or [
+        pytest.param(
+            0,
+            "",
+            marks=pytest.mark.skip(reason="README.rst has no self-contained python block (one using DemoServer) yet"),
+        )
+    ],
+    ids=lambda value: "line%s" % value if isinstance(value, int) else "",
+)
 def test_python_block_runs_as_written(line: int, code: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
-                          capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT
+    )
     assert proc.returncode == 0, "README.rst line %d:\n%s\n%s" % (line, code, proc.stderr)
     assert proc.stdout.strip(), "README.rst line %d printed nothing" % line
     assert not re.search(r"^Traceback", proc.stderr, re.M), proc.stderr

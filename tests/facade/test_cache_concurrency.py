@@ -74,7 +74,9 @@ def gated(http_server: TestServer) -> Iterator[tuple[TestServer, Gates]]:
     async def fresh(request: Request) -> Response:
         gates.arrive("/fresh")
         await gates.wait_open("fresh")
-        return Response(body=b"fresh", headers=_dated(("Cache-Control", "max-age=3600"), ("Content-Type", "text/plain")))
+        return Response(
+            body=b"fresh", headers=_dated(("Cache-Control", "max-age=3600"), ("Content-Type", "text/plain"))
+        )
 
     async def moved(request: Request) -> Response:
         gates.arrive("/moved")
@@ -102,8 +104,15 @@ def gated(http_server: TestServer) -> Iterator[tuple[TestServer, Gates]]:
         await gates.wait_open(request.path)
         return Response(body=b"held", headers=_dated(("Cache-Control", "max-age=60")))
 
-    for path, handler in {"/fresh": fresh, "/moved": moved, "/target": target, "/nostore": nostore,
-                          "/flaky": flaky, "/held": held, "/held2": held}.items():
+    for path, handler in {
+        "/fresh": fresh,
+        "/moved": moved,
+        "/target": target,
+        "/nostore": nostore,
+        "/flaky": flaky,
+        "/held": held,
+        "/held2": held,
+    }.items():
         http_server.route(path, handler)
     yield http_server, gates
 
@@ -187,9 +196,7 @@ def test_permanent_redirect_cached_by_the_first_serves_the_second(gated: tuple) 
         first, second = http.request(server.url("/moved")), http.request(server.url("/moved"))
         gates.wait_arrived("/moved", 1)
         gates.open("moved")
-        ours = [
-            (r.status, bytes(c), r.previous.status, r.previous.fromcache) for r, c in (first, second)
-        ]
+        ours = [(r.status, bytes(c), r.previous.status, r.previous.fromcache) for r, c in (first, second)]
     finally:
         http.close()
     counts = {"/moved": _count(server, "/moved"), "/target": _count(server, "/target")}

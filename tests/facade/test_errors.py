@@ -44,7 +44,9 @@ def test_dns_failure_is_server_not_found(make_http: MakeHttp, dns_server: DnsSer
     assert dns_server.query_count >= 1
 
 
-def test_dns_success_through_the_local_server(make_http: MakeHttp, dns_server: DnsServer, dns_resolver_factory: Any, http_server: TestServer) -> None:
+def test_dns_success_through_the_local_server(
+    make_http: MakeHttp, dns_server: DnsServer, dns_resolver_factory: Any, http_server: TestServer
+) -> None:
     dns_server.set("service.test", "A", [("127.0.0.1", 60)])
     http = make_http(get_dns_resolver=dns_resolver_factory)
     _, content = http.request("http://service.test:%d/hello" % http_server.port)

@@ -171,7 +171,8 @@ def test_submitters_racing_the_idle_stop_lose_no_request(http_server: TestServer
             "fds": sorted(set(os.listdir("/proc/self/fd")) ^ set(fds_before)),
             "loop_starts": _loop.loop_starts,
         }))
-        """ % http_server.url("/hello"),
+        """
+        % http_server.url("/hello"),
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -285,7 +286,8 @@ def test_fork_and_exit_after_the_loop_stopped(http_server: TestServer) -> None:
         asynchttp.IDLE_GRACE = 0.0
         again = asynchttp.Http().request(url)[1] == b"hello world"  # exits while it stops
         print(json.dumps([first, stopped, child.decode(), os.WEXITSTATUS(status), again]))
-        """ % http_server.url("/hello")
+        """
+        % http_server.url("/hello")
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr

@@ -35,7 +35,11 @@ def run_script(source: str, timeout: float = 30.0) -> subprocess.CompletedProces
     env = dict(os.environ, PYTHONPATH=ROOT)
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(source)],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -51,7 +55,8 @@ def test_loop_thread_starts_on_first_request_only(http_server: TestServer) -> No
         response, content = http.request(%r)
         after = {t.name: t.daemon for t in threading.enumerate()}
         print(json.dumps([before_http, before_request, after, content.decode()]))
-        """ % http_server.url("/hello")
+        """
+        % http_server.url("/hello")
     )
     assert result.returncode == 0, result.stderr
     before_http, before_request, after, text = json.loads(result.stdout)
@@ -237,7 +242,8 @@ def test_process_exits_promptly_with_requests_pending(http_server: TestServer) -
         other = asynchttp.Http()
         other.request(%r)
         print("queued", flush=True)
-        """ % (http_server.url("/wait?key=exit&max=25"), http_server.url("/hello"), http_server.url("/slow?delay=25"))
+        """
+        % (http_server.url("/wait?key=exit&max=25"), http_server.url("/hello"), http_server.url("/slow?delay=25"))
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "queued\n"
@@ -261,7 +267,9 @@ def test_shutdown_all_then_the_loop_restarts(make_http: MakeHttp, http_server: T
 
 @pytest.mark.parametrize("cancel_pending", [True, False])
 @pytest.mark.slow
-def test_shutdown_racing_with_submitting_threads(make_http: MakeHttp, http_server: TestServer, cancel_pending: bool) -> None:
+def test_shutdown_racing_with_submitting_threads(
+    make_http: MakeHttp, http_server: TestServer, cancel_pending: bool
+) -> None:
     http = make_http(max_connections=4)
     promises: list[Any] = []
     refused: list[int] = []

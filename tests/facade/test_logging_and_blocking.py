@@ -22,7 +22,9 @@ def messages(caplog: pytest.LogCaptureFixture, level: int = logging.DEBUG) -> li
     return [r.getMessage() for r in caplog.records if r.name == "asynchttp" and r.levelno == level]
 
 
-def test_debug_lines_for_each_step(http: asynchttp.Http, http_server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_debug_lines_for_each_step(
+    http: asynchttp.Http, http_server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.DEBUG, logger="asynchttp"):
         first = http.request(http_server.url("/hello"), callback=lambda p: None)
         assert first[1] == b"hello world"
@@ -47,7 +49,9 @@ def test_debug_lines_for_each_step(http: asynchttp.Http, http_server: TestServer
     assert "asynchttp-loop" in threads and threading.current_thread().name in threads
 
 
-def test_credentials_never_logged(http: asynchttp.Http, http_server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_credentials_never_logged(
+    http: asynchttp.Http, http_server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.DEBUG):
         url = "http://alice:s3cret@%s/hello" % http_server.netloc
         response, content = http.request(url)
@@ -70,7 +74,9 @@ def test_failure_is_a_warning(http: asynchttp.Http, caplog: pytest.LogCaptureFix
     assert "failed" in warnings[0] and "ConnectionRefusedError" in warnings[0] and "/x" in warnings[0]
 
 
-def test_quiet_when_debug_is_off(http: asynchttp.Http, http_server: TestServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_quiet_when_debug_is_off(
+    http: asynchttp.Http, http_server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="asynchttp"):
         assert http.request(http_server.url("/hello"))[1] == b"hello world"
     assert [r for r in caplog.records if r.name.startswith("asynchttp")] == []

@@ -71,7 +71,9 @@ def test_json_loads_and_str_decoding(http: asynchttp.Http, http_server: TestServ
 
 def test_str_uses_the_response_charset(http: asynchttp.Http, http_server: TestServer) -> None:
     async def latin(request: Any) -> Response:
-        return Response(body="caf\u00e9".encode("latin-1"), headers=[("Content-Type", 'text/plain; charset="ISO-8859-1"')])
+        return Response(
+            body="caf\u00e9".encode("latin-1"), headers=[("Content-Type", 'text/plain; charset="ISO-8859-1"')]
+        )
 
     async def nocharset(request: Any) -> Response:
         return Response(body="caf\u00e9".encode("utf-8"), headers=[("Content-Type", "text/plain")])
@@ -233,9 +235,7 @@ def test_blocked_reader_and_as_completed_both_wake() -> None:
     reader.start()
     assert wait_until(lambda: future._wake is not None)
     completed: list[Any] = []
-    watcher = threading.Thread(
-        target=lambda: completed.extend(concurrent.futures.as_completed([future], timeout=WAIT))
-    )
+    watcher = threading.Thread(target=lambda: completed.extend(concurrent.futures.as_completed([future], timeout=WAIT)))
     watcher.start()
     assert wait_until(lambda: future._cond is not None)  # as_completed uses the condition
     future.set_result(3)
@@ -296,8 +296,14 @@ def test_proxy_over_a_failed_future_raises_on_every_touch() -> None:
     future = RequestFuture()
     future.set_exception(httplib2.ServerNotFoundError("Unable to find the server at x"))
     response, content = ResponsePromise(future), ContentPromise(future)
-    for touch in (lambda: len(content), lambda: content == b"", lambda: response.status,
-                  lambda: isinstance(content, bytes), lambda: str(content), lambda: repr(response)):
+    for touch in (
+        lambda: len(content),
+        lambda: content == b"",
+        lambda: response.status,
+        lambda: isinstance(content, bytes),
+        lambda: str(content),
+        lambda: repr(response),
+    ):
         with pytest.raises(httplib2.ServerNotFoundError):
             touch()
     assert content.done() and isinstance(content.exception(), httplib2.ServerNotFoundError)

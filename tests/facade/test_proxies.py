@@ -76,7 +76,9 @@ def test_tls_inside_a_tunnel(make_http: MakeHttp, https_server: TestServer, ca_b
         http.close()
 
 
-def test_environment_proxy_and_no_proxy(make_http: MakeHttp, http_server: TestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_proxy_and_no_proxy(
+    make_http: MakeHttp, http_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with ProxyServer("http") as proxy:
         monkeypatch.setenv("http_proxy", "http://127.0.0.1:%d" % proxy.port)
         monkeypatch.delenv("no_proxy", raising=False)

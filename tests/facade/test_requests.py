@@ -135,7 +135,9 @@ def test_chunked_response(http: asynchttp.Http, http_server: TestServer) -> None
     assert content == pattern(12345)
 
 
-def test_https_with_ca_certs(make_http: Callable[..., asynchttp.Http], https_server: TestServer, ca_bundle_path: str) -> None:
+def test_https_with_ca_certs(
+    make_http: Callable[..., asynchttp.Http], https_server: TestServer, ca_bundle_path: str
+) -> None:
     http = make_http(ca_certs=ca_bundle_path)
     response, content = http.request(https_server.url("/hello"))
     assert response.status == 200 and content == b"hello world"
@@ -147,7 +149,9 @@ def test_https_validation_disabled(make_http: Callable[..., asynchttp.Http], htt
     assert content == b"hello world"
 
 
-def test_https_through_core_option(make_http: Callable[..., asynchttp.Http], https_server: TestServer, client_ssl_context: Any) -> None:
+def test_https_through_core_option(
+    make_http: Callable[..., asynchttp.Http], https_server: TestServer, client_ssl_context: Any
+) -> None:
     http = make_http(get_ssl_context=lambda: client_ssl_context)
     _, content = http.request(https_server.url("/json"))
     assert json.loads(content) == JSON_BODY
@@ -315,7 +319,9 @@ def test_timeout_none_uses_socket_default() -> None:
         assert "socket_timeout" not in asynchttp.Http()._pool_options().options
 
 
-def test_client_certificate_from_add_certificate(make_http: Callable[..., asynchttp.Http], tls: Any, ca_bundle_path: str, tmp_path: Any) -> None:
+def test_client_certificate_from_add_certificate(
+    make_http: Callable[..., asynchttp.Http], tls: Any, ca_bundle_path: str, tmp_path: Any
+) -> None:
     import ssl
 
     server_context = tls.server_context()
@@ -369,15 +375,25 @@ def test_split_cache_is_bounded() -> None:
 
 
 @pytest.mark.parametrize("blocking", [False, True])
-def test_argument_errors_become_400_with_force_exception_to_status_code(make_http: Callable[..., asynchttp.Http], blocking: bool) -> None:
+def test_argument_errors_become_400_with_force_exception_to_status_code(
+    make_http: Callable[..., asynchttp.Http], blocking: bool
+) -> None:
     http = make_http(blocking=blocking)
     http.force_exception_to_status_code = True
     reference = httplib2.Http()
     reference.force_exception_to_status_code = True
-    for kwargs in ({"uri": "/relative"}, {"uri": "ftp://127.0.0.1/"}, {"uri": "http://127.0.0.1/", "headers": {"a": 5}}):
+    for kwargs in (
+        {"uri": "/relative"},
+        {"uri": "ftp://127.0.0.1/"},
+        {"uri": "http://127.0.0.1/", "headers": {"a": 5}},
+    ):
         response, content = http.request(**kwargs)
         expected_response, expected_content = reference.request(**kwargs)
-        assert (response.status, response.reason, content) == (expected_response.status, expected_response.reason, expected_content)
+        assert (response.status, response.reason, content) == (
+            expected_response.status,
+            expected_response.reason,
+            expected_content,
+        )
     seen: list[int] = []
     response, content = http.request("/relative", callback=lambda p: seen.append(p.response.status))
     assert response.status == 400 and seen == [400]

@@ -45,7 +45,8 @@ def test_every_thread_asynchttp_starts_is_named(http_server: TestServer, tmp_pat
         names = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
         http.close()
         print(json.dumps([digest, names, seen]))
-        """ % (str(tmp_path), http_server.url("/big-gzip"), http_server.url("/hello"), http_server.url("/slow?delay=0.5"))
+        """
+        % (str(tmp_path), http_server.url("/big-gzip"), http_server.url("/hello"), http_server.url("/slow?delay=0.5"))
     )
     assert result.returncode == 0, result.stderr
     digest, names, seen = json.loads(result.stdout)

@@ -45,9 +45,23 @@ from tests.servers import leaks, scripted
 from tests.servers.scripted import ScriptedServer
 from tests.servers.tls import TlsMaterial
 
-__all__ = ["Servers", "Got", "run_core", "run_facade", "judge", "matches", "tls_material", "ca_path",
-           "client_context", "core_options", "facade_options", "KEEP_BODY", "MarkNotReached",
-           "client_fds", "new_threads"]
+__all__ = [
+    "Servers",
+    "Got",
+    "run_core",
+    "run_facade",
+    "judge",
+    "matches",
+    "tls_material",
+    "ca_path",
+    "client_context",
+    "core_options",
+    "facade_options",
+    "KEEP_BODY",
+    "MarkNotReached",
+    "client_fds",
+    "new_threads",
+]
 
 OTHER_HOST = "127.0.0.2"
 KEEP_BODY = 4 << 20  # bodies above this are kept as a Digest only
@@ -145,8 +159,9 @@ class Servers:
             if self.case.other is not None:
                 self.other = ScriptedServer(self._scripts(self.case.other, b""), host=OTHER_HOST, lifetime=60).start()
                 other_netloc = b"%s:%d" % (OTHER_HOST.encode(), self.other.port)
-            self.main = ScriptedServer(self._scripts(self.case.conns, other_netloc),
-                                       _server_context(self.case.tls), lifetime=60).start()
+            self.main = ScriptedServer(
+                self._scripts(self.case.conns, other_netloc), _server_context(self.case.tls), lifetime=60
+            ).start()
         except BaseException:
             self.stop()
             raise
@@ -245,15 +260,21 @@ def client_fds(before: Dict[int, str], server_ports: set) -> Dict[int, str]:
     new = {fd: target for fd, target in leaks.open_fds().items() if before.get(fd) != target}
     if any(target.startswith("socket:") for target in new.values()):
         ports = leaks._socket_local_ports()
-        new = {fd: t for fd, t in new.items()
-               if not t.startswith("socket:") or (ports.get(t) or _local_port(fd)) not in server_ports}
+        new = {
+            fd: t
+            for fd, t in new.items()
+            if not t.startswith("socket:") or (ports.get(t) or _local_port(fd)) not in server_ports
+        }
     return new
 
 
 def new_threads(before: set) -> List[str]:
     """Threads started since ``before`` that are alive, test servers' excepted."""
-    return [t.name for t in threading.enumerate() if t not in before and t.is_alive()
-            and not t.name.startswith("asynchttp-test-")]
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t not in before and t.is_alive() and not t.name.startswith("asynchttp-test-")
+    ]
 
 
 # -------------------------------------------------------------------- results
@@ -270,8 +291,11 @@ class Got:
     def __repr__(self) -> str:
         if self.exc is not None:
             return f"<raised {type(self.exc).__module__}.{type(self.exc).__name__}: {self.exc}>"
-        body = self.body if isinstance(self.body, Digest) or len(self.body or b"") <= 80 else (
-            (self.body or b"")[:80] + b"...")
+        body = (
+            self.body
+            if isinstance(self.body, Digest) or len(self.body or b"") <= 80
+            else ((self.body or b"")[:80] + b"...")
+        )
         return f"<{self.status} {body!r}>"
 
 
@@ -332,8 +356,9 @@ def matches(outcome: Outcome, got: Got, error_family: Optional[Tuple[type, ...]]
     return False
 
 
-def judge(outcome: Outcome, got: Got, family: Tuple[type, ...], tolerable: Optional[Ok] = None,
-          peer: bool = False) -> Tuple[str, str]:
+def judge(
+    outcome: Outcome, got: Got, family: Tuple[type, ...], tolerable: Optional[Ok] = None, peer: bool = False
+) -> Tuple[str, str]:
     """(verdict, cell) for the peer table.
 
     verdict: "right" (the expected answer or an error of the client's family when an
@@ -454,8 +479,9 @@ def run_facade(case: Case, servers: Servers, http_class: Any = None) -> List[Got
             if tracing:
                 tracemalloc.start()  # traces every thread: the loop's and the decoder's too
             try:
-                response, content = http.request(servers.url(req.path), req.method, body=req.body,
-                                                 headers=dict(req.headers) or None)
+                response, content = http.request(
+                    servers.url(req.path), req.method, body=req.body, headers=dict(req.headers) or None
+                )
                 status = response.status
                 data = bytes(content)
             except Exception as exc:  # judged by the caller

@@ -25,8 +25,9 @@ from tests.servers import leaks
 DEADLINE = 20.0  # per case; far above any case's own timeouts: reaching it is a hang
 
 
-async def _leftovers(before_fds: Dict[int, str], before_threads: Set[threading.Thread],
-                     server_ports: Set[int]) -> tuple[Dict[int, str], List[str]]:
+async def _leftovers(
+    before_fds: Dict[int, str], before_threads: Set[threading.Thread], server_ports: Set[int]
+) -> tuple[Dict[int, str], List[str]]:
     # A short grace loop: aborted transports finish closing on the next loop turns.
     for _ in range(100):
         fds = client_fds(before_fds, server_ports)
@@ -39,6 +40,7 @@ async def _leftovers(before_fds: Dict[int, str], before_threads: Set[threading.T
 
 def play(case: Case) -> tuple[List[Got], Servers, Dict[int, str], List[str]]:
     with Servers(case) as servers:
+
         async def main() -> tuple[List[Got], Dict[int, str], List[str]]:
             before_fds = leaks.open_fds()
             before_threads = set(threading.enumerate())
@@ -53,38 +55,50 @@ def play(case: Case) -> tuple[List[Got], Servers, Dict[int, str], List[str]]:
         return got, servers, fds, threads
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else [])
-                                  for c in CASES])
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES]
+)
 def test_core(case: Case) -> None:
     got, servers, fds, threads = play(case)
     for index, (expected, result) in enumerate(zip(case.core, got, strict=True)):
         where = f"{case.name} request {index + 1}"
         if result.exc is not None:
             # the family first: anything outside HttpError is a crash, whatever was expected
-            assert isinstance(result.exc, HttpError), (
-                f"{where}: CRASH, an exception outside HttpError: {result.exc!r}")
+            assert isinstance(result.exc, HttpError), f"{where}: CRASH, an exception outside HttpError: {result.exc!r}"
             assert result.exc.__cause__ is None or isinstance(result.exc.__cause__, BaseException)
         assert matches(expected, result), f"{where}: expected {expected}, got {result!r}"
     if case.server_requests is not None:
         assert servers.request_count() == case.server_requests, (
-            f"{case.name}: the server saw {servers.request_count()} requests, expected {case.server_requests}")
+            f"{case.name}: the server saw {servers.request_count()} requests, expected {case.server_requests}"
+        )
     if case.server_connections is not None:
         assert servers.main is not None
         assert servers.main.connections_accepted == case.server_connections, (
-            f"{case.name}: {servers.main.connections_accepted} connections, expected {case.server_connections}")
+            f"{case.name}: {servers.main.connections_accepted} connections, expected {case.server_connections}"
+        )
     assert not servers.forbidden_seen(), f"{case.name}: {servers.forbidden_seen()} reached a server"
     if case.max_memory is not None:
         for result in got:
             assert result.peak_memory is not None and result.peak_memory < case.max_memory, (
-                f"{case.name}: traced memory peaked at {result.peak_memory} bytes")
+                f"{case.name}: traced memory peaked at {result.peak_memory} bytes"
+            )
     assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
 
 
 def test_catalogue_size_and_families() -> None:
     families = {c.family for c in CASES}
     assert len(CASES) >= 60
-    assert families >= {"status line", "header lines", "framing", "interim and bodiless",
-                        "timing and faults", "keep-alive", "size", "redirects", "TLS"}
+    assert families >= {
+        "status line",
+        "header lines",
+        "framing",
+        "interim and bodiless",
+        "timing and faults",
+        "keep-alive",
+        "size",
+        "redirects",
+        "TLS",
+    }
     # every family has several cases, and every case expects something definite
     for family in families:
         assert sum(c.family == family for c in CASES) >= 3, family
@@ -105,6 +119,7 @@ def test_slot_freed_after_a_timeout() -> None:
     silent = _server_case("silent", ((Recv(), HOLD),))
     good = _server_case("good", ((Recv(), Send(resp(b"fine"))),))
     with Servers(silent) as bad_servers, Servers(good) as good_servers:
+
         async def main() -> bytes:
             request, close = Pool(max_connections=1, socket_timeout=0.3, response_head_timeout=0.6)
             try:
@@ -114,7 +129,11 @@ def test_slot_freed_after_a_timeout() -> None:
                 data = await buffered(body)
                 # only the good connection remains, idle: the timed-out one gave its slot back
                 assert request.__self__.stats() == {  # type: ignore[attr-defined]
-                    "connections": 1, "active": 0, "idle": 1, "waiting": 0}
+                    "connections": 1,
+                    "active": 0,
+                    "idle": 1,
+                    "waiting": 0,
+                }
                 return data
             finally:
                 await close()
@@ -129,6 +148,7 @@ def test_concurrent_requests_against_a_server_that_resets_every_other_connection
 
     flaky = _server_case("flaky", ((Recv(), Send(resp(b"fine", extra=b"Connection: close\r\n"))), (Recv(), Rst())))
     with Servers(flaky) as servers:
+
         async def one(request: object) -> object:
             try:
                 _code, _headers, body = await request(b"GET", servers.url("/"))  # type: ignore[operator]
@@ -159,6 +179,7 @@ def test_cancelled_during_a_slowloris_head_frees_everything() -> None:
 
     slow = _server_case("slow", ((Recv(), SendSlowly(b"HTTP/1.1 200 OK\r\n" + b"X-Slow: 1\r\n" * 200, 0.05), HOLD),))
     with Servers(slow) as servers:
+
         async def main() -> None:
             before_fds = leaks.open_fds()
             request, close = Pool(max_connections=1)
@@ -169,7 +190,11 @@ def test_cancelled_during_a_slowloris_head_frees_everything() -> None:
                 with pytest.raises(asyncio.CancelledError):
                     await task
                 assert request.__self__.stats() == {  # type: ignore[attr-defined]
-                    "connections": 0, "active": 0, "idle": 0, "waiting": 0}
+                    "connections": 0,
+                    "active": 0,
+                    "idle": 0,
+                    "waiting": 0,
+                }
             finally:
                 await close()
             fds, _threads = await _leftovers(before_fds, set(threading.enumerate()), servers.ports())
@@ -183,11 +208,15 @@ def test_body_abandoned_mid_stream_is_never_reused() -> None:
     from asynchttp_lowhaio import Pool, buffered
     from tests.hostile.cases import HOLD, Recv, Send, head, resp
 
-    streaming = _server_case("streaming", (
-        (Recv(), Send(head(b"HTTP/1.1 200 OK", b"Content-Length: 100000") + b"a" * 50000), HOLD),
-        (Recv(), Send(resp(b"fresh"))),
-    ))
+    streaming = _server_case(
+        "streaming",
+        (
+            (Recv(), Send(head(b"HTTP/1.1 200 OK", b"Content-Length: 100000") + b"a" * 50000), HOLD),
+            (Recv(), Send(resp(b"fresh"))),
+        ),
+    )
     with Servers(streaming) as servers:
+
         async def main() -> bytes:
             request, close = Pool()
             try:

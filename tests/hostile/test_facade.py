@@ -54,8 +54,9 @@ def loop_thread_started() -> None:
         run_facade(case, servers)
 
 
-def _leftovers(before_fds: Dict[int, str], before_threads: Set[threading.Thread],
-               server_ports: Set[int]) -> Tuple[Dict[int, str], List[str]]:
+def _leftovers(
+    before_fds: Dict[int, str], before_threads: Set[threading.Thread], server_ports: Set[int]
+) -> Tuple[Dict[int, str], List[str]]:
     deadline = time.monotonic() + 2.0
     while True:
         fds = client_fds(before_fds, server_ports)
@@ -71,8 +72,9 @@ def play(case: Case, http_class: Any = None) -> Tuple[List[Got], Servers, Dict[i
         before_threads = set(threading.enumerate())
         box: List[object] = []
         # A hang must fail this test, not stall the suite: the case runs in a thread.
-        worker = threading.Thread(target=lambda: box.append(_guarded(case, servers, http_class)),
-                                  name="hostile-facade-case", daemon=True)
+        worker = threading.Thread(
+            target=lambda: box.append(_guarded(case, servers, http_class)), name="hostile-facade-case", daemon=True
+        )
         worker.start()
         worker.join(DEADLINE)
         if worker.is_alive():
@@ -104,8 +106,9 @@ def semantics_wired() -> bool:
 
 
 @pytest.mark.parametrize("blocking", [False, True], ids=["Http", "BlockingHttp"])
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else [])
-                                  for c in CASES])
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES]
+)
 def test_facade(case: Case, blocking: bool) -> None:
     """Http with its promises touched at once, and BlockingHttp, which raises at the call."""
     http_class = asynchttp.BlockingHttp if blocking else asynchttp.Http
@@ -123,13 +126,15 @@ def test_facade(case: Case, blocking: bool) -> None:
         if result.exc is not None:
             # httplib2's family, or exactly what httplib2 itself raises here (KeyError('ftp'))
             assert isinstance(result.exc, HTTPLIB2_FAMILY) or matches(expected, result), (
-                f"{where}: CRASH, {result.exc!r} is nothing httplib2 code catches")
+                f"{where}: CRASH, {result.exc!r} is nothing httplib2 code catches"
+            )
         assert matches(expected, result), f"{where}: expected {expected}, got {result!r}"
     assert not servers.forbidden_seen(), f"{case.name}: {servers.forbidden_seen()} reached a server"
     if case.facade_max_memory is not None:
         for result in got:
             assert result.peak_memory is not None and result.peak_memory < case.facade_max_memory, (
-                f"{case.name}: traced memory peaked at {result.peak_memory} bytes")
+                f"{case.name}: traced memory peaked at {result.peak_memory} bytes"
+            )
     assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
 
 

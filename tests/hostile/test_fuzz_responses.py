@@ -93,9 +93,25 @@ def responses(draw: Any) -> Generated:
     if connection:
         headers.append(b"Connection: " + connection)
 
-    defect = draw(st.sampled_from(
-        ["none"] * 6 + ["version", "code", "no_colon", "space_colon", "ctl", "cl_conflict", "cl_invalid",
-                          "te_unknown", "chunk_size", "huge_header", "truncate", "cl_declared_huge"]))
+    defect = draw(
+        st.sampled_from(
+            ["none"] * 6
+            + [
+                "version",
+                "code",
+                "no_colon",
+                "space_colon",
+                "ctl",
+                "cl_conflict",
+                "cl_invalid",
+                "te_unknown",
+                "chunk_size",
+                "huge_header",
+                "truncate",
+                "cl_declared_huge",
+            ]
+        )
+    )
     error: Optional[type] = None
 
     # Framing and body bytes.
@@ -109,7 +125,7 @@ def responses(draw: Any) -> Generated:
         headers.append(b"Transfer-Encoding: chunked")
         cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(body))), max_size=5))))
         parts = [body[a:b] for a, b in pairwise([0, *cuts, len(body)]) if body[a:b]]
-        ext = draw(st.sampled_from([b"", b"", b";x", b";name=value", b" ;q=\"s\""]))
+        ext = draw(st.sampled_from([b"", b"", b";x", b";name=value", b' ;q="s"']))
         payload = b"".join(_chunk(p, ext) for p in parts) + b"0\r\n"
         if draw(st.booleans()):
             payload += b"X-Trailer: " + draw(st.text(alphabet=VALUE_CHARS, max_size=20)).encode() + b"\r\n"
@@ -145,8 +161,10 @@ def responses(draw: Any) -> Generated:
         error = HttpProtocolError
     elif defect == "cl_invalid" and framing == "length" and not bodiless:
         headers = [h for h in headers if not h.startswith(b"Content-Length")]
-        headers.append(b"Content-Length: " + draw(st.sampled_from([b"+%d", b"%da", b"0x%d", b"-%d", b"%d %d"]))
-                       .replace(b"%d", b"%d" % len(body)))
+        headers.append(
+            b"Content-Length: "
+            + draw(st.sampled_from([b"+%d", b"%da", b"0x%d", b"-%d", b"%d %d"])).replace(b"%d", b"%d" % len(body))
+        )
         error = HttpProtocolError
     elif defect == "te_unknown" and framing == "chunked" and not bodiless:
         headers = [h for h in headers if not h.startswith(b"Transfer-Encoding")]
@@ -165,9 +183,19 @@ def responses(draw: Any) -> Generated:
     else:
         defect = "none"
 
-    interim = b"".join(draw(st.lists(st.sampled_from([
-        b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n",
-    ]), max_size=2)))
+    interim = b"".join(
+        draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        b"HTTP/1.1 100 Continue\r\n\r\n",
+                        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n",
+                    ]
+                ),
+                max_size=2,
+            )
+        )
+    )
     head = version_text + b" " + code + reason_part + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n"
     wire = interim + head + payload
     generated = Generated(wire, method, status, b"" if bodiless else body, error, defect)
@@ -203,8 +231,9 @@ class Feeder:
 @pytest.fixture(scope="module")
 def feeder() -> Iterator[Tuple[Feeder, ScriptedServer]]:
     feed = Feeder()
-    server = ScriptedServer([scripted.recv_head(timeout=5.0), scripted.call(feed.send), scripted.close()],
-                            lifetime=300.0).start()
+    server = ScriptedServer(
+        [scripted.recv_head(timeout=5.0), scripted.call(feed.send), scripted.close()], lifetime=300.0
+    ).start()
     try:
         yield feed, server
     finally:
@@ -212,8 +241,13 @@ def feeder() -> Iterator[Tuple[Feeder, ScriptedServer]]:
 
 
 async def _fetch(url: str, method: bytes) -> Tuple[Optional[int], Optional[bytes], Optional[BaseException], int]:
-    request, close = Pool(max_header_length=MAX_HEADER_LENGTH, max_header_count=50, socket_timeout=2.0,
-                          response_head_timeout=3.0, recv_bufsize=4096)
+    request, close = Pool(
+        max_header_length=MAX_HEADER_LENGTH,
+        max_header_count=50,
+        socket_timeout=2.0,
+        response_head_timeout=3.0,
+        recv_bufsize=4096,
+    )
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
     try:
@@ -229,8 +263,11 @@ async def _fetch(url: str, method: bytes) -> Tuple[Optional[int], Optional[bytes
         await close()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 @given(generated=responses())
 @pytest.mark.slow
 def test_generated_responses_through_a_socket(feeder: Tuple[Feeder, ScriptedServer], generated: Generated) -> None:

@@ -52,7 +52,11 @@ class FastServer:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.servers.fast_server", *args],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         assert line.startswith("PORT "), line
@@ -196,11 +200,12 @@ def test_process_exiting_with_pending_requests_ends_promptly(silent_server: Fast
         import sys
         import asynchttp
         http = asynchttp.Http(proxy_info=None, timeout=60)
-        promises = [http.request("{silent_server.url('/never')}") for _ in range(1000)]
+        promises = [http.request("{silent_server.url("/never")}") for _ in range(1000)]
         print("queued", flush=True)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "queued"

@@ -33,15 +33,13 @@ NOT_SHIPPED = ("tests/", "benchmarks/", ".ci/")
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if "proxy" not in k.lower() and k not in ("PYTHONPATH", "PYTHONHOME")}
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env
 
 
 def _run(args: list[str], cwd: Path, timeout: float = BUILD_TIMEOUT) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=str(cwd), env=_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(args, cwd=str(cwd), env=_env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, "%s\n%s\n%s" % (args, proc.stdout[-3000:], proc.stderr[-3000:])
     return proc
 
@@ -50,9 +48,23 @@ def _run(args: list[str], cwd: Path, timeout: float = BUILD_TIMEOUT) -> subproce
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the checkout, tests included (so leaving them out is the build's doing)."""
     copy = tmp_path_factory.mktemp("src") / "asynchttp"
-    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(
-        ".git", "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".coverage*",
-        ".pytest_cache", ".hypothesis", "results", ".benchmarks"))
+    shutil.copytree(
+        REPO,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            "*.pyc",
+            ".coverage*",
+            ".pytest_cache",
+            ".hypothesis",
+            "results",
+            ".benchmarks",
+        ),
+    )
     assert (copy / "tests" / "packaging" / "test_wheel.py").exists()
     return copy
 
@@ -70,11 +82,9 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     root = tmp_path_factory.mktemp("venv") / "env"
     # No pip inside: the machine's pip (visible through the system site-packages)
     # installs into the venv, which is where the venv's python points it.
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root)],
-         root.parent)
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root)], root.parent)
     python = root / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
-         root.parent)
+    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], root.parent)
     yield root
 
 
@@ -87,7 +97,17 @@ def test_wheel_holds_both_packages_and_no_tests(wheel: Path) -> None:
     for package in PACKAGES:
         assert package + "/__init__.py" in names
         assert package + "/py.typed" in names
-    for module in ("_cli.py", "__main__.py", "_demo.py", "_http.py", "_client.py", "_flow.py", "_tunnels.py", "_promise.py", "_loop.py"):
+    for module in (
+        "_cli.py",
+        "__main__.py",
+        "_demo.py",
+        "_http.py",
+        "_client.py",
+        "_flow.py",
+        "_tunnels.py",
+        "_promise.py",
+        "_loop.py",
+    ):
         assert "asynchttp/" + module in names
     for module in ("_pool.py", "_parser.py", "_writer.py", "_connection.py"):
         assert "asynchttp_lowhaio/" + module in names
@@ -99,8 +119,7 @@ def test_wheel_holds_both_packages_and_no_tests(wheel: Path) -> None:
     assert "asynchttp = asynchttp._cli:main" in entry_points
 
 
-def test_sdist_holds_both_packages_and_no_tests(source: Path,
-                                                tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_sdist_holds_both_packages_and_no_tests(source: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     out = tmp_path_factory.mktemp("sdist")
     # `python -m build`, not `setup.py sdist`: the metadata in pyproject.toml needs
     # the setuptools that [build-system] asks for, not whichever one is installed.
@@ -118,9 +137,14 @@ def test_sdist_holds_both_packages_and_no_tests(source: Path,
 
 def test_installed_wheel_runs_the_demo(venv: Path, wheel: Path, tmp_path: Path) -> None:
     python = venv / "bin" / "python"
-    where = _run([str(python), "-c",
-                  "import asynchttp, asynchttp_lowhaio; "
-                  "print(asynchttp.__file__); print(asynchttp_lowhaio.__file__)"], tmp_path)
+    where = _run(
+        [
+            str(python),
+            "-c",
+            "import asynchttp, asynchttp_lowhaio; print(asynchttp.__file__); print(asynchttp_lowhaio.__file__)",
+        ],
+        tmp_path,
+    )
     for path in where.stdout.split():
         # the wheel's copy, not this checkout's
         assert Path(path).resolve().is_relative_to(venv.resolve()), path

@@ -37,19 +37,24 @@ def googleapiclient(root: str, out: dict[str, str]) -> None:
     def build() -> bool:
         nonlocal service
         service = discovery.build(
-            "things", "v1", discoveryServiceUrl=root + "discovery/v1/apis/{api}/{apiVersion}/rest",
-            cache_discovery=False, static_discovery=False)
+            "things",
+            "v1",
+            discoveryServiceUrl=root + "discovery/v1/apis/{api}/{apiVersion}/rest",
+            cache_discovery=False,
+            static_discovery=False,
+        )
         return type(service._http) is asynchttp.Http
 
     def batch() -> Any:
         answers: dict[str, Any] = {}
-        request = service.new_batch_http_request(
-            callback=lambda rid, resp, exc: answers.__setitem__(rid, exc or resp))
+        request = service.new_batch_http_request(callback=lambda rid, resp, exc: answers.__setitem__(rid, exc or resp))
         request.add(service.things().get(thingId="t1"), request_id="a")
         request.add(service.things().get(thingId="t2"), request_id="b")
         request.execute()
-        return answers == {"a": {"id": "t1", "name": "first", "size": 1},
-                           "b": {"id": "t2", "name": "second", "size": 2}} or answers
+        return (
+            answers == {"a": {"id": "t1", "name": "first", "size": 1}, "b": {"id": "t2", "name": "second", "size": 2}}
+            or answers
+        )
 
     def retries() -> Any:
         request = service.things().flaky(plan="swap")
@@ -59,10 +64,14 @@ def googleapiclient(root: str, out: dict[str, str]) -> None:
         return (result == {"id": "flaky", "name": "swap"} and slept == [1.0, 2.0]) or slept
 
     _step(out, "build", build)
-    _step(out, "get", lambda: service.things().get(thingId="t1", view="name").execute()
-          == {"id": "t1", "name": "first"})
-    _step(out, "insert", lambda: service.things().insert(tag="q", body={"name": "b"}).execute()
-          == {"id": "t3", "name": "b", "tag": "q"})
+    _step(
+        out, "get", lambda: service.things().get(thingId="t1", view="name").execute() == {"id": "t1", "name": "first"}
+    )
+    _step(
+        out,
+        "insert",
+        lambda: service.things().insert(tag="q", body={"name": "b"}).execute() == {"id": "t3", "name": "b", "tag": "q"},
+    )
     _step(out, "batch", batch)
     _step(out, "retries", retries)
 
@@ -71,15 +80,21 @@ def google_auth_httplib2(root: str, out: dict[str, str]) -> None:
     import google_auth_httplib2 as module
     from google.oauth2.credentials import Credentials
 
-    credentials = Credentials(token="stale", refresh_token="refresh-1", token_uri=root + "token",
-                              client_id="client-1", client_secret="secret-1")
+    credentials = Credentials(
+        token="stale",
+        refresh_token="refresh-1",
+        token_uri=root + "token",
+        client_id="client-1",
+        client_secret="secret-1",
+    )
     authed = module.AuthorizedHttp(credentials)
     _step(out, "http class", lambda: type(authed.http) is asynchttp.Http)
 
     def refresh() -> Any:
         response, content = authed.request(root + "things/v1/secure", "POST", body='{"a": 1}')
-        return (response.status == 200 and json.loads(content)["tag"] == "access-1"
-                and credentials.token == "access-1") or (response.status, content)
+        return (
+            response.status == 200 and json.loads(content)["tag"] == "access-1" and credentials.token == "access-1"
+        ) or (response.status, content)
 
     _step(out, "refresh on 401", refresh)
 
@@ -87,14 +102,12 @@ def google_auth_httplib2(root: str, out: dict[str, str]) -> None:
 def oauth2client(root: str, out: dict[str, str]) -> None:
     from oauth2client import client, transport
 
-    credentials = client.OAuth2Credentials(
-        "stale", "client-1", "secret-1", "refresh-1", None, root + "token", "ua")
+    credentials = client.OAuth2Credentials("stale", "client-1", "secret-1", "refresh-1", None, root + "token", "ua")
     http = credentials.authorize(transport.get_http_object(timeout=10))
 
     def refresh() -> Any:
         response, content = http.request(root + "things/v1/secure", "POST", body='{"a": 1}')
-        return (response.status == 200 and json.loads(content)["tag"] == "access-1"
-                ) or (response.status, content)
+        return (response.status == 200 and json.loads(content)["tag"] == "access-1") or (response.status, content)
 
     _step(out, "refresh on 401", refresh)
 
@@ -143,8 +156,9 @@ def lazr_restfulclient(root: str, out: dict[str, str]) -> None:
     _step(out, "service root twice", service_root)
 
 
-LIBRARIES = {f.__name__: f for f in (googleapiclient, google_auth_httplib2, oauth2client,
-                                      oauth2, apitools, lazr_restfulclient)}
+LIBRARIES = {
+    f.__name__: f for f in (googleapiclient, google_auth_httplib2, oauth2client, oauth2, apitools, lazr_restfulclient)
+}
 
 
 def main() -> None:

@@ -23,10 +23,13 @@ from tests.servers.realworld import BLOB_SIZE, GoogleLikeApi
 PROMISE_WRITE_REASON = (
     "apitools' Download writes response.content into its stream: a content promise is "
     "not a buffer before Python 3.12, so io.BytesIO.write raises TypeError, and "
-    "apitools' fallback then decodes the binary body as UTF-8 (UnicodeDecodeError)")
-DOWNLOAD_XFAIL = ({"Http": (PROMISE_WRITE_REASON, UnicodeDecodeError),
-                   "swap-Http": (PROMISE_WRITE_REASON, UnicodeDecodeError)}
-                  if NOT_A_BUFFER else {})
+    "apitools' fallback then decodes the binary body as UTF-8 (UnicodeDecodeError)"
+)
+DOWNLOAD_XFAIL = (
+    {"Http": (PROMISE_WRITE_REASON, UnicodeDecodeError), "swap-Http": (PROMISE_WRITE_REASON, UnicodeDecodeError)}
+    if NOT_A_BUFFER
+    else {}
+)
 
 
 def _http(way: Way) -> Any:
@@ -45,9 +48,7 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.mark.parametrize("way", ways(), indirect=True)
-def test_make_request_retries_500_and_429(
-    way: Way, google_api: GoogleLikeApi, slept: list[float]
-) -> None:
+def test_make_request_retries_500_and_429(way: Way, google_api: GoogleLikeApi, slept: list[float]) -> None:
     http = _http(way)
     google_api.flaky_plan["a"] = [500, 429, 503]
     request = http_wrapper.Request(google_api.server.url("/things/v1/flaky?plan=a"))
@@ -59,8 +60,9 @@ def test_make_request_retries_500_and_429(
 
     google_api.flaky_plan["b"] = [500, 500]
     with pytest.raises(exceptions.BadStatusCodeError):
-        http_wrapper.MakeRequest(http, http_wrapper.Request(
-            google_api.server.url("/things/v1/flaky?plan=b")), retries=2)
+        http_wrapper.MakeRequest(
+            http, http_wrapper.Request(google_api.server.url("/things/v1/flaky?plan=b")), retries=2
+        )
 
 
 @pytest.mark.parametrize("way", ways(), indirect=True)
@@ -80,9 +82,7 @@ def test_make_request_retries_refused_connection(way: Way, slept: list[float]) -
 def test_chunked_download_to_stream(way: Way, google_api: GoogleLikeApi) -> None:
     stream = io.BytesIO()
     download = transfer.Download.FromStream(stream, auto_transfer=True, chunksize=64 * 1024)
-    download.InitializeDownload(
-        http_wrapper.Request(google_api.server.url("/media/blob")), http=_http(way))
+    download.InitializeDownload(http_wrapper.Request(google_api.server.url("/media/blob")), http=_http(way))
     assert stream.getvalue() == pattern(BLOB_SIZE)
     ranges = [r.header("range") for r in google_api.server.requests]
-    assert ranges == ["bytes=0-65535", "bytes=65536-131071", "bytes=131072-196607",
-                      "bytes=196608-199999"]
+    assert ranges == ["bytes=0-65535", "bytes=65536-131071", "bytes=131072-196607", "bytes=196608-199999"]

@@ -37,7 +37,8 @@ UPLOAD_SIZE = 3 * CHUNK + 12_345
 
 PROMISE_TRY_REASON = (
     "googleapiclient catches transport errors in a try around http.request(); with "
-    "Http promises the error surfaces later, when it reads resp.status outside that try")
+    "Http promises the error surfaces later, when it reads resp.status outside that try"
+)
 
 
 def _service(way: Way, api: GoogleLikeApi) -> Any:
@@ -47,8 +48,13 @@ def _service(way: Way, api: GoogleLikeApi) -> Any:
     if http is not None:
         http.redirect_codes = http.redirect_codes - {308}
     return discovery.build(
-        "things", "v1", http=http, discoveryServiceUrl=api.discovery_url_template,
-        cache_discovery=False, static_discovery=False)
+        "things",
+        "v1",
+        http=http,
+        discoveryServiceUrl=api.discovery_url_template,
+        cache_discovery=False,
+        static_discovery=False,
+    )
 
 
 def _no_sleep(request: Any, slept: list[float]) -> None:
@@ -66,8 +72,7 @@ def _closed_port() -> int:
 def test_build_from_served_discovery_and_get(way: Way, google_api: GoogleLikeApi) -> None:
     service = _service(way, google_api)
     assert type(service._http) is way.cls
-    assert service.things().get(thingId="t1", view="name").execute() == {
-        "id": "t1", "name": "first"}
+    assert service.things().get(thingId="t1", view="name").execute() == {"id": "t1", "name": "first"}
     paths = [r.target for r in google_api.server.requests]
     assert paths[0] == "/discovery/v1/apis/things/v1/rest"
     assert paths[1] == "/things/v1/things/t1?view=name&alt=json"
@@ -79,8 +84,7 @@ def test_call_with_query_and_body(way: Way, google_api: GoogleLikeApi) -> None:
     created = service.things().insert(tag="blue", body={"name": "new", "size": 7}).execute()
     assert created == {"id": "t3", "name": "new", "size": 7, "tag": "blue"}
     sent = google_api.server.requests[-1]
-    assert (sent.method, sent.path, sent.args) == ("POST", "/things/v1/things",
-                                                  {"tag": "blue", "alt": "json"})
+    assert (sent.method, sent.path, sent.args) == ("POST", "/things/v1/things", {"tag": "blue", "alt": "json"})
     assert sent.header("content-type") == "application/json"
     assert json.loads(sent.body) == {"name": "new", "size": 7}
     with pytest.raises(errors.HttpError) as caught:
@@ -108,8 +112,9 @@ def test_batch_request(way: Way, google_api: GoogleLikeApi) -> None:
     }
     posted = [r for r in google_api.server.requests if r.path == "/batch/things/v1"]
     assert len(posted) == 1
-    assert google_api.batch_requests == [[
-        "GET /things/v1/things/t1", "GET /things/v1/things/t4", "POST /things/v1/things"]]
+    assert google_api.batch_requests == [
+        ["GET /things/v1/things/t1", "GET /things/v1/things/t4", "POST /things/v1/things"]
+    ]
 
 
 def _upload_file(tmp_path: Path) -> tuple[Path, str]:
@@ -135,31 +140,32 @@ def _upload_until_done(request: Any, max_calls: int = 12) -> tuple[Any, list[Bas
 
 
 @pytest.mark.parametrize("way", ways(), indirect=True)
-def test_resumable_upload_resumes_after_short_308(
-    way: Way, google_api: GoogleLikeApi, tmp_path: Path
-) -> None:
+def test_resumable_upload_resumes_after_short_308(way: Way, google_api: GoogleLikeApi, tmp_path: Path) -> None:
     path, digest = _upload_file(tmp_path)
     google_api.short_ack_at[CHUNK] = 5_000  # keeps 5,000 bytes of the second chunk
     service = _service(way, google_api)
-    media = gapi_http.MediaFileUpload(str(path), mimetype="application/octet-stream",
-                                      chunksize=CHUNK, resumable=True)
+    media = gapi_http.MediaFileUpload(str(path), mimetype="application/octet-stream", chunksize=CHUNK, resumable=True)
     request = service.things().insert(tag="up", body={"name": "file"}, media_body=media)
     response, failures = _upload_until_done(request)
     assert failures == []
     assert response["sha256"] == digest and response["size"] == UPLOAD_SIZE
     assert response["tag"] == "up" and response["name"] == "file"
     session = google_api.uploads[1]
-    assert session.chunk_starts == [0, CHUNK, CHUNK + 5_000, 2 * CHUNK + 5_000,
-                                    3 * CHUNK + 5_000]
+    assert session.chunk_starts == [0, CHUNK, CHUNK + 5_000, 2 * CHUNK + 5_000, 3 * CHUNK + 5_000]
 
 
-@pytest.mark.parametrize("way", ways(
-    "BlockingHttp", "Http", "swap-BlockingHttp", "swap-Http",
-    xfail={"Http": (PROMISE_TRY_REASON, AssertionError),
-           "swap-Http": (PROMISE_TRY_REASON, AssertionError)}), indirect=True)
-def test_resumable_upload_resumes_after_dropped_connection(
-    way: Way, google_api: GoogleLikeApi, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize(
+    "way",
+    ways(
+        "BlockingHttp",
+        "Http",
+        "swap-BlockingHttp",
+        "swap-Http",
+        xfail={"Http": (PROMISE_TRY_REASON, AssertionError), "swap-Http": (PROMISE_TRY_REASON, AssertionError)},
+    ),
+    indirect=True,
+)
+def test_resumable_upload_resumes_after_dropped_connection(way: Way, google_api: GoogleLikeApi, tmp_path: Path) -> None:
     """httplib2 itself is left out: when the drop comes after it has sent the chunk
     (a race), it re-sends the PUT itself with the file slice already read, so a
     Content-Length and no body, and waits for its timeout (a drop during its send
@@ -168,16 +174,14 @@ def test_resumable_upload_resumes_after_dropped_connection(
     path, digest = _upload_file(tmp_path)
     google_api.drop_at.add(CHUNK)  # dropped after DROP_AFTER bytes until a status query
     service = _service(way, google_api)
-    media = gapi_http.MediaFileUpload(str(path), mimetype="application/octet-stream",
-                                      chunksize=CHUNK, resumable=True)
+    media = gapi_http.MediaFileUpload(str(path), mimetype="application/octet-stream", chunksize=CHUNK, resumable=True)
     request = service.things().insert(body={"name": "dropped"}, media_body=media)
     response, failures = _upload_until_done(request, max_calls=6)
     assert len(failures) == 1 and isinstance(failures[0], ConnectionError)
     assert response["sha256"] == digest
     session = google_api.uploads[1]
     assert session.drops >= 1 and session.status_queries == 1
-    assert session.chunk_starts[-3:] == [CHUNK + DROP_AFTER, 2 * CHUNK + DROP_AFTER,
-                                         3 * CHUNK + DROP_AFTER]
+    assert session.chunk_starts[-3:] == [CHUNK + DROP_AFTER, 2 * CHUNK + DROP_AFTER, 3 * CHUNK + DROP_AFTER]
 
 
 @pytest.mark.parametrize("way", ways(), indirect=True)
@@ -200,9 +204,11 @@ def test_num_retries_on_500_and_429(way: Way, google_api: GoogleLikeApi) -> None
     assert slept == [1.0, 2.0, 1.0, 2.0]
 
 
-@pytest.mark.parametrize("way", ways(xfail={
-    "Http": (PROMISE_TRY_REASON, AssertionError),
-    "swap-Http": (PROMISE_TRY_REASON, AssertionError)}), indirect=True)
+@pytest.mark.parametrize(
+    "way",
+    ways(xfail={"Http": (PROMISE_TRY_REASON, AssertionError), "swap-Http": (PROMISE_TRY_REASON, AssertionError)}),
+    indirect=True,
+)
 def test_num_retries_on_refused_connection(way: Way, google_api: GoogleLikeApi) -> None:
     service = _service(way, google_api)
     request = service.things().get(thingId="t1")
@@ -221,8 +227,7 @@ def google_api_tls(https_server: TestServer) -> GoogleLikeApi:
 
 @pytest.mark.parametrize("way", ways(), indirect=True)
 def test_over_tls_with_a_ca_bundle(
-    way: Way, google_api_tls: GoogleLikeApi, ca_bundle_path: str,
-    monkeypatch: pytest.MonkeyPatch
+    way: Way, google_api_tls: GoogleLikeApi, ca_bundle_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Passed-in Http objects get ``ca_certs=``; a library-built one finds the bundle
     where httplib2 users put it, ``httplib2.CA_CERTS``."""
@@ -234,8 +239,13 @@ def test_over_tls_with_a_ca_bundle(
         http.redirect_codes = http.redirect_codes - {308}
     assert google_api_tls.root_url.startswith("https://127.0.0.1:")
     service = discovery.build(
-        "things", "v1", http=http, discoveryServiceUrl=google_api_tls.discovery_url_template,
-        cache_discovery=False, static_discovery=False)
+        "things",
+        "v1",
+        http=http,
+        discoveryServiceUrl=google_api_tls.discovery_url_template,
+        cache_discovery=False,
+        static_discovery=False,
+    )
     assert service.things().get(thingId="t2").execute()["name"] == "second"
     assert service.things().insert(body={"name": "tls"}).execute()["id"] == "t3"
 
@@ -244,9 +254,14 @@ def test_over_tls_with_a_ca_bundle(
 def test_tls_verification_is_on_by_default(way: Way, google_api_tls: GoogleLikeApi) -> None:
     """An unknown CA fails the discovery fetch, whichever way asynchttp is put in."""
     with pytest.raises(ssl.SSLError):
-        discovery.build("things", "v1", http=way.http(),
-                        discoveryServiceUrl=google_api_tls.discovery_url_template,
-                        cache_discovery=False, static_discovery=False)
+        discovery.build(
+            "things",
+            "v1",
+            http=way.http(),
+            discoveryServiceUrl=google_api_tls.discovery_url_template,
+            cache_discovery=False,
+            static_discovery=False,
+        )
     assert google_api_tls.server.requests == []
 
 
@@ -275,8 +290,7 @@ def test_one_service_shared_by_threads(way: Way, google_api: GoogleLikeApi) -> N
     assert failures == [] and results == [True] * 40
 
 
-@pytest.mark.parametrize("way", ways("httplib2", "swap-BlockingHttp", "swap-Http"),
-                         indirect=True)
+@pytest.mark.parametrize("way", ways("httplib2", "swap-BlockingHttp", "swap-Http"), indirect=True)
 def test_library_built_http_leaves_nothing_once_collected(
     no_leaks: LeakChecker, way: Way, google_api: GoogleLikeApi
 ) -> None:
@@ -288,8 +302,12 @@ def test_library_built_http_leaves_nothing_once_collected(
     warm.shutdown()
     no_leaks.snapshot()
     service = discovery.build(  # no http: build_http() makes httplib2.Http(), whatever it is
-        "things", "v1", discoveryServiceUrl=google_api.discovery_url_template,
-        cache_discovery=False, static_discovery=False)
+        "things",
+        "v1",
+        discoveryServiceUrl=google_api.discovery_url_template,
+        cache_discovery=False,
+        static_discovery=False,
+    )
     assert type(service._http) is way.cls
     assert service.things().get(thingId="t1").execute()["id"] == "t1"
     assert no_leaks.leaks()[0]  # its kept-alive connection is open now

@@ -34,7 +34,8 @@ LAZR_WAYS = ("httplib2", "swap-BlockingHttp", "swap-Http")
 PROMISE_BYTES_REASON = (
     "wadllib's Application wraps the WADL content in io.BytesIO(content): a content "
     "promise is not a buffer before Python 3.12 (TypeError: a bytes-like object is "
-    "required, not 'ContentPromise (use bytes(content), or BlockingHttp for libraries)')")
+    "required, not 'ContentPromise (use bytes(content), or BlockingHttp for libraries)')"
+)
 LAZR_XFAIL = {"swap-Http": (PROMISE_BYTES_REASON, TypeError)} if NOT_A_BUFFER else {}
 
 
@@ -66,8 +67,7 @@ def _authorizer() -> OAuthAuthorizer:
     return OAuthAuthorizer(CONSUMER[0], CONSUMER[1], access_token=AccessToken(*TOKEN))
 
 
-@pytest.mark.parametrize("way", ways(*LAZR_WAYS, xfail=LAZR_XFAIL),
-                         indirect=True)
+@pytest.mark.parametrize("way", ways(*LAZR_WAYS, xfail=LAZR_XFAIL), indirect=True)
 def test_service_root_revalidates_its_cache(
     way: Way, lazr: SimpleNamespace, launchpad: LaunchpadLikeApi, tmp_path: Path
 ) -> None:
@@ -97,8 +97,7 @@ def test_browser_etag_revalidation_through_filecache(
     """httplib2.FileCache under RestfulHttp: a 301 signed per hop and cached, then a
     conditional GET answered 304 and served from the cache."""
     factory = SimpleNamespace(httpFactory=lazr.browser.RestfulHttp)
-    browser = lazr.browser.Browser(factory, _authorizer(),
-                                   cache=httplib2.FileCache(str(tmp_path / "fc")))
+    browser = lazr.browser.Browser(factory, _authorizer(), cache=httplib2.FileCache(str(tmp_path / "fc")))
     assert type(browser._connection).__mro__[1] is way.cls
     old = launchpad.root_url + "old-widget"
     first = browser.get(old)
@@ -106,8 +105,7 @@ def test_browser_etag_revalidation_through_filecache(
     second = browser.get(old)
     assert second == first
     paths = [(r.path, r.header("if-none-match") is not None) for r in launchpad.server.requests]
-    assert paths == [("/api/1.0/old-widget", False), ("/api/1.0/widget", False),
-                     ("/api/1.0/widget", True)]
+    assert paths == [("/api/1.0/old-widget", False), ("/api/1.0/widget", False), ("/api/1.0/widget", True)]
     assert launchpad.not_modified == 1
     assert launchpad.unsigned == []
 
@@ -118,8 +116,7 @@ def test_entry_save_patches_with_if_match(
 ) -> None:
     """lp_save(): a signed PATCH carrying the entry's ETag in If-Match, answered 209
     with the new representation; a stale ETag gets 412."""
-    root = lazr.resource.ServiceRoot(_authorizer(), launchpad.root_url,
-                                     cache=str(tmp_path / "cache"))
+    root = lazr.resource.ServiceRoot(_authorizer(), launchpad.root_url, cache=str(tmp_path / "cache"))
     widget = root.widget
     etag = widget.http_etag
     widget.name = "renamed"
@@ -128,8 +125,7 @@ def test_entry_save_patches_with_if_match(
     assert launchpad.widget == {"name": "renamed", "size": 3}
     assert launchpad.patches == [(etag, b'{"name": "renamed"}')]
 
-    stale = lazr.resource.ServiceRoot(_authorizer(), launchpad.root_url,
-                                      cache=str(tmp_path / "other")).widget
+    stale = lazr.resource.ServiceRoot(_authorizer(), launchpad.root_url, cache=str(tmp_path / "other")).widget
     assert stale.size == 3  # fetched now, with the ETag of size 3
     launchpad.widget["size"] = 4  # changed behind the client's back
     stale.size = 5

@@ -80,8 +80,7 @@ def _browser(cls: type, cache: Path, made: list[Any]) -> Any:
         return http
 
     authorizer = OAuthAuthorizer(CONSUMER[0], CONSUMER[1], access_token=AccessToken(*TOKEN))
-    return Browser(SimpleNamespace(httpFactory=factory), authorizer, cache=str(cache),
-                   timeout=10, proxy_info=None)
+    return Browser(SimpleNamespace(httpFactory=factory), authorizer, cache=str(cache), timeout=10, proxy_info=None)
 
 
 def _hops(api: LaunchpadLikeApi, requests: list[Request]) -> list[Hop]:
@@ -101,16 +100,16 @@ def _hops(api: LaunchpadLikeApi, requests: list[Request]) -> list[Hop]:
     return hops
 
 
-def _run(cls: type, scenario: Scenario, api: LaunchpadLikeApi, cache: Path,
-         made: list[Any]) -> tuple[Any, list[Hop]]:
+def _run(cls: type, scenario: Scenario, api: LaunchpadLikeApi, cache: Path, made: list[Any]) -> tuple[Any, list[Hop]]:
     """The scenario's result and the requests it made, as the server saw them."""
     start = len(api.server.requests)
     result = scenario(_browser(cls, cache, made), api)
     return result, _hops(api, api.server.requests[start:])
 
 
-def _with_oracle(way: Way, cls: type, scenario: Scenario, api: LaunchpadLikeApi,
-                 tmp_path: Path) -> tuple[Any, list[Hop], Any, list[Hop]]:
+def _with_oracle(
+    way: Way, cls: type, scenario: Scenario, api: LaunchpadLikeApi, tmp_path: Path
+) -> tuple[Any, list[Hop], Any, list[Hop]]:
     """The scenario under lazr over real httplib2 (the oracle), then under the way."""
     oracle: list[Any] = []
     try:
@@ -123,6 +122,7 @@ def _with_oracle(way: Way, cls: type, scenario: Scenario, api: LaunchpadLikeApi,
 
 
 # ------------------------------------------------------------------ scenarios
+
 
 def _everyday(browser: Any, api: LaunchpadLikeApi) -> list[Any]:
     """Root, an entry, the entry revalidated (304), then a PATCH guarded by If-Match."""
@@ -137,8 +137,7 @@ def _everyday(browser: Any, api: LaunchpadLikeApi) -> list[Any]:
 
 def _redirects(browser: Any, api: LaunchpadLikeApi) -> list[Any]:
     """GET through 301, 302, 303 and 307 to another path; a POST through 303."""
-    names = [json.loads(browser.get(f"{api.root_url}moved?status={status}"))["name"]
-             for status in (301, 302, 303, 307)]
+    names = [json.loads(browser.get(f"{api.root_url}moved?status={status}"))["name"] for status in (301, 302, 303, 307)]
     response, content = browser.post(f"{api.root_url}moved?status=303", "rename", name="x")
     return names + [response.status, response.previous.status, json.loads(content)["name"]]
 
@@ -150,50 +149,64 @@ def _basic_retry(browser: Any, api: LaunchpadLikeApi) -> list[Any]:
     first = browser.get(api.root_url + "guarded", return_response=True)
     second = browser.get(api.root_url + "guarded", return_response=True)
     third = browser.get(api.root_url + "moved?status=302&to=guarded", return_response=True)
-    return [(r.status, r.previous.status if r.previous else None, json.loads(c))
-            for r, c in (first, second, third)]
+    return [(r.status, r.previous.status if r.previous else None, json.loads(c)) for r, c in (first, second, third)]
 
 
 # ------------------------------------------------------------------ tests
 
+
 @pytest.mark.parametrize("way", ways(), indirect=True)
-def test_every_request_signed(way: Way, restful_http: type, launchpad: LaunchpadLikeApi,
-                              tmp_path: Path) -> None:
+def test_every_request_signed(way: Way, restful_http: type, launchpad: LaunchpadLikeApi, tmp_path: Path) -> None:
     expected, oracle_hops, result, hops = _with_oracle(way, restful_http, _everyday, launchpad, tmp_path)
     assert result == expected == ["hello", "gizmo", True, 209, "renamed"]
-    assert hops == oracle_hops == [
-        ("GET", "/api/1.0/", ("OAuth#1",)),
-        ("GET", "/api/1.0/widget", ("OAuth#2",)),
-        ("GET", "/api/1.0/widget", ("OAuth#3",)),  # answered 304
-        ("PATCH", "/api/1.0/widget", ("OAuth#4",)),
-        ("PATCH", "/api/1.0/widget", ("OAuth#5",)),
-    ]
+    assert (
+        hops
+        == oracle_hops
+        == [
+            ("GET", "/api/1.0/", ("OAuth#1",)),
+            ("GET", "/api/1.0/widget", ("OAuth#2",)),
+            ("GET", "/api/1.0/widget", ("OAuth#3",)),  # answered 304
+            ("PATCH", "/api/1.0/widget", ("OAuth#4",)),
+            ("PATCH", "/api/1.0/widget", ("OAuth#5",)),
+        ]
+    )
     assert launchpad.not_modified == 2  # once per run
     assert [etag is not None for etag, _ in launchpad.patches] == [True] * 4
     assert launchpad.unsigned == []
 
 
 @pytest.mark.parametrize("way", ways(), indirect=True)
-def test_each_redirect_hop_signed_afresh(way: Way, restful_http: type,
-                                         launchpad: LaunchpadLikeApi, tmp_path: Path) -> None:
+def test_each_redirect_hop_signed_afresh(
+    way: Way, restful_http: type, launchpad: LaunchpadLikeApi, tmp_path: Path
+) -> None:
     """RestfulHttp drops the signature httplib2 hands to the next hop and signs again:
     a new nonce per hop, on another path of the same host."""
     expected, oracle_hops, result, hops = _with_oracle(way, restful_http, _redirects, launchpad, tmp_path)
     assert result == expected == ["gizmo"] * 4 + [200, 303, "gizmo"]
     moved, widget = "/api/1.0/moved", "/api/1.0/widget"
-    assert hops == oracle_hops == [
-        ("GET", moved, ("OAuth#1",)), ("GET", widget, ("OAuth#2",)),
-        ("GET", moved, ("OAuth#3",)), ("GET", widget, ("OAuth#4",)),
-        ("GET", moved, ("OAuth#5",)), ("GET", widget, ("OAuth#6",)),
-        ("GET", moved, ("OAuth#7",)), ("GET", widget, ("OAuth#8",)),
-        ("POST", moved, ("OAuth#9",)), ("GET", widget, ("OAuth#10",)),
-    ]
+    assert (
+        hops
+        == oracle_hops
+        == [
+            ("GET", moved, ("OAuth#1",)),
+            ("GET", widget, ("OAuth#2",)),
+            ("GET", moved, ("OAuth#3",)),
+            ("GET", widget, ("OAuth#4",)),
+            ("GET", moved, ("OAuth#5",)),
+            ("GET", widget, ("OAuth#6",)),
+            ("GET", moved, ("OAuth#7",)),
+            ("GET", widget, ("OAuth#8",)),
+            ("POST", moved, ("OAuth#9",)),
+            ("GET", widget, ("OAuth#10",)),
+        ]
+    )
     assert launchpad.unsigned == []
 
 
 @pytest.mark.parametrize("way", ways(), indirect=True)
-def test_basic_401_retry_follows_httplib2s_flow(way: Way, restful_http: type,
-                                                launchpad: LaunchpadLikeApi, tmp_path: Path) -> None:
+def test_basic_401_retry_follows_httplib2s_flow(
+    way: Way, restful_http: type, launchpad: LaunchpadLikeApi, tmp_path: Path
+) -> None:
     """The 401 is answered to a signed request; httplib2's flow retries it in the same
     ``_request`` (not signed again) with Basic credentials, keeps them for the next
     requests, and each new ``_request`` signs. The same requests under every way."""
@@ -201,8 +214,11 @@ def test_basic_401_retry_follows_httplib2s_flow(way: Way, restful_http: type,
     guarded = {"guarded": True}
     assert result == expected == [(200, None, guarded), (200, None, guarded), (200, 302, guarded)]
     retried, path = hops[:2], "/api/1.0/guarded"
-    assert [(m, p) for m, p, _ in hops] == [(m, p) for m, p, _ in oracle_hops] == [
-        ("GET", path), ("GET", path), ("GET", path), ("GET", "/api/1.0/moved"), ("GET", path)]
+    assert (
+        [(m, p) for m, p, _ in hops]
+        == [(m, p) for m, p, _ in oracle_hops]
+        == [("GET", path), ("GET", path), ("GET", path), ("GET", "/api/1.0/moved"), ("GET", path)]
+    )
     assert retried[0][2] == ("OAuth#1",)  # the request that got the 401, signed
     # Basic on the retry and on later requests to the guarded path (httplib2 scopes the
     # credentials to the challenged path: not on /moved)
@@ -211,8 +227,9 @@ def test_basic_401_retry_follows_httplib2s_flow(way: Way, restful_http: type,
 
 
 @pytest.mark.parametrize("way", ways(), indirect=True)
-def test_basic_401_retry_sends_what_httplib2_sends(way: Way, restful_http: type,
-                                                   launchpad: LaunchpadLikeApi, tmp_path: Path) -> None:
+def test_basic_401_retry_sends_what_httplib2_sends(
+    way: Way, restful_http: type, launchpad: LaunchpadLikeApi, tmp_path: Path
+) -> None:
     """Per hop, the same Authorization fields as httplib2: the retry replays the first
     signature next to the Basic credentials; later requests to the guarded path carry a
     new signature and Basic. (lazr's authorizer sets ``Authorization``, httplib2's Basic

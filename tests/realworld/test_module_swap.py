@@ -33,7 +33,8 @@ EXPECTED_STEPS = {
 
 WADL_REASON = (
     "with the module aliased lazr gets Http promises, and wadllib wraps the WADL content "
-    "in io.BytesIO(content): not a buffer before Python 3.12 (TypeError)")
+    "in io.BytesIO(content): not a buffer before Python 3.12 (TypeError)"
+)
 
 
 def _params() -> list[Any]:
@@ -61,9 +62,13 @@ def test_library_under_module_alias(library: str, http_server: TestServer) -> No
     google.flaky_plan["swap"] = [500, 429]
     launchpad = LaunchpadLikeApi(http_server, child.CONSUMER, child.TOKEN)
     done = subprocess.run(
-        [sys.executable, "-m", "tests.realworld.module_swap_child", library,
-         http_server.url("/")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        [sys.executable, "-m", "tests.realworld.module_swap_child", library, http_server.url("/")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     steps = json.loads(done.stdout.strip().splitlines()[-1])
     _raise_child_failure(steps)

@@ -20,9 +20,14 @@ HTTPLIB2_RETRIES = GOOGLEAPICLIENT_RETRIES
 
 def _credentials(api: GoogleLikeApi) -> client.OAuth2Credentials:
     return client.OAuth2Credentials(
-        access_token="stale", client_id="client-1", client_secret="secret-1",
-        refresh_token="refresh-1", token_expiry=None,
-        token_uri=api.server.url("/token"), user_agent="realworld-test")
+        access_token="stale",
+        client_id="client-1",
+        client_secret="secret-1",
+        refresh_token="refresh-1",
+        token_expiry=None,
+        token_uri=api.server.url("/token"),
+        user_agent="realworld-test",
+    )
 
 
 def _http(way: Way) -> object:
@@ -39,8 +44,9 @@ def test_authorize_refreshes_on_401_and_replays(way: Way, google_api: GoogleLike
     credentials = _credentials(google_api)
     http = credentials.authorize(_http(way))
     body = json.dumps({"name": "old school"})
-    response, content = http.request(google_api.server.url("/things/v1/secure"), "POST",
-                                     body=body, headers={"Content-Type": "application/json"})
+    response, content = http.request(
+        google_api.server.url("/things/v1/secure"), "POST", body=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status == 200
     assert json.loads(content) == {"name": "old school", "tag": "access-1"}
     assert credentials.access_token == "access-1"
@@ -55,9 +61,13 @@ def test_authorize_refreshes_on_401_and_replays(way: Way, google_api: GoogleLike
 @pytest.mark.parametrize("way", ways(), indirect=True)
 def test_googleapiclient_over_authorized_http(way: Way, google_api: GoogleLikeApi) -> None:
     http = _credentials(google_api).authorize(_http(way))
-    service = discovery.build("things", "v1", http=http,
-                              discoveryServiceUrl=google_api.discovery_url_template,
-                              cache_discovery=False, static_discovery=False)
-    assert service.things().secure(body={"name": "x"}).execute() == {
-        "name": "x", "tag": "access-1"}
+    service = discovery.build(
+        "things",
+        "v1",
+        http=http,
+        discoveryServiceUrl=google_api.discovery_url_template,
+        cache_discovery=False,
+        static_discovery=False,
+    )
+    assert service.things().secure(body={"name": "x"}).execute() == {"name": "x", "tag": "access-1"}
     assert len(google_api.token_requests) == 1

@@ -69,8 +69,7 @@ def test_signed_get_with_query(way: Way, oauth2: ModuleType, signed_api: Launchp
 @pytest.mark.parametrize("way", ways(*OAUTH2_WAYS), indirect=True)
 def test_signed_form_post(way: Way, oauth2: ModuleType, signed_api: LaunchpadLikeApi) -> None:
     client = _client(oauth2, way)
-    response, content = client.request(signed_api.server.url("/oauth1/echo"), "POST",
-                                       body="size=3&name=caf%C3%A9")
+    response, content = client.request(signed_api.server.url("/oauth1/echo"), "POST", body="size=3&name=caf%C3%A9")
     assert response.status == 200, content
     form = dict(p.split("=", 1) for p in json.loads(content)["form"].split("&"))
     assert form["size"] == "3" and form["name"] == "caf%C3%A9"
@@ -79,12 +78,11 @@ def test_signed_form_post(way: Way, oauth2: ModuleType, signed_api: LaunchpadLik
 
 
 @pytest.mark.parametrize("way", ways(*OAUTH2_WAYS), indirect=True)
-def test_signed_json_put_in_header(way: Way, oauth2: ModuleType,
-                                   signed_api: LaunchpadLikeApi) -> None:
+def test_signed_json_put_in_header(way: Way, oauth2: ModuleType, signed_api: LaunchpadLikeApi) -> None:
     client = _client(oauth2, way)
     response, content = client.request(
-        signed_api.server.url("/oauth1/echo"), "PUT", body=b'{"a": 1}',
-        headers={"Content-Type": "application/json"})
+        signed_api.server.url("/oauth1/echo"), "PUT", body=b'{"a": 1}', headers={"Content-Type": "application/json"}
+    )
     assert response.status == 200, content
     sent = signed_api.server.requests[-1]
     assert sent.header("authorization").startswith('OAuth realm="http://127.0.0.1')
@@ -93,11 +91,9 @@ def test_signed_json_put_in_header(way: Way, oauth2: ModuleType,
 
 
 @pytest.mark.parametrize("way", ways(*OAUTH2_WAYS), indirect=True)
-def test_wrong_secret_is_refused(way: Way, oauth2: ModuleType,
-                                 signed_api: LaunchpadLikeApi) -> None:
+def test_wrong_secret_is_refused(way: Way, oauth2: ModuleType, signed_api: LaunchpadLikeApi) -> None:
     """The server really checks: a signature made with another secret gets 401."""
-    client = oauth2.Client(oauth2.Consumer(CONSUMER[0], "not-the-secret"),
-                           oauth2.Token(*TOKEN), timeout=10)
+    client = oauth2.Client(oauth2.Consumer(CONSUMER[0], "not-the-secret"), oauth2.Token(*TOKEN), timeout=10)
     way.made.append(client)
     response, _ = client.request(signed_api.server.url("/oauth1/echo?color=red"))
     assert response.status == 401

@@ -67,8 +67,12 @@ class DnsServer:
 
     __test__ = False
 
-    def __init__(self, table: Mapping[Key, Iterable[tuple[str, int]]] | None = None,
-                 host: str = "127.0.0.1", lifetime: float = 600.0) -> None:
+    def __init__(
+        self,
+        table: Mapping[Key, Iterable[tuple[str, int]]] | None = None,
+        host: str = "127.0.0.1",
+        lifetime: float = 600.0,
+    ) -> None:
         self.table: dict[Key, list[tuple[str, int]]] = {k: list(v) for k, v in (table or {}).items()}
         self.host = host
         self.lifetime = lifetime
@@ -116,8 +120,7 @@ class DnsServer:
         sock.settimeout(0.05)
         self._sock = sock
         self.port = sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True,
-                                        name=f"asynchttp-test-dns-{self.port}")
+        self._thread = threading.Thread(target=self._serve, daemon=True, name=f"asynchttp-test-dns-{self.port}")
         self._thread.start()
         leaks.register(self)
         return self
@@ -150,8 +153,7 @@ class DnsServer:
         assert sock is not None
         ends_at = time.monotonic() + self.lifetime
         try:
-            while not self._stop.is_set() and time.monotonic() < ends_at \
-                    and len(self.queries) < MAX_QUERIES:
+            while not self._stop.is_set() and time.monotonic() < ends_at and len(self.queries) < MAX_QUERIES:
                 try:
                     data, addr = sock.recvfrom(4096)
                 except socket.timeout:
@@ -187,8 +189,19 @@ class DnsServer:
             if not found:
                 rcode = NXDOMAIN
         reply = Message(
-            qid=query.qid, qr=1, opcode=0, aa=1, tc=0, rd=query.rd, ra=1, z=0, rcode=rcode,
-            qd=(question,), an=tuple(answers), ns=(), ar=(),
+            qid=query.qid,
+            qr=1,
+            opcode=0,
+            aa=1,
+            tc=0,
+            rd=query.rd,
+            ra=1,
+            z=0,
+            rcode=rcode,
+            qd=(question,),
+            an=tuple(answers),
+            ns=(),
+            ar=(),
         )
         return pack(reply)
 
@@ -202,8 +215,7 @@ class DnsServer:
                 return bool(answers)  # a CNAME chain may end at a missing name
             if records and question.qtype != TYPES.CNAME:
                 for value, ttl in records:
-                    answers.append(ResourceRecord(name, question.qtype, 1, ttl,
-                                                  ipaddress.ip_address(value).packed))
+                    answers.append(ResourceRecord(name, question.qtype, 1, ttl, ipaddress.ip_address(value).packed))
                 return True
             if cnames and question.qtype != TYPES.CNAME:
                 target, ttl = cnames[0]
@@ -213,8 +225,7 @@ class DnsServer:
                 continue
             if question.qtype == TYPES.CNAME and cnames:
                 for target, ttl in cnames:
-                    answers.append(ResourceRecord(name, TYPES.CNAME, 1, ttl,
-                                                  target.rstrip(".").encode("ascii")))
+                    answers.append(ResourceRecord(name, TYPES.CNAME, 1, ttl, target.rstrip(".").encode("ascii")))
             return True
         return True
 
@@ -234,7 +245,7 @@ def make_resolver_factory(
     """
     by_type: dict[int, dict[bytes, Any]] = {int(TYPES.A): {}, int(TYPES.AAAA): {}}
     for name, ips in (hosts or {}).items():
-        for ip in ([ips] if isinstance(ips, str) else list(ips)):
+        for ip in [ips] if isinstance(ips, str) else list(ips):
             address = ipaddress.ip_address(ip)
             key = _norm(name).encode("idna")
             if address.version == 4:
@@ -245,8 +256,7 @@ def make_resolver_factory(
     async def get_host(_etc_hosts: Any, fqdn: bytes, qtype: int) -> Any:
         return by_type.get(int(qtype), {}).get(bytes(fqdn).lower().rstrip(b"."))
 
-    async def get_nameservers(_nameservers: Any,
-                              _fqdn: bytes) -> AsyncIterator[tuple[float, tuple[str, int]]]:
+    async def get_nameservers(_nameservers: Any, _fqdn: bytes) -> AsyncIterator[tuple[float, tuple[str, int]]]:
         for _ in range(attempts):
             yield (timeout, (dns_server.host, dns_server.port))
 

@@ -30,16 +30,23 @@ from urllib.parse import parse_qsl
 from . import leaks
 
 __all__ = [
-    "TestServer", "Request", "Response", "Raw", "Handler", "pattern", "KNOWN_TEXT",
-    "JSON_BODY", "REASONS",
+    "TestServer",
+    "Request",
+    "Response",
+    "Raw",
+    "Handler",
+    "pattern",
+    "KNOWN_TEXT",
+    "JSON_BODY",
+    "REASONS",
 ]
 
 logger = logging.getLogger("tests.servers.http")
 
-MAX_HEAD = 64 * 1024          # request head bytes, also the stream reader's line limit
+MAX_HEAD = 64 * 1024  # request head bytes, also the stream reader's line limit
 MAX_BODY = 256 * 1024 * 1024  # request body buffered for a non-streaming route
 MAX_REQUESTS_PER_CONN = 1_000_000
-MAX_WAIT = 30.0               # ceiling on every deliberate wait (/wait, /slow, /stall-body)
+MAX_WAIT = 30.0  # ceiling on every deliberate wait (/wait, /slow, /stall-body)
 STREAM_PIECE = 64 * 1024
 
 # The text behind /gzip, /deflate and /deflate-raw, and their decoded bodies.
@@ -47,16 +54,37 @@ KNOWN_TEXT = ("The quick brown fox jumps over the lazy dog. " * 40).encode("asci
 JSON_BODY = {"hello": "world", "numbers": [1, 2, 3], "nested": {"ok": True}, "text": "caf\u00e9"}
 
 REASONS = {
-    100: "Continue", 101: "Switching Protocols", 103: "Early Hints",
-    200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information",
-    204: "No Content", 206: "Partial Content",
-    300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other",
-    304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 408: "Request Timeout", 410: "Gone", 413: "Content Too Large",
-    429: "Too Many Requests", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
+    100: "Continue",
+    101: "Switching Protocols",
+    103: "Early Hints",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    203: "Non-Authoritative Information",
+    204: "No Content",
+    206: "Partial Content",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    410: "Gone",
+    413: "Content Too Large",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 # One 251-byte cycle (a prime length, all byte values but a few) so that a dropped,
@@ -66,6 +94,7 @@ _BLOCK = _CYCLE * 1045  # ~256 KiB, a whole number of cycles
 
 
 if sys.version_info >= (3, 11):
+
     async def _within(awaitable: Awaitable[Any], timeout: float) -> Any:
         # asyncio.timeout costs no extra task per read, unlike wait_for on 3.11
         async with asyncio.timeout(timeout):
@@ -79,7 +108,7 @@ def pattern(n: int, start: int = 0) -> bytes:
     offset = start % len(_CYCLE)
     out = bytearray()
     while len(out) < n:
-        piece = _BLOCK[offset:offset + (n - len(out))]
+        piece = _BLOCK[offset : offset + (n - len(out))]
         out += piece
         offset = 0
     return bytes(out)
@@ -108,10 +137,10 @@ class Request:
     headers: list[tuple[str, str]]
     body: bytes
     conn_id: int
-    conn_request: int                      # 1 for the first request on its connection
+    conn_request: int  # 1 for the first request on its connection
     trailers: list[tuple[str, str]] = field(default_factory=list)
-    chunked: bool = False                  # the body came with Transfer-Encoding: chunked
-    body_length: int = 0                   # bytes of body (also set for streaming routes)
+    chunked: bool = False  # the body came with Transfer-Encoding: chunked
+    body_length: int = 0  # bytes of body (also set for streaming routes)
     _reader: Any = field(default=None, repr=False)
     _server: Any = field(default=None, repr=False)
     _body_pending: Any = field(default=None, repr=False)
@@ -229,15 +258,13 @@ class _BadRequest(Exception):
         self.status = status
 
 
-def _text(body: str | bytes, status: int = 200, ctype: str = "text/plain; charset=utf-8",
-          **kw: Any) -> Response:
+def _text(body: str | bytes, status: int = 200, ctype: str = "text/plain; charset=utf-8", **kw: Any) -> Response:
     data = body.encode("utf-8") if isinstance(body, str) else body
     headers = [("Content-Type", ctype)] + list(kw.pop("headers", []))
     return Response(status=status, body=data, headers=headers, **kw)
 
 
-def _int_arg(request: Request, name: str, default: int, low: int = 0,
-             high: int = 1 << 40) -> int:
+def _int_arg(request: Request, name: str, default: int, low: int = 0, high: int = 1 << 40) -> int:
     try:
         value = int(request.args.get(name, default))
     except ValueError:
@@ -258,15 +285,20 @@ class TestServer:
 
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1",
-                 idle_timeout: float = 30.0, lifetime: float = 600.0) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        idle_timeout: float = 30.0,
+        lifetime: float = 600.0,
+    ) -> None:
         self.ssl_context = ssl_context
         self.host = host
         # Seconds a keep-alive connection may sit idle before the server closes it;
         # tests may lower it on a running server to make it close idle connections.
         self.idle_timeout = idle_timeout
-        self.lifetime = lifetime              # the server stops by itself after this
-        self.send_100_continue = True         # answer Expect: 100-continue before the body
+        self.lifetime = lifetime  # the server stops by itself after this
+        self.send_100_continue = True  # answer Expect: 100-continue before the body
         self.port = 0
         self.requests: list[Request] = []
         self.connections_opened = 0
@@ -297,8 +329,8 @@ class TestServer:
         fds_before = set(leaks.open_fds())
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
-            target=self._run, args=(ready, failure), daemon=True,
-            name=f"asynchttp-test-http-server-{id(self):x}")
+            target=self._run, args=(ready, failure), daemon=True, name=f"asynchttp-test-http-server-{id(self):x}"
+        )
         self._thread.start()
         if not ready.wait(10) or failure:
             self.stop()
@@ -371,8 +403,7 @@ class TestServer:
     def wait_arrived(self, key: str, count: int = 1, timeout: float = 5.0) -> bool:
         """Block until ``count`` requests for /wait?key=KEY have reached the server."""
         with self._arrived_cond:
-            return self._arrived_cond.wait_for(
-                lambda: self._arrived.get(key, 0) >= count, timeout)
+            return self._arrived_cond.wait_for(lambda: self._arrived.get(key, 0) >= count, timeout)
 
     def call(self, func: Callable[[], Any]) -> None:
         """Run ``func`` on the server's loop thread (for handlers' shared state)."""
@@ -404,8 +435,14 @@ class TestServer:
     async def _listen(self) -> None:
         self._stopping = asyncio.Event()
         self._server = await asyncio.start_server(
-            self._serve_connection, self.host, 0, ssl=self.ssl_context, limit=MAX_HEAD,
-            ssl_handshake_timeout=10 if self.ssl_context else None, backlog=1024)
+            self._serve_connection,
+            self.host,
+            0,
+            ssl=self.ssl_context,
+            limit=MAX_HEAD,
+            ssl_handshake_timeout=10 if self.ssl_context else None,
+            backlog=1024,
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     def _begin_stop(self) -> None:
@@ -433,8 +470,7 @@ class TestServer:
             loop.run_until_complete(loop.shutdown_asyncgens())
             if self._server is not None:
                 # wait_closed() waits for the listener only on 3.11; bounded anyway
-                loop.run_until_complete(asyncio.wait([loop.create_task(
-                    self._server.wait_closed())], timeout=1))
+                loop.run_until_complete(asyncio.wait([loop.create_task(self._server.wait_closed())], timeout=1))
         finally:
             loop.close()
 
@@ -449,8 +485,7 @@ class TestServer:
 
     # ------------------------------------------------------------ connections
 
-    async def _serve_connection(self, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter) -> None:
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None and self._stopping is not None
         if self._stopping.is_set():
@@ -517,8 +552,14 @@ class TestServer:
                 keep = await self._write_result(writer, request, result, served)
                 if not keep:
                     break
-        except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError,
-                asyncio.TimeoutError, asyncio.LimitOverrunError):
+        except (
+            ConnectionError,
+            OSError,
+            asyncio.IncompleteReadError,
+            ssl.SSLError,
+            asyncio.TimeoutError,
+            asyncio.LimitOverrunError,
+        ):
             pass
         except asyncio.CancelledError:
             pass  # server stopping
@@ -550,11 +591,17 @@ class TestServer:
             if not colon or not name or name != name.strip():
                 raise _BadRequest(400, "bad header line")
             headers.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
-        return Request(method=method, target=target, version=version, headers=headers,
-                       body=b"", conn_id=conn_id, conn_request=served)
+        return Request(
+            method=method,
+            target=target,
+            version=version,
+            headers=headers,
+            body=b"",
+            conn_id=conn_id,
+            conn_request=served,
+        )
 
-    async def _body_iter(self, reader: asyncio.StreamReader,
-                         request: Request) -> AsyncIterator[bytes]:
+    async def _body_iter(self, reader: asyncio.StreamReader, request: Request) -> AsyncIterator[bytes]:
         te = ",".join(request.header_all("transfer-encoding")).lower()
         codings = [c.strip() for c in te.split(",") if c.strip()]
         if codings:
@@ -581,8 +628,7 @@ class TestServer:
             raise asyncio.IncompleteReadError(b"", n)
         return piece
 
-    async def _chunked_body(self, reader: asyncio.StreamReader,
-                            request: Request) -> AsyncIterator[bytes]:
+    async def _chunked_body(self, reader: asyncio.StreamReader, request: Request) -> AsyncIterator[bytes]:
         for _ in range(10_000_000):
             line = await asyncio.wait_for(reader.readuntil(b"\r\n"), self.idle_timeout)
             size_text = line[:-2].split(b";")[0].strip()
@@ -611,14 +657,17 @@ class TestServer:
         body = (message + "\n").encode()
         writer.write(
             f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
         try:
             await asyncio.wait_for(writer.drain(), 5)
         except (ConnectionError, OSError, asyncio.TimeoutError):
             pass
 
-    async def _write_result(self, writer: asyncio.StreamWriter, request: Request,
-                            result: HandlerResult, served: int) -> bool:
+    async def _write_result(
+        self, writer: asyncio.StreamWriter, request: Request, result: HandlerResult, served: int
+    ) -> bool:
         """Send ``result``; True when the connection may serve another request."""
         if isinstance(result, (bytes, bytearray)):
             result = Raw(bytes(result))
@@ -627,10 +676,9 @@ class TestServer:
             await self._drain(writer)
             return not result.close
         resp = result
-        client_close = (
-            "close" in (request.header("connection") or "").lower()
-            or (request.version == "HTTP/1.0"
-                and "keep-alive" not in (request.header("connection") or "").lower()))
+        client_close = "close" in (request.header("connection") or "").lower() or (
+            request.version == "HTTP/1.0" and "keep-alive" not in (request.header("connection") or "").lower()
+        )
         bodiless_status = resp.status < 200 or resp.status in (204, 304)
         no_body = bodiless_status or request.method == "HEAD"
         headers = list(resp.headers)
@@ -712,13 +760,26 @@ class TestServer:
 
     def _install_default_routes(self) -> None:
         for path, handler in {
-            "/hello": self._hello, "/echo": self._echo, "/bytes": self._bytes,
-            "/chunked": self._chunked, "/stream": self._stream, "/status": self._status,
-            "/slow": self._slow, "/stall-body": self._stall_body, "/gzip": self._gzip,
-            "/deflate": self._deflate, "/deflate-raw": self._deflate_raw, "/json": self._json,
-            "/close": self._close, "/http10": self._http10, "/redirect": self._redirect,
-            "/headers": self._headers, "/wait": self._wait, "/cache": self._cache,
-            "/auth/basic": self._auth_basic, "/head-len": self._head_len,
+            "/hello": self._hello,
+            "/echo": self._echo,
+            "/bytes": self._bytes,
+            "/chunked": self._chunked,
+            "/stream": self._stream,
+            "/status": self._status,
+            "/slow": self._slow,
+            "/stall-body": self._stall_body,
+            "/gzip": self._gzip,
+            "/deflate": self._deflate,
+            "/deflate-raw": self._deflate_raw,
+            "/json": self._json,
+            "/close": self._close,
+            "/http10": self._http10,
+            "/redirect": self._redirect,
+            "/headers": self._headers,
+            "/wait": self._wait,
+            "/cache": self._cache,
+            "/auth/basic": self._auth_basic,
+            "/head-len": self._head_len,
         }.items():
             self.route(path, handler)
         self.route("/discard", self._discard, stream_body=True)
@@ -728,13 +789,18 @@ class TestServer:
 
     async def _echo(self, request: Request) -> Response:
         data = {
-            "method": request.method, "target": request.target, "path": request.path,
-            "query": request.query, "args": [list(p) for p in request.args_list],
+            "method": request.method,
+            "target": request.target,
+            "path": request.path,
+            "query": request.query,
+            "args": [list(p) for p in request.args_list],
             "version": request.version,
             "headers": [[n, v] for n, v in request.headers],
-            "body": request.body.decode("latin-1"), "chunked": request.chunked,
+            "body": request.body.decode("latin-1"),
+            "chunked": request.chunked,
             "trailers": [[n, v] for n, v in request.trailers],
-            "conn_id": request.conn_id, "conn_request": request.conn_request,
+            "conn_id": request.conn_id,
+            "conn_request": request.conn_request,
         }
         return _text(json.dumps(data), ctype="application/json")
 
@@ -745,20 +811,27 @@ class TestServer:
     async def _chunked(self, request: Request) -> Response:
         n = _int_arg(request, "n", 10000, high=1 << 34)
         size = _int_arg(request, "size", 1000, low=1, high=1 << 24)
-        trailers = [tuple(t.split(":", 1)) for t in
-                    (v for k, v in request.args_list if k == "trailer") if ":" in t]
+        trailers = [tuple(t.split(":", 1)) for t in (v for k, v in request.args_list if k == "trailer") if ":" in t]
         headers = [("Content-Type", "application/octet-stream")]
         if trailers:
             headers.append(("Trailer", ", ".join(n for n, _ in trailers)))
-        return Response(body=_pattern_pieces(n, size), chunked=True, headers=headers,
-                        trailers=[(n.strip(), v.strip()) for n, v in trailers])
+        return Response(
+            body=_pattern_pieces(n, size),
+            chunked=True,
+            headers=headers,
+            trailers=[(n.strip(), v.strip()) for n, v in trailers],
+        )
 
     async def _stream(self, request: Request) -> Response:
         n = _int_arg(request, "n", 1 << 20, high=1 << 34)
         piece = _int_arg(request, "piece", STREAM_PIECE, low=1, high=1 << 24)
         chunked = request.args.get("chunked") == "1"
-        return Response(body=_pattern_pieces(n, piece), length=None if chunked else n,
-                        chunked=chunked, headers=[("Content-Type", "application/octet-stream")])
+        return Response(
+            body=_pattern_pieces(n, piece),
+            length=None if chunked else n,
+            chunked=chunked,
+            headers=[("Content-Type", "application/octet-stream")],
+        )
 
     async def _status(self, request: Request) -> Response:
         code = _int_arg(request, "code", 200, low=100, high=999)
@@ -790,18 +863,17 @@ class TestServer:
     async def _gzip(self, request: Request) -> Response:
         comp = zlib.compressobj(6, zlib.DEFLATED, 31)
         data = comp.compress(KNOWN_TEXT) + comp.flush()
-        return Response(body=data, headers=[("Content-Type", "text/plain"),
-                                            ("Content-Encoding", "gzip")])
+        return Response(body=data, headers=[("Content-Type", "text/plain"), ("Content-Encoding", "gzip")])
 
     async def _deflate(self, request: Request) -> Response:
-        return Response(body=zlib.compress(KNOWN_TEXT), headers=[
-            ("Content-Type", "text/plain"), ("Content-Encoding", "deflate")])
+        return Response(
+            body=zlib.compress(KNOWN_TEXT), headers=[("Content-Type", "text/plain"), ("Content-Encoding", "deflate")]
+        )
 
     async def _deflate_raw(self, request: Request) -> Response:
         comp = zlib.compressobj(6, zlib.DEFLATED, -15)
         data = comp.compress(KNOWN_TEXT) + comp.flush()
-        return Response(body=data, headers=[("Content-Type", "text/plain"),
-                                            ("Content-Encoding", "deflate")])
+        return Response(body=data, headers=[("Content-Type", "text/plain"), ("Content-Encoding", "deflate")])
 
     async def _json(self, request: Request) -> Response:
         return _text(json.dumps(JSON_BODY), ctype="application/json")
@@ -810,9 +882,13 @@ class TestServer:
         return _text("closing\n", close=True)
 
     async def _http10(self, request: Request) -> Response:
-        return Response(body=b"http/1.0 body until close\n", version="HTTP/1.0",
-                        add_content_length=False, close=True,
-                        headers=[("Content-Type", "text/plain")])
+        return Response(
+            body=b"http/1.0 body until close\n",
+            version="HTTP/1.0",
+            add_content_length=False,
+            close=True,
+            headers=[("Content-Type", "text/plain")],
+        )
 
     async def _redirect(self, request: Request) -> Response:
         code = _int_arg(request, "code", 302, low=300, high=399)
@@ -842,8 +918,7 @@ class TestServer:
         self._cache_serves += 1
         args = request.args
         headers = [("x-serve-count", str(self._cache_serves))]
-        for name in ("Cache-Control", "ETag", "Last-Modified", "Expires", "Vary",
-                     "Content-Location"):
+        for name in ("Cache-Control", "ETag", "Last-Modified", "Expires", "Vary", "Content-Location"):
             value = args.get(name.lower())
             if value is not None:
                 headers.append((name, value))
@@ -853,8 +928,10 @@ class TestServer:
         ims = request.header("if-modified-since")
         not_modified = False
         if inm is not None and etag is not None:
+
             def strip_weak(tag: str) -> str:
                 return tag[2:] if tag.startswith("W/") else tag
+
             tags = [t.strip() for t in inm.split(",")]
             not_modified = "*" in tags or strip_weak(etag) in {strip_weak(t) for t in tags}
         elif inm is None and ims is not None and last_modified is not None:
@@ -877,14 +954,14 @@ class TestServer:
         expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         if request.header("authorization") == expected:
             return _text(f"authenticated as {user}\n")
-        return _text("authentication required\n", 401,
-                     headers=[("WWW-Authenticate", f'Basic realm="{realm}"')])
+        return _text("authentication required\n", 401, headers=[("WWW-Authenticate", f'Basic realm="{realm}"')])
 
     async def _head_len(self, request: Request) -> Response:
         n = _int_arg(request, "n", 1234, high=MAX_BODY)
         if request.method == "HEAD":
-            return Response(body=None, headers=[("Content-Length", str(n)),
-                                                ("Content-Type", "application/octet-stream")])
+            return Response(
+                body=None, headers=[("Content-Length", str(n)), ("Content-Type", "application/octet-stream")]
+            )
         return Response(body=pattern(n), headers=[("Content-Type", "application/octet-stream")])
 
     async def _discard(self, request: Request) -> Response:
@@ -892,5 +969,4 @@ class TestServer:
         crc = 0
         async for piece in request.iter_body():
             crc = zlib.crc32(piece, crc)
-        return _text(json.dumps({"length": request.body_length, "crc32": crc}),
-                     ctype="application/json")
+        return _text(json.dumps({"length": request.body_length, "crc32": crc}), ctype="application/json")

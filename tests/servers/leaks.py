@@ -104,15 +104,17 @@ class LeakChecker:
             ignore_ports.update(server.leak_ignore_ports())
             ignore_fds.update(server.leak_ignore_fds())
         now = open_fds()
-        new = {fd: target for fd, target in now.items()
-               if self.fds.get(fd) != target and fd not in ignore_fds}
+        new = {fd: target for fd, target in now.items() if self.fds.get(fd) != target and fd not in ignore_fds}
         if any(t.startswith("socket:") for t in new.values()):
             ports = _socket_local_ports()
-            new = {fd: target for fd, target in new.items()
-                   if ports.get(target) not in ignore_ports}
-        threads = [t for t in threading.enumerate()
-                   if t not in self.threads and t.is_alive()
-                   and not any(t.name.startswith(p) for p in self.ignored_thread_prefixes)]
+            new = {fd: target for fd, target in new.items() if ports.get(target) not in ignore_ports}
+        threads = [
+            t
+            for t in threading.enumerate()
+            if t not in self.threads
+            and t.is_alive()
+            and not any(t.name.startswith(p) for p in self.ignored_thread_prefixes)
+        ]
         return new, threads
 
     def check(self, grace: float = 2.0) -> None:
@@ -128,5 +130,5 @@ class LeakChecker:
             gc.collect()
             time.sleep(0.02)
         raise AssertionError(
-            f"leaked {len(fds)} fd(s) {sorted(fds.items())} and "
-            f"{len(threads)} thread(s) {[t.name for t in threads]}")
+            f"leaked {len(fds)} fd(s) {sorted(fds.items())} and {len(threads)} thread(s) {[t.name for t in threads]}"
+        )

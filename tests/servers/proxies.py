@@ -20,8 +20,9 @@ LOOPBACK = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1"}
 
 
 class ProxyServer:
-    def __init__(self, kind: str, user: Optional[str] = None, password: Optional[str] = None,
-                 lifetime: float = 60.0) -> None:
+    def __init__(
+        self, kind: str, user: Optional[str] = None, password: Optional[str] = None, lifetime: float = 60.0
+    ) -> None:
         assert kind in ("http", "socks4", "socks5")
         self.kind = kind
         self.user = user

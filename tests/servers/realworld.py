@@ -44,8 +44,9 @@ JsonHandler = Callable[[Request], Awaitable[Response]]
 
 def _json(data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
     body = json.dumps(data).encode("utf-8")
-    return Response(status=status, body=body,
-                    headers=[("Content-Type", "application/json; charset=UTF-8")] + (headers or []))
+    return Response(
+        status=status, body=body, headers=[("Content-Type", "application/json; charset=UTF-8")] + (headers or [])
+    )
 
 
 def _error(status: int, message: str) -> Response:
@@ -69,7 +70,7 @@ class UploadSession:
         """Keep ``piece`` at ``start``; a resent overlap replaces what it covers."""
         if start > len(self.data):
             raise ValueError(f"chunk at {start} leaves a hole after {len(self.data)}")
-        self.data[start:start + len(piece)] = piece
+        self.data[start : start + len(piece)] = piece
 
     def range_header(self) -> list[tuple[str, str]]:
         return [("Range", f"bytes=0-{len(self.data) - 1}")] if self.data else []
@@ -116,42 +117,81 @@ class GoogleLikeApi:
         """The discovery document of API ``things`` v1 (rootUrl: this server)."""
         thing = {"$ref": "Thing"}
         return {
-            "kind": "discovery#restDescription", "discoveryVersion": "v1",
-            "id": "things:v1", "name": "things", "version": "v1", "protocol": "rest",
-            "rootUrl": self.root_url, "servicePath": SERVICE_PATH,
+            "kind": "discovery#restDescription",
+            "discoveryVersion": "v1",
+            "id": "things:v1",
+            "name": "things",
+            "version": "v1",
+            "protocol": "rest",
+            "rootUrl": self.root_url,
+            "servicePath": SERVICE_PATH,
             "batchPath": "batch/things/v1",
             "parameters": {
                 "alt": {"type": "string", "default": "json", "location": "query"},
                 "key": {"type": "string", "location": "query"},
             },
-            "schemas": {"Thing": {"id": "Thing", "type": "object", "properties": {
-                "id": {"type": "string"}, "name": {"type": "string"},
-                "size": {"type": "integer"}, "tag": {"type": "string"},
-                "sha256": {"type": "string"}}}},
-            "resources": {"things": {"methods": {
-                "get": {
-                    "id": "things.things.get", "path": "things/{thingId}", "httpMethod": "GET",
-                    "parameters": {
-                        "thingId": {"type": "string", "required": True, "location": "path"},
-                        "view": {"type": "string", "location": "query"}},
-                    "parameterOrder": ["thingId"], "response": thing},
-                "insert": {
-                    "id": "things.things.insert", "path": "things", "httpMethod": "POST",
-                    "parameters": {"tag": {"type": "string", "location": "query"}},
-                    "request": thing, "response": thing, "supportsMediaUpload": True,
-                    "mediaUpload": {"accept": ["*/*"], "maxSize": "10MB", "protocols": {
-                        "simple": {"multipart": True, "path": "/upload/things/v1/things"},
-                        "resumable": {"multipart": True,
-                                      "path": "/resumable/upload/things/v1/things"}}}},
-                "flaky": {
-                    "id": "things.things.flaky", "path": "flaky", "httpMethod": "GET",
-                    "parameters": {"plan": {"type": "string", "required": True,
-                                            "location": "query"}},
-                    "parameterOrder": ["plan"], "response": thing},
-                "secure": {
-                    "id": "things.things.secure", "path": "secure", "httpMethod": "POST",
-                    "request": thing, "response": thing},
-            }}},
+            "schemas": {
+                "Thing": {
+                    "id": "Thing",
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "tag": {"type": "string"},
+                        "sha256": {"type": "string"},
+                    },
+                }
+            },
+            "resources": {
+                "things": {
+                    "methods": {
+                        "get": {
+                            "id": "things.things.get",
+                            "path": "things/{thingId}",
+                            "httpMethod": "GET",
+                            "parameters": {
+                                "thingId": {"type": "string", "required": True, "location": "path"},
+                                "view": {"type": "string", "location": "query"},
+                            },
+                            "parameterOrder": ["thingId"],
+                            "response": thing,
+                        },
+                        "insert": {
+                            "id": "things.things.insert",
+                            "path": "things",
+                            "httpMethod": "POST",
+                            "parameters": {"tag": {"type": "string", "location": "query"}},
+                            "request": thing,
+                            "response": thing,
+                            "supportsMediaUpload": True,
+                            "mediaUpload": {
+                                "accept": ["*/*"],
+                                "maxSize": "10MB",
+                                "protocols": {
+                                    "simple": {"multipart": True, "path": "/upload/things/v1/things"},
+                                    "resumable": {"multipart": True, "path": "/resumable/upload/things/v1/things"},
+                                },
+                            },
+                        },
+                        "flaky": {
+                            "id": "things.things.flaky",
+                            "path": "flaky",
+                            "httpMethod": "GET",
+                            "parameters": {"plan": {"type": "string", "required": True, "location": "query"}},
+                            "parameterOrder": ["plan"],
+                            "response": thing,
+                        },
+                        "secure": {
+                            "id": "things.things.secure",
+                            "path": "secure",
+                            "httpMethod": "POST",
+                            "request": thing,
+                            "response": thing,
+                        },
+                    }
+                }
+            },
         }
 
     # ---------------------------------------------------------------- routes
@@ -208,9 +248,11 @@ class GoogleLikeApi:
         auth = request.header("authorization") or ""
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or token not in self.valid_tokens:
-            return Response(status=401, body=b'{"error": "invalid_token"}', headers=[
-                ("Content-Type", "application/json"),
-                ("WWW-Authenticate", 'Bearer error="invalid_token"')])
+            return Response(
+                status=401,
+                body=b'{"error": "invalid_token"}',
+                headers=[("Content-Type", "application/json"), ("WWW-Authenticate", 'Bearer error="invalid_token"')],
+            )
         try:
             thing = json.loads(request.body or b"{}")
         except ValueError:
@@ -233,16 +275,20 @@ class GoogleLikeApi:
         """``pattern(BLOB_SIZE)``, whole or the one range asked (bytes=a-b)."""
         unit, _, span = (request.header("range") or "").partition("=")
         if unit != "bytes" or not span:
-            return Response(status=200, body=pattern(BLOB_SIZE),
-                            headers=[("Content-Type", "application/octet-stream")])
+            return Response(status=200, body=pattern(BLOB_SIZE), headers=[("Content-Type", "application/octet-stream")])
         first, _, last = span.partition("-")
         start = int(first)
         end = min(int(last) if last else BLOB_SIZE - 1, BLOB_SIZE - 1)
         if start >= BLOB_SIZE:
             return Response(status=416, headers=[("Content-Range", f"bytes */{BLOB_SIZE}")])
-        return Response(status=206, body=pattern(end - start + 1, start), headers=[
-            ("Content-Type", "application/octet-stream"),
-            ("Content-Range", f"bytes {start}-{end}/{BLOB_SIZE}")])
+        return Response(
+            status=206,
+            body=pattern(end - start + 1, start),
+            headers=[
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Range", f"bytes {start}-{end}/{BLOB_SIZE}"),
+            ],
+        )
 
     async def _dropped(self, request: Request) -> Response:
         raise ConnectionResetError("closed without an answer on purpose")
@@ -254,7 +300,8 @@ class GoogleLikeApi:
         if not ctype.startswith("multipart/mixed"):
             return _error(400, "batch needs multipart/mixed")
         message = email.parser.BytesParser().parsebytes(
-            b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + request.body)
+            b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + request.body
+        )
         parts: list[tuple[str, bytes]] = []
         seen: list[str] = []
         for part in message.get_payload():
@@ -266,12 +313,14 @@ class GoogleLikeApi:
         boundary = "batch_boundary_realworld"
         out = bytearray()
         for content_id, payload in parts:
-            out += (f"--{boundary}\r\nContent-Type: application/http\r\n"
-                    f"Content-ID: {content_id}\r\n\r\n").encode("latin-1")
+            out += (f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: {content_id}\r\n\r\n").encode(
+                "latin-1"
+            )
             out += payload + b"\r\n"
         out += f"--{boundary}--\r\n".encode("latin-1")
-        return Response(status=200, body=bytes(out), headers=[
-            ("Content-Type", f"multipart/mixed; boundary={boundary}")])
+        return Response(
+            status=200, body=bytes(out), headers=[("Content-Type", f"multipart/mixed; boundary={boundary}")]
+        )
 
     async def _dispatch_inner(self, payload: str) -> tuple[str, bytes]:
         """Run one request of a batch through the same handlers; its HTTP answer."""
@@ -280,16 +329,21 @@ class GoogleLikeApi:
         lines = head.split("\n")
         method, target, version = lines[0].split(" ", 2)
         headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:] if ":" in line]
-        inner = Request(method=method, target=target, version=version,
-                        headers=headers, body=body.encode("utf-8"),  # type: ignore[arg-type]
-                        conn_id=0, conn_request=0)
+        inner = Request(
+            method=method,
+            target=target,
+            version=version,
+            headers=headers,
+            body=body.encode("utf-8"),  # type: ignore[arg-type]
+            conn_id=0,
+            conn_request=0,
+        )
         handler = self._json_routes.get(inner.path)
         response = await handler(inner) if handler else _error(404, "no route")
         assert isinstance(response.body, bytes)
         head_lines = [f"HTTP/1.1 {response.status} X"] + [f"{n}: {v}" for n, v in response.headers]
         head_lines.append(f"Content-Length: {len(response.body)}")
-        return (f"{method} {inner.path}",
-                ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + response.body)
+        return (f"{method} {inner.path}", ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + response.body)
 
     # ---------------------------------------------------------------- uploads
 
@@ -298,8 +352,11 @@ class GoogleLikeApi:
             return _error(400, "only resumable uploads here")
         total = request.header("x-upload-content-length")
         session = UploadSession(
-            upload_id=next(self._upload_ids), metadata=json.loads(request.body or b"{}"),
-            total=int(total) if total else None, tag=request.args.get("tag"))
+            upload_id=next(self._upload_ids),
+            metadata=json.loads(request.body or b"{}"),
+            total=int(total) if total else None,
+            tag=request.args.get("tag"),
+        )
         self.uploads[session.upload_id] = session
         location = self.server.url(f"/upload-session?upload_id={session.upload_id}")
         return Response(status=200, body=b"", headers=[("Location", location)])
@@ -327,8 +384,7 @@ class GoogleLikeApi:
         session.store(start, bytes(data[:keep]))
         return self._upload_state(session, int(total) if total != "*" else None)
 
-    async def _receive_then_drop(self, session: UploadSession, request: Request,
-                                 start: int) -> None:
+    async def _receive_then_drop(self, session: UploadSession, request: Request, start: int) -> None:
         got = bytearray()
         async for piece in request.iter_body():
             got += piece
@@ -341,14 +397,14 @@ class GoogleLikeApi:
     def _upload_state(self, session: UploadSession, total: int | None) -> Response:
         if total is not None and len(session.data) >= total:
             thing = dict(session.metadata)
-            thing.update(id=f"t{next(self._thing_ids)}", size=len(session.data),
-                         sha256=hashlib.sha256(session.data).hexdigest())
+            thing.update(
+                id=f"t{next(self._thing_ids)}", size=len(session.data), sha256=hashlib.sha256(session.data).hexdigest()
+            )
             if session.tag is not None:
                 thing["tag"] = session.tag
             self.things[thing["id"]] = thing
             return _json(thing)
-        return Response(status=308, body=b"", reason="Resume Incomplete",
-                        headers=session.range_header())
+        return Response(status=308, body=b"", reason="Resume Incomplete", headers=session.range_header())
 
 
 # ------------------------------------------------------------------ Launchpad-like
@@ -397,6 +453,7 @@ _WADL = """<?xml version="1.0"?>
 
 def _oauth_params(header: str) -> dict[str, str]:
     from urllib.parse import unquote
+
     scheme, _, rest = header.partition(" ")
     if scheme != "OAuth":
         return {}
@@ -411,14 +468,13 @@ class LaunchpadLikeApi:
     """A lazr.restful-style service on ``server``; ``representations`` may be edited
     by tests (a new ``motto`` gets a new ETag)."""
 
-    def __init__(self, server: TestServer, consumer: tuple[str, str],
-                 token: tuple[str, str]) -> None:
+    def __init__(self, server: TestServer, consumer: tuple[str, str], token: tuple[str, str]) -> None:
         self.server = server
         self.consumer = consumer
         self.token = token
         self.motto = "hello"
         self.widget = {"name": "gizmo", "size": 3}
-        self.unsigned: list[str] = []   # "METHOD path" of requests without a valid signature
+        self.unsigned: list[str] = []  # "METHOD path" of requests without a valid signature
         self.not_modified = 0
         self.patches: list[tuple[str | None, bytes]] = []  # (If-Match, body) of each PATCH
         server.route(API_ROOT, self._root)
@@ -436,10 +492,12 @@ class LaunchpadLikeApi:
         """Whether one Authorization value is lazr's PLAINTEXT signature: consumer
         secret & token secret."""
         params = _oauth_params(authorization)
-        return (params.get("oauth_signature_method") == "PLAINTEXT"
-                and params.get("oauth_consumer_key") == self.consumer[0]
-                and params.get("oauth_token") == self.token[0]
-                and params.get("oauth_signature") == f"{self.consumer[1]}&{self.token[1]}")
+        return (
+            params.get("oauth_signature_method") == "PLAINTEXT"
+            and params.get("oauth_consumer_key") == self.consumer[0]
+            and params.get("oauth_token") == self.token[0]
+            and params.get("oauth_signature") == f"{self.consumer[1]}&{self.token[1]}"
+        )
 
     def _signed(self, request: Request) -> bool:
         """Whether one of the request's Authorization fields is a valid signature
@@ -449,8 +507,7 @@ class LaunchpadLikeApi:
             self.unsigned.append(f"{request.method} {request.path}")
         return ok
 
-    def _cached(self, request: Request, body: bytes, ctype: str,
-                etag: str | None = None) -> Response:
+    def _cached(self, request: Request, body: bytes, ctype: str, etag: str | None = None) -> Response:
         etag = etag or f'"{hashlib.sha256(body).hexdigest()[:16]}"'
         headers = [("ETag", etag), ("Cache-Control", "max-age=0"), ("Vary", "Accept")]
         if etag in (request.header("if-none-match") or ""):
@@ -463,14 +520,18 @@ class LaunchpadLikeApi:
             return Response(status=401, body=b"unsigned")
         if WADL_TYPE in (request.header("accept") or ""):
             return self._cached(request, _WADL.format(root=self.root_url).encode(), WADL_TYPE)
-        data = {"motto": self.motto, "widget_link": self.root_url + "widget",
-                "resource_type_link": self.root_url + "#service-root"}
+        data = {
+            "motto": self.motto,
+            "widget_link": self.root_url + "widget",
+            "resource_type_link": self.root_url + "#service-root",
+        }
         return self._cached(request, json.dumps(data).encode(), "application/json")
 
     def widget_representation(self) -> dict[str, Any]:
         """The widget as lazr.restful sends it, ``http_etag`` (also its ETag) included."""
-        data: dict[str, Any] = dict(self.widget, self_link=self.root_url + "widget",
-                                    resource_type_link=self.root_url + "#widget")
+        data: dict[str, Any] = dict(
+            self.widget, self_link=self.root_url + "widget", resource_type_link=self.root_url + "#widget"
+        )
         digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         data["http_etag"] = f'"{digest[:16]}"'
         return data
@@ -481,8 +542,7 @@ class LaunchpadLikeApi:
         current = self.widget_representation()
         if request.method == "PATCH":
             return self._patch_widget(request, current["http_etag"])
-        return self._cached(request, json.dumps(current).encode(), "application/json",
-                            current["http_etag"])
+        return self._cached(request, json.dumps(current).encode(), "application/json", current["http_etag"])
 
     def _patch_widget(self, request: Request, etag: str) -> Response:
         """lazr.restful's write: If-Match must hold the current ETag; 209 Content
@@ -492,9 +552,12 @@ class LaunchpadLikeApi:
             return Response(status=412, body=b"stale")
         changes = json.loads(request.body)
         self.widget.update({k: v for k, v in changes.items() if k in ("name", "size")})
-        return Response(status=209, reason="Content Returned",
-                        body=json.dumps(self.widget_representation()).encode(),
-                        headers=[("Content-Type", "application/json")])
+        return Response(
+            status=209,
+            reason="Content Returned",
+            body=json.dumps(self.widget_representation()).encode(),
+            headers=[("Content-Type", "application/json")],
+        )
 
     async def _old_widget(self, request: Request) -> Response:
         if not self._signed(request):
@@ -518,8 +581,7 @@ class LaunchpadLikeApi:
         on the retry shows in the record rather than as a second 401."""
         self._signed(request)
         if "Basic dTpw" not in request.header_all("authorization"):
-            return Response(status=401, body=b"who?",
-                            headers=[("WWW-Authenticate", 'Basic realm="launchpad-like"')])
+            return Response(status=401, body=b"who?", headers=[("WWW-Authenticate", 'Basic realm="launchpad-like"')])
         return _json({"guarded": True})
 
     async def _hmac_echo(self, request: Request) -> Response:
@@ -528,27 +590,32 @@ class LaunchpadLikeApi:
         from oauthlib.oauth1.rfc5849 import signature
 
         auth = request.header("authorization") or ""
-        form = request.body.decode("latin-1") if (request.header("content-type") or "").startswith(
-            "application/x-www-form-urlencoded") else ""
+        form = (
+            request.body.decode("latin-1")
+            if (request.header("content-type") or "").startswith("application/x-www-form-urlencoded")
+            else ""
+        )
         # python-oauth2 puts the oauth_ parameters of a GET in the query and of a form
         # POST in the body; others in the Authorization header
-        params = _oauth_params(auth) or {
-            k: v for k, v in request.args_list + parse_qsl(form) if k.startswith("oauth_")}
+        params = _oauth_params(auth) or {k: v for k, v in request.args_list + parse_qsl(form) if k.startswith("oauth_")}
         uri = self.server.url(request.target)
         collected = signature.collect_parameters(
-            uri_query=request.query, body=form,
+            uri_query=request.query,
+            body=form,
             headers={"Authorization": auth} if auth.startswith("OAuth") else {},
-            exclude_oauth_signature=True)
+            exclude_oauth_signature=True,
+        )
         base = signature.signature_base_string(
-            request.method, signature.base_string_uri(uri),
-            signature.normalize_parameters(collected))
+            request.method, signature.base_string_uri(uri), signature.normalize_parameters(collected)
+        )
         key = f"{quote(self.consumer[1], safe='~')}&{quote(self.token[1], safe='~')}"
-        expected = base64.b64encode(
-            hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()).decode()
-        ok = (params.get("oauth_signature_method") == "HMAC-SHA1"
-              and params.get("oauth_consumer_key") == self.consumer[0]
-              and params.get("oauth_token") == self.token[0]
-              and params.get("oauth_signature") == expected)
+        expected = base64.b64encode(hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()).decode()
+        ok = (
+            params.get("oauth_signature_method") == "HMAC-SHA1"
+            and params.get("oauth_consumer_key") == self.consumer[0]
+            and params.get("oauth_token") == self.token[0]
+            and params.get("oauth_signature") == expected
+        )
         if not ok:
             self.unsigned.append(f"{request.method} {request.path}")
             return Response(status=401, body=b"bad signature")

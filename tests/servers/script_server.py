@@ -51,10 +51,25 @@ class Reply:
 Handler = Callable[[Request, dict], Reply]
 
 REASONS = {
-    200: "OK", 201: "Created", 203: "Non-Authoritative Information", 204: "No Content", 206: "Partial Content",
-    300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
-    307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request", 401: "Unauthorized",
-    403: "Forbidden", 404: "Not Found", 410: "Gone", 412: "Precondition Failed", 500: "Internal Server Error",
+    200: "OK",
+    201: "Created",
+    203: "Non-Authoritative Information",
+    204: "No Content",
+    206: "Partial Content",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    410: "Gone",
+    412: "Precondition Failed",
+    500: "Internal Server Error",
 }
 
 
@@ -161,7 +176,12 @@ class ScriptServer:
                 index += 1
                 if reply.hangup:
                     return
-                if reply.close or reply.raw is not None or reply.no_length or request.headers.get("connection", "").lower() == "close":
+                if (
+                    reply.close
+                    or reply.raw is not None
+                    or reply.no_length
+                    or request.headers.get("connection", "").lower() == "close"
+                ):
                     return
         except OSError:
             return

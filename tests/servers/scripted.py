@@ -27,8 +27,18 @@ from typing import Any, Callable, Sequence, Union
 from . import leaks
 
 __all__ = [
-    "ScriptedServer", "Action", "recv_head", "recv_bytes", "send", "send_slowly", "sleep",
-    "close", "rst", "wait_for_client_close", "shutdown_write", "call",
+    "ScriptedServer",
+    "Action",
+    "recv_head",
+    "recv_bytes",
+    "send",
+    "send_slowly",
+    "sleep",
+    "close",
+    "rst",
+    "wait_for_client_close",
+    "shutdown_write",
+    "call",
 ]
 
 MAX_HEAD = 1024 * 1024
@@ -96,8 +106,8 @@ class _RecvHead(Action):
             conn.recv_more(deadline)
         else:
             raise _ScriptEnd("no request head")
-        head = bytes(conn.buffer[:end + 4])
-        del conn.buffer[:end + 4]
+        head = bytes(conn.buffer[: end + 4])
+        del conn.buffer[: end + 4]
         body = b""
         if self.body:
             body = self._read_body(conn, head, deadline)
@@ -119,9 +129,9 @@ class _RecvHead(Action):
             # empty trailer section
             for _ in range(100_000):
                 end = conn.buffer.find(b"0\r\n\r\n")
-                if end >= 0 and (end == 0 or conn.buffer[end - 2:end] == b"\r\n"):
-                    body = bytes(conn.buffer[:end + 5])
-                    del conn.buffer[:end + 5]
+                if end >= 0 and (end == 0 or conn.buffer[end - 2 : end] == b"\r\n"):
+                    body = bytes(conn.buffer[: end + 5])
+                    del conn.buffer[: end + 5]
                     return body
                 if len(conn.buffer) > MAX_BODY:
                     raise _ScriptEnd("chunked body too long")
@@ -148,7 +158,7 @@ class _RecvBytes(Action):
             if len(conn.buffer) >= self.n:
                 break
             conn.recv_more(deadline)
-        del conn.buffer[:self.n]
+        del conn.buffer[: self.n]
 
 
 class _Send(Action):
@@ -171,7 +181,7 @@ class _SendSlowly(Action):
         for start in range(0, len(self.data), self.piece):
             if start and conn.server._stop.wait(self.interval):
                 raise _ScriptEnd("server stopping")
-            conn.sock.sendall(self.data[start:start + self.piece])
+            conn.sock.sendall(self.data[start : start + self.piece])
 
 
 class _Sleep(Action):
@@ -304,10 +314,17 @@ class ScriptedServer:
 
     __test__ = False
 
-    def __init__(self, script: Sequence[Union[Script, Action]],
-                 ssl_context: ssl.SSLContext | None = None, *, host: str = "127.0.0.1",
-                 repeat_last: bool = True, max_connections: int = 1000,
-                 lifetime: float = 120.0, handshake_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        script: Sequence[Union[Script, Action]],
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        host: str = "127.0.0.1",
+        repeat_last: bool = True,
+        max_connections: int = 1000,
+        lifetime: float = 120.0,
+        handshake_timeout: float = 5.0,
+    ) -> None:
         if script and all(isinstance(a, Action) for a in script):
             scripts: list[Script] = [list(script)]  # type: ignore[arg-type]
         else:
@@ -346,8 +363,8 @@ class ScriptedServer:
         self._listener = listener
         self.port = listener.getsockname()[1]
         self._accept_thread = threading.Thread(
-            target=self._accept_loop, daemon=True,
-            name=f"asynchttp-test-scripted-accept-{self.port}")
+            target=self._accept_loop, daemon=True, name=f"asynchttp-test-scripted-accept-{self.port}"
+        )
         self._accept_thread.start()
         leaks.register(self)
         return self
@@ -405,10 +422,11 @@ class ScriptedServer:
 
     def wait_done(self, connections: int | None = None, timeout: float = 5.0) -> bool:
         """Block until ``connections`` scripts (default: every one accepted) finished."""
+
         def done() -> bool:
             want = self.connections_accepted if connections is None else connections
-            return self._finished >= want and (connections is not None or
-                                               self.connections_accepted > 0)
+            return self._finished >= want and (connections is not None or self.connections_accepted > 0)
+
         with self._done:
             return self._done.wait_for(done, timeout)
 
@@ -443,8 +461,11 @@ class ScriptedServer:
                     self._received.append(bytearray())
                     self._socks.append(sock)
                     thread = threading.Thread(
-                        target=self._serve, args=(index, sock), daemon=True,
-                        name=f"asynchttp-test-scripted-conn-{self.port}-{index}")
+                        target=self._serve,
+                        args=(index, sock),
+                        daemon=True,
+                        name=f"asynchttp-test-scripted-conn-{self.port}-{index}",
+                    )
                     self._conn_threads.append(thread)
                 thread.start()
         finally:
@@ -471,7 +492,7 @@ class ScriptedServer:
                 with self._lock:
                     self._socks.append(conn_sock)
             script = self._script_for(index)
-            for action in (script or []):
+            for action in script or []:
                 if self._stop.is_set():
                     break
                 action.run(conn)

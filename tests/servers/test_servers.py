@@ -37,8 +37,9 @@ from tests.servers.scripted import (
 from tests.servers.tls import TlsMaterial
 
 
-def get(conn: http.client.HTTPConnection, target: str, method: str = "GET",
-        **kw: Any) -> tuple[http.client.HTTPResponse, bytes]:
+def get(
+    conn: http.client.HTTPConnection, target: str, method: str = "GET", **kw: Any
+) -> tuple[http.client.HTTPResponse, bytes]:
     conn.request(method, target, **kw)
     resp = conn.getresponse()
     return resp, resp.read()
@@ -74,15 +75,20 @@ def test_keep_alive_counters_and_recorded_requests(http_server: TestServer) -> N
     assert http_server.connections_opened == 2
     recorded = http_server.requests
     assert [(r.method, r.target, r.conn_request) for r in recorded] == [
-        ("GET", "/hello", 1), ("GET", "/hello?x=1", 2), ("GET", "/hello", 1)]
+        ("GET", "/hello", 1),
+        ("GET", "/hello?x=1", 2),
+        ("GET", "/hello", 1),
+    ]
     assert ("X-Custom", "Yes") in recorded[1].headers
     assert recorded[1].args == {"x": "1"}
 
 
 def test_echo_reports_headers_in_order_and_case(http_server: TestServer) -> None:
     with socket.create_connection(("127.0.0.1", http_server.port), timeout=5) as sock:
-        sock.sendall(b"POST /echo?a=1&a=2 HTTP/1.1\r\nHost: x\r\nX-B: 2\r\nx-a: 1\r\n"
-                     b"Content-Length: 5\r\nConnection: close\r\n\r\nh\xe9llo")
+        sock.sendall(
+            b"POST /echo?a=1&a=2 HTTP/1.1\r\nHost: x\r\nX-B: 2\r\nx-a: 1\r\n"
+            b"Content-Length: 5\r\nConnection: close\r\n\r\nh\xe9llo"
+        )
         raw = read_until_close(sock)
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -91,20 +97,28 @@ def test_echo_reports_headers_in_order_and_case(http_server: TestServer) -> None
     assert echo["method"] == "POST"
     assert echo["path"] == "/echo" and echo["query"] == "a=1&a=2"
     assert echo["args"] == [["a", "1"], ["a", "2"]]
-    assert echo["headers"] == [["Host", "x"], ["X-B", "2"], ["x-a", "1"],
-                               ["Content-Length", "5"], ["Connection", "close"]]
+    assert echo["headers"] == [
+        ["Host", "x"],
+        ["X-B", "2"],
+        ["x-a", "1"],
+        ["Content-Length", "5"],
+        ["Connection", "close"],
+    ]
     assert echo["body"].encode("latin-1") == b"h\xe9llo"
 
 
 def test_chunked_request_body_with_trailers(http_server: TestServer) -> None:
     with socket.create_connection(("127.0.0.1", http_server.port), timeout=5) as sock:
-        sock.sendall(b"PUT /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     b"3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-Sum: 19\r\n\r\n")
+        sock.sendall(
+            b"PUT /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-Sum: 19\r\n\r\n"
+        )
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         raw = read_until_close(sock)
     first_head, _, rest = raw.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in first_head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length")))
+    length = int(
+        next(line.split(b":")[1] for line in first_head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
     echo = json.loads(rest[:length])
     assert echo["body"] == "abc0123456789abcdef"
     assert echo["chunked"] is True
@@ -123,10 +137,15 @@ def test_http_client_chunked_upload(http_server: TestServer) -> None:
     assert http_server.requests[0].chunked
 
 
-@pytest.mark.parametrize("target,size", [("/bytes?n=70000", 70000),
-                                         ("/chunked?n=70000&size=999", 70000),
-                                         ("/stream?n=3000000", 3000000),
-                                         ("/stream?n=300000&chunked=1", 300000)])
+@pytest.mark.parametrize(
+    "target,size",
+    [
+        ("/bytes?n=70000", 70000),
+        ("/chunked?n=70000&size=999", 70000),
+        ("/stream?n=3000000", 3000000),
+        ("/stream?n=300000&chunked=1", 300000),
+    ],
+)
 def test_bodies_follow_the_pattern(http_server: TestServer, target: str, size: int) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", http_server.port, timeout=5)
     resp, body = get(conn, target)
@@ -235,8 +254,7 @@ def test_cache_validators(http_server: TestServer) -> None:
     assert resp.status == 200
     resp, _ = get(conn, target.replace(" ", "%20"), headers={"If-Modified-Since": lm})
     assert resp.status == 304
-    resp, _ = get(conn, target.replace(" ", "%20"),
-                  headers={"If-Modified-Since": "Sun, 01 Jan 2023 00:00:00 GMT"})
+    resp, _ = get(conn, target.replace(" ", "%20"), headers={"If-Modified-Since": "Sun, 01 Jan 2023 00:00:00 GMT"})
     assert resp.status == 200
     assert resp.getheader("x-serve-count") == "5"
     conn.close()
@@ -247,8 +265,7 @@ def test_basic_auth(http_server: TestServer) -> None:
     resp, _ = get(conn, "/auth/basic?user=joe&pass=pw&realm=r1")
     assert resp.status == 401
     assert resp.getheader("www-authenticate") == 'Basic realm="r1"'
-    resp, body = get(conn, "/auth/basic?user=joe&pass=pw",
-                     headers={"Authorization": "Basic am9lOnB3"})  # joe:pw
+    resp, body = get(conn, "/auth/basic?user=joe&pass=pw", headers={"Authorization": "Basic am9lOnB3"})  # joe:pw
     assert (resp.status, body) == (200, b"authenticated as joe\n")
     conn.close()
 
@@ -347,8 +364,7 @@ def test_added_routes(http_server: TestServer) -> None:
     with socket.create_connection(("127.0.0.1", http_server.port), timeout=5) as sock:
         sock.sendall(b"GET /interim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         raw_bytes = read_until_close(sock)
-    assert raw_bytes.startswith(b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
-                                b"HTTP/1.1 200 OK\r\n")
+    assert raw_bytes.startswith(b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n")
 
 
 def test_streaming_route_reads_large_upload(http_server: TestServer) -> None:
@@ -381,8 +397,7 @@ def test_handler_error_is_500_and_recorded(http_server: TestServer) -> None:
 def test_https_with_trustme_ca(https_server: TestServer, client_ssl_context: ssl.SSLContext) -> None:
     assert https_server.url("/x") == f"https://127.0.0.1:{https_server.port}/x"
     for host in ("localhost", "127.0.0.1"):
-        conn = http.client.HTTPSConnection(host, https_server.port, timeout=5,
-                                           context=client_ssl_context)
+        conn = http.client.HTTPSConnection(host, https_server.port, timeout=5, context=client_ssl_context)
         resp, body = get(conn, "/hello")
         assert body == b"hello world"
         assert conn.sock.version() in ("TLSv1.2", "TLSv1.3")
@@ -400,12 +415,13 @@ def test_https_rejects_untrusting_client(https_server: TestServer) -> None:
 
 
 def test_tls_material_variants(tls: TlsMaterial, client_ssl_context: ssl.SSLContext) -> None:
-    for cert, reason in ((tls.expired_cert(), "expired"),
-                         (tls.self_signed_cert(), "unable to get local issuer"),
-                         (tls.issue("other.example"), "mismatch")):
+    for cert, reason in (
+        (tls.expired_cert(), "expired"),
+        (tls.self_signed_cert(), "unable to get local issuer"),
+        (tls.issue("other.example"), "mismatch"),
+    ):
         with TestServer(ssl_context=tls.server_context(cert)) as server:
-            conn = http.client.HTTPSConnection("localhost", server.port, timeout=5,
-                                               context=client_ssl_context)
+            conn = http.client.HTTPSConnection("localhost", server.port, timeout=5, context=client_ssl_context)
             with pytest.raises(ssl.SSLCertVerificationError, match=reason):
                 conn.request("GET", "/hello")
             conn.close()
@@ -457,10 +473,12 @@ def test_scripted_rst_is_connection_reset(scripted: Callable[..., ScriptedServer
 
 def test_scripted_sequences_per_connection(scripted: Callable[..., ScriptedServer]) -> None:
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-    server = scripted([
-        [recv_head(), send(ok), recv_head(), send_slowly(ok, interval=0.001, piece=3), close()],
-        [recv_head(), shutdown_write(), wait_for_client_close(2)],
-    ])
+    server = scripted(
+        [
+            [recv_head(), send(ok), recv_head(), send_slowly(ok, interval=0.001, piece=3), close()],
+            [recv_head(), shutdown_write(), wait_for_client_close(2)],
+        ]
+    )
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     assert get(conn, "/a", "POST", body=b"12345")[1] == b"ok"
     assert get(conn, "/b")[1] == b"ok"
@@ -472,7 +490,10 @@ def test_scripted_sequences_per_connection(scripted: Callable[..., ScriptedServe
     assert server.client_closed == {1: True}
     assert server.connections_accepted == 2
     assert [(i, head.split(b"\r\n")[0], body) for i, head, body in server.requests] == [
-        (0, b"POST /a HTTP/1.1", b"12345"), (0, b"GET /b HTTP/1.1", b""), (1, b"GET /c HTTP/1.1", b"")]
+        (0, b"POST /a HTTP/1.1", b"12345"),
+        (0, b"GET /b HTTP/1.1", b""),
+        (1, b"GET /c HTTP/1.1", b""),
+    ]
 
 
 def test_scripted_repeats_last_script(scripted: Callable[..., ScriptedServer]) -> None:
@@ -514,8 +535,7 @@ def test_dns_server_answers_through_aiodnsresolver(dns_server: DnsServer) -> Non
     dns_server.table[("service.test", "AAAA")] = [("::1", 60)]
     dns_server.table[("alias.test", "CNAME")] = [("service.test", 60)]
     # a short timeout: the last step waits for an answer that never comes
-    factory = make_resolver_factory(dns_server, hosts={"pinned.test": "10.9.8.7"},
-                                    timeout=0.2, attempts=1)
+    factory = make_resolver_factory(dns_server, hosts={"pinned.test": "10.9.8.7"}, timeout=0.2, attempts=1)
 
     async def main() -> None:
         resolve, clear_cache = factory()
@@ -544,12 +564,12 @@ def test_dns_server_answers_through_aiodnsresolver(dns_server: DnsServer) -> Non
 
 def test_dns_factory_accepts_core_keywords(dns_server: DnsServer) -> None:
     import logging
+
     dns_server.set("kw.test", "A", [("127.0.0.1", 5)])
     factory = make_resolver_factory(dns_server)
 
     async def main() -> list[str]:
-        resolve, _ = factory(get_logger_adapter=lambda extra: logging.LoggerAdapter(
-            logging.getLogger("test"), extra))
+        resolve, _ = factory(get_logger_adapter=lambda extra: logging.LoggerAdapter(logging.getLogger("test"), extra))
         return [str(a) for a in await resolve("kw.test", TYPES.A)]
 
     assert run(main()) == ["127.0.0.1"]
@@ -595,8 +615,7 @@ def test_leak_checker_sees_client_socket_not_server_side(http_server: TestServer
     checker.check()
 
 
-def test_no_leaks_fixture_passes_for_clean_test(no_leaks: LeakChecker,
-                                                scripted: Callable[..., ScriptedServer]) -> None:
+def test_no_leaks_fixture_passes_for_clean_test(no_leaks: LeakChecker, scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted([recv_head(), send(b"HTTP/1.1 204 No Content\r\n\r\n"), close()])
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     assert get(conn, "/")[0].status == 204

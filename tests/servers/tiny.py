@@ -85,7 +85,8 @@ class TinyServer:
                 except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
                     return
                 self.requests += 1
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nx-served-by: %s\r\n\r\n%s"
-                             % (len(body), body, body))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nx-served-by: %s\r\n\r\n%s" % (len(body), body, body)
+                )
         finally:
             writer.transport.abort()

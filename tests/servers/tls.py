@@ -27,17 +27,19 @@ class TlsMaterial:
     def __post_init__(self) -> None:
         self.cert = self.ca.issue_cert(*SERVER_NAMES)
 
-    def issue(self, *names: str, not_before: datetime.datetime | None = None,
-              not_after: datetime.datetime | None = None,
-              ca: trustme.CA | None = None) -> trustme.LeafCert:
+    def issue(
+        self,
+        *names: str,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+        ca: trustme.CA | None = None,
+    ) -> trustme.LeafCert:
         """A certificate for ``names`` (default: the usual loopback names)."""
-        return (ca or self.ca).issue_cert(*(names or SERVER_NAMES), not_before=not_before,
-                                          not_after=not_after)
+        return (ca or self.ca).issue_cert(*(names or SERVER_NAMES), not_before=not_before, not_after=not_after)
 
     def expired_cert(self) -> trustme.LeafCert:
         now = datetime.datetime.now(datetime.timezone.utc)
-        return self.issue(not_before=now - datetime.timedelta(days=30),
-                          not_after=now - datetime.timedelta(days=1))
+        return self.issue(not_before=now - datetime.timedelta(days=30), not_after=now - datetime.timedelta(days=1))
 
     def self_signed_cert(self) -> trustme.LeafCert:
         """Signed by a CA that no client context trusts."""
