@@ -24,6 +24,7 @@ import collections
 import concurrent.futures
 import contextvars
 import functools
+import http.client
 import itertools
 import logging
 import sys
@@ -907,6 +908,9 @@ def _origin(scheme: str, authority: str) -> tuple[str, int]:
     return host, _DEFAULT_PORTS.get(scheme, 80)
 
 
+_HTTP_CLIENT_STRIPS_ZONE = hasattr(http.client, "_strip_ipv6_iface")
+
+
 @functools.lru_cache(maxsize=1024)
 def _host_header(scheme: str, authority: str) -> bytes:
     """The Host value http.client writes for a connection to ``authority``: the port
@@ -932,8 +936,9 @@ def _host_header(scheme: str, authority: str) -> bytes:
     except UnicodeEncodeError:
         host_bytes = host.encode("idna")
     if ":" in host:
-        # http.client leaves an IPv6 zone (``%eth0``) out of Host: it means nothing to the server
-        host_bytes = b"[" + host_bytes.partition(b"%")[0] + b"]"
+        # http.client leaves an IPv6 zone (``%eth0``) out of Host from Python 3.11 on (it
+        # means nothing to the server); 3.10's writes it as given
+        host_bytes = b"[" + (host_bytes.partition(b"%")[0] if _HTTP_CLIENT_STRIPS_ZONE else host_bytes) + b"]"
     return host_bytes if port == default else b"%s:%d" % (host_bytes, port)
 
 
