@@ -226,6 +226,12 @@ class Connection(asyncio.BufferedProtocol):
         return False  # let the transport close; connection_lost does the rest
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
+        if exc is not None:
+            # The transport's frame in this traceback holds the slice of the body buffer
+            # that its recv_into was filling: kept alive through our error's cause, it
+            # would keep that BytesIO exported past _drop_bulk, and freeing the two in
+            # one garbage cycle crashes CPython 3.12.1 (3.13 reports a BufferError).
+            exc.__traceback__ = None
         state = self.state
         self.state = CLOSED
         self._cancel_timer()
