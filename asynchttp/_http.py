@@ -14,6 +14,7 @@ what each core pool is built from).
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import itertools
 import re
 import socket
@@ -24,6 +25,7 @@ from typing import Any, Callable, Mapping, Optional, TypedDict
 
 import httplib2
 
+import asynchttp_lowhaio
 from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 
 from . import _httplib2, _loop
@@ -47,28 +49,16 @@ DEFAULT_MAX_REDIRECTS = httplib2.DEFAULT_MAX_REDIRECTS
 # find this module's class and call itself forever.
 _HTTPLIB2_HTTP = httplib2.Http
 
-# The core's keyword options an Http passes through (see asynchttp_lowhaio.Pool).
-CORE_OPTIONS = frozenset(
-    {
-        "get_dns_resolver",
-        "get_sock",
-        "get_ssl_context",
-        "http_version",
-        "keep_alive_timeout",
-        "recv_bufsize",
-        "max_header_length",
-        "max_header_count",
-        "socket_timeout",
-        "connect_timeout",
-        "response_head_timeout",
-        "max_wait_connection_seconds",
-        "max_requests_per_connection",
-        "max_idle_connections",
-        "get_logger_adapter",
-        "get_resolver_logger_adapter",
-        "get_tunnel",
-    }
-)
+# The core's keyword options an Http passes through: every option of
+# asynchttp_lowhaio.Pool but the limits, which are Http's own keywords, and lowhaio's
+# per-socket message hooks, which the facade does not offer. Read from Pool's
+# signature, so an option the core gains is accepted here without a second list.
+CORE_OPTIONS = frozenset(inspect.signature(asynchttp_lowhaio.Pool).parameters) - {
+    "max_connections",
+    "max_connections_per_host",
+    "sock_pre_message",
+    "sock_post_message",
+}
 
 # http.client's own checks, applied at the call (it raises ValueError there too). For
 # values, the core's field-value grammar: http.client lets other control characters
