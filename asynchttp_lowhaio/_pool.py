@@ -47,7 +47,7 @@ from ._errors import (
 from ._parser import ResponseHead
 from ._policy import SLOT, PoolPolicy
 from ._rules import IDEMPOTENT_METHODS
-from ._writer import Target, _is_ip, asks_to_close, build_head, parse_url, request_framing
+from ._writer import Target, _is_ip, compose_head, parse_url
 
 __all__ = [
     "Pool",
@@ -339,13 +339,11 @@ class PoolState:
         headers = tuple(headers)
         target = parse_url(url, params)
         http_version = self.options.http_version
-        framing = request_framing(method, headers, has_body)
-        head = build_head(method, target, headers, http_version, framing)
-        chunked = framing is not None and framing[0] == b"transfer-encoding"
+        head, chunked, wants_close = compose_head(method, target, headers, http_version, has_body)
         if chunked and http_version == b"HTTP/1.0":
             # RFC 9112 6.1: no chunked request to an HTTP/1.0 peer; the caller must frame it.
             raise HttpLocalError("an HTTP/1.0 request body needs a content-length header")
-        return _Request(method, target, head, chunked, has_body, asks_to_close(headers))
+        return _Request(method, target, head, chunked, has_body, wants_close)
 
     def _loggers(
         self,

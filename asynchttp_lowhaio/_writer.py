@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, List, NamedTuple, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import HttpLocalError
@@ -23,9 +23,7 @@ from ._rules import without_userinfo
 __all__ = [
     "Target",
     "parse_url",
-    "build_head",
-    "request_framing",
-    "asks_to_close",
+    "compose_head",
     "encode_chunk",
     "LAST_CHUNK",
     "BODY_METHODS",
@@ -148,75 +146,72 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def build_head(
+def compose_head(
     method: bytes,
     target: Target,
     headers: HeaderPairs,
     http_version: bytes,
-    framing: Optional[Tuple[bytes, bytes]],
-) -> bytes:
-    """The request line and header block, validated; ``framing`` is an extra header to add, or None."""
+    has_body: bool,
+) -> Tuple[bytes, bool, bool]:
+    """The request line and header block, validated, in one pass over ``headers``:
+    ``(head, chunked, wants_close)``.
+
+    The framing header is added last unless the caller framed the body: a body
+    without Content-Length or Transfer-Encoding is sent chunked, an empty POST, PUT
+    or PATCH says ``content-length: 0``. ``wants_close``: the caller's headers say
+    ``Connection: close`` (the connection is then not reused). A lower-case
+    ``host`` from the target goes first unless the caller gave Host.
+    """
     if type(method) is not bytes or _TOKEN.fullmatch(method) is None:
         raise HttpLocalError(f"invalid method: {method!r}")
     if http_version not in _HTTP_VERSIONS:
         raise HttpLocalError(f"unsupported http_version: {http_version!r}")
     lines: List[bytes] = [method, b" ", target.request_target, b" ", http_version, b"\r\n"]
-    has_host = False
+    has_host = framed = wants_close = False
+    token = _TOKEN.fullmatch
+    field_value = _FIELD_VALUE.fullmatch
     for pair in headers:
         try:
             name, value = pair
         except (TypeError, ValueError) as exc:
             raise HttpLocalError(f"a header must be a (name, value) pair, not {type(pair).__name__}") from exc
-        name = _as_bytes(name, "header name")
-        value = _as_bytes(value, "header value")
-        if _TOKEN.fullmatch(name) is None:
+        if type(name) is not bytes:
+            name = _as_bytes(name, "header name")
+        if type(value) is not bytes:
+            value = _as_bytes(value, "header value")
+        if token(name) is None:
             raise HttpLocalError(f"invalid header name: {name!r}")
-        if _FIELD_VALUE.fullmatch(value) is None:
+        if field_value(value) is None:
             # the value itself is never quoted: header values carry credentials
             bad = _BAD_IN_VALUE.search(value)
             offset = bad.start() if bad is not None else -1
             raise HttpLocalError(
                 f"invalid character (CR, LF, NUL or control) in the value of header {name!r} at offset {offset}"
             )
-        if not has_host and name.lower() == b"host":
-            has_host = True
+        lowered = name.lower()
+        if lowered in _FRAMING_NAMES:
+            if lowered == b"host":
+                has_host = True
+            elif lowered == b"connection":
+                wants_close = wants_close or b"close" in [part.strip() for part in value.lower().split(b",")]
+            else:
+                framed = True
         lines += (name, b": ", value.strip(b" \t"), b"\r\n")
     if not has_host:
         lines[6:6] = (b"host: ", target.host_header, b"\r\n")
-    if framing is not None:
-        lines += (framing[0], b": ", framing[1], b"\r\n")
+    chunked = False
+    if not framed:
+        if has_body:
+            lines.append(b"transfer-encoding: chunked\r\n")
+            chunked = True
+        elif method in BODY_METHODS:
+            lines.append(b"content-length: 0\r\n")
     lines.append(b"\r\n")
-    return b"".join(lines)
+    return b"".join(lines), chunked, wants_close
 
 
-def request_framing(method: bytes, headers: HeaderPairs, has_body: bool) -> Optional[Tuple[bytes, bytes]]:
-    """The framing header the core must add: None if the caller framed the body or there is none."""
-    for pair in headers:
-        try:
-            name, _ = pair
-        except (TypeError, ValueError) as exc:
-            raise HttpLocalError(f"a header must be a (name, value) pair, not {type(pair).__name__}") from exc
-        lowered = _as_bytes(name, "header name").lower()
-        if lowered == b"content-length" or lowered == b"transfer-encoding":
-            return None
-    if has_body:
-        return (b"transfer-encoding", b"chunked")
-    if method in BODY_METHODS:
-        return (b"content-length", b"0")
-    return None
-
-
-def asks_to_close(headers: HeaderPairs) -> bool:
-    """Whether the caller's headers say ``Connection: close`` (then the connection is not reused).
-
-    Call after ``build_head``, which has validated every pair.
-    """
-    for name, value in headers:
-        if _as_bytes(name, "header name").lower() == b"connection":
-            tokens = _as_bytes(value, "header value").lower().split(b",")
-            if b"close" in [token.strip() for token in tokens]:
-                return True
-    return False
+# The header names compose_head looks at: Host, the caller's framing, Connection.
+_FRAMING_NAMES = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
 
 
 def encode_chunk(data: bytes) -> bytes:

@@ -14,11 +14,9 @@ from asynchttp_lowhaio._parser import ResponseParser
 from asynchttp_lowhaio._writer import (
     BODY_METHODS,
     LAST_CHUNK,
-    asks_to_close,
-    build_head,
+    compose_head,
     encode_chunk,
     parse_url,
-    request_framing,
 )
 
 # ------------------------------------------------------------------ parse_url
@@ -165,32 +163,35 @@ def test_params_must_be_pairs(params) -> None:
 TARGET = parse_url("http://h.example:8080/p?q=1")
 
 
+def build_head(method, target, headers, http_version):
+    return compose_head(method, target, headers, http_version, False)[0]
+
+
 def test_head_bytes() -> None:
-    head = build_head(b"GET", TARGET, ((b"Accept", b"*/*"), (b"X-A", b"  padded\t")), b"HTTP/1.1", None)
+    head = build_head(b"GET", TARGET, ((b"Accept", b"*/*"), (b"X-A", b"  padded\t")), b"HTTP/1.1")
     assert head == b"GET /p?q=1 HTTP/1.1\r\nhost: h.example:8080\r\nAccept: */*\r\nX-A: padded\r\n\r\n"
 
 
 def test_framing_header_comes_last() -> None:
-    head = build_head(b"POST", TARGET, ((b"X-A", b"1"),), b"HTTP/1.0", (b"transfer-encoding", b"chunked"))
+    head, chunked, _ = compose_head(b"POST", TARGET, ((b"X-A", b"1"),), b"HTTP/1.0", True)
+    assert chunked
     assert head == b"POST /p?q=1 HTTP/1.0\r\nhost: h.example:8080\r\nX-A: 1\r\ntransfer-encoding: chunked\r\n\r\n"
 
 
 @pytest.mark.parametrize("name", [b"host", b"Host", b"HOST", b"hOsT", "Host"])
 def test_caller_host_replaces_default(name) -> None:
-    head = build_head(b"GET", TARGET, ((b"X-A", b"1"), (name, b"other.example")), b"HTTP/1.1", None)
+    head = build_head(b"GET", TARGET, ((b"X-A", b"1"), (name, b"other.example")), b"HTTP/1.1")
     assert head.lower().count(b"\r\nhost:") == 1
     assert b": other.example\r\n" in head and b"h.example:8080" not in head
 
 
 def test_str_and_buffer_headers_are_latin1() -> None:
-    head = build_head(
-        b"GET", TARGET, (("X-Name", "Jos\u00e9"), (bytearray(b"X-B"), memoryview(b"v\xff"))), b"HTTP/1.1", None
-    )
+    head = build_head(b"GET", TARGET, (("X-Name", "Jos\u00e9"), (bytearray(b"X-B"), memoryview(b"v\xff"))), b"HTTP/1.1")
     assert b"\r\nX-Name: Jos\xe9\r\n" in head and b"\r\nX-B: v\xff\r\n" in head
 
 
 def test_tab_and_obs_text_allowed_in_values() -> None:
-    head = build_head(b"GET", TARGET, ((b"X-A", b"a\tb \x80\xff"),), b"HTTP/1.1", None)
+    head = build_head(b"GET", TARGET, ((b"X-A", b"a\tb \x80\xff"),), b"HTTP/1.1")
     assert b"\r\nX-A: a\tb \x80\xff\r\n" in head
 
 
@@ -200,7 +201,7 @@ def test_tab_and_obs_text_allowed_in_values() -> None:
 )
 def test_invalid_method(method) -> None:
     with pytest.raises(HttpLocalError):
-        build_head(method, TARGET, (), b"HTTP/1.1", None)
+        build_head(method, TARGET, (), b"HTTP/1.1")
 
 
 @pytest.mark.parametrize(
@@ -232,14 +233,14 @@ def test_invalid_method(method) -> None:
 )
 def test_invalid_headers(headers) -> None:
     with pytest.raises(HttpLocalError) as info:
-        build_head(b"GET", TARGET, headers, b"HTTP/1.1", None)
+        build_head(b"GET", TARGET, headers, b"HTTP/1.1")
     assert isinstance(info.value, ValueError)
 
 
 @pytest.mark.parametrize("version", [b"HTTP/2", b"HTTP/1.1\r\nX: y", "HTTP/1.1", b"", None])
 def test_invalid_http_version(version) -> None:
     with pytest.raises(HttpLocalError):
-        build_head(b"GET", TARGET, (), version, None)
+        build_head(b"GET", TARGET, (), version)
 
 
 # ------------------------------------------------------------ request_framing
@@ -263,7 +264,15 @@ def test_invalid_http_version(version) -> None:
     ],
 )
 def test_request_framing(method: bytes, headers, has_body: bool, framing) -> None:
-    assert request_framing(method, headers, has_body) == framing
+    head, chunked, _ = compose_head(method, TARGET, headers, b"HTTP/1.1", has_body)
+    fields = [b"host: h.example:8080"]
+    fields += [
+        (n if type(n) is bytes else n.encode()) + b": " + (v if type(v) is bytes else v.encode()) for n, v in headers
+    ]
+    if framing is not None:
+        fields.append(framing[0] + b": " + framing[1])
+    assert head == method + b" /p?q=1 HTTP/1.1\r\n" + b"".join(f + b"\r\n" for f in fields) + b"\r\n"
+    assert chunked == (framing == (b"transfer-encoding", b"chunked"))
 
 
 def test_body_methods() -> None:
@@ -273,7 +282,7 @@ def test_body_methods() -> None:
 @pytest.mark.parametrize("headers", [((b"X-A",),), (5,), ((1, b"x"),)])
 def test_request_framing_rejects_bad_pairs(headers) -> None:
     with pytest.raises(HttpLocalError):
-        request_framing(b"POST", headers, True)
+        compose_head(b"POST", TARGET, headers, b"HTTP/1.1", True)
 
 
 # --------------------------------------------------------------- encode_chunk
@@ -330,7 +339,7 @@ def test_brackets_around_a_name_are_refused() -> None:
     ],
 )
 def test_asks_to_close(headers, expected: bool) -> None:
-    assert asks_to_close(headers) is expected
+    assert compose_head(b"GET", TARGET, headers, b"HTTP/1.1", False)[2] is expected
 
 
 # ------------------------------------------------------------ secrets in messages
@@ -355,7 +364,7 @@ def test_header_value_errors_never_quote_the_value(value: str) -> None:
     """Header values carry credentials: a refused one is named by header and offset."""
     target = parse_url("http://example.com/")
     with pytest.raises(HttpLocalError) as caught:
-        build_head(b"GET", target, [(b"authorization", value.encode("latin-1"))], b"HTTP/1.1", None)
+        build_head(b"GET", target, [(b"authorization", value.encode("latin-1"))], b"HTTP/1.1")
     message = str(caught.value)
     assert "s3cret" not in message
     assert "authorization" in message and "at offset" in message
@@ -364,5 +373,5 @@ def test_header_value_errors_never_quote_the_value(value: str) -> None:
 def test_non_latin1_header_value_error_never_quotes_the_value() -> None:
     target = parse_url("http://example.com/")
     with pytest.raises(HttpLocalError) as caught:
-        build_head(b"GET", target, [("authorization", "Bearer s3cr\u20acet")], b"HTTP/1.1", None)
+        build_head(b"GET", target, [("authorization", "Bearer s3cr\u20acet")], b"HTTP/1.1")
     assert "s3cr" not in str(caught.value)
