@@ -30,6 +30,7 @@ import pytest
 
 from tests.hostile.harness import client_fds, new_threads
 from tests.servers import leaks
+from tests.servers.fast_server import FastServer
 
 try:
     import asynchttp
@@ -46,35 +47,6 @@ DEADLINE = 120.0  # a bound against hangs, not a performance figure
 # What touching a failed or cancelled promise may raise: httplib2's family, or the
 # cancellation a shutdown with cancel_pending documents.
 RESOLVED_ERRORS = (httplib2.HttpLib2Error, http.client.HTTPException, OSError, CancelledError)
-
-
-class FastServer:
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.servers.fast_server", *args],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line.startswith("PORT "), line
-        self.port = int(line.split()[1])
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - the server ends on stdin EOF
-            self.proc.kill()
-            self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 @pytest.fixture

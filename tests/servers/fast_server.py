@@ -1,9 +1,9 @@
 """A minimal, fast HTTP/1.1 keep-alive server for the load tests, run as its own process.
 
-    python -m tests.servers.fast_server [--close-every N] [--lifetime S] [--no-answer]
+    python -m tests.servers.fast_server [--close-every N] [--lifetime S] [--no-answer] [--body-size N]
 
 Prints ``PORT <n>`` on stdout once listening.  Every GET gets the same small
-answer; with ``--close-every N`` every N-th answer on a connection says
+answer (or ``--body-size`` bytes of ``x``); with ``--close-every N`` every N-th answer on a connection says
 ``Connection: close`` and the connection is closed (keep-alive churn).  With
 ``--no-answer`` requests are read and never answered.  It stops by itself
 when its stdin closes (the test ended or died) or after ``--lifetime``
@@ -15,19 +15,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
+from pathlib import Path
 from typing import Optional
 
 BODY = b"hello, load"
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
 CLOSING = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(BODY), BODY)
 MAX_BUFFER = 1 << 20
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def answers(body: bytes) -> tuple[bytes, bytes]:
+    """The keep-alive answer and the closing one, for ``body``."""
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body),
+    )
 
 
 class Answerer(asyncio.Protocol):
-    def __init__(self, close_every: int, answer: bool) -> None:
+    def __init__(self, close_every: int, answer: bool, replies: tuple[bytes, bytes] = (ANSWER, CLOSING)) -> None:
         self.close_every = close_every
         self.answer = answer
+        self.replies = replies
         self.served = 0
         self.buffer = b""
         self.transport: Optional[asyncio.Transport] = None
@@ -50,10 +62,10 @@ class Answerer(asyncio.Protocol):
             start = end + 4
             self.served += 1
             if self.close_every and self.served % self.close_every == 0:
-                out.append(CLOSING)
+                out.append(self.replies[1])
                 closing = True
                 break
-            out.append(ANSWER)
+            out.append(self.replies[0])
         self.buffer = buffer[start:]
         if len(self.buffer) > MAX_BUFFER:
             closing = True
@@ -64,9 +76,10 @@ class Answerer(asyncio.Protocol):
             self.transport.close()
 
 
-async def main(close_every: int, lifetime: float, answer: bool) -> None:
+async def main(close_every: int, lifetime: float, answer: bool, body_size: Optional[int] = None) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Answerer(close_every, answer), "127.0.0.1", 0, backlog=1024)
+    replies = (ANSWER, CLOSING) if body_size is None else answers(b"x" * body_size)
+    server = await loop.create_server(lambda: Answerer(close_every, answer, replies), "127.0.0.1", 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
     sys.stdout.write(f"PORT {port}\n")
     sys.stdout.flush()
@@ -86,10 +99,42 @@ async def main(close_every: int, lifetime: float, answer: bool) -> None:
         server.close()
 
 
+class FastServer:
+    """This server in a process of its own, for a test: ``FastServer(*options)``, then ``stop()``."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.servers.fast_server", *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.startswith("PORT "), line
+        self.port = int(line.split()[1])
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - the server ends on stdin EOF
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--close-every", type=int, default=0)
     parser.add_argument("--lifetime", type=float, default=180.0)
     parser.add_argument("--no-answer", action="store_true")
+    parser.add_argument("--body-size", type=int, default=None)
     args = parser.parse_args()
-    asyncio.run(main(args.close_every, args.lifetime, not args.no_answer))
+    asyncio.run(main(args.close_every, args.lifetime, not args.no_answer, args.body_size))
