@@ -53,11 +53,11 @@ Found = dict[tuple[str, str], float | str]  # (column label, scenario) -> per re
 # ----- the measured process ----------------------------------------------------
 
 
-async def core_requests(client: object, url: str, count: int, concurrency: int) -> None:
+async def core_requests(client: Any, url: str, count: int, concurrency: int) -> None:
     """count GETs from a fixed set of workers pulling from one counter, as _runner.py does."""
     from _runner import check
 
-    get = client.get  # type: ignore[attr-defined]
+    get = client.get
     left = count
 
     async def worker() -> None:
@@ -90,11 +90,11 @@ def facade_child(name: str, url: str, n: int, concurrency: int) -> str:
     client.open(concurrency)
     try:
         for count in (WARMUP, n):
-            if count and concurrency > 1:
-                client.batch(url, count, SIZE)  # queue all then touch, or a thread pool
-            else:
+            if concurrency == 1:
                 for _ in range(count):
                     _facade_clients.check(*client.one(url), SIZE)
+            elif count:
+                client.batch(url, count, SIZE)  # queue all then touch, or a thread pool
     finally:
         client.close()
     return client.describe()
@@ -248,8 +248,9 @@ def report(args: argparse.Namespace, cols: list[Column], found: Found, describe:
             labels = [c.label for c in chosen]
             out += [title, "", table(found, labels, refs, args.scenarios, args.rst), ""]
     for client in FROM_TREE:  # the A/B: every tree against the first
-        first, *others = [c.label for c in cols if c.client == client]
-        for label in others:
+        labels = [c.label for c in cols if c.client == client]
+        for label in labels[1:]:
+            first = labels[0]
             ratios = []
             for key in args.scenarios:
                 a, b = found.get((first, key)), found.get((label, key))
@@ -324,9 +325,10 @@ def main(argv: list[str]) -> int:
         def measure(col: Column, key: str) -> None:
             ca = server.ca_path if key == "f" else ""
             try:
-                found[col.label, key], describe[col.label] = per_request(
-                    col, key, getattr(server, SCENARIOS[key][0]), ca, args
-                )
+                found[col.label, key], about = per_request(col, key, getattr(server, SCENARIOS[key][0]), ca, args)
+                # The first scenario's description: the options (a connection limit) differ between them.
+                if key == args.scenarios[0] or col.label not in describe:
+                    describe[col.label] = about
                 log(f"{col.label} ({key}): {found[col.label, key]:,.0f} instructions per request")
             except NotHere as exc:
                 found[col.label, key], describe[col.label] = "n/a", f"n/a ({exc})"
