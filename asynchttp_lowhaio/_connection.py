@@ -98,7 +98,10 @@ def _hint_allocator() -> None:
     global allocator_hints
     allocator_hints += 1
     if ALLOCATOR_HINT_SIZE and _on_glibc():
-        block = bytes(ALLOCATOR_HINT_SIZE)  # calloc: the pages are never touched
+        try:
+            block = bytes(ALLOCATOR_HINT_SIZE)  # calloc: the pages are never touched
+        except MemoryError:  # an address-space limit: no hint, the read goes on
+            return
         del block
 
 

@@ -189,7 +189,7 @@ def compose_head(
                 f"invalid character (CR, LF, NUL or control) in the value of header {name!r} at offset {offset}"
             )
         lowered = name.lower()
-        if lowered in _FRAMING_NAMES:
+        if lowered in _WATCHED_NAMES:
             if lowered == b"host":
                 has_host = True
             elif lowered == b"connection":
@@ -210,8 +210,8 @@ def compose_head(
     return b"".join(lines), chunked, wants_close
 
 
-# The header names compose_head looks at: Host, the caller's framing, Connection.
-_FRAMING_NAMES = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
+# The header names compose_head acts on: Host, the caller's framing, Connection.
+_WATCHED_NAMES = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
 
 
 def encode_chunk(data: bytes) -> bytes:

@@ -102,3 +102,22 @@ def test_hint_cuts_the_page_faults_of_concurrent_large_bodies() -> None:
     # the hint (256 pages in a MiB), next to none with it
     assert without > 64, without
     assert with_hint < without / 3, (with_hint, without)
+
+
+def test_no_memory_for_the_hint_never_fails_the_read(
+    scripted: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an address-space limit the hint's block does not fit in: the body is read all the same
+    monkeypatch.setattr(_connection, "allocator_hints", 0)
+    monkeypatch.setattr(_connection, "_on_glibc", lambda: True)
+    monkeypatch.setattr(_connection, "ALLOCATOR_HINT_SIZE", 1 << 62)
+    large = _connection.ALLOCATOR_HINT_FROM
+    server = scripted([[recv_head(), send(_answer(large))]])
+
+    async def main() -> int:
+        async with open_pool() as request:
+            _, _, body = await request(b"GET", server.url("/"))
+            return len(await buffered(body))
+
+    assert run(main()) == large
+    assert _connection.allocator_hints == 1
