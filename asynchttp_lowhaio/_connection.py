@@ -18,7 +18,7 @@ a server announcing a huge length and sending little costs little.
 The first time a large body is read this way, the process's allocator is
 given a one-time hint (``ALLOCATOR_HINT_SIZE``, below): without it, glibc hands
 the memory of each freed body back to the kernel and faults the next body's
-pages in afresh, which cost half the CPU of a bulk download here.
+pages in afresh, which cost half the CPU of a concurrent bulk download here.
 
 No task is ever created here: the caller's own task awaits a plain future,
 and the timeouts are loop timers (``call_at``) that fail that future, so a
@@ -73,18 +73,21 @@ BULK_FIRST = 1 << 20
 # glibc gives freed memory back to the kernel once more than its trim threshold
 # lies free at the top of a heap, and the next allocation there has every page
 # faulted in again. Large bodies read a few at a time hit that over and over
-# (measured: about 200 page faults per MiB read, half the CPU of a bulk read).
-# glibc raises its thresholds itself the first time it frees a large block it had
-# mapped (the "dynamic mmap threshold": the mmap threshold becomes that block's
-# size, the trim threshold twice it, up to 32 MiB). Freeing one block of this size
-# when the first large body is read does that at once: afterwards the process
-# may keep up to twice this much freed memory per arena instead of returning it.
-# Nothing is touched (the block comes from calloc, mapped and never written);
-# other allocators just map and unmap it. 0: never.
-ALLOCATOR_HINT_SIZE = 16 << 20
+# (measured with 8 bodies of 1 MiB at once: about 130 to 220 page faults per MiB,
+# half the CPU per MiB). glibc raises its thresholds itself when it frees a large
+# block it had mapped (the "dynamic mmap threshold": the mmap threshold becomes
+# that block's size, the trim threshold twice it, for blocks up to 32 MiB).
+# Freeing one block of this size when the first large body is read does that at
+# once: afterwards allocations under this size come from the heap, and each arena
+# may keep up to twice this much freed memory instead of returning it. The block
+# comes from calloc, mapped and not written (but MALLOC_PERTURB_ and
+# PYTHONMALLOC=debug write it, and tracemalloc counts it); glibc's own threshold
+# settings turn the adjustment, and so this hint, off. Other allocators just map
+# and unmap it. 0: never; ASYNCHTTP_ALLOCATOR_HINT=0 in the environment sets 0.
+ALLOCATOR_HINT_SIZE = 0 if os.environ.get("ASYNCHTTP_ALLOCATOR_HINT", "").strip() == "0" else 16 << 20
 # Bodies from this size on are large: glibc's own mmap threshold at start.
 ALLOCATOR_HINT_FROM = 128 * 1024
-allocator_hints = 0  # hints given in this process: one at most
+allocator_hints = 0  # hints given in this process: normally one (two loop threads may race)
 
 
 def _on_glibc() -> bool:

@@ -84,7 +84,12 @@ def _faults_per_mib(port: int, hint_size: int) -> float:
         capture_output=True,
         text=True,
         timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")},
+        # the allocator as glibc ships it: no threshold settings, no preloaded allocator
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "LD_PRELOAD", "ASYNCHTTP_ALLOCATOR_HINT")
+        },
     )
     assert out.returncode == 0, out.stderr
     return int(out.stdout) / 48
@@ -121,3 +126,12 @@ def test_no_memory_for_the_hint_never_fails_the_read(
 
     assert run(main()) == large
     assert _connection.allocator_hints == 1
+
+
+def test_the_environment_switch_turns_the_hint_off() -> None:
+    script = "from asynchttp_lowhaio import _connection as c; print(c.ALLOCATOR_HINT_SIZE)"
+    env = dict(os.environ, ASYNCHTTP_ALLOCATOR_HINT="0")
+    off = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
+    env["ASYNCHTTP_ALLOCATOR_HINT"] = "1"
+    on = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert (off.stdout.strip(), on.stdout.strip()) == ("0", str(16 << 20))
