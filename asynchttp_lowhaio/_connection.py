@@ -102,7 +102,7 @@ def _hint_allocator() -> None:
     allocator_hints += 1
     if ALLOCATOR_HINT_SIZE and _on_glibc():
         try:
-            block = bytes(ALLOCATOR_HINT_SIZE)  # calloc: the pages are never touched
+            block = bytes(ALLOCATOR_HINT_SIZE)  # calloc: mapped, its pages not written
         except MemoryError:  # an address-space limit: no hint, the read goes on
             return
         del block

@@ -20,9 +20,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-BODY = b"hello, load"
-ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
-CLOSING = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(BODY), BODY)
 MAX_BUFFER = 1 << 20
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +30,10 @@ def answers(body: bytes) -> tuple[bytes, bytes]:
         b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
         b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body),
     )
+
+
+BODY = b"hello, load"
+ANSWER, CLOSING = answers(BODY)
 
 
 class Answerer(asyncio.Protocol):
@@ -78,7 +79,7 @@ class Answerer(asyncio.Protocol):
 
 async def main(close_every: int, lifetime: float, answer: bool, body_size: Optional[int] = None) -> None:
     loop = asyncio.get_running_loop()
-    replies = (ANSWER, CLOSING) if body_size is None else answers(b"x" * body_size)
+    replies = answers(BODY if body_size is None else b"x" * body_size)
     server = await loop.create_server(lambda: Answerer(close_every, answer, replies), "127.0.0.1", 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
     sys.stdout.write(f"PORT {port}\n")
