@@ -32,10 +32,10 @@ from ._pool import (
     buffered,
     empty_async_iterator,
     get_logger_adapter_default,
-    get_nonblocking_sock,
     get_resolver_logger_adapter_default,
     streamed,
 )
+from ._transport import get_nonblocking_sock
 
 __all__ = [
     "Pool",
