@@ -37,9 +37,11 @@ from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import httplib2
 
-from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError, _rules
+from asynchttp_lowhaio import IDEMPOTENT_METHODS as _CORE_IDEMPOTENT_METHODS
+from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError
 
 from . import _auth, _cache, _decode, _httplib2, _redirects, _uri
+from ._protocols import HttpAttributes
 
 __all__ = [
     "SendOnce",
@@ -59,7 +61,7 @@ __all__ = [
 SendOnce = Callable[[str, str, str, str, Optional[bytes], dict[str, str]], Awaitable[tuple[httplib2.Response, bytes]]]
 
 # RFC 9110 9.2.2, the core's list: repeating these cannot change the outcome on the server.
-IDEMPOTENT_METHODS = frozenset(m.decode("ascii") for m in _rules.IDEMPOTENT_METHODS)
+IDEMPOTENT_METHODS = frozenset(m.decode("ascii") for m in _CORE_IDEMPOTENT_METHODS)
 
 # httplib2 retries a failed connect only for these (transient routing) errnos
 _TRANSIENT_CONNECT_ERRNOS = frozenset((errno.ENETUNREACH, errno.EADDRNOTAVAIL))
@@ -246,7 +248,7 @@ def _is_stale_connection_failure(exc: BaseException, core_exc: Optional[BaseExce
 
 
 async def _send_with_retries(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     scheme: str,
     authority: str,
@@ -312,7 +314,7 @@ _NEVER = False
 
 
 async def run_httplib2_request(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     uri: str,
     method: str = "GET",
@@ -359,7 +361,7 @@ async def run_httplib2_request(
 
 
 async def _run_hop(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     uri: str,
     method: str = "GET",
@@ -394,7 +396,7 @@ async def _run_hop(
 
 
 def prepare_request(
-    http: Any, uri: str, headers: Optional[Mapping[Any, Any]], connection_type: Any
+    http: HttpAttributes, uri: str, headers: Optional[Mapping[Any, Any]], connection_type: Any
 ) -> tuple[dict[str, str], _uri.RequestTarget]:
     """The request as httplib2 has it before the cache: the headers normalised (by the
     Http's own ``_normalize_headers``, which a subclass may override) with httplib2's
@@ -424,7 +426,7 @@ _NO_LOOKUP = _cache.CacheLookup(None, None, email.message.Message(), b"")
 
 
 async def look_up_cache(
-    http: Any, target: _uri.RequestTarget, method: str, headers: dict[str, str]
+    http: HttpAttributes, target: _uri.RequestTarget, method: str, headers: dict[str, str]
 ) -> _cache.CacheLookup:
     """httplib2's cache lookup: the stored entry for the request's URI, with what
     httplib2 does on finding it: ``If-Match`` added to a write (lost-update
@@ -449,7 +451,7 @@ async def look_up_cache(
 
 
 async def answer_from_cache(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -520,7 +522,7 @@ def not_cached(entry: _cache.CacheLookup) -> tuple[httplib2.Response, bytes]:
 
 
 async def send_and_conclude(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -546,7 +548,12 @@ async def send_and_conclude(
 
 
 async def send_with_auth(
-    http: Any, send_once: SendOnce, target: _uri.RequestTarget, method: str, body: Any, headers: dict[str, str]
+    http: HttpAttributes,
+    send_once: SendOnce,
+    target: _uri.RequestTarget,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
 ) -> tuple[httplib2.Response, bytes]:
     """Send with httplib2's authentication: a known credential for the URI signs the
     request first; a Digest ``stale=true`` signs again and resends once; a 401 tries
@@ -584,7 +591,7 @@ async def send_with_auth(
 
 
 async def follow_redirect(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -659,7 +666,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_in_flight.clear)
 
 
-def _in_flight_key(http: Any, uri: Any) -> Optional[tuple[int, int, str]]:
+def _in_flight_key(http: HttpAttributes, uri: Any) -> Optional[tuple[int, int, str]]:
     """The key a cacheable request leads or waits under: its cache key, on this Http."""
     try:
         defrag_uri = _uri.split_uri(uri).defrag_uri
