@@ -34,8 +34,8 @@ from asynchttp_lowhaio import (
 )
 
 from . import _proxy
+from ._body import FILE_BLOCK, ChunkedBody
 from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
-from ._semantics import FILE_BLOCK, ChunkedBody
 from ._uri import host_header, host_of, origin
 
 __all__ = ["exchange", "build_response", "map_core_error", "current_request_id"]
