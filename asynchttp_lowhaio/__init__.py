@@ -6,6 +6,11 @@ and ``async for chunk in body``.  TLS, pooling with limits, DNS-aware
 keep-alive through aiodnsresolver, strict parsing with limits, timeouts, and
 one exception tree (``HttpError``) for everything that can go wrong.
 
+``BlockingPool()`` is the same pool driven from the calling thread over blocking
+sockets (same options, rules, limits and errors; no loop needed): ``request, close =
+BlockingPool()``, then ``code, headers, body = request(b'GET', url)`` and
+``body.read_all()``; any number of threads may share it.
+
 Beside lowhaio's API, the HTTP rules the core is written against, for layers built
 on it (the ``asynchttp`` facade uses these and no ``_`` module of the core):
 ``DEFAULT_PORTS`` (scheme -> port when an authority names none), ``IDEMPOTENT_METHODS``
@@ -44,11 +49,14 @@ from ._pool import (
     streamed,
 )
 from ._rules import DEFAULT_PORTS, IDEMPOTENT_METHODS, TOKEN, TOKEN_TEXT, without_userinfo
+from ._sync import BlockingPool, BlockingResponseBody
 from ._transport import get_nonblocking_sock
 
 __all__ = [
     "Pool",
     "ResponseBody",
+    "BlockingPool",
+    "BlockingResponseBody",
     "streamed",
     "buffered",
     "empty_async_iterator",

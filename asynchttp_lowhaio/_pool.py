@@ -228,6 +228,22 @@ class _Request(NamedTuple):
     wants_close: bool
 
 
+def prepare_request(
+    method: bytes, url: str, params: Iterable[Any], headers: Iterable[Any], has_body: bool, http_version: bytes
+) -> _Request:
+    """Check a request and build its head, for either driver: every local error is
+    raised here, before any I/O."""
+    if type(method) is not bytes:
+        raise HttpLocalError(f"method must be bytes, not {type(method).__name__}")
+    headers = tuple(headers)
+    target = parse_url(url, params)
+    head, chunked, wants_close = compose_head(method, target, headers, http_version, has_body)
+    if chunked and http_version == b"HTTP/1.0":
+        # RFC 9112 6.1: no chunked request to an HTTP/1.0 peer; the caller must frame it.
+        raise HttpLocalError("an HTTP/1.0 request body needs a content-length header")
+    return _Request(method, target, head, chunked, has_body, wants_close)
+
+
 # Without an explicit response_head_timeout, the whole response head must arrive within
 # this multiple of socket_timeout, never more than the cap. Three: the inactivity limit
 # already lets an honest server think for up to one socket_timeout before its first
@@ -332,16 +348,7 @@ class PoolState:
         self, method: bytes, url: str, params: Iterable[Any], headers: Iterable[Any], has_body: bool
     ) -> _Request:
         """Check the request and build its head: every local error is raised here, before any I/O."""
-        if type(method) is not bytes:
-            raise HttpLocalError(f"method must be bytes, not {type(method).__name__}")
-        headers = tuple(headers)
-        target = parse_url(url, params)
-        http_version = self.options.http_version
-        head, chunked, wants_close = compose_head(method, target, headers, http_version, has_body)
-        if chunked and http_version == b"HTTP/1.0":
-            # RFC 9112 6.1: no chunked request to an HTTP/1.0 peer; the caller must frame it.
-            raise HttpLocalError("an HTTP/1.0 request body needs a content-length header")
-        return _Request(method, target, head, chunked, has_body, wants_close)
+        return prepare_request(method, url, params, headers, has_body, self.options.http_version)
 
     def _loggers(
         self,

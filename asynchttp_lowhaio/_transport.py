@@ -6,7 +6,9 @@ with Nagle off, a connect bounded by a loop timer (no task), asyncio's TLS layer
 extended to send its alert before a failed handshake closes the socket, the start
 of a plain or TLS transport for a connection's protocol, and the few socket
 operations the pool and a connection need (shutting down a handshake, the peek
-before reuse). ``tests/test_import_graph.py`` holds the wall: no other core module
+before reuse). Beside them, the blocking backend of the caller-thread driver
+(``_sync``): a blocking socket with a deadline, ``ssl.SSLSocket``'s handshake (which
+sends its alert itself before a refused certificate fails it) and the same peek. ``tests/test_import_graph.py`` holds the wall: no other core module
 imports ``socket`` or ``ssl``.
 """
 
@@ -35,6 +37,11 @@ __all__ = [
     "tls_connect",
     "abort_handshake",
     "is_tls_error",
+    "get_blocking_sock",
+    "blocking_connect",
+    "blocking_tls",
+    "peek_idle",
+    "shut_down",
 ]
 
 logger = logging.getLogger("asynchttp_lowhaio")
@@ -209,3 +216,66 @@ def abort_handshake(sock: socket.socket) -> None:
 def is_tls_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure of the TLS layer (a refused certificate, a bad record)."""
     return isinstance(exc, ssl.SSLError)
+
+
+# ------------------------------------------------------ the blocking backend
+def get_blocking_sock(family: int = socket.AF_INET) -> socket.socket:
+    """A blocking TCP socket with Nagle off (its timeouts are set per operation)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def blocking_connect(sock: socket.socket, address: Tuple[str, int], seconds: float, limit: float) -> None:
+    """Connect ``sock`` within ``seconds``; a timeout is the core's connect timeout."""
+    sock.settimeout(max(seconds, 0.001))
+    try:
+        sock.connect(address)
+    except socket.timeout as exc:
+        raise HttpConnectTimeoutError(
+            errno.ETIMEDOUT, f"connect to {address[0]} port {address[1]} took more than {limit} seconds"
+        ) from exc
+
+
+def blocking_tls(sock: socket.socket, ssl_context: ssl.SSLContext, server_hostname: str, seconds: float) -> Socket:
+    """The TLS socket over the connected ``sock``, handshake done within ``seconds``.
+
+    ``ssl.SSLSocket`` writes OpenSSL's alert ("unknown ca", "bad certificate") before
+    the failed handshake raises, as http.client's sockets do; the raw socket is
+    closed with the failure.
+    """
+    tls = ssl_context.wrap_socket(sock, server_hostname=server_hostname, do_handshake_on_connect=False)
+    tls.settimeout(max(seconds, 0.001))
+    try:
+        tls.do_handshake()
+    except BaseException:
+        tls.close()
+        raise
+    return tls
+
+
+def peek_idle(sock: socket.socket) -> bool:
+    """Whether an idle blocking socket may be reused: nothing waits to be read on it
+    (an unsolicited answer, a FIN, a reset, a TLS alert) and no error is pending."""
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():  # TLS bytes already decrypted: unsolicited
+        return False
+    # Non-blocking for the peek (a socket with a timeout would wait for data first);
+    # each later operation sets its own timeout again.
+    sock.settimeout(0.0)
+    try:
+        # socket.socket's own recv, past SSLSocket's: the raw bytes, not a TLS read
+        socket.socket.recv(sock, 1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        return False
+    return False  # bytes waiting, or b"" (closed)
+
+
+def shut_down(sock: socket.socket) -> None:
+    """Shut ``sock`` down so a thread blocked on it fails at once (the pool is closing)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
