@@ -213,6 +213,9 @@ class _Client:
         self.flow_threads = 0
         self.flow_lock = threading.Lock()
         self.pool_options: Optional[_PoolOptions] = None
+        # BlockingHttp's pools on its callers' threads (_caller.CallerPools), made at
+        # its first request there; None until then, and for Http.
+        self.caller: Any = None
         self.closed = False
         self.wakeups = 0  # loop wake-ups asked for by submitters (one per batch, not per request)
         self._init_loop_state()
@@ -350,6 +353,8 @@ class _Client:
         the requests in flight are done, the client lets the loop go (it may stop); a
         later request holds it (or a fresh one) again."""
         self.pool_options = options
+        if self.caller is not None:
+            self.caller.retire()
         loop = self.loop
         if loop is None or self.finished:
             return
@@ -368,6 +373,8 @@ class _Client:
 
     def shutdown(self, wait: bool, cancel_pending: bool) -> None:
         self._refuse_new_work()
+        if self.caller is not None:
+            self.caller.close(abort=cancel_pending)
         future = None
         if not self.finished:
             future = self._run_held(lambda: self._aclose(cancel_pending))
@@ -425,6 +432,8 @@ class _Client:
         self.connection_lock = threading.Lock()
         self.flow_lock = threading.Lock()
         self.flow_threads = 0
+        if self.caller is not None:
+            self.caller.forget_after_fork()
         self._init_loop_state()
 
     # -- loop thread -------------------------------------------------------------

@@ -46,7 +46,8 @@ async def decode_content_async(response: httplib2.Response, content: bytes, limi
     zlib releases the GIL while inflating, so the loop keeps serving other
     connections while a large body is decoded.
     """
-    if not needs_decoding(response) or len(content) < OFFLOAD_THRESHOLD:
+    loop = asyncio._get_running_loop()
+    if loop is None or not needs_decoding(response) or len(content) < OFFLOAD_THRESHOLD:
+        # (no loop: BlockingHttp's pipeline on its caller's thread, where nothing else waits)
         return decode_content(response, content, limit_kwargs)
-    loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, decode_content, response, content, dict(limit_kwargs))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import os
 import re
 import socket
 import sys
@@ -29,6 +30,7 @@ import asynchttp_lowhaio
 from asynchttp_lowhaio import DEFAULT_PORTS as _DEFAULT_PORTS
 
 from . import _httplib2, _loop
+from ._caller import run_here, runs_here
 from ._client import _DEBUG, _Client, _Job, _run_callback, logger
 from ._errors import ShutdownError
 from ._flow import (
@@ -87,6 +89,7 @@ class _Config(TypedDict):
     max_connections: int
     max_connections_per_host: int
     core_options: dict[str, Any]
+    driver: str  # BlockingHttp: "thread" (its caller's) or "loop"; Http: always the loop
 
 
 # ---------------------------------------------------------------------------
@@ -113,6 +116,23 @@ def _check_fields(fields: dict[str, str]) -> dict[str, str]:
                 raise ValueError("Invalid header value %r" % (value.encode("latin-1", "replace"),))
             fields[name] = folded
     return fields
+
+
+def _checked_call(
+    uri: str, method: str, body: Any, headers: Any, connection_type: Any
+) -> tuple[Optional[dict[str, str]], Optional[bytes]]:
+    """The arguments of request() checked as httplib2 and http.client check them at the
+    call; the headers normalised, a file body read (here, never on the loop)."""
+    scheme = split_uri(uri)[0]
+    if scheme not in _DEFAULT_PORTS and not connection_type:
+        raise KeyError(scheme)
+    if not isinstance(method, str) or _BAD_METHOD.search(method):
+        raise ValueError("method can't contain control characters. %r" % (method,))
+    if headers is not None:
+        headers = _check_headers(headers)
+    if body is not None and not isinstance(body, bytes):
+        body = body_bytes(body)
+    return headers, body
 
 
 def _as_sent(headers: Mapping[Any, Any]) -> dict[str, str]:
@@ -226,6 +246,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             "max_connections": max_connections,
             "max_connections_per_host": max_connections_per_host,
             "core_options": dict(core_options),
+            "driver": "loop",
         }
         self._start_client()
 
@@ -350,15 +371,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
         try:
-            scheme = split_uri(uri)[0]
-            if scheme not in _DEFAULT_PORTS and not connection_type:
-                raise KeyError(scheme)
-            if not isinstance(method, str) or _BAD_METHOD.search(method):
-                raise ValueError("method can't contain control characters. %r" % (method,))
-            if headers is not None:
-                headers = _check_headers(headers)
-            if body is not None and not isinstance(body, bytes):
-                body = body_bytes(body)  # at the call: a file is read here, never on the loop
+            headers, body = _checked_call(uri, method, body, headers, connection_type)
         except Exception as exc:
             if not self.force_exception_to_status_code:
                 raise
@@ -485,9 +498,53 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
 class BlockingHttp(Http):
     """Http whose ``request()`` waits and returns a real ``(httplib2.Response, bytes)``,
     raising at the call exactly where httplib2 raises: the zero-difference drop-in for
-    code that wants only thread safety and pooling."""
+    code that wants only thread safety and pooling.
+
+    Its requests are sent and read on the caller's own thread, over the core's blocking
+    pool (``asynchttp_lowhaio.BlockingPool``: the same parser, writer, pool policy,
+    limits and timeouts as the loop's), whenever every step of the request can run
+    there: no cache, no overridden seam or ``connection_type``, no callback (see
+    ``_caller``). The others go through the loop as ``Http``'s do. ``driver="loop"``
+    (or ``ASYNCHTTP_BLOCKING_DRIVER=loop`` in the environment) sends every request
+    through the loop.
+    """
 
     __slots__ = ()
+
+    def __init__(self, *args: Any, driver: Optional[str] = None, **kwargs: Any) -> None:
+        if driver is None:
+            driver = os.environ.get("ASYNCHTTP_BLOCKING_DRIVER", "").strip() or "thread"
+        if driver not in ("thread", "loop"):
+            raise ValueError("driver must be 'thread' or 'loop', not %r" % (driver,))
+        super().__init__(*args, **kwargs)
+        self._config["driver"] = driver
+
+    def _runs_here(self, client: _Client, connection_type: Any) -> bool:
+        if connection_type or self._config.get("driver", "thread") != "thread":
+            return False
+        seamed = type(self)._seamed
+        if seamed is None:
+            seamed = _learn_seams(type(self))
+        if seamed or (self.connections and _holds_real_connection(self.connections)):
+            return False
+        if client.pool_options is None:
+            client.pool_options = self._pool_options()
+        return runs_here(self, client)
+
+    def _request_here(
+        self, client: _Client, uri: str, method: str, body: Any, headers: Any, redirections: int
+    ) -> tuple[httplib2.Response, bytes]:
+        """The request on this thread (``_caller.run_here``), its arguments checked first."""
+        if client.closed:
+            raise ShutdownError("this Http was shut down; it takes no new requests")
+        try:
+            headers, body = _checked_call(uri, method, body, headers, None)
+        except Exception as exc:
+            if not self.force_exception_to_status_code:
+                raise
+            answered: tuple[httplib2.Response, bytes] = exception_to_response(exc)
+            return answered
+        return run_here(self, client, uri, method, body, headers, redirections)
 
     def request(  # type: ignore[override]
         self,
@@ -506,6 +563,8 @@ class BlockingHttp(Http):
         if client.flow_threads and callback is None and in_flow_of(self):
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
+        if callback is None and self._runs_here(client, connection_type):
+            return self._request_here(client, uri, method, body, headers, redirections)
         created: list[_Job] = []
         try:
             answer: tuple[httplib2.Response, bytes] = self._submit(

@@ -7,7 +7,9 @@ hands both to the core's ``request``, reads the whole answer and builds the
 ``httplib2.Response`` (``build_response``); a core error comes out as the exception
 httplib2 raises (``map_core_error``), with the core error as ``__cause__``.
 
-It runs on the loop thread only and holds no state but two bounded caches: no
+``exchange`` runs on the loop thread, ``exchange_blocking`` (the same head, framing,
+answer and errors over ``asynchttp_lowhaio.BlockingPool``) on a ``BlockingHttp``
+caller's own thread. The room holds no state but two bounded caches: no
 threads, no queue, no pool choice (the client room, ``_client``, picks the pool and
 counts what is in flight on it). ``tests/test_import_graph.py`` holds the wall.
 """
@@ -18,7 +20,7 @@ import contextvars
 import itertools
 import logging
 import sys
-from typing import Any, AsyncIterator, Callable, Iterable, Optional
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Optional
 
 import httplib2
 
@@ -29,6 +31,7 @@ from asynchttp_lowhaio import (
     HttpError,
     buffered,
     empty_async_iterator,
+    empty_iterator,
     streamed,
     without_userinfo,
 )
@@ -38,7 +41,7 @@ from ._body import FILE_BLOCK, ChunkedBody
 from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
 from ._uri import host_header, host_of, origin
 
-__all__ = ["exchange", "build_response", "map_core_error", "current_request_id"]
+__all__ = ["exchange", "exchange_blocking", "request_fields", "build_response", "map_core_error", "current_request_id"]
 
 logger = logging.getLogger("asynchttp")
 _DEBUG = logging.DEBUG
@@ -64,22 +67,28 @@ def _chunk_sizes(body: ChunkedBody) -> Iterable[int]:
     return itertools.chain(itertools.repeat(FILE_BLOCK, full), (rest,) if rest else ())
 
 
-def _chunked_stream(body: ChunkedBody) -> Callable[..., AsyncIterator[bytes]]:
+def _chunked_writes(body: ChunkedBody) -> Iterator[bytes]:
     """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
-    hex sizes, one chunk per block it read), as the core's body callable."""
+    hex sizes, one chunk per block it read), in bounded writes."""
+    view = memoryview(body)
+    start = 0
+    pieces: list[Any] = []
+    for size in _chunk_sizes(body):
+        pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
+        start += size
+        if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
+            yield b"".join(pieces)
+            pieces = []
+    pieces.append(b"0\r\n\r\n")
+    yield b"".join(pieces)
+
+
+def _chunked_stream(body: ChunkedBody) -> Callable[..., AsyncIterator[bytes]]:
+    """``_chunked_writes`` as the async core pool's body callable."""
 
     async def stream(*_: Any, **__: Any) -> AsyncIterator[bytes]:
-        view = memoryview(body)
-        start = 0
-        pieces: list[Any] = []
-        for size in _chunk_sizes(body):
-            pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
-            start += size
-            if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
-                yield b"".join(pieces)
-                pieces = []
-        pieces.append(b"0\r\n\r\n")
-        yield b"".join(pieces)
+        for data in _chunked_writes(body):
+            yield data
 
     return stream
 
@@ -172,41 +181,16 @@ async def exchange(
     it, and read the whole answer. No redirects, cache, auth or decoding. Failures
     raise httplib2's exception with the core error as ``__cause__``. ``http10``: the
     pool speaks HTTP/1.0 (a body is never sent chunked then)."""
-    # What http.client adds, spelled and ordered as it writes them: Host, then
-    # Accept-Encoding, then the framing header, then the caller's headers. Giving
-    # Host ourselves keeps the core from adding its own lower-case one.
-    head: list[tuple[bytes, bytes]] = []
-    stream = None  # the body as the core's callable, when it is sent chunked
-    if "host" not in headers:
-        head.append((b"Host", host_header(scheme, authority)))
-    if "accept-encoding" not in headers:
-        head.append((b"Accept-Encoding", b"identity"))
-    if "content-length" not in headers and "transfer-encoding" not in headers:
-        if type(body) is ChunkedBody and not http10:
-            head.append((b"Transfer-Encoding", b"chunked"))
-            stream = _chunked_stream(body)
-        elif body is not None:
-            head.append((b"Content-Length", b"%d" % len(body)))
-        elif method in _METHODS_EXPECTING_BODY:
-            head.append((b"Content-Length", b"0"))
-    for name, value in headers.items():
-        head.append((name.encode("latin-1"), value.encode("latin-1")))
+    head, chunked = request_fields(scheme, authority, method, body, headers, http10)
     url = scheme + "://" + authority + request_uri
-    debug = logger.isEnabledFor(_DEBUG)
-    if debug:
-        logger.debug(
-            "request %d: sending %s %s",
-            current_request_id.get(),
-            method,
-            without_userinfo(url),
-        )
+    debug = _log_sending(method, url)
     phase = PHASE_HEAD
     try:
         code, response_headers, response_body = await request(
             method.encode("latin-1"),
             url,
-            headers=tuple(head),
-            body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
+            headers=head,
+            body=_chunked_stream(body) if chunked else (streamed(body) if body else empty_async_iterator),  # type: ignore[arg-type]
             get_logger_adapter=_core_log_adapter if debug else None,
         )
         phase = PHASE_BODY
@@ -217,6 +201,72 @@ async def exchange(
         build_response(code, response_headers, _reason(response_body), getattr(response_body, "version", b"1.1")),
         content,
     )
+
+
+def exchange_blocking(
+    request: Callable[..., Any],
+    scheme: str,
+    authority: str,
+    request_uri: str,
+    method: str,
+    body: Optional[bytes],
+    headers: dict[str, str],
+    http10: bool,
+    proxies: Any,
+) -> tuple[httplib2.Response, bytes]:
+    """``exchange`` on the caller's thread, with a blocking core pool's ``request``
+    (``asynchttp_lowhaio.BlockingPool``): the same head, framing, answer and errors."""
+    head, chunked = request_fields(scheme, authority, method, body, headers, http10)
+    url = scheme + "://" + authority + request_uri
+    debug = _log_sending(method, url)
+    phase = PHASE_HEAD
+    try:
+        code, response_headers, response_body = request(
+            method.encode("latin-1"),
+            url,
+            headers=head,
+            body=(lambda: _chunked_writes(body)) if chunked else ((lambda: (body,)) if body else empty_iterator),  # type: ignore[arg-type]
+            get_logger_adapter=_core_log_adapter if debug else None,
+        )
+        phase = PHASE_BODY
+        content = response_body.read_all()
+    except HttpError as exc:
+        raise map_core_error(exc, scheme, authority, phase, proxies) from exc
+    return build_response(code, response_headers, response_body.reason, response_body.version), content
+
+
+def request_fields(
+    scheme: str, authority: str, method: str, body: Optional[bytes], headers: dict[str, str], http10: bool
+) -> tuple[tuple[tuple[bytes, bytes], ...], bool]:
+    """The header fields http.client would send, and whether the body goes chunked.
+
+    What http.client adds, spelled and ordered as it writes them: Host, then
+    Accept-Encoding, then the framing header, then the caller's headers. Giving Host
+    ourselves keeps the core from adding its own lower-case one."""
+    head: list[tuple[bytes, bytes]] = []
+    chunked = False
+    if "host" not in headers:
+        head.append((b"Host", host_header(scheme, authority)))
+    if "accept-encoding" not in headers:
+        head.append((b"Accept-Encoding", b"identity"))
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        if type(body) is ChunkedBody and not http10:
+            head.append((b"Transfer-Encoding", b"chunked"))
+            chunked = True
+        elif body is not None:
+            head.append((b"Content-Length", b"%d" % len(body)))
+        elif method in _METHODS_EXPECTING_BODY:
+            head.append((b"Content-Length", b"0"))
+    for name, value in headers.items():
+        head.append((name.encode("latin-1"), value.encode("latin-1")))
+    return tuple(head), chunked
+
+
+def _log_sending(method: str, url: str) -> bool:
+    debug = logger.isEnabledFor(_DEBUG)
+    if debug:
+        logger.debug("request %d: sending %s %s", current_request_id.get(), method, without_userinfo(url))
+    return debug
 
 
 class _CoreLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]

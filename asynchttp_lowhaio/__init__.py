@@ -49,7 +49,7 @@ from ._pool import (
     streamed,
 )
 from ._rules import DEFAULT_PORTS, IDEMPOTENT_METHODS, TOKEN, TOKEN_TEXT, without_userinfo
-from ._sync import BlockingPool, BlockingResponseBody
+from ._sync import BlockingPool, BlockingResponseBody, empty_iterator
 from ._transport import get_nonblocking_sock
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "ResponseBody",
     "BlockingPool",
     "BlockingResponseBody",
+    "empty_iterator",
     "streamed",
     "buffered",
     "empty_async_iterator",

@@ -78,7 +78,7 @@ from ._transport import (
 )
 from ._writer import LAST_CHUNK, Target, encode_chunk
 
-__all__ = ["BlockingPool", "BlockingPoolState", "BlockingResponseBody", "DNS_MIN_SECONDS"]
+__all__ = ["BlockingPool", "BlockingPoolState", "BlockingResponseBody", "DNS_MIN_SECONDS", "empty_iterator"]
 
 logger = logging.getLogger("asynchttp_lowhaio")
 
@@ -91,7 +91,7 @@ DNS_MIN_SECONDS = 1.0
 
 
 def empty_iterator(*_: Any, **__: Any) -> Iterator[bytes]:
-    """The default request body: nothing."""
+    """The default request body: nothing (compared by identity: no body, no framing)."""
     return iter(())
 
 
