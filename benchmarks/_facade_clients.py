@@ -88,6 +88,43 @@ class AsynchttpHttp(SyncClient):
         return f"asynchttp.Http from {self.module.__file__} ({self.note})"
 
 
+class AsynchttpBlocking(SyncClient):
+    """BlockingHttp: one instance shared by the threads of a ThreadPoolExecutor (it is
+    thread-safe and pooled); sequential: the same instance, on the calling thread."""
+
+    name = "asynchttp-blocking"
+
+    def __init__(self) -> None:
+        try:
+            import asynchttp
+        except Exception as exc:
+            raise Unavailable(f"import asynchttp failed: {exc!r}") from exc
+        self.module: Any = asynchttp
+
+    def open(self, concurrency: int) -> None:
+        self.http = self.module.BlockingHttp(max_connections=concurrency, ca_certs=ca_path())
+        self.pool = ThreadPoolExecutor(concurrency)
+
+    def _fetch(self, url: str) -> tuple[int, bytes]:
+        response, content = self.http.request(url)
+        return response.status, content
+
+    def batch(self, url: str, n: int, size: int) -> None:
+        for status, body in self.pool.map(self._fetch, [url] * n):
+            check(status, body, size)
+
+    def one(self, url: str) -> tuple[int, bytes]:
+        return self._fetch(url)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        self.http.shutdown()
+
+    def describe(self) -> str:
+        driver = getattr(self.http, "_config", {}).get("driver", "loop")
+        return f"asynchttp.BlockingHttp from {self.module.__file__} (driver={driver}; ThreadPoolExecutor, one shared)"
+
+
 class Httplib2Threads(SyncClient):
     """httplib2.Http is not thread-safe: one per thread, as its users do."""
 
@@ -192,6 +229,7 @@ class Urllib3Threads(SyncClient):
 def make(name: str) -> SyncClient:
     classes: dict[str, type[SyncClient]] = {
         "asynchttp": AsynchttpHttp,
+        "asynchttp-blocking": AsynchttpBlocking,
         "httplib2": Httplib2Threads,
         "requests-futures": RequestsFutures,
         "urllib3": Urllib3Threads,

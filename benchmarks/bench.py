@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 import _nginx  # noqa: E402
 
 CORE_CLIENTS = ["asynchttp_lowhaio", "lowhaio", "aiohttp", "raw"]
-FACADE_CLIENTS = ["asynchttp", "httplib2", "requests-futures", "urllib3", "aiohttp"]
+FACADE_CLIENTS = ["asynchttp", "asynchttp-blocking", "httplib2", "requests-futures", "urllib3", "aiohttp"]
 ALL_CLIENTS = list(dict.fromkeys(CORE_CLIENTS + FACADE_CLIENTS))
 
 TITLES = {
@@ -45,6 +45,7 @@ TITLES = {
     "aiohttp": "aiohttp",
     "raw": "raw ceiling",
     "asynchttp": "asynchttp.Http",
+    "asynchttp-blocking": "asynchttp.BlockingHttp",
     "httplib2": "httplib2",
     "requests-futures": "requests-futures",
     "urllib3": "urllib3",
@@ -154,6 +155,7 @@ FACADE_TARGETS = [
     Target(3, "(a) req/s", ("a", "rps"), "asynchttp", "httplib2", 2.0, True),
     Target(3, "(a) req/s", ("a", "rps"), "asynchttp", "requests-futures", 5.0, True),
     Target(3, "(b) median us", ("b", "median_us"), "asynchttp", "httplib2", 0.8, False),
+    Target(20, "(b) median us", ("b", "median_us"), "asynchttp-blocking", "httplib2", 0.8, False),
     Target(3, "(c) MB/s", ("c", "mbps"), "asynchttp", "httplib2", 1.0, True),
     Target(3, "(d) peak RSS", ("a", "peak_rss_mib"), "asynchttp", "aiohttp", 1.0, False),
     Target(10, "(c) MB/s", ("c", "mbps"), "asynchttp", "aiohttp", 1.2, True),

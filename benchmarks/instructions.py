@@ -42,7 +42,7 @@ SCENARIOS = {
     "f": ("small_tls_url", 32, "(f) TLS: 100 B, 32 at once"),
 }
 CORE = ["asynchttp_lowhaio", "lowhaio", "aiohttp", "raw"]
-FACADE = ["asynchttp", "httplib2", "urllib3"]
+FACADE = ["asynchttp", "asynchttp-blocking", "httplib2", "urllib3"]
 FROM_TREE = ("asynchttp_lowhaio", "asynchttp")  # run once per --trees entry
 COLLECTED = re.compile(r"^==\d+== Collected : (\d+)\s*$", re.MULTILINE)
 NA = 3  # the child's exit status when the client cannot run here
