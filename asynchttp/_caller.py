@@ -38,7 +38,7 @@ import httplib2
 from asynchttp_lowhaio import BlockingPool, HttpError
 
 from ._client import _DEBUG, _Client, _request_ids, logger
-from ._errors import describe, to_httplib2_error
+from ._errors import ShutdownError, describe, to_httplib2_error
 from ._protocols import FlowHttp
 from ._semantics import run_httplib2_request
 from ._tunnels import _lazy_ssl_context
@@ -78,11 +78,14 @@ class CallerPools:
     def __init__(self) -> None:
         self.pools: dict[Any, tuple[Callable[..., Any], Callable[..., Any]]] = {}
         self.lock = threading.Lock()
+        self.closed = False
 
     def pool_for(self, client: _Client, identity: Any) -> Callable[..., Any]:
         made = self.pools.get(identity)
         if made is None:
             with self.lock:
+                if self.closed:  # a request still running (say httplib2's resend) after shutdown
+                    raise ShutdownError("this Http was shut down; it takes no new requests")
                 made = self.pools.get(identity)
                 if made is None:
                     made = self.pools[identity] = self._new_pool(client, identity)
@@ -107,6 +110,7 @@ class CallerPools:
     def close(self, abort: bool) -> None:
         """Shutdown: no new request; with ``abort``, requests in flight fail at once."""
         with self.lock:
+            self.closed = True
             pools, self.pools = self.pools, {}
         for _, close in pools.values():
             close(abort=abort)
