@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import ssl
+import time
 from asyncio import sslproto as _sslproto  # asyncio's TLS layer, extended to send its alert
 from collections import deque
 from dataclasses import dataclass
@@ -591,6 +592,7 @@ class PoolState:
         if log is not None:
             log.debug("connecting to %s port %d", address, target.port)
         await _sock_connect(self.loop, sock, (address, port), deadline, self.options.connect_timeout, self._connecting)
+        connected = time.monotonic()
         if tunnel is not None:
             if log is not None:
                 log.debug("proxy handshake with %s port %d for %s", address, port, target.host)
@@ -598,6 +600,7 @@ class PoolState:
         if ssl_context is not None and log is not None:
             log.debug("TLS handshake with %s as %s", address, target.host)
         await self._start_transport(conn, sock, target.host, ssl_context, deadline)
+        conn.opened = (connected, time.monotonic() if ssl_context is not None else None)
 
     async def _start_transport(
         self, conn: Connection, sock: socket.socket, host: str, ssl_context: Optional[ssl.SSLContext], deadline: float
@@ -900,10 +903,13 @@ class ResponseBody:
     Reading it to the end returns the connection to the pool; ``aclose()``
     or dropping it closes the connection instead.  After the end,
     ``trailers`` holds the chunked trailers.  ``reason`` and ``version``
-    are the status line's, for layers that need them.
+    are the status line's, for layers that need them.  ``opened`` is
+    ``(connected, tls_done)`` (``time.monotonic()`` times; ``tls_done`` None
+    without TLS) when this request opened a new connection, None when it
+    reused one.
     """
 
-    __slots__ = ("_pool", "_conn", "_wants_close", "_log", "reason", "version", "trailers", "__weakref__")
+    __slots__ = ("_pool", "_conn", "_wants_close", "_log", "reason", "version", "trailers", "opened", "__weakref__")
 
     def __init__(
         self,
@@ -920,6 +926,8 @@ class ResponseBody:
         self.reason = head.reason
         self.version = head.version
         self.trailers: Tuple[Tuple[bytes, bytes], ...] = ()
+        # The connection's (connected, tls_done) when this request opened it, else None.
+        self.opened = conn.opened if conn.requests == 1 else None
         if conn.body_complete:
             self._finish(conn)
 
