@@ -869,6 +869,7 @@ class _Client:
             )
         gen.inflight += 1
         phase = PHASE_HEAD
+        record = _facts.CURRENT.get()
         try:
             code, response_headers, response_body = await gen.request(
                 method.encode("latin-1"),
@@ -878,9 +879,9 @@ class _Client:
                 if stream is not None
                 else (asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator),
                 get_logger_adapter=_core_log_adapter if debug else None,
+                before_send=None if record is None else record.before_send,
             )
             phase = PHASE_BODY
-            record = _facts.CURRENT.get()
             if record is not None:
                 record.note_head(response_body.opened)
             content = await asynchttp_lowhaio.buffered(response_body)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import time
-from typing import Any, NamedTuple, Optional
+from typing import Any, Awaitable, Callable, NamedTuple, Optional
 
 __all__ = ["Attempt", "Timings", "RequestRecord", "FactsMixin", "CURRENT", "begin", "finish", "adopt"]
 
@@ -82,6 +82,7 @@ class RequestRecord:
         "done",
         "attempts",
         "first_attempt",
+        "before_send",
     )
 
     def __init__(self, request_id: int, resilience: Any, retry: Any) -> None:
@@ -96,6 +97,8 @@ class RequestRecord:
         # (started, ended, status, error, retry_reason): built into Attempts when read
         self.attempts: list[tuple[float, float, Optional[int], Optional[str], Optional[str]]] = []
         self.first_attempt: Optional[float] = None
+        # What the core awaits once a send holds its connection (a rate-limit token)
+        self.before_send: Optional[Callable[[], Awaitable[Any]]] = None
 
     def begin_attempt(self) -> float:
         """A send is about to go out; the time it started."""

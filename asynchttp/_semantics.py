@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import email.message
+import functools
 import logging
 import os
 import socket
@@ -267,10 +268,10 @@ async def _send_with_policy(
         _read_unbound_response()  # httplib2 never sends (see _send_with_retries)
     stale_retry_used = False
     payload = body if body is None or isinstance(body, bytes) else await body_to_bytes(body)
+    # each send takes a token once it holds its connection, before any byte goes out
+    record.before_send = None if buckets is None else functools.partial(buckets.take, scheme, authority)
     while True:
         tries += 1
-        if buckets is not None:
-            await buckets.take(scheme, authority)
         started = record.begin_attempt()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
