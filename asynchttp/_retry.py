@@ -48,6 +48,7 @@ from asynchttp_lowhaio import (
     HttpPoolClosedError,
     HttpTlsError,
 )
+from asynchttp_lowhaio._rules import without_userinfo
 
 from ._facts import RequestRecord
 from ._ratelimit import Buckets, RateLimit
@@ -328,14 +329,7 @@ def _describe_failure(exc: BaseException) -> str:
     text = "%s: %s" % (type(exc).__name__, exc)
     if cause is not None and cause is not exc:
         text += " (core %s)" % type(cause).__name__
-    return _without_userinfo(text)
-
-
-_USERINFO = re.compile(r"//[^/?#\s'\"]*@")
-
-
-def _without_userinfo(text: str) -> str:
-    return _USERINFO.sub("//", text) if "@" in text else text
+    return without_userinfo(text)
 
 
 _DELTA_SECONDS = re.compile(r"[0-9]+")

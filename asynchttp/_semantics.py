@@ -275,13 +275,11 @@ async def _send_with_policy(
         started = record.begin_attempt()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "request %d attempt %d: %s %s://%s%s",
+                "request %d attempt %d: %s %s",
                 record.request_id,
                 len(record.attempts) + 1,
                 method,
-                scheme,
-                _retry._without_userinfo(authority),
-                request_uri,
+                _retry.without_userinfo("%s://%s%s" % (scheme, authority, request_uri)),
             )
         try:
             response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
