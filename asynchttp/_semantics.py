@@ -37,6 +37,8 @@ from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import httplib2
 
+from asynchttp_lowhaio._rules import without_userinfo
+
 from . import _auth, _cache, _decode, _facts, _httplib2, _redirects, _retry, _uri
 from ._retry import IDEMPOTENT_METHODS
 
@@ -279,7 +281,7 @@ async def _send_with_policy(
                 record.request_id,
                 len(record.attempts) + 1,
                 method,
-                _retry.without_userinfo("%s://%s%s" % (scheme, authority, request_uri)),
+                without_userinfo("%s://%s%s" % (scheme, authority, request_uri)),
             )
         try:
             response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
