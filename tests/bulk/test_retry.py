@@ -8,11 +8,13 @@ milliseconds, and a Retry-After that is honoured is "0" or a date in the past.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import dataclasses
 import email.utils
 import logging
 import pickle
+import ssl
 import time
 from typing import Any, Callable, Iterator
 
@@ -20,7 +22,7 @@ import httplib2
 import pytest
 
 import asynchttp
-from asynchttp import _retry, _semantics
+from asynchttp import _facts, _retry, _semantics
 from asynchttp._errors import to_httplib2_error
 from asynchttp_lowhaio import (
     HttpConnectError,
@@ -542,3 +544,53 @@ def test_the_policy_survives_pickling_the_http(make_http: MakeHttp) -> None:
         assert clone._client.resilience.buckets.limit == asynchttp.RateLimit(3, burst=2)
     finally:
         clone.shutdown(wait=True)
+
+
+def test_a_refused_certificate_is_not_retried(make_http: MakeHttp, tls: TlsMaterial) -> None:
+    with FlakyServer(ssl_context=tls.server_context(tls.self_signed_cert())) as srv:
+        response, _ = make_http(retry=quick()).request(srv.url("/x"))
+        with pytest.raises(ssl.SSLError):
+            _ = response.status
+        (attempt,) = response.future.attempts
+        assert "SSL" in (attempt.error or "")
+        assert srv.connections == 1 and srv.count() == 0
+
+
+def test_an_authentication_resend_is_an_attempt(make_http: MakeHttp) -> None:
+    challenge = answer(401, {"WWW-Authenticate": 'Basic realm="r"'})
+    with FlakyServer(script={"/a": [challenge, answer(200)]}) as srv:
+        http = make_http(retry=quick())
+        http.add_credentials("user", "pw")
+        response, _ = http.request(srv.url("/a"))
+        assert response.status == 200
+        first, second = response.future.attempts
+        assert (first.status, first.retry_reason) == (401, "authentication (401)")
+        assert second.retry_reason is None
+        assert srv.arrivals("/a")[1].header("authorization") == "Basic dXNlcjpwdw=="
+
+
+def test_a_wait_is_not_begun_after_shutdown() -> None:
+    resilience = _retry.Resilience(None, None)
+    _retry.interrupt_backoffs(resilience, None, "Http.shutdown()", stop=True)
+    record = _facts.RequestRecord(7, resilience, None)
+    with pytest.raises(_retry.RetryInterrupted, match=r"request 7: not sent again .*Http.shutdown\(\)"):
+        asyncio.run(_retry.backoff_sleep(record, 60.0, "status 503"))
+
+
+def test_interrupting_on_a_closed_loop_is_harmless() -> None:
+    loop = asyncio.new_event_loop()
+    loop.close()
+    resilience = _retry.Resilience(None, None)
+    _retry.interrupt_backoffs(resilience, loop, "Http.close()")
+    assert resilience.interrupts == 1 and resilience.interrupted_by == "Http.close()"
+
+
+def test_decisions_read_well_in_a_repr() -> None:
+    text = repr(decide(503, "2"))
+    assert text.startswith("<Decision retry=True delay=2.000 status 503")
+
+
+def test_a_send_after_an_answer_names_why() -> None:
+    assert _facts._follow_up_reason(302) == "redirect (302)"
+    assert _facts._follow_up_reason(401) == "authentication (401)"
+    assert "httplib2" in _facts._follow_up_reason(200)
