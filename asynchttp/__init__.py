@@ -76,6 +76,7 @@ from httplib2 import (  # noqa: F401 - re-exported
     urlnorm,
 )
 
+from ._bulk import Outcome
 from ._errors import ShutdownError
 from ._http import BlockingHttp, Http
 from ._promise import ContentPromise, Promise, ResponsePromise
@@ -117,6 +118,7 @@ __all__ = [
     "ResponsePromise",
     "ContentPromise",
     "ShutdownError",
+    "Outcome",
     "Response",
     "HttpLib2Error",
     "HttpLib2ErrorWithResponse",

@@ -21,14 +21,14 @@ import socket
 import sys
 import traceback
 import weakref
-from typing import Any, Callable, Mapping, Optional, TypedDict
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypedDict
 
 import httplib2
 
 import asynchttp_lowhaio
 from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 
-from . import _httplib2, _loop
+from . import _bulk, _httplib2, _loop
 from ._client import _DEBUG, _Client, _Job, _run_callback, _safe_uri, build_response, logger, split_uri
 from ._errors import ShutdownError
 from ._flow import _POOL_CONNECTIONS, _Flow, _flow_state, _holds_real_connection, _PoolConnection
@@ -425,9 +425,17 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             client.workers.submit(_run_callback, job, result, None)
         return job
 
+    def imap(self, items: Iterable[Any], window: int = 100, ordered: bool = False) -> Iterator[_bulk.Outcome]:
+        """Feed this Http from ``items`` (any iterable, even endless), at most
+        ``window`` requests at a time; yield an ``Outcome`` per item as each
+        completes (in input order with ``ordered``). See ``asynchttp._bulk.imap``."""
+        return _bulk.imap(self, items, window, ordered)
+
     def close(self) -> None:
         """httplib2's close(): drop pooled connections (requests in flight finish on
-        theirs), and clear certificates and credentials."""
+        theirs), and clear certificates and credentials. An ``imap`` in progress
+        ends, its outstanding requests cancelled."""
+        _bulk.stop_runs(self)
         existing, self.connections = self.connections, {}
         for conn in existing.values():
             conn.close()  # connection_type connections, as httplib2 closes them
@@ -439,7 +447,9 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
 
     def shutdown(self, wait: bool = True, cancel_pending: bool = False) -> None:
         """Refuse new requests; finish (or cancel) the pending ones; free the pool and
-        the callback workers. With ``wait``, return once all of that is done."""
+        the callback workers. With ``wait``, return once all of that is done. An
+        ``imap`` in progress ends, its outstanding requests cancelled."""
+        _bulk.stop_runs(self)
         self._finalizer.detach()
         self._client.shutdown(wait, cancel_pending)
         if wait and self.connections:
