@@ -39,7 +39,7 @@ from asynchttp_lowhaio import HttpConnectError, HttpConnectTimeoutError, HttpDns
 from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 from asynchttp_lowhaio._rules import without_userinfo
 
-from . import _loop, _proxy, _uri
+from . import _loop, _proxy, _sink, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 from ._promise import CANCELLED_AND_NOTIFIED, PENDING, Promise, RequestFuture, run_done_callbacks
 
@@ -144,6 +144,11 @@ class Flow(Protocol):
 
 class _Job(RequestFuture):
     """A queued request. Small on purpose: any number of them may wait."""
+
+    # Set on the instance for a sink request only (see _sink): where its body goes,
+    # and how many body bytes it wrote.
+    sink: Optional[_sink.Sink] = None
+    body_bytes: Optional[int] = None
 
     __slots__ = (
         "http",
@@ -625,7 +630,20 @@ class _Client:
         if debug:
             _current_request_id.set(job.request_id)
         try:
-            if job.flow is None:
+            if job.sink is not None:
+                result = await _sink.run(
+                    job.sink,
+                    _run_request,
+                    job.http,
+                    self.send_once,
+                    job.uri,
+                    job.method,
+                    job.body,
+                    job.headers,
+                    job.redirections,
+                    job.connection_type,
+                )
+            elif job.flow is None:
                 result = await _run_request(
                     job.http,
                     self.send_once,
@@ -869,7 +887,11 @@ class _Client:
                 get_logger_adapter=_core_log_adapter if debug else None,
             )
             phase = PHASE_BODY
-            content = await asynchttp_lowhaio.buffered(response_body)
+            sink = _sink.current()
+            if sink is not None and sink.takes(code):
+                content = await sink.receive(code, response_headers, response_body)
+            else:
+                content = await asynchttp_lowhaio.buffered(response_body)
         except HttpError as exc:
             raise self._mapped(exc, scheme, authority, phase) from exc
         finally:

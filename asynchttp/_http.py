@@ -28,7 +28,7 @@ import httplib2
 import asynchttp_lowhaio
 from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 
-from . import _bulk, _httplib2, _loop
+from . import _bulk, _httplib2, _loop, _sink
 from ._client import _DEBUG, _Client, _Job, _run_callback, _safe_uri, build_response, logger, split_uri
 from ._errors import ShutdownError
 from ._flow import _POOL_CONNECTIONS, _Flow, _flow_state, _holds_real_connection, _PoolConnection
@@ -334,6 +334,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         redirections: int = DEFAULT_MAX_REDIRECTS,
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
+        sink: Any = None,
+        resume: bool = False,
     ) -> tuple[ResponsePromise, ContentPromise]:
         """Queue the request; return ``(response, content)`` promises at once.
 
@@ -344,6 +346,14 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         A subclass overriding ``request``, ``_request`` or ``_conn_request``, or a
         ``connection_type``, makes the request run httplib2's own flow on a worker
         thread of this Http (never on the loop); see ``_conn_request``.
+
+        ``sink``: a path (``str`` or ``os.PathLike``) or an object with
+        ``.write(bytes)``; the final 2xx answer's body goes there as it arrives
+        instead of into memory (the content promise resolves to ``b""``,
+        ``future.body_bytes`` counts what was written). A path is written as
+        ``<path>.part`` and renamed once complete. ``resume=True`` (a path sink)
+        continues an existing ``.part`` with a ``Range`` request. See
+        ``asynchttp._sink`` and docs/bulk.rst.
         """
         try:
             client = self._client
@@ -352,7 +362,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if client.flow_threads and callback is None and _flow_state.http is self:
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
-        job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
+        job = self._submit(uri, method, body, headers, redirections, connection_type, callback, None, sink, resume)
         return ResponsePromise(job), ContentPromise(job)
 
     def _submit(
@@ -365,6 +375,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
         created: Optional[list[_Job]] = None,
+        sink: Any = None,
+        resume: bool = False,
     ) -> _Job:
         client = self._client
         if client.closed:
@@ -386,6 +398,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
                 raise
             # httplib2 turns these into its synthetic 400 response too: a promise of it
             return self._answered(uri, method, callback, exception_to_response(exc), created)
+        sink_state = None
+        if sink is not None or resume:
+            if sink is None:
+                raise ValueError("resume=True needs a sink")
+            sink_state, headers = _sink.prepare(sink, resume, method, headers)
         if client.pool_options is None:
             client.pool_options = self._pool_options()
         flow = None
@@ -395,6 +412,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if seamed or connection_type or (self.connections and _holds_real_connection(self.connections)):
             flow = _Flow()
         job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow)
+        if sink_state is not None:
+            if flow is not None:
+                raise ValueError("sink= needs asynchttp's own request flow: no connection_type, no overridden seams")
+            job.sink = sink_state
+            sink_state.future = job
         if callback is not None:
             job.stack = _capture_stack()
         if logger.isEnabledFor(_DEBUG):
@@ -530,6 +552,8 @@ class BlockingHttp(Http):
         redirections: int = DEFAULT_MAX_REDIRECTS,
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
+        sink: Any = None,
+        resume: bool = False,
     ) -> tuple[httplib2.Response, bytes]:
         try:
             client = self._client
@@ -541,7 +565,7 @@ class BlockingHttp(Http):
         created: list[_Job] = []
         try:
             answer: tuple[httplib2.Response, bytes] = self._submit(
-                uri, method, body, headers, redirections, connection_type, callback, created
+                uri, method, body, headers, redirections, connection_type, callback, created, sink, resume
             ).result()
             return answer
         except BaseException:

@@ -39,7 +39,7 @@ import httplib2
 
 from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError, _rules
 
-from . import _auth, _cache, _decode, _httplib2, _redirects, _uri
+from . import _auth, _cache, _decode, _httplib2, _redirects, _sink, _uri
 
 __all__ = [
     "SendOnce",
@@ -276,7 +276,7 @@ async def _send_with_retries(
             raise
         if method == "HEAD":
             return response, b""
-        if _decode.needs_decoding(response):  # else httplib2's decoder leaves all as is
+        if _decode.needs_decoding(response) and content is not _sink.SUNK:  # a sink's body is kept as sent
             content = await _decode.decode_content_async(response, content, http.limit_kwargs)
         return response, content
     # httplib2 with RETRIES < 1 never sends and fails on its unbound result (issue #181)
