@@ -25,7 +25,7 @@ import queue
 import threading
 import weakref
 from concurrent.futures import CancelledError
-from typing import TYPE_CHECKING, Any, Deque, Iterable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Deque, Iterable, Iterator, Mapping, Optional
 
 from . import _loop
 from ._errors import ShutdownError
@@ -33,8 +33,6 @@ from ._promise import CANCELLED_AND_NOTIFIED, FINISHED, RequestFuture
 
 if TYPE_CHECKING:  # pragma: no cover
     import httplib2
-
-    from ._http import Http
 
 __all__ = ["Outcome", "imap", "stop_runs", "REQUEST_KEYS"]
 
@@ -232,10 +230,9 @@ def _request_args(item: Any) -> tuple[str, dict[str, Any], Any]:
     return item["uri"], keywords, item.get("tag")
 
 
-def _submit(http: "Http", run: _Run, item: Any) -> _Slot:
-    """Hand one item to ``http`` (never blocking on the network); its slot."""
-    from ._http import Http  # the promise path, even for BlockingHttp: the window is concurrent
-
+def _submit(request: Callable[..., Any], http: Any, run: _Run, item: Any) -> _Slot:
+    """Hand one item to ``http`` through ``request`` (``Http.request``: the promise
+    path, even for a BlockingHttp, never blocking on the network); its slot."""
     try:
         uri, keywords, tag = _request_args(item)
     except Exception as exc:
@@ -243,7 +240,7 @@ def _submit(http: "Http", run: _Run, item: Any) -> _Slot:
             item, getattr(item, "get", lambda _: None)("tag") if isinstance(item, Mapping) else None, None, exc
         )
     try:
-        response, _ = Http.request(http, uri, **keywords)
+        response, _ = request(http, uri, **keywords)
     except ShutdownError:
         raise
     except Exception as exc:  # what request() raises at the call: the item's outcome
@@ -259,7 +256,9 @@ def _submit(http: "Http", run: _Run, item: Any) -> _Slot:
     return slot
 
 
-def imap(http: "Http", items: Iterable[Any], window: int = 100, ordered: bool = False) -> Iterator[Outcome]:
+def imap(
+    http: Any, request: Callable[..., Any], items: Iterable[Any], window: int = 100, ordered: bool = False
+) -> Iterator[Outcome]:
     """Feed ``http`` from ``items``, at most ``window`` requests at a time; yield an
     :class:`Outcome` per item as each completes (in input order with ``ordered``).
 
@@ -300,10 +299,12 @@ def imap(http: "Http", items: Iterable[Any], window: int = 100, ordered: bool = 
         raise ValueError("window must be at least 1")
     if http._client.closed:
         raise ShutdownError("this Http was shut down; it takes no new requests")
-    return _run(http, iter(items), window, ordered)
+    return _run(http, request, iter(items), window, ordered)
 
 
-def _run(http: "Http", source: Iterator[Any], window: int, ordered: bool) -> Iterator[Outcome]:
+def _run(
+    http: Any, request: Callable[..., Any], source: Iterator[Any], window: int, ordered: bool
+) -> Iterator[Outcome]:
     run = _Run()
     _register(http, run)
     order = run.order  # ordered: outstanding slots in submission order
@@ -323,7 +324,7 @@ def _run(http: "Http", source: Iterator[Any], window: int, ordered: bool) -> Ite
                     exhausted = True
                     break
                 try:
-                    slot = _submit(http, run, item)
+                    slot = _submit(request, http, run, item)
                 except ShutdownError:
                     run.stopped = True  # shut down under us: as close() would end it
                     break

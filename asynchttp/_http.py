@@ -451,7 +451,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         """Feed this Http from ``items`` (any iterable, even endless), at most
         ``window`` requests at a time; yield an ``Outcome`` per item as each
         completes (in input order with ``ordered``). See ``asynchttp._bulk.imap``."""
-        return _bulk.imap(self, items, window, ordered)
+        return _bulk.imap(self, Http.request, items, window, ordered)
 
     def close(self) -> None:
         """httplib2's close(): drop pooled connections (requests in flight finish on
