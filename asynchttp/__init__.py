@@ -80,6 +80,7 @@ from ._bulk import Outcome
 from ._errors import ShutdownError
 from ._http import BlockingHttp, Http
 from ._promise import ContentPromise, Promise, ResponsePromise
+from ._sink import ResumeError
 
 __version__ = "0.1.0"
 
@@ -119,6 +120,7 @@ __all__ = [
     "ContentPromise",
     "ShutdownError",
     "Outcome",
+    "ResumeError",
     "Response",
     "HttpLib2Error",
     "HttpLib2ErrorWithResponse",

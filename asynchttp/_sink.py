@@ -100,16 +100,15 @@ class Sink:
                 if size >= BATCH_BYTES:
                     if pending is not None:
                         await pending  # the disk is slower than the network: stop reading
-                    pending = loop.run_in_executor(None, _write, target, batch)
+                    pending = _schedule(loop, target, _write, target, batch)
                     written += size
                     batch, size = [], 0
             if pending is not None:
                 await pending
                 pending = None
             if batch:
-                pending = loop.run_in_executor(None, _write, target, batch)
-                await pending
-                pending = None
+                last, batch = batch, []
+                await _schedule(loop, target, _write, target, last)
                 written += size
             if expected is not None and written != expected:
                 raise http.client.IncompleteRead(b"", expected - written)
@@ -118,7 +117,7 @@ class Sink:
                     "the answer ends at byte %d of %d: the file is not complete" % (start + written, total)
                 )
             if self.writer is None:
-                await loop.run_in_executor(None, self._complete, target)
+                await target.schedule(loop, self._complete, target)
         except BaseException:
             await body.aclose()
             self._abandon(target, batch)
@@ -188,48 +187,64 @@ class Sink:
     def _complete(self, file: "_File") -> None:
         """Close the ``.part`` and give it the final name."""
         assert self.part is not None and self.path is not None
-        with file.lock:
-            file.close()
-            os.replace(self.part, self.path)
+        file.close()
+        os.replace(self.part, self.path)
 
     def _abandon(self, target: Any, unwritten: list[bytes]) -> None:
         """After a failure: close the ``.part`` and remove it, or, when resuming, keep
-        it with every byte received (a later run continues from there). In the I/O
-        executor: the descriptor's lock waits for a write still in progress there (a
-        cancelled await does not stop it), so no write lands on a reused fd."""
-        if self.writer is not None:
+        it with every byte received (a later run continues from there). After the
+        file's operations already scheduled (see ``_File``)."""
+        if type(target) is not _File:
             return
         try:
-            asyncio.get_running_loop().run_in_executor(None, self._discard, target, unwritten)
+            target.schedule(asyncio.get_running_loop(), self._discard, target, unwritten)
         except RuntimeError:  # the executor is shut down (interpreter exit): here, then
             self._discard(target, unwritten)
 
     def _discard(self, file: "_File", unwritten: list[bytes]) -> None:
         assert self.part is not None
+        if file.fd is None:
+            return  # completed (renamed) after all
         if self.resume and unwritten:
             try:
                 _write(file, unwritten)
             except OSError:
                 pass  # the .part keeps what was written before
-        with file.lock:
-            if file.fd is None:
-                return  # completed (renamed) after all
-            file.close()
-            if not self.resume:
-                try:
-                    os.unlink(self.part)
-                except OSError:
-                    pass
+        file.close()
+        if not self.resume:
+            try:
+                os.unlink(self.part)
+            except OSError:
+                pass
 
 
 class _File:
-    """A ``.part`` descriptor, written from the I/O executor, closed exactly once."""
+    """A ``.part`` descriptor. Every operation on it runs in the I/O executor in the
+    order it was scheduled (a ticket each), even when an await for an earlier one
+    was cancelled meanwhile: a write never lands after the close, or on a reused fd."""
 
-    __slots__ = ("fd", "lock")
+    __slots__ = ("fd", "turn", "tickets", "served")
 
     def __init__(self, fd: int) -> None:
         self.fd: Optional[int] = fd
-        self.lock = threading.Lock()
+        self.turn = threading.Condition(threading.Lock())
+        self.tickets = 0  # handed out (on the loop thread)
+        self.served = 0  # done (in the executor)
+
+    def schedule(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> "asyncio.Future[None]":
+        ticket = self.tickets
+        self.tickets += 1
+        return loop.run_in_executor(None, self._in_turn, ticket, fn, args)
+
+    def _in_turn(self, ticket: int, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        with self.turn:
+            self.turn.wait_for(lambda: self.served == ticket)
+        try:
+            fn(*args)
+        finally:
+            with self.turn:
+                self.served += 1
+                self.turn.notify_all()
 
     def close(self) -> None:
         fd, self.fd = self.fd, None
@@ -241,15 +256,22 @@ def _write(target: Any, batch: list[bytes]) -> None:
     """One batch to the sink (I/O executor): the ``.part`` file, or a writable object."""
     data = batch[0] if len(batch) == 1 else b"".join(batch)
     if type(target) is _File:
-        with target.lock:
-            fd = target.fd
-            if fd is None:
-                return  # abandoned meanwhile
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+        fd = target.fd
+        if fd is None:
+            return  # abandoned meanwhile
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
     else:
         target.write(data)
+
+
+def _schedule(
+    loop: asyncio.AbstractEventLoop, target: Any, fn: Callable[..., None], *args: Any
+) -> "asyncio.Future[None]":
+    if type(target) is _File:
+        return target.schedule(loop, fn, *args)
+    return loop.run_in_executor(None, fn, *args)
 
 
 def _int_or_none(value: Optional[bytes]) -> Optional[int]:
