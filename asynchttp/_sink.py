@@ -63,7 +63,7 @@ SUNK = _Sunk()
 class Sink:
     """One request's sink: where its final 2xx body goes, and how far it got."""
 
-    __slots__ = ("path", "part", "writer", "resume", "offset", "future", "written")
+    __slots__ = ("path", "part", "writer", "resume", "offset", "future", "written", "closing")
 
     def __init__(self, path: Optional[str], writer: Any, resume: bool, offset: int) -> None:
         self.path = path  # the final name (a path sink), else None
@@ -73,6 +73,10 @@ class Sink:
         self.offset = offset  # bytes of the .part asked for with Range (0: none)
         self.future: Optional["RequestFuture"] = None
         self.written = 0
+        # The clean-up of an earlier attempt's .part (a retried request): the next
+        # attempt opens the file only once it is done, so it never removes or
+        # writes into the file the next one writes.
+        self.closing: Optional[asyncio.Future[None]] = None
 
     def takes(self, status: bytes) -> bool:
         """Only a 2xx answer's body goes to the sink; any other is read into memory."""
@@ -85,6 +89,9 @@ class Sink:
         loop = asyncio.get_running_loop()
         try:
             start, expected, total = self._plan(int(status), headers)
+            closing = self.closing
+            if closing is not None:
+                await asyncio.wait([closing])
             target = self.writer if self.writer is not None else await self._opened(loop, start)
         except BaseException:
             await body.aclose()  # nothing was written: the connection goes, the body unread
@@ -197,7 +204,7 @@ class Sink:
         if type(target) is not _File:
             return
         try:
-            target.schedule(asyncio.get_running_loop(), self._discard, target, unwritten)
+            self.closing = target.schedule(asyncio.get_running_loop(), self._discard, target, unwritten)
         except RuntimeError:  # the executor is shut down (interpreter exit): here, then
             self._discard(target, unwritten)
 
