@@ -259,40 +259,9 @@ def _submit(request: Callable[..., Any], http: Any, run: _Run, item: Any) -> _Sl
 def imap(
     http: Any, request: Callable[..., Any], items: Iterable[Any], window: int = 100, ordered: bool = False
 ) -> Iterator[Outcome]:
-    """Feed ``http`` from ``items``, at most ``window`` requests at a time; yield an
-    :class:`Outcome` per item as each completes (in input order with ``ordered``).
-
-    Each item is a ``str`` (a GET of that URI) or a ``Mapping`` of ``request()``
-    keyword arguments (``"uri"`` required; ``"method"``, ``"body"``, ``"headers"``,
-    ``"redirections"``, ``"connection_type"``, ``"retry"``, ``"sink"``, ``"resume"``,
-    ``"callback"``) plus an optional ``"tag"`` handed back on the outcome. Items are
-    pulled lazily: only when a slot of the window is free.
-
-    The window counts requests submitted and not yet yielded: queued, in flight,
-    or (``ordered=True``) finished and waiting for an earlier one. So memory is
-    bounded by ``window`` whatever the input's length, and with ``ordered`` one slow
-    request holds the window at most ``window`` items ahead of it. The next items are
-    submitted before an outcome is yielded, so requests run while the loop's body
-    works.
-
-    Errors never raise out of the loop: a failed request, an item ``request()``
-    refuses (bad URI, bad header...), or a cancelled one is an outcome with
-    ``error`` set. An exception raised by ``items`` itself (its ``__next__``) is a
-    bug of the caller's input: the outstanding requests are cancelled and it
-    propagates from the loop.
-
-    Ending early cancels the outstanding requests and leaves nothing running:
-    breaking out of the loop (when the generator is closed: at once for
-    ``for o in http.imap(...)``; use ``contextlib.closing`` when a reference is
-    kept), an exception in the loop's body, Ctrl-C, or ``http.close()`` /
-    ``http.shutdown()`` from any thread (the loop then ends without yielding the
-    outstanding items; items not pulled are never pulled).
-
-    Works the same on a ``BlockingHttp``: the requests go through the promise
-    path, so the window is concurrent there too. Item callbacks run on the Http's
-    worker threads, before the outcome is yielded. Call it from any thread but the
-    loop's.
-    """
+    """``Http.imap`` (documented there): feed ``http`` from ``items`` through
+    ``request`` (``Http.request``: the promise path, so a BlockingHttp's window is
+    concurrent too), at most ``window`` requests at a time."""
     if isinstance(window, bool) or not isinstance(window, int):
         raise TypeError("window must be an int")
     if window < 1:

@@ -427,8 +427,35 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
 
     def imap(self, items: Iterable[Any], window: int = 100, ordered: bool = False) -> Iterator[_bulk.Outcome]:
         """Feed this Http from ``items`` (any iterable, even endless), at most
-        ``window`` requests at a time; yield an ``Outcome`` per item as each
-        completes (in input order with ``ordered``). See ``asynchttp._bulk.imap``."""
+        ``window`` requests at a time; yield an :class:`Outcome` per item as each
+        completes, or in input order with ``ordered``.
+
+        Each item is a ``str`` (a GET of that URI) or a mapping of ``request()``
+        keyword arguments (``"uri"`` required; ``"method"``, ``"body"``,
+        ``"headers"``, ``"redirections"``, ``"connection_type"``, ``"callback"``,
+        ``"retry"``, ``"sink"``, ``"resume"``) plus an optional ``"tag"`` handed
+        back on the outcome. Items are pulled lazily, when a slot is free.
+
+        ``window`` counts the requests submitted and not yet yielded: queued, in
+        flight, or (``ordered``) finished and waiting for an earlier one. Memory is
+        bounded by it whatever the input's length. The next items are submitted
+        before an outcome is yielded.
+
+        Errors never raise out of the loop: a failed request, an item that
+        ``request()`` refuses, or a cancelled request is an outcome with ``error``
+        set. An exception raised by ``items`` itself propagates, after the
+        outstanding requests are cancelled.
+
+        Ending early cancels the outstanding requests: breaking out of the loop
+        (when the generator is closed: at once for ``for o in http.imap(...)``; use
+        ``contextlib.closing`` when you keep a reference), an exception in the
+        loop's body, Ctrl-C, or ``close()``/``shutdown()`` from any thread (the
+        loop then ends without yielding the outstanding items).
+
+        On a ``BlockingHttp`` too the requests run concurrently. Item callbacks run
+        on the worker threads, before their outcome is yielded. Never call it from
+        asynchttp's loop thread. See docs/bulk.rst.
+        """
         return _bulk.imap(self, Http.request, items, window, ordered)
 
     def close(self) -> None:
