@@ -14,6 +14,10 @@ here only the requests whose every step is synchronous (``runs_here``):
 - no overridden seam, no ``connection_type``, no ``connection_type`` connection kept
   (httplib2's own flow runs on a flow thread: ``_flow``);
 - no callback (callbacks run on the Http's workers);
+- no sink or resume (bodies to disk: ``_sink``), no ``Retry`` and no ``RateLimit``
+  (their backoff sleeps and token waits are the loop's, woken by ``close()``;
+  ``_retry``, ``_ratelimit``); httplib2's own retries (``RETRIES``, the stale
+  connection) are decided by ``_retry``'s pure functions on this path too;
 - no ``get_tunnel`` of the caller's own, and no running event loop on this thread.
 
 Everything else takes the loop path, unchanged. A hop that goes through a proxy (a
