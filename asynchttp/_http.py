@@ -659,7 +659,13 @@ class BlockingHttp(Http):
         if client.flow_threads and callback is None and in_flow_of(self):
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
-        if callback is None and sink is None and retry is None and self._runs_here(client, connection_type):
+        if (
+            callback is None
+            and sink is None
+            and not resume
+            and retry is None
+            and self._runs_here(client, connection_type)
+        ):
             return self._request_here(client, uri, method, body, headers, redirections)
         created: list[_Job] = []
         try:

