@@ -65,6 +65,7 @@ from ._pool import (
     prepare_request,
 )
 from ._transport import (
+    TIMEOUT_ERRORS,
     Socket,
     SSLContext,
     blocking_connect,
@@ -74,7 +75,9 @@ from ._transport import (
     is_tls_error,
     new_sock,
     peek_idle,
+    set_kernel_timeout,
     shut_down,
+    use_kernel_timeouts,
 )
 from ._writer import LAST_CHUNK, Target, encode_chunk
 
@@ -127,11 +130,15 @@ class _Waiter:
 class BlockingConnection:
     """One HTTP/1.1 connection over a blocking socket; its state is the async one's."""
 
-    __slots__ = ("key", "sock", "peer", "state", "requests", "idle_since", "counted", "parser")
+    __slots__ = ("key", "sock", "peer", "state", "requests", "idle_since", "counted", "parser", "kernel", "timeout")
 
-    def __init__(self, key: Key, sock: Socket, peer: str) -> None:
+    def __init__(self, key: Key, sock: Socket, peer: str, socket_timeout: float) -> None:
         self.key = key
         self.sock = sock
+        # plain: blocking, with kernel timeouts (one system call per read or write);
+        # TLS: Python's timeout mode. ``timeout``: the read timeout in force.
+        self.kernel = use_kernel_timeouts(sock, socket_timeout)
+        self.timeout = socket_timeout
         self.peer: Optional[str] = peer
         self.state = ACTIVE
         self.requests = 0
@@ -149,6 +156,15 @@ class BlockingConnection:
     def usable(self) -> bool:
         """Idle, open and with nothing unread: safe to hand to a new request."""
         return self.state is IDLE and peek_idle(self.sock)
+
+    def read_timeout(self, seconds: float) -> None:
+        """The timeout of the next reads (0: none); a system call only when it changes."""
+        if seconds != self.timeout:
+            self.timeout = seconds
+            if self.kernel:
+                set_kernel_timeout(self.sock, seconds)
+            else:
+                self.sock.settimeout(seconds or None)
 
     def close(self) -> None:
         self.state = CLOSED
@@ -325,7 +341,8 @@ class BlockingPoolState:
     def _write(self, conn: BlockingConnection, req: _Request, make_body: Callable[[], Iterable[bytes]]) -> None:
         sock = conn.sock
         timeout = self.options.socket_timeout
-        sock.settimeout(timeout or None)
+        if not conn.kernel:  # one timeout for both directions
+            conn.read_timeout(timeout)
         try:
             if not req.has_body:
                 sock.sendall(req.head)
@@ -344,7 +361,7 @@ class BlockingPoolState:
             tail = (pending or b"") + (LAST_CHUNK if chunked else b"")
             if tail:
                 sock.sendall(tail)
-        except TimeoutError as exc:
+        except TIMEOUT_ERRORS as exc:
             raise HttpWriteTimeoutError(f"could not write for {timeout} seconds") from exc
         except OSError as exc:
             raise self._lost(exc) from exc
@@ -366,10 +383,10 @@ class BlockingPoolState:
                 raise HttpResponseHeadTimeoutError(
                     f"response head not complete after {self.options.head_timeout} seconds"
                 )
-            sock.settimeout(min(socket_timeout, left) if socket_timeout else left)
+            conn.read_timeout(min(socket_timeout, left) if socket_timeout else left)
             try:
                 data = sock.recv(HEAD_READ_SIZE)
-            except TimeoutError as exc:
+            except TIMEOUT_ERRORS as exc:
                 if time.monotonic() >= deadline - 0.001:
                     raise HttpResponseHeadTimeoutError(
                         f"response head not complete after {self.options.head_timeout} seconds"
@@ -401,10 +418,10 @@ class BlockingPoolState:
         assert parser is not None  # an active connection has its parser
         sock = conn.sock
         timeout = self.options.socket_timeout
-        sock.settimeout(timeout or None)
+        conn.read_timeout(timeout)
         try:
             data = sock.recv(READ_SIZE)
-        except TimeoutError as exc:
+        except TIMEOUT_ERRORS as exc:
             raise HttpReadTimeoutError(f"nothing received for {timeout} seconds") from exc
         except OSError as exc:
             raise self._lost(exc) from exc
@@ -437,7 +454,7 @@ class BlockingPoolState:
         filled = queued
         sock = conn.sock
         timeout = self.options.socket_timeout
-        sock.settimeout(timeout or None)
+        conn.read_timeout(timeout)
         try:
             while exchange.end is None:
                 if filled == len(view):  # full and more due: move to a buffer twice its size
@@ -448,7 +465,7 @@ class BlockingPoolState:
                     view = bulk.getbuffer()
                 try:
                     count = sock.recv_into(view[filled:], min(len(view) - filled, READ_SIZE))
-                except TimeoutError as exc:
+                except TIMEOUT_ERRORS as exc:
                     raise HttpReadTimeoutError(f"nothing received for {timeout} seconds") from exc
                 except OSError as exc:
                     raise self._lost(exc) from exc
@@ -614,7 +631,7 @@ class BlockingPoolState:
                 raise HttpPoolClosedError("the pool was closed while connecting")
             if log is not None:
                 log.debug("connected to %s", address)
-            return BlockingConnection(key, sock, address)
+            return BlockingConnection(key, sock, address, self.options.socket_timeout)
         raise HttpConnectError(
             f"could not connect to {target.host} port {target.port} ({', '.join(addresses)}): {last_error}"
         ) from last_error

@@ -18,8 +18,10 @@ import asyncio
 import errno
 import logging
 import os
+import select
 import socket
 import ssl
+import struct
 from asyncio import sslproto as _sslproto  # asyncio's TLS layer, extended to send its alert
 from typing import Any, Callable, Optional, Tuple
 
@@ -42,6 +44,9 @@ __all__ = [
     "blocking_tls",
     "peek_idle",
     "shut_down",
+    "TIMEOUT_ERRORS",
+    "use_kernel_timeouts",
+    "set_kernel_timeout",
 ]
 
 logger = logging.getLogger("asynchttp_lowhaio")
@@ -256,21 +261,46 @@ def blocking_tls(sock: socket.socket, ssl_context: ssl.SSLContext, server_hostna
 
 def peek_idle(sock: socket.socket) -> bool:
     """Whether an idle blocking socket may be reused: nothing waits to be read on it
-    (an unsolicited answer, a FIN, a reset, a TLS alert) and no error is pending."""
+    (an unsolicited answer, a FIN, a reset, a TLS alert) and no error is pending.
+    One poll with no wait, whatever the socket's mode (a TLS socket's too)."""
     pending = getattr(sock, "pending", None)
     if pending is not None and pending():  # TLS bytes already decrypted: unsolicited
         return False
-    # Non-blocking for the peek (a socket with a timeout would wait for data first);
-    # each later operation sets its own timeout again.
-    sock.settimeout(0.0)
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
     try:
-        # socket.socket's own recv, past SSLSocket's: the raw bytes, not a TLS read
-        socket.socket.recv(sock, 1, socket.MSG_PEEK)
-    except (BlockingIOError, InterruptedError):
-        return True
-    except OSError:
+        return not poller.poll(0)
+    except OSError:  # pragma: no cover - a closed descriptor
         return False
-    return False  # bytes waiting, or b"" (closed)
+
+
+# The errors a read or write with a timeout raises when it expires: the socket's own
+# (timeout mode), and a blocking plain socket's kernel timeout (SO_RCVTIMEO/SO_SNDTIMEO).
+TIMEOUT_ERRORS = (TimeoutError, BlockingIOError)
+
+
+def use_kernel_timeouts(sock: socket.socket, seconds: float) -> bool:
+    """Make a plain socket blocking with ``seconds`` as its kernel read and write
+    timeouts (0: none): each read or write is then one system call, with no poll
+    before it. True if done; a TLS socket keeps Python's timeout mode (False), since
+    ``ssl`` retries a kernel timeout forever on a blocking socket."""
+    if hasattr(sock, "pending"):
+        sock.settimeout(seconds or None)
+        return False
+    sock.settimeout(None)
+    set_kernel_timeout(sock, seconds, write=True)
+    set_kernel_timeout(sock, seconds)
+    return True
+
+
+def set_kernel_timeout(sock: socket.socket, seconds: float, write: bool = False) -> None:
+    """The read (or write) timeout of a blocking plain socket, in the kernel."""
+    whole = int(seconds)
+    micro = min(int((seconds - whole) * 1_000_000), 999_999)
+    if not whole and not micro and seconds > 0:
+        micro = 1  # a zero timeval would mean "no timeout"
+    option = socket.SO_SNDTIMEO if write else socket.SO_RCVTIMEO
+    sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", whole, micro))
 
 
 def shut_down(sock: socket.socket) -> None:
