@@ -41,6 +41,7 @@ import httplib2
 
 from asynchttp_lowhaio import BlockingPool, HttpError
 
+from . import _facts
 from ._client import _DEBUG, _Client, _request_ids, logger
 from ._errors import ShutdownError, describe, to_httplib2_error
 from ._protocols import FlowHttp
@@ -160,6 +161,9 @@ def run_here(
         logger.debug("request %d started on the caller's thread: %s %s", request_id, method, safe_uri(uri))
         token = current_request_id.set(request_id)
     pools = caller_pools(client)
+    # Not another request's facts (a callback of an Http's request may call us): this
+    # request has none on this path (its Retry, RateLimit and facts are the loop's).
+    facts_token = _facts.CURRENT.set(None)
 
     async def send_once(
         scheme: str, authority: str, request_uri: str, method: str, body: Optional[bytes], headers: dict[str, str]
@@ -179,6 +183,7 @@ def run_here(
             raise
         raise error from exc
     finally:
+        _facts.CURRENT.reset(facts_token)
         if token is not None:
             current_request_id.reset(token)
     if debug:

@@ -212,6 +212,7 @@ class BlockingPoolState:
         self._lock = threading.Lock()  # the policy's books, _active, _closed
         self._active: set[BlockingConnection] = set()
         self._closed = False
+        self._retired = False  # close(abort=False): no reuse, no DNS loop kept; waiters still served
         self._next_sweep = 0.0
         # DNS: a loop of our own, run on the calling thread under _dns_lock
         self._dns_lock = threading.Lock()
@@ -558,8 +559,14 @@ class BlockingPoolState:
                 raise HttpPoolClosedError("the pool is closed")
             loop = self._dns_loop
             if loop is None:
-                loop = self._dns_loop = asyncio.new_event_loop()
+                loop = asyncio.new_event_loop()
                 self._resolve, self._clear_dns_cache = loop.run_until_complete(self._make_resolver())
+                if self._retired:  # a request that began before close(): one lookup, no loop kept
+                    try:
+                        return loop.run_until_complete(self._resolve_noting_ttl(host, resolver_adapter, [], now))
+                    finally:
+                        loop.close()
+                self._dns_loop = loop
             expiries: List[float] = []
             addresses = loop.run_until_complete(self._resolve_noting_ttl(host, resolver_adapter, expiries, now))
             until = max(min(expiries, default=0.0), now + DNS_MIN_SECONDS)
@@ -694,6 +701,7 @@ class BlockingPoolState:
         max_requests = self.options.max_requests_per_connection
         return not (
             self._closed
+            or self._retired
             or not self.options.keep_alive_timeout
             or conn.state is not ACTIVE
             or (max_requests is not None and conn.requests >= max_requests)
@@ -726,14 +734,18 @@ class BlockingPoolState:
         conn.close()
 
     def close(self, *_: Any, abort: bool = True, **__: Any) -> None:
-        """Close every idle connection and refuse new requests; threads waiting for a
-        connection fail with ``HttpPoolClosedError``. With ``abort`` (the default, as the
-        async pool), requests in flight on other threads fail at once with an HttpError;
-        without, they finish and their connections are closed then."""
+        """Close every idle connection. With ``abort`` (the default, as the async pool's
+        close), refuse new requests: threads waiting for a connection fail with
+        ``HttpPoolClosedError`` and requests in flight on other threads fail at once with
+        an HttpError. Without (retiring the pool), requests in flight and waiting finish,
+        and every connection is closed when its request is done."""
         with self._lock:
-            self._closed = True
+            self._retired = True
             closures = self._policy.drop_all_idle("pool closed")
-            waiters, self._policy.waiters = self._policy.waiters, deque()
+            waiters: Any = ()
+            if abort:
+                self._closed = True
+                waiters, self._policy.waiters = self._policy.waiters, deque()
             active = list(self._active)
         for waiter in waiters:
             if not waiter.done():

@@ -281,3 +281,25 @@ def test_close_aborts_requests_in_flight_and_leaks_nothing(http_server: TestServ
     with pytest.raises(HttpPoolClosedError):
         request(b"GET", http_server.url("/hello"))
     http_server.release("never")
+
+
+def test_retiring_lets_requests_in_flight_and_waiting_finish(http_server: TestServer, no_leaks: LeakChecker) -> None:
+    """close(abort=False), as Http.close() uses it: idle connections go at once, the
+    request in flight and the one waiting for its connection are served, and every
+    connection is closed once its request is done."""
+    request, close_pool = BlockingPool(max_connections=1)
+    fetch(request, http_server.url("/hello?warm"))
+    results: list[bytes] = []
+    held = threading.Thread(target=lambda: results.append(fetch(request, http_server.url("/wait?key=r"))[0]))
+    held.start()
+    until(lambda: any(r.path == "/wait" for r in http_server.requests))
+    waiting = threading.Thread(target=lambda: results.append(fetch(request, http_server.url("/hello"))[0]))
+    waiting.start()
+    until(lambda: stats(request)["waiting"] == 1)
+    close_pool(abort=False)
+    http_server.release("r")
+    held.join(10)
+    waiting.join(10)
+    assert results == [b"200", b"200"]
+    assert stats(request) == {"connections": 0, "active": 0, "idle": 0, "waiting": 0}
+    close_pool()
