@@ -84,14 +84,10 @@ _agents: dict[tuple[Any, Any], str] = {}
 def current_retries() -> int:
     """The ``RETRIES`` global, read per request as httplib2 reads it.
 
-    Code written for httplib2 sets ``httplib2.RETRIES``; code that did
-    ``import asynchttp as httplib2`` sets ``asynchttp.RETRIES``.  Both are
-    honoured: a value changed from the default of 2 in asynchttp wins, else
-    httplib2's.
+    ``asynchttp.RETRIES`` is httplib2's own attribute seen through asynchttp's module
+    (``_seams.forward_httplib2_names``), so code that set either, or set
+    ``httplib2.RETRIES`` under ``sys.modules["httplib2"] = asynchttp``, set this one.
     """
-    mine = getattr(sys.modules.get("asynchttp"), "RETRIES", None)
-    if isinstance(mine, int) and mine != 2:
-        return mine
     retries: int = httplib2.RETRIES
     return retries
 
