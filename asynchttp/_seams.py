@@ -24,6 +24,7 @@ Two things make that hold for asynchttp:
 
 from __future__ import annotations
 
+import importlib
 import types
 from typing import Any, Iterable, Mapping, Optional
 
@@ -86,6 +87,10 @@ def _forwarding_property(name: str) -> property:
     return property(get, set_, delete, "httplib2.%s, read and written through" % name)
 
 
+def _reduce_module(module: types.ModuleType) -> tuple[Any, tuple[str]]:
+    return importlib.import_module, (module.__name__,)
+
+
 def forward_httplib2_names(module: types.ModuleType, names: Iterable[str]) -> frozenset[str]:
     """Make each of ``names`` on ``module`` a window onto ``httplib2``'s attribute of
     that name (reads, writes and deletes go to httplib2's module). Done by giving
@@ -96,6 +101,9 @@ def forward_httplib2_names(module: types.ModuleType, names: Iterable[str]) -> fr
     forwarded = frozenset(names)
     namespace: dict[str, Any] = {name: _forwarding_property(name) for name in sorted(forwarded)}
     namespace["__slots__"] = ()
+    # Pickled by name, as picklers that know modules (cloudpickle, for dask) pickle a
+    # plain module: their tables are keyed by ``types.ModuleType`` itself.
+    namespace["__reduce__"] = _reduce_module
     cls = type("asynchttp_module", (types.ModuleType,), namespace)
     for name in forwarded:
         module.__dict__.pop(name, None)

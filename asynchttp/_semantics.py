@@ -599,8 +599,8 @@ async def follow_redirect(
     if not redirections:
         raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", response, content)
     if _redirects.missing_location(response):
-        raise httplib2.RedirectMissingLocation(
-            "Redirected but the response is missing a Location: header.", response, content
+        raise httplib2.RedirectMissingLocation(  # through httplib2's gettext alias, as httplib2 words it
+            httplib2._("Redirected but the response is missing a Location: header."), response, content
         )
     absolute_uri = target.uri
     if "location" in response:
