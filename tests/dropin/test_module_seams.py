@@ -202,6 +202,31 @@ def test_installed_class_answers_every_request_in_process(
     assert server.requests == []  # and none to the network
 
 
+def test_installed_class_with_many_promises_at_once(http_server: TestServer, made: list) -> None:
+    """Promises stay promises in httplib2's flow: twenty at once, every one answered
+    in-process, none reaching the server."""
+    http = asynchttp.Http(proxy_info=None, max_connections=4)
+    made.append(http)
+    with pytest.MonkeyPatch.context() as mp:
+        install_items(mp)
+        answers = [http.request(http_server.url("/hello?n=%d" % n)) for n in range(20)]
+        assert all(isinstance(response, asynchttp.ResponsePromise) for response, _ in answers)
+        assert [bytes(content) for _, content in answers] == [b"intercepted"] * 20
+    assert http_server.requests == []
+
+
+def test_the_reproduction_of_issue_22(http_server: TestServer, made: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the issue reports it: Http() with its defaults, the class set in the table."""
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setitem(httplib2.SCHEME_TO_CONNECTION, "http", Intercepting)
+    theirs = httplib2.Http().request(http_server.url("/"))
+    mine = asynchttp.BlockingHttp()
+    made.append(mine)
+    assert mine.request(http_server.url("/"))[1] == theirs[1] == b"intercepted"
+    assert http_server.requests == []
+
+
 @pytest.mark.parametrize("cls", CLASSES, **ids)
 def test_installed_class_under_the_module_alias(
     cls: type, restore_httplib2: None, http_server: TestServer, made: list, monkeypatch: pytest.MonkeyPatch
