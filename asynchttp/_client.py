@@ -34,7 +34,7 @@ import httplib2
 
 from asynchttp_lowhaio import HttpError, Pool
 
-from . import _loop
+from . import _facts, _loop, _retry
 from ._errors import ShutdownError, describe, to_httplib2_error
 from ._promise import CANCELLED_AND_NOTIFIED, PENDING, Promise, RequestFuture, run_done_callbacks
 from ._protocols import FlowHttp
@@ -65,8 +65,9 @@ class Flow(Protocol):
 # The job: one request, and its Future
 
 
-class _Job(RequestFuture):
-    """A queued request. Small on purpose: any number of them may wait."""
+class _Job(RequestFuture, _facts.FactsMixin):
+    """A queued request. Small on purpose: any number of them may wait. Its
+    ``attempts`` and ``timings`` are the request's facts (``_facts``)."""
 
     __slots__ = (
         "http",
@@ -82,6 +83,9 @@ class _Job(RequestFuture):
         "task",
         "stack",
         "flow",
+        "_queued",
+        "_record",
+        "_retry",
     )
 
     def __init__(
@@ -96,8 +100,12 @@ class _Job(RequestFuture):
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
         flow: Optional[Flow] = None,
+        retry: Any = None,
     ) -> None:
         RequestFuture.__init__(self)
+        self._queued = _facts.monotonic()
+        self._record: Optional[_facts.RequestRecord] = None
+        self._retry = retry  # the request's own Retry, False (none) or None (the Http's)
         self.http: Optional[FlowHttp] = http
         self.client = client
         self.uri = uri
@@ -215,6 +223,7 @@ class _Client:
         self.pool_options: Optional[_PoolOptions] = None
         self.closed = False
         self.wakeups = 0  # loop wake-ups asked for by submitters (one per batch, not per request)
+        self.resilience = _retry.Resilience(None, None)  # the Http sets its retry and rate limit
         self._init_loop_state()
 
     def _init_loop_state(self) -> None:
@@ -504,6 +513,7 @@ class _Client:
             logger.debug("request %d started: %s %s", job.request_id, job.method, safe_uri(job.uri))
         job.task = task
         self.running.add(job)
+        _facts.begin(job, self.resilience)
         if debug:
             current_request_id.set(job.request_id)
         try:
@@ -562,6 +572,7 @@ class _Client:
             raise
 
     def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
+        _facts.finish(job)
         if error is not None:
             logger.warning(
                 "request %d failed: %s %s: %s", job.request_id, job.method, safe_uri(job.uri), describe(error)

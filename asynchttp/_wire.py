@@ -33,7 +33,7 @@ from asynchttp_lowhaio import (
     without_userinfo,
 )
 
-from . import _proxy
+from . import _facts, _proxy
 from ._body import FILE_BLOCK, ChunkedBody
 from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
 from ._uri import host_header, host_of, origin
@@ -201,6 +201,7 @@ async def exchange(
             without_userinfo(url),
         )
     phase = PHASE_HEAD
+    record = _facts.CURRENT.get()  # the request's facts (and its rate limit's wait), if any
     try:
         code, response_headers, response_body = await request(
             method.encode("latin-1"),
@@ -208,8 +209,11 @@ async def exchange(
             headers=tuple(head),
             body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
             get_logger_adapter=_core_log_adapter if debug else None,
+            before_send=None if record is None else record.before_send,
         )
         phase = PHASE_BODY
+        if record is not None:
+            record.note_head(response_body.opened)
         content = await buffered(response_body)
     except HttpError as exc:
         raise map_core_error(exc, scheme, authority, phase, proxies) from exc
