@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import itertools
 import logging
 import threading
@@ -34,7 +35,7 @@ import httplib2
 
 from asynchttp_lowhaio import HttpError, Pool
 
-from . import _facts, _loop, _retry
+from . import _facts, _loop, _retry, _sink
 from ._errors import ShutdownError, describe, to_httplib2_error
 from ._promise import CANCELLED_AND_NOTIFIED, PENDING, Promise, RequestFuture, run_done_callbacks
 from ._protocols import FlowHttp
@@ -68,6 +69,11 @@ class Flow(Protocol):
 class _Job(RequestFuture, _facts.FactsMixin):
     """A queued request. Small on purpose: any number of them may wait. Its
     ``attempts`` and ``timings`` are the request's facts (``_facts``)."""
+
+    # Set on the instance for a sink request only (see _sink): where its body goes,
+    # and how many body bytes it wrote.
+    sink: Optional[_sink.Sink] = None
+    body_bytes: Optional[int] = None
 
     __slots__ = (
         "http",
@@ -520,7 +526,9 @@ class _Client:
             if job.flow is None:
                 http = job.http
                 assert http is not None  # dropped only once the request is over
-                result = await _run_request(
+                # a sink request: the same pipeline, its final 2xx body to the sink
+                run = _run_request if job.sink is None else functools.partial(_sink.run, job.sink, _run_request)
+                result = await run(
                     http,
                     self.send_once,
                     job.uri,
@@ -713,6 +721,7 @@ class _Client:
                 headers,
                 config is not None and config.options.get("http_version") == b"HTTP/1.0",
                 config.proxies if config is not None else None,
+                _sink.current(),
             )
         finally:
             gen.inflight -= 1

@@ -21,14 +21,14 @@ import socket
 import sys
 import traceback
 import weakref
-from typing import Any, Callable, Mapping, Optional, TypedDict, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypedDict, Union
 
 import httplib2
 
 import asynchttp_lowhaio
 from asynchttp_lowhaio import DEFAULT_PORTS as _DEFAULT_PORTS
 
-from . import _httplib2, _loop, _retry, _seams
+from . import _bulk, _httplib2, _loop, _retry, _seams, _sink
 from ._client import _DEBUG, _Client, _Job, _run_callback, logger
 from ._errors import ShutdownError
 from ._flow import (
@@ -332,6 +332,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
         *,
+        sink: Any = None,
+        resume: bool = False,
         retry: Union[Retry, None, bool] = None,
     ) -> tuple[ResponsePromise, ContentPromise]:
         """Queue the request; return ``(response, content)`` promises at once.
@@ -346,6 +348,14 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         A subclass overriding ``request``, ``_request`` or ``_conn_request``, or a
         ``connection_type``, makes the request run httplib2's own flow on a worker
         thread of this Http (never on the loop); see ``_conn_request``.
+
+        ``sink``: a path (``str`` or ``os.PathLike``) or an object with
+        ``.write(bytes)``; the final 2xx answer's body goes there as it arrives
+        instead of into memory (the content promise resolves to ``b""``,
+        ``future.body_bytes`` counts what was written). A path is written as
+        ``<path>.part`` and renamed once complete. ``resume=True`` (a path sink)
+        continues an existing ``.part`` with a ``Range`` request. See
+        ``asynchttp._sink`` and docs/bulk.rst.
         """
         try:
             client = self._client
@@ -354,7 +364,9 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if client.flow_threads and callback is None and in_flow_of(self):
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
-        job = self._submit(uri, method, body, headers, redirections, connection_type, callback, retry=retry)
+        job = self._submit(
+            uri, method, body, headers, redirections, connection_type, callback, None, sink, resume, retry
+        )
         return ResponsePromise(job), ContentPromise(job)
 
     def _submit(
@@ -367,6 +379,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
         created: Optional[list[_Job]] = None,
+        sink: Any = None,
+        resume: bool = False,
         retry: Union[Retry, None, bool] = None,
     ) -> _Job:
         client = self._client
@@ -392,6 +406,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
                 raise
             # httplib2 turns these into its synthetic 400 response too: a promise of it
             return self._answered(uri, method, callback, exception_to_response(exc), created)
+        sink_state = None
+        if sink is not None or resume:
+            if sink is None:
+                raise ValueError("resume=True needs a sink")
+            sink_state, headers = _sink.prepare(sink, resume, method, headers)
         if client.pool_options is None:
             client.pool_options = self._pool_options()
         flow = None
@@ -401,6 +420,14 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if seamed or connection_type or not pooled or (self.connections and _holds_real_connection(self.connections)):
             flow = _Flow()
         job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow, retry)
+        if sink_state is not None:
+            if flow is not None:
+                raise ValueError(
+                    "sink= needs asynchttp's own request flow: no connection_type, no overridden seams, "
+                    "httplib2's own classes in httplib2.SCHEME_TO_CONNECTION and httplib2.debuglevel 0"
+                )
+            job.sink = sink_state
+            sink_state.future = job
         if callback is not None:
             job.stack = _capture_stack()
         if logger.isEnabledFor(_DEBUG):
@@ -431,9 +458,44 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             client.workers.submit(_run_callback, job, result, None)
         return job
 
+    def imap(self, items: Iterable[Any], window: int = 100, ordered: bool = False) -> Iterator[_bulk.Outcome]:
+        """Feed this Http from ``items`` (any iterable, even endless), at most
+        ``window`` requests at a time; yield an :class:`Outcome` per item as each
+        completes, or in input order with ``ordered``.
+
+        Each item is a ``str`` (a GET of that URI) or a mapping of ``request()``
+        keyword arguments (``"uri"`` required; ``"method"``, ``"body"``,
+        ``"headers"``, ``"redirections"``, ``"connection_type"``, ``"callback"``,
+        ``"retry"``, ``"sink"``, ``"resume"``) plus an optional ``"tag"`` handed
+        back on the outcome. Items are pulled lazily, when a slot is free.
+
+        ``window`` counts the requests submitted and not yet yielded: queued, in
+        flight, or (``ordered``) finished and waiting for an earlier one. Memory is
+        bounded by it whatever the input's length. The next items are submitted
+        before an outcome is yielded.
+
+        Errors never raise out of the loop: a failed request, an item that
+        ``request()`` refuses, or a cancelled request is an outcome with ``error``
+        set. An exception raised by ``items`` itself propagates, after the
+        outstanding requests are cancelled.
+
+        Ending early cancels the outstanding requests: breaking out of the loop
+        (when the generator is closed: at once for ``for o in http.imap(...)``; use
+        ``contextlib.closing`` when you keep a reference), an exception in the
+        loop's body, Ctrl-C, or ``close()``/``shutdown()`` from any thread (the
+        loop then ends without yielding the outstanding items).
+
+        On a ``BlockingHttp`` too the requests run concurrently. Item callbacks run
+        on the worker threads, before their outcome is yielded. Never call it from
+        asynchttp's loop thread. See docs/bulk.rst.
+        """
+        return _bulk.imap(self, Http.request, items, window, ordered)
+
     def close(self) -> None:
         """httplib2's close(): drop pooled connections (requests in flight finish on
-        theirs), and clear certificates and credentials."""
+        theirs), and clear certificates and credentials. An ``imap`` in progress
+        ends, its outstanding requests cancelled."""
+        _bulk.stop_runs(self)
         existing, self.connections = self.connections, {}
         for conn in existing.values():
             conn.close()  # connection_type connections, as httplib2 closes them
@@ -448,7 +510,9 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
 
     def shutdown(self, wait: bool = True, cancel_pending: bool = False) -> None:
         """Refuse new requests; finish (or cancel) the pending ones; free the pool and
-        the callback workers. With ``wait``, return once all of that is done."""
+        the callback workers. With ``wait``, return once all of that is done. An
+        ``imap`` in progress ends, its outstanding requests cancelled."""
+        _bulk.stop_runs(self)
         self._finalizer.detach()
         client = self._client
         _retry.interrupt_backoffs(client.resilience, client.loop, "Http.shutdown()", stop=True)
@@ -532,6 +596,8 @@ class BlockingHttp(Http):
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
         *,
+        sink: Any = None,
+        resume: bool = False,
         retry: Union[Retry, None, bool] = None,
     ) -> tuple[httplib2.Response, bytes]:
         try:
@@ -544,7 +610,7 @@ class BlockingHttp(Http):
         created: list[_Job] = []
         try:
             answer: tuple[httplib2.Response, bytes] = self._submit(
-                uri, method, body, headers, redirections, connection_type, callback, created, retry
+                uri, method, body, headers, redirections, connection_type, callback, created, sink, resume, retry
             ).result()
             return answer
         except BaseException:

@@ -39,7 +39,7 @@ import httplib2
 
 from asynchttp_lowhaio import without_userinfo
 
-from . import _auth, _cache, _decode, _facts, _httplib2, _redirects, _retry, _uri
+from . import _auth, _cache, _decode, _facts, _httplib2, _redirects, _retry, _sink, _uri
 from ._body import FILE_BLOCK, ChunkedBody, body_bytes, body_to_bytes, read_blocks
 from ._protocols import HttpAttributes
 from ._retry import IDEMPOTENT_METHODS
@@ -158,7 +158,7 @@ async def _answer(
 ) -> tuple[httplib2.Response, bytes]:
     if method == "HEAD":
         return response, b""
-    if _decode.needs_decoding(response):  # else httplib2's decoder leaves all as is
+    if _decode.needs_decoding(response) and content is not _sink.SUNK:  # a sink's body is kept as sent
         content = await _decode.decode_content_async(response, content, http.limit_kwargs)
     return response, content
 

@@ -18,7 +18,7 @@ import contextvars
 import itertools
 import logging
 import sys
-from typing import Any, AsyncIterator, Callable, Iterable, Optional
+from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
 
 import httplib2
 
@@ -157,6 +157,15 @@ def map_core_error(exc: HttpError, scheme: str, authority: str, phase: str, prox
 # One exchange
 
 
+class BodySink(Protocol):
+    """Where a sink request's body goes (``_sink.Sink``; named here, not imported:
+    this room knows no threads, and the sink writes in the I/O executor)."""
+
+    def takes(self, status: bytes) -> bool: ...
+
+    async def receive(self, status: bytes, headers: Any, body: Any) -> bytes: ...
+
+
 async def exchange(
     request: Callable[..., Any],
     scheme: str,
@@ -167,11 +176,13 @@ async def exchange(
     headers: dict[str, str],
     http10: bool,
     proxies: Any,
+    sink: Optional[BodySink] = None,
 ) -> tuple[httplib2.Response, bytes]:
     """Send one request with the core pool's ``request``, as http.client would write
     it, and read the whole answer. No redirects, cache, auth or decoding. Failures
     raise httplib2's exception with the core error as ``__cause__``. ``http10``: the
-    pool speaks HTTP/1.0 (a body is never sent chunked then)."""
+    pool speaks HTTP/1.0 (a body is never sent chunked then). ``sink``: where a body
+    it takes goes instead of into memory (``_sink.Sink``, for a sink request)."""
     # What http.client adds, spelled and ordered as it writes them: Host, then
     # Accept-Encoding, then the framing header, then the caller's headers. Giving
     # Host ourselves keeps the core from adding its own lower-case one.
@@ -214,7 +225,10 @@ async def exchange(
         phase = PHASE_BODY
         if record is not None:
             record.note_head(response_body.opened)
-        content = await buffered(response_body)
+        if sink is not None and sink.takes(code):
+            content = await sink.receive(code, response_headers, response_body)
+        else:
+            content = await buffered(response_body)
     except HttpError as exc:
         raise map_core_error(exc, scheme, authority, phase, proxies) from exc
     return (

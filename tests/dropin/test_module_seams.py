@@ -227,6 +227,20 @@ def test_the_reproduction_of_issue_22(http_server: TestServer, made: list, monke
     assert http_server.requests == []
 
 
+def test_a_sink_needs_the_pool(http_server: TestServer, made: list, tmp_path: Path) -> None:
+    """Bodies to disk are asynchttp's own: with a class installed, refused at the call
+    (the message names what to undo), and nothing is sent."""
+    http = asynchttp.BlockingHttp(proxy_info=None)
+    made.append(http)
+    with pytest.MonkeyPatch.context() as mp:
+        install_items(mp)
+        with pytest.raises(ValueError, match="SCHEME_TO_CONNECTION"):
+            http.request(http_server.url("/hello"), sink=str(tmp_path / "body"))
+    assert http_server.requests == [] and LOG == [] and list(tmp_path.iterdir()) == []
+    http.request(http_server.url("/hello"), sink=str(tmp_path / "body"))
+    assert (tmp_path / "body").read_bytes() == b"hello world"
+
+
 @pytest.mark.parametrize("cls", CLASSES, **ids)
 def test_installed_class_under_the_module_alias(
     cls: type, restore_httplib2: None, http_server: TestServer, made: list, monkeypatch: pytest.MonkeyPatch
