@@ -332,6 +332,28 @@ def test_installed_after_the_origin_was_used(cls: type, http_server: TestServer,
     assert len(http_server.requests) == 3
 
 
+@pytest.mark.parametrize("cls", CLASSES, **ids)
+def test_a_subclass_flow_takes_the_installed_class_too(cls: type, http_server: TestServer, made: list) -> None:
+    """A subclass overriding ``_request`` already runs httplib2's flow, whose pool
+    stand-in is kept for the origin; a class installed later takes its place at the
+    next request (as after close() in httplib2)."""
+    seen: list[str] = []
+
+    class Seamed(cls):  # type: ignore[valid-type,misc]
+        def _request(self, conn: Any, *args: Any) -> Any:
+            seen.append(type(conn).__name__)
+            return super()._request(conn, *args)
+
+    http = Seamed(proxy_info=None)
+    made.append(http)
+    uri = http_server.url("/hello")
+    assert get(http, uri)[3] == b"hello world"
+    with pytest.MonkeyPatch.context() as mp:
+        install_items(mp)
+        assert get(http, uri)[3] == b"intercepted"
+    assert seen == ["_PoolConnection", "Intercepting"] and len(http_server.requests) == 1
+
+
 @pytest.mark.parametrize("when", WHEN)
 @pytest.mark.parametrize("cls", CLASSES, **ids)
 def test_rebound_https_class_name(
