@@ -12,6 +12,7 @@ client socket and no thread but the process-wide loop thread remains.
 from __future__ import annotations
 
 import http.client
+import logging
 import ssl
 import threading
 import time
@@ -164,3 +165,33 @@ def test_options_reach_the_core() -> None:
         assert http.timeout == 0.3
     finally:
         http.shutdown(wait=True)
+
+
+class _Senders(logging.Handler):
+    """The threads that logged the core's "request sent" line (DEBUG on "asynchttp")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.threads: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "request sent on" in record.getMessage():
+            self.threads.add(record.threadName or "")
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["Http", "BlockingHttp"])
+def test_blocking_http_plays_the_cases_on_its_callers_thread(blocking: bool) -> None:
+    """The BlockingHttp rows above are the caller-thread path, not the loop's: the
+    requests of these cases are sent by the thread that plays them."""
+    senders = _Senders()
+    logger = logging.getLogger("asynchttp")
+    previous = logger.level
+    logger.addHandler(senders)
+    logger.setLevel(logging.DEBUG)
+    try:
+        for case in [c for c in CASES if not c.slow and not c.facade_bug][:12]:
+            play(case, asynchttp.BlockingHttp if blocking else asynchttp.Http)
+    finally:
+        logger.removeHandler(senders)
+        logger.setLevel(previous)
+    assert senders.threads == ({"hostile-facade-case"} if blocking else {_loop.LOOP_THREAD_NAME})
