@@ -39,6 +39,12 @@ class _Threads(logging.Handler):
         return {thread for thread, message in self.records if "request sent on" in message}
 
 
+@pytest.fixture(autouse=True)
+def default_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default driver, whatever the environment of the run says."""
+    monkeypatch.delenv("ASYNCHTTP_BLOCKING_DRIVER", raising=False)
+
+
 @pytest.fixture
 def threads_seen() -> Iterator[_Threads]:
     handler = _Threads()

@@ -180,9 +180,11 @@ class _Senders(logging.Handler):
 
 
 @pytest.mark.parametrize("blocking", [False, True], ids=["Http", "BlockingHttp"])
-def test_blocking_http_plays_the_cases_on_its_callers_thread(blocking: bool) -> None:
+def test_blocking_http_plays_the_cases_on_its_callers_thread(blocking: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The BlockingHttp rows above are the caller-thread path, not the loop's: the
-    requests of these cases are sent by the thread that plays them."""
+    requests of these cases are sent by the thread that plays them (the default
+    driver; ``ASYNCHTTP_BLOCKING_DRIVER=loop`` runs the rows above on the loop)."""
+    monkeypatch.delenv("ASYNCHTTP_BLOCKING_DRIVER", raising=False)
     senders = _Senders()
     logger = logging.getLogger("asynchttp")
     previous = logger.level
