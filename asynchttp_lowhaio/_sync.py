@@ -167,8 +167,8 @@ class BlockingConnection:
                 self.sock.settimeout(seconds or None)
 
     def close(self) -> None:
+        # (the parser stays: whether any answer byte came decides a resend)
         self.state = CLOSED
-        self.parser = None
         self.sock.close()
 
 
