@@ -21,6 +21,7 @@ from asynchttp_lowhaio import (
     HttpConnectError,
     HttpConnectionClosedError,
     HttpConnectionError,
+    HttpConnectTimeoutError,
     HttpDnsError,
     HttpLocalError,
     HttpPoolClosedError,
@@ -28,6 +29,7 @@ from asynchttp_lowhaio import (
     HttpReadTimeoutError,
     HttpResponseHeadTimeoutError,
     HttpTlsError,
+    HttpWriteTimeoutError,
 )
 from tests.core.helpers import header
 from tests.servers import closed_port
@@ -35,7 +37,7 @@ from tests.servers.dns import DnsServer
 from tests.servers.handshake import HandshakeRecorder
 from tests.servers.http_server import TestServer, pattern
 from tests.servers.leaks import LeakChecker
-from tests.servers.scripted import ScriptedServer, close, recv_head, send
+from tests.servers.scripted import ScriptedServer, close, recv_head, send, sleep
 from tests.servers.tls import TlsMaterial
 
 OK_2 = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
@@ -303,3 +305,32 @@ def test_retiring_lets_requests_in_flight_and_waiting_finish(http_server: TestSe
     assert results == [b"200", b"200"]
     assert stats(request) == {"connections": 0, "active": 0, "idle": 0, "waiting": 0}
     close_pool()
+
+
+def test_a_large_body_grows_its_buffer_and_an_abandoned_body_closes_its_connection(http_server: TestServer) -> None:
+    with open_pool() as request:
+        assert fetch(request, http_server.url("/bytes?n=3000000"))[2] == pattern(3000000)
+        _, _, body = request(b"GET", http_server.url("/bytes?n=300000"))
+        body.close()  # before its end: the connection cannot be reused
+        assert stats(request)["connections"] == 0
+        assert conn_of(request, http_server.url("/hello")) == (2, 1)
+
+
+def test_a_tls_handshake_that_never_comes_is_a_connect_timeout(client_ssl_context: ssl.SSLContext) -> None:
+    import socket
+
+    with socket.socket() as listener:  # accepts TCP (the backlog), never speaks TLS
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        with open_pool(connect_timeout=0.2, get_ssl_context=lambda: client_ssl_context) as request:
+            with pytest.raises(HttpConnectTimeoutError) as info:
+                request(b"GET", "https://localhost:%d/" % listener.getsockname()[1])
+    assert "TLS handshake" in str(info.value) and isinstance(info.value, TimeoutError)
+
+
+def test_an_upload_nobody_reads_is_a_write_timeout(scripted: Callable[..., ScriptedServer]) -> None:
+    server = scripted([[recv_head(body=False), sleep(3)]])
+    big = b"x" * (32 << 20)
+    with open_pool(socket_timeout=0.2) as request:
+        with pytest.raises(HttpWriteTimeoutError):
+            request(b"PUT", server.url("/"), headers=[(b"content-length", b"%d" % len(big))], body=lambda: (big,))
