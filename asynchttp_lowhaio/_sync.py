@@ -98,6 +98,13 @@ def empty_iterator(*_: Any, **__: Any) -> Iterator[bytes]:
     return iter(())
 
 
+def _in_phase(error: HttpError, phase: str) -> HttpError:
+    """``error`` naming the phase of the request it ended (as the async connection
+    names it: "send", "head", "body", "tls")."""
+    error.phase = phase  # type: ignore[attr-defined]
+    return error
+
+
 class _Waiter:
     """A thread waiting for a connection: it sleeps on ``_lock`` until granted one."""
 
@@ -363,14 +370,14 @@ class BlockingPoolState:
             if tail:
                 sock.sendall(tail)
         except TIMEOUT_ERRORS as exc:
-            raise HttpWriteTimeoutError(f"could not write for {timeout} seconds") from exc
+            raise _in_phase(HttpWriteTimeoutError(f"could not write for {timeout} seconds"), "send") from exc
         except OSError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost(exc, "send") from exc
 
-    def _lost(self, exc: BaseException) -> HttpError:
+    def _lost(self, exc: BaseException, phase: str) -> HttpError:
         if self._closed:
-            return HttpConnectionClosedError("the pool was closed during the request")
-        return HttpConnectionClosedError(f"connection lost: {exc!r}")
+            return _in_phase(HttpConnectionClosedError("the pool was closed during the request"), phase)
+        return _in_phase(HttpConnectionClosedError(f"connection lost: {exc!r}"), phase)
 
     def _read_head(
         self, conn: BlockingConnection, parser: ResponseParser, exchange: _Exchange, deadline: float
@@ -389,15 +396,18 @@ class BlockingPoolState:
                 data = sock.recv(HEAD_READ_SIZE)
             except TIMEOUT_ERRORS as exc:
                 if time.monotonic() >= deadline - 0.001:
-                    raise HttpResponseHeadTimeoutError(
-                        f"response head not complete after {self.options.head_timeout} seconds"
+                    raise _in_phase(
+                        HttpResponseHeadTimeoutError(
+                            f"response head not complete after {self.options.head_timeout} seconds"
+                        ),
+                        "head",
                     ) from exc
-                raise HttpReadTimeoutError(f"nothing received for {socket_timeout} seconds") from exc
+                raise _in_phase(HttpReadTimeoutError(f"nothing received for {socket_timeout} seconds"), "head") from exc
             except OSError as exc:
-                raise self._lost(exc) from exc
+                raise self._lost(exc, "head") from exc
             if not data:
                 if self._closed:
-                    raise HttpConnectionClosedError("the pool was closed during the request")
+                    raise _in_phase(HttpConnectionClosedError("the pool was closed during the request"), "head")
                 events = parser.feed_eof()
             else:
                 events = parser.feed(data)
@@ -423,13 +433,13 @@ class BlockingPoolState:
         try:
             data = sock.recv(READ_SIZE)
         except TIMEOUT_ERRORS as exc:
-            raise HttpReadTimeoutError(f"nothing received for {timeout} seconds") from exc
+            raise _in_phase(HttpReadTimeoutError(f"nothing received for {timeout} seconds"), "body") from exc
         except OSError as exc:
-            raise self._lost(exc) from exc
+            raise self._lost(exc, "body") from exc
         if data:
             events = parser.feed(data)
         elif self._closed:
-            raise HttpConnectionClosedError("the pool was closed during the request")
+            raise _in_phase(HttpConnectionClosedError("the pool was closed during the request"), "body")
         else:
             events = parser.feed_eof()
         for event in events:
@@ -467,12 +477,12 @@ class BlockingPoolState:
                 try:
                     count = sock.recv_into(view[filled:], min(len(view) - filled, READ_SIZE))
                 except TIMEOUT_ERRORS as exc:
-                    raise HttpReadTimeoutError(f"nothing received for {timeout} seconds") from exc
+                    raise _in_phase(HttpReadTimeoutError(f"nothing received for {timeout} seconds"), "body") from exc
                 except OSError as exc:
-                    raise self._lost(exc) from exc
+                    raise self._lost(exc, "body") from exc
                 if not count:
                     if self._closed:
-                        raise HttpConnectionClosedError("the pool was closed during the request")
+                        raise _in_phase(HttpConnectionClosedError("the pool was closed during the request"), "body")
                     parser.feed_eof()  # raises: bytes still expected
                 filled += count
                 for event in parser.body_received(count):
@@ -656,8 +666,11 @@ class BlockingPoolState:
         if isinstance(exc, HttpConnectTimeoutError) or not isinstance(exc, OSError):
             return False
         if isinstance(exc, TimeoutError):  # the TLS handshake outlived connect_timeout
-            raise HttpConnectTimeoutError(
-                f"TLS handshake with {target.host} not done within {self.options.connect_timeout} seconds"
+            raise _in_phase(
+                HttpConnectTimeoutError(
+                    f"TLS handshake with {target.host} not done within {self.options.connect_timeout} seconds"
+                ),
+                "tls",
             ) from exc
         if is_tls_error(exc):
             raise HttpTlsError(f"TLS handshake with {target.host} ({address}) failed: {exc}") from exc
