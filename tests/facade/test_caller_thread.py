@@ -189,3 +189,22 @@ def test_shutdown_with_cancel_pending_ends_a_request_in_flight(http_server: Test
     http_server.release("held")
     # the connection was shut down under it; httplib2's resend then finds the Http shut down
     assert len(errors) == 1 and isinstance(errors[0], (OSError, asynchttp.ShutdownError)), errors
+
+
+def test_a_hop_through_a_proxy_goes_to_the_loop(
+    make_http: MakeHttp, http_server: TestServer, threads_seen: _Threads
+) -> None:
+    """The proxy's handshake is async code: that exchange is handed to the loop, the
+    answer comes back to the caller as on the loop path."""
+    import socks
+
+    from tests.servers.proxies import ProxyServer
+
+    with ProxyServer("socks5") as proxy:
+        info = httplib2.ProxyInfo(socks.PROXY_TYPE_SOCKS5, "127.0.0.1", proxy.port, proxy_rdns=True)
+        http = make_http(blocking=True, proxy_info=info)
+        response, content = http.request("http://localhost:%d/hello" % http_server.port)
+        assert (response.status, content) == (200, b"hello world")
+        assert len(proxy.log) == 1
+        http.close()
+    assert threads_seen.senders() == {_loop.LOOP_THREAD_NAME}
