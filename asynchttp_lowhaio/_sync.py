@@ -525,7 +525,12 @@ class BlockingPoolState:
 
     def _wait_for_grant(self, waiter: _Waiter) -> Optional[BlockingConnection]:
         max_wait = self.options.max_wait_connection_seconds
-        if not waiter.wait(max_wait):
+        try:
+            granted_in_time = waiter.wait(max_wait)
+        except BaseException:  # an interrupt (Ctrl-C) while waiting: leave the queue
+            self._give_up(waiter)
+            raise
+        if not granted_in_time:
             with self._lock:
                 if waiter.granted is None and waiter.error is None:
                     waiter.gave_up = True
@@ -540,6 +545,25 @@ class BlockingPoolState:
         with self._lock:
             self._active.add(granted)
         return granted  # type: ignore[no-any-return]
+
+    def _give_up(self, waiter: _Waiter) -> None:
+        """A waiter that stops waiting: out of the queue, and what it was granted meanwhile given back."""
+        closures: List[Tuple[BlockingConnection, str]] = []
+        with self._lock:
+            waiter.gave_up = True
+            self._policy.forget(waiter)
+            granted = waiter.granted
+            if granted is SLOT:
+                self._policy.unreserve(waiter.key)
+                handed = self._grant_locked(time.monotonic(), closures)
+            else:
+                handed = []
+        self._close_all(closures)
+        self._hand_over(handed)
+        if granted is not None and granted is not SLOT:
+            with self._lock:
+                self._active.add(granted)
+            self.release(granted)
 
     def _hand_over(self, granted: List[Tuple[_Waiter, Any]]) -> None:
         for waiter, what in granted:
@@ -716,7 +740,8 @@ class BlockingPoolState:
             self._closed
             or self._retired
             or not self.options.keep_alive_timeout
-            or conn.state is not ACTIVE
+            # IDLE too: a connection granted to a waiter that gave up comes back unused
+            or (conn.state is not ACTIVE and conn.state is not IDLE)
             or (max_requests is not None and conn.requests >= max_requests)
         )
 

@@ -334,3 +334,25 @@ def test_an_upload_nobody_reads_is_a_write_timeout(scripted: Callable[..., Scrip
     with open_pool(socket_timeout=0.2) as request:
         with pytest.raises(HttpWriteTimeoutError):
             request(b"PUT", server.url("/"), headers=[(b"content-length", b"%d" % len(big))], body=lambda: (big,))
+
+
+def test_an_interrupt_while_waiting_leaves_the_queue(http_server: TestServer) -> None:
+    import os
+    import signal
+
+    with open_pool(max_connections=1) as request:
+        held = threading.Thread(target=fetch, args=(request, http_server.url("/wait?key=i")))
+        held.start()
+        until(lambda: len(http_server.requests) == 1)
+
+        def interrupt() -> None:
+            until(lambda: stats(request)["waiting"] == 1)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: a real signal ends the wait
+
+        threading.Thread(target=interrupt).start()
+        with pytest.raises(KeyboardInterrupt):
+            request(b"GET", http_server.url("/hello"))  # waits for the held connection
+        assert stats(request)["waiting"] == 0
+        http_server.release("i")
+        held.join(10)
+        assert conn_of(request, http_server.url("/hello")) == (1, 2)  # nothing was lost
