@@ -110,7 +110,7 @@ async def _send_with_retries(
     ``Retry`` says: see ``_retry``), then decode the body. Every send takes a token of
     the origin's rate limit first, and is noted as an attempt of the request."""
     record = _facts.CURRENT.get()
-    if record is not None and (record.retry is not None or record.resilience.buckets is not None):
+    if record is not None and not record.plain:
         return await _send_with_policy(record, http, send_once, scheme, authority, request_uri, method, body, headers)
     retries = current_retries()
     attempt = 0
