@@ -137,7 +137,19 @@ class _Waiter:
 class BlockingConnection:
     """One HTTP/1.1 connection over a blocking socket; its state is the async one's."""
 
-    __slots__ = ("key", "sock", "peer", "state", "requests", "idle_since", "counted", "parser", "kernel", "timeout")
+    __slots__ = (
+        "key",
+        "sock",
+        "peer",
+        "state",
+        "requests",
+        "idle_since",
+        "counted",
+        "parser",
+        "kernel",
+        "timeout",
+        "opened",
+    )
 
     def __init__(self, key: Key, sock: Socket, peer: str, socket_timeout: float) -> None:
         self.key = key
@@ -146,6 +158,8 @@ class BlockingConnection:
         # TLS: Python's timeout mode. ``timeout``: the read timeout in force.
         self.kernel = use_kernel_timeouts(sock, socket_timeout)
         self.timeout = socket_timeout
+        # (connected, tls_done): time.monotonic() when TCP connected and TLS was done
+        self.opened: Optional[Tuple[float, Optional[float]]] = None
         self.peer: Optional[str] = peer
         self.state = ACTIVE
         self.requests = 0
@@ -258,9 +272,14 @@ class BlockingPoolState:
         body_kwargs: Iterable[Any] = (),
         get_logger_adapter: Optional[Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]] = None,
         get_resolver_logger_adapter: Optional[Callable[[dict[str, Any]], Callable[..., Any]]] = None,
+        before_send: Optional[Callable[[], Any]] = None,
     ) -> Tuple[bytes, Tuple[Tuple[bytes, bytes], ...], "BlockingResponseBody"]:
         """Send the request and read the response head, on this thread; the body is read
-        from the returned ``BlockingResponseBody`` (``read_all()`` or iteration)."""
+        from the returned ``BlockingResponseBody`` (``read_all()`` or iteration).
+
+        ``before_send``, when given, is called once the request holds its connection
+        and before any byte of it is written (a rate limit's wait); if it raises,
+        nothing is sent and the connection goes back to the pool."""
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
         req = prepare_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)
@@ -268,7 +287,9 @@ class BlockingPoolState:
         target = req.target
         key = (target.scheme, target.host, target.port)
         addresses = self._addresses(target, resolver_adapter)
-        conn, head, exchange = self._exchange(req, key, addresses, log, lambda: body(*body_args, **dict(body_kwargs)))
+        conn, head, exchange = self._exchange(
+            req, key, addresses, log, lambda: body(*body_args, **dict(body_kwargs)), before_send
+        )
         if log is not None:
             log.debug("response head: %s %s", head.code.decode(), head.reason.decode("latin-1"))
         return head.code, head.headers, BlockingResponseBody(self, conn, head, exchange, req.wants_close, log)
@@ -292,6 +313,7 @@ class BlockingPoolState:
         addresses: Tuple[str, ...],
         log: Optional[logging.LoggerAdapter[Any]],
         make_body: Callable[[], Iterable[bytes]],
+        before_send: Optional[Callable[[], Any]] = None,
     ) -> Tuple[BlockingConnection, ResponseHead, _Exchange]:
         """Send on a reused or new connection and read the head; retry once if a reused one was stale."""
         retried = False
@@ -300,6 +322,13 @@ class BlockingPoolState:
             reused = conn is not None
             if conn is None:
                 conn = self._connect_counted(req.target, key, addresses, log)
+            if before_send is not None:
+                try:
+                    before_send()
+                except BaseException:
+                    self.release(conn)  # unused: back to the pool
+                    raise
+                before_send = None  # once per request
             try:
                 head, exchange = self._send(conn, req, log, make_body)
                 return conn, head, exchange
@@ -655,12 +684,15 @@ class BlockingPoolState:
             sock = new_sock(self._get_sock, address)
             if log is not None:
                 log.debug("connecting to %s port %d", address, target.port)
+            tls_done = None
             try:
                 blocking_connect(sock, (address, target.port), deadline - time.monotonic(), limit)
+                connected = time.monotonic()
                 if ssl_context is not None:
                     if log is not None:
                         log.debug("TLS handshake with %s as %s", address, target.host)
                     sock = blocking_tls(sock, ssl_context, target.host, deadline - time.monotonic())
+                    tls_done = time.monotonic()
             except BaseException as exc:
                 sock.close()
                 if not self._worth_next_address(exc, address, target, ssl_context, deadline, log):
@@ -672,7 +704,9 @@ class BlockingPoolState:
                 raise HttpPoolClosedError("the pool was closed while connecting")
             if log is not None:
                 log.debug("connected to %s", address)
-            return BlockingConnection(key, sock, address, self.options.socket_timeout)
+            conn = BlockingConnection(key, sock, address, self.options.socket_timeout)
+            conn.opened = (connected, tls_done)
+            return conn
         raise HttpConnectError(
             f"could not connect to {target.host} port {target.port} ({', '.join(addresses)}): {last_error}"
         ) from last_error
@@ -807,11 +841,22 @@ class BlockingResponseBody:
     """The response body, read on the caller's thread: ``read_all()`` or iteration.
 
     Reading it to the end returns the connection to the pool; ``close()`` or dropping
-    it before the end closes the connection instead. ``trailers``, ``reason`` and
-    ``version`` as on the async ``ResponseBody``.
+    it before the end closes the connection instead. ``trailers``, ``reason``,
+    ``version`` and ``opened`` as on the async ``ResponseBody``.
     """
 
-    __slots__ = ("_pool", "_conn", "_exchange", "_wants_close", "_log", "reason", "version", "trailers", "__weakref__")
+    __slots__ = (
+        "_pool",
+        "_conn",
+        "_exchange",
+        "_wants_close",
+        "_log",
+        "reason",
+        "version",
+        "trailers",
+        "opened",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -830,6 +875,8 @@ class BlockingResponseBody:
         self.reason = head.reason
         self.version = head.version
         self.trailers: Tuple[Tuple[bytes, bytes], ...] = ()
+        # The connection's (connected, tls_done) when this request opened it, else None.
+        self.opened = conn.opened if conn.requests == 1 else None
         if exchange.end is not None and not exchange.chunks:
             self._finish(conn)
 

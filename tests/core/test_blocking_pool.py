@@ -356,3 +356,22 @@ def test_an_interrupt_while_waiting_leaves_the_queue(http_server: TestServer) ->
         http_server.release("i")
         held.join(10)
         assert conn_of(request, http_server.url("/hello")) == (1, 2)  # nothing was lost
+
+
+def test_before_send_and_opened_as_on_the_async_pool(http_server: TestServer) -> None:
+    calls: list[int] = []
+    with open_pool() as request:
+        _, _, body = request(b"GET", http_server.url("/hello"), before_send=lambda: calls.append(1))
+        assert body.read_all() == b"hello world" and calls == [1]
+        assert body.opened is not None and body.opened[1] is None  # a new plain connection
+        _, _, body = request(b"GET", http_server.url("/hello"))
+        assert body.read_all() == b"hello world" and body.opened is None  # reused
+
+        def refuse() -> None:
+            raise RuntimeError("no token")
+
+        with pytest.raises(RuntimeError):
+            request(b"GET", http_server.url("/hello"), before_send=refuse)
+        assert stats(request) == {"connections": 1, "active": 0, "idle": 1, "waiting": 0}
+        assert conn_of(request, http_server.url("/hello")) == (1, 3)
+    assert len(http_server.requests) == 3  # the refused one never went out
