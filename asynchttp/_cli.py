@@ -708,6 +708,9 @@ def execute(
         stats = _cli_job.run_job(iter(entries), config, reporter, done, stopper)
         if stats.interrupted and inputs is not None:
             stats.not_read = inputs.not_read()
+        elif stats.interrupted and total is not None:
+            left = total - sum(stats.outcomes.values()) - stats.skipped
+            stats.not_read = "%d entries not started" % left if left else None
     finally:
         stopper.uninstall()
         reporter.flush()

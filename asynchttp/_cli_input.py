@@ -218,6 +218,7 @@ class Inputs:
 
     def __init__(self, urls: list[str], names: list[str], stdin: Any) -> None:
         self.urls = urls
+        self.urls_taken = 0
         self.opened: list[tuple[Source, IO[bytes]]] = []
         self.current: Optional[tuple[Source, IO[bytes]]] = None
         for name in names:
@@ -249,6 +250,7 @@ class Inputs:
 
     def __iter__(self) -> Iterator[Entry]:
         for number, url in enumerate(self.urls, 1):
+            self.urls_taken = number
             yield Item(ARGV, number, url)
         for source, stream in self.opened:
             self.current = (source, stream)
@@ -258,6 +260,9 @@ class Inputs:
     def not_read(self) -> Optional[str]:
         """What of the input was never read, in words (None when all of it was)."""
         pieces = []
+        left_args = len(self.urls) - self.urls_taken
+        if left_args:
+            pieces.append("%d URL%s given as argument%s" % (left_args, "" if left_args == 1 else "s", "" if left_args == 1 else "s"))
         for source, stream in self.opened:
             if source.exhausted:
                 continue
