@@ -262,7 +262,10 @@ class Inputs:
         pieces = []
         left_args = len(self.urls) - self.urls_taken
         if left_args:
-            pieces.append("%d URL%s given as argument%s" % (left_args, "" if left_args == 1 else "s", "" if left_args == 1 else "s"))
+            pieces.append(
+                "%d URL%s given as argument%s"
+                % (left_args, "" if left_args == 1 else "s", "" if left_args == 1 else "s")
+            )
         for source, stream in self.opened:
             if source.exhausted:
                 continue

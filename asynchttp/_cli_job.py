@@ -332,13 +332,17 @@ _REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 
 
 def final_url_of(url: str, response: Any) -> str:
-    """Where the answer came from: the last redirect's (absolute) Location, else ``url``."""
+    """Where the answer came from after redirects. httplib2 keeps only the FIRST hop in
+    ``previous`` and stamps the final request's URI as ``content-location`` on a 200/203
+    answer to GET/HEAD; otherwise the first hop's (absolute) Location is the best known."""
     previous = getattr(response, "previous", None)
-    if previous is not None and getattr(previous, "status", None) in _REDIRECT_STATUSES:
-        location = previous.get("location")
-        if location:
-            return str(location)
-    return url
+    if previous is None or getattr(previous, "status", None) not in _REDIRECT_STATUSES:
+        return url
+    stamped = response.get("content-location")
+    if stamped and response.status in (200, 203):
+        return str(stamped)
+    location = previous.get("location")
+    return str(location) if location else url
 
 
 def _timings_of(future: Any, queued: float, done: float) -> dict[str, Optional[float]]:

@@ -1,0 +1,307 @@
+"""The command on long jobs: streamed input, malformed lines, records, stops and resumes.
+
+Each test runs ``python -m asynchttp`` as a subprocess against a local server; what the
+server received is the evidence for what was sent (and how often), the JSONL and the
+summary for what was reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tests.cli.conftest import CHILD_TIMEOUT, REPO, child_env, cli_command, summary_of
+from tests.servers import closed_port
+from tests.servers.http_server import TestServer
+
+Cli = Callable[..., subprocess.CompletedProcess]
+
+
+def records_of(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition`` (a hang guard, not a timing assertion)."""
+    deadline = time.monotonic() + CHILD_TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, "never happened: " + what
+        time.sleep(0.01)
+
+
+# ------------------------------------------------------------------ streaming input
+
+
+def test_the_first_request_goes_out_before_the_input_is_complete(http_server: TestServer, tmp_path: Path) -> None:
+    fifo = tmp_path / "urls.fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        cli_command("--jsonl", "-i", str(fifo)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(REPO),
+        env=child_env(),
+    )
+    try:
+        with open(fifo, "w", encoding="utf-8") as writer:
+            writer.write(http_server.url("/hello?n=1") + "\n")
+            writer.flush()
+            # the writer is still open: the command cannot have read its whole input
+            wait_for(lambda: len(http_server.requests) == 1, "the first request")
+            writer.write("# more to come\n" + http_server.url("/hello?n=2") + "\n")
+        out, err = proc.communicate(timeout=CHILD_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert [r.target for r in http_server.requests] == ["/hello?n=1", "/hello?n=2"]
+    assert [(r["line"], r["outcome"]) for r in records_of(out)] == [(1, "ok"), (3, "ok")]
+
+
+def test_a_url_file_on_stdin_is_streamed_too(cli: Cli, http_server: TestServer) -> None:
+    text = "".join(http_server.url("/hello?n=%d" % n) + "\n" for n in range(25))
+    proc = cli("-i", "-", "--jsonl", "-c", "4", input=text)
+    assert proc.returncode == 0, proc.stderr
+    records = records_of(proc.stdout)
+    assert sorted(r["line"] for r in records) == list(range(1, 26))
+    assert {r["input"] for r in records} == {"<stdin>"}
+
+
+# ------------------------------------------------------------------ malformed lines
+
+
+def test_malformed_lines_are_reported_skipped_and_counted(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    url_file = tmp_path / "urls.txt"
+    lines = [
+        http_server.url("/hello?n=1"),
+        "www.example.com/no-scheme",
+        "http://",
+        http_server.url("/hello?n=2"),
+        "http://h:99999999/",
+        "mailto:someone@example.com",
+        http_server.url("/hello?n=3") + " trailing words",
+        http_server.url("/hello?n=4"),
+    ]
+    url_file.write_bytes("\n".join(lines).encode() + b"\nhttp://h/\xff\n")
+    proc = cli("--jsonl", "-i", str(url_file))
+    assert proc.returncode == 4, proc.stderr
+    assert sorted(r.target for r in http_server.requests) == ["/hello?n=1", "/hello?n=2", "/hello?n=4"]
+    records = {r["line"]: r for r in records_of(proc.stdout)}
+    assert sorted(records) == list(range(1, 10))
+    bad = {line: r for line, r in records.items() if r["outcome"] == "malformed"}
+    assert sorted(bad) == [2, 3, 5, 6, 7, 9]
+    for line, record in bad.items():
+        assert record["url"] is None and record["status"] is None and record["attempts"] == 0
+        assert record["text"] and record["error"]
+        assert "asynchttp: %s:%d: skipped: %s: " % (url_file, line, record["error"]) in proc.stderr
+    assert bad[6]["error"] == "not an http:// or https:// URL"
+    assert bad[9]["error"] == "not UTF-8"
+    summary = summary_of(proc.stderr)
+    assert summary["head"].endswith(": 3 ok (2xx), 6 malformed lines")
+    assert summary["exit"] == "4 (malformed input lines were skipped)"
+
+
+# ------------------------------------------------------------------ the records
+
+
+def test_a_record_names_the_final_url_after_redirects(cli: Cli, http_server: TestServer) -> None:
+    url = http_server.url("/redirect?to=/redirect%3Fto%3D/hello")
+    proc = cli("--jsonl", url)
+    assert proc.returncode == 0, proc.stderr
+    (record,) = records_of(proc.stdout)
+    assert (record["url"], record["final_url"], record["status"]) == (url, http_server.url("/hello"), 200)
+    assert [r.path for r in http_server.requests] == ["/redirect", "/redirect", "/hello"]
+
+
+def test_summary_counts_match_the_records_and_the_exit_status(
+    cli: Cli, http_server: TestServer, tmp_path: Path
+) -> None:
+    url_file = tmp_path / "urls.txt"
+    url_file.write_text(
+        "\n".join(
+            [
+                http_server.url("/hello?n=1"),
+                http_server.url("/hello?n=2"),
+                http_server.url("/status?code=404"),
+                http_server.url("/status?code=500"),
+                http_server.url("/status?code=503"),
+                "http://127.0.0.1:%d/refused" % closed_port(),
+                "not a url",
+            ]
+        )
+        + "\n"
+    )
+    proc = cli("--jsonl", "--retry", "0", "-i", str(url_file))
+    outcomes = Counter(r["outcome"] for r in records_of(proc.stdout))
+    assert outcomes == Counter(ok=2, client_error=1, server_error=2, error=1, malformed=1)
+    summary = summary_of(proc.stderr)
+    assert summary["head"].endswith(
+        ": 2 ok (2xx), 1 client error (4xx), 2 server error (5xx), 1 failed (no answer), 1 malformed line"
+    )
+    assert summary["head"].startswith("asynchttp: 6 requests in ")
+    assert summary["status"] == "200: 2  404: 1  500: 1  503: 1"
+    assert proc.returncode == 4 and summary["exit"].startswith("4 ")
+    # without the malformed line the worst is the transport error, then the 4xx/5xx
+    url_file.write_text("\n".join(url_file.read_text().splitlines()[:-1]) + "\n")
+    assert cli("--retry", "0", "-q", "-i", str(url_file)).returncode == 3
+    url_file.write_text("\n".join(url_file.read_text().splitlines()[:-1]) + "\n")
+    assert cli("--retry", "0", "-q", "-i", str(url_file)).returncode == 1
+
+
+# ------------------------------------------------------------------ stop and resume
+
+
+def _start(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        cli_command(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(REPO),
+        env=child_env(),
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
+    http_server: TestServer, tmp_path: Path, signum: signal.Signals
+) -> None:
+    count = 30
+    url_file = tmp_path / "urls.txt"
+    state = tmp_path / "results.jsonl"
+    url_file.write_text(
+        "# a slow server: the stop lands mid-run\n"
+        + "".join(http_server.url("/slow?delay=0.2&n=%d" % n) + "\n" for n in range(count))
+        + "not a url\n"
+    )
+    args = ["-q", "-c", "3", "-i", str(url_file), "--resume", str(state)]
+    proc = _start(args)
+    try:
+        wait_for(lambda: len(http_server.requests) >= 6, "six requests at the server")
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=CHILD_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signum, err
+    name = signal.Signals(signum).name
+    summary = summary_of(err)
+    assert summary["head"].startswith("asynchttp: stopped by %s: " % name)
+    assert summary["head"].endswith(", 0 cancelled")  # the grace let those in flight finish
+    first = records_of(state.read_text())
+    assert all(r["outcome"] == "ok" for r in first)
+    done = len(first)
+    assert 6 <= done < count
+    read_up_to = max(r["line"] for r in first)
+    assert summary["not"] == "read  %d lines of %s (lines %d to %d)" % (
+        count + 2 - read_up_to,
+        url_file,
+        read_up_to + 1,
+        count + 2,
+    )
+    assert "rerun the same command (with --resume %s)" % state in summary["resume"]
+    assert "Traceback" not in err
+
+    again = subprocess.run(
+        cli_command(*args), capture_output=True, text=True, cwd=str(REPO), env=child_env(), timeout=CHILD_TIMEOUT
+    )
+    assert again.returncode == 4, again.stderr  # the malformed last line
+    summary = summary_of(again.stderr)
+    assert summary["skipped"] == "%d finished in a previous run" % done
+    assert summary["head"].endswith(": %d ok (2xx), 1 malformed line" % (count - done))
+    # every URL reached the server exactly once over the two runs, and has one record
+    assert Counter(r.target for r in http_server.requests) == Counter(
+        {"/slow?delay=0.2&n=%d" % n: 1 for n in range(count)}
+    )
+    records = records_of(state.read_text())
+    assert sorted(r["line"] for r in records) == list(range(2, count + 3))
+    # a third run has nothing left to do
+    third = subprocess.run(
+        cli_command(*args), capture_output=True, text=True, cwd=str(REPO), env=child_env(), timeout=CHILD_TIMEOUT
+    )
+    assert third.returncode == 0, third.stderr
+    assert summary_of(third.stderr)["skipped"] == "%d finished in a previous run" % (count + 1)
+    assert len(http_server.requests) == count
+
+
+def test_a_second_signal_cancels_those_in_flight_and_they_are_fetched_on_resume(
+    http_server: TestServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "results.jsonl"
+    held = [http_server.url("/wait?key=held&n=%d" % n) for n in range(2)]
+    args = ["-q", "-c", "2", "--resume", str(state), *held, http_server.url("/hello")]
+    proc = _start(args)
+    try:
+        assert http_server.wait_arrived("held", 2, timeout=CHILD_TIMEOUT)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "SIGTERM: no new requests; waiting up to 10 s for those in flight (again to cancel them)" in line
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=CHILD_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    summary = summary_of(err)
+    assert summary["head"].endswith(": 0 ok (2xx), 2 cancelled")
+    assert summary["not"] == "read  1 URL given as argument"
+    records = records_of(state.read_text())
+    assert sorted((r["line"], r["outcome"]) for r in records) == [(1, "cancelled"), (2, "cancelled")]
+    http_server.release("held")
+    again = subprocess.run(
+        cli_command(*args), capture_output=True, text=True, cwd=str(REPO), env=child_env(), timeout=CHILD_TIMEOUT
+    )
+    assert again.returncode == 0, again.stderr
+    assert summary_of(again.stderr)["head"].endswith(": 3 ok (2xx)")
+    outcomes = [(r["line"], r["outcome"]) for r in records_of(state.read_text())]
+    assert sorted(outcomes) == [(1, "cancelled"), (1, "ok"), (2, "cancelled"), (2, "ok"), (3, "ok")]
+
+
+def test_resume_file_cut_in_the_middle_of_a_record(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    state = tmp_path / "results.jsonl"
+    first = cli("--resume", str(state), http_server.url("/hello?n=1"))
+    assert first.returncode == 0, first.stderr
+    with open(state, "a", encoding="utf-8") as handle:
+        handle.write('{"input": "<args>", "line": 2, "url": "ht')  # what a kill -9 can leave
+    again = cli("-q", "--resume", str(state), http_server.url("/hello?n=1"), http_server.url("/hello?n=2"))
+    assert again.returncode == 0, again.stderr
+    assert "asynchttp: %s: 1 unreadable line(s) ignored" % state in again.stderr
+    assert [r.target for r in http_server.requests] == ["/hello?n=1", "/hello?n=2"]
+    lines = state.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["line"] == 2
+
+
+def test_resume_file_unusable(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    proc = cli("--resume", str(tmp_path), http_server.url("/hello"))
+    assert proc.returncode == 2
+    assert "cannot use resume file" in proc.stderr and http_server.requests == []
+
+
+# ------------------------------------------------------------------ downloads
+
+
+def test_downloads_named_by_a_template(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    urls = [http_server.url("/bytes?n=%d" % n) for n in (10, 2000)] + [http_server.url("/hello")]
+    proc = cli("-o", str(out), "--output-template", "{host}/{line}-{name}", "--jsonl", *urls)
+    assert proc.returncode == 0, proc.stderr
+    records = {r["line"]: r for r in records_of(proc.stdout)}
+    assert records[1]["file"] == str(out / "127.0.0.1" / "1-bytes")
+    assert records[3]["file"] == str(out / "127.0.0.1" / "3-hello")
+    assert Path(records[3]["file"]).read_bytes() == b"hello world"
+    assert [Path(records[n]["file"]).stat().st_size for n in (1, 2)] == [10, 2000]
+    assert [r["bytes"] for _, r in sorted(records.items())] == [10, 2000, 11]
+    assert not list(out.rglob("*.part"))
