@@ -77,8 +77,11 @@ from httplib2 import (  # noqa: F401 - re-exported
 )
 
 from ._errors import ShutdownError
+from ._facts import Attempt, Timings
 from ._http import BlockingHttp, Http
 from ._promise import ContentPromise, Promise, ResponsePromise
+from ._ratelimit import RateLimit
+from ._retry import Retry
 
 __version__ = "0.1.0"
 
@@ -117,6 +120,10 @@ __all__ = [
     "ResponsePromise",
     "ContentPromise",
     "ShutdownError",
+    "Retry",
+    "RateLimit",
+    "Attempt",
+    "Timings",
     "Response",
     "HttpLib2Error",
     "HttpLib2ErrorWithResponse",

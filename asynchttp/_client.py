@@ -39,7 +39,7 @@ from asynchttp_lowhaio import HttpConnectError, HttpConnectTimeoutError, HttpDns
 from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 from asynchttp_lowhaio._rules import without_userinfo
 
-from . import _loop, _proxy, _uri
+from . import _facts, _loop, _proxy, _retry, _uri
 from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
 from ._promise import CANCELLED_AND_NOTIFIED, PENDING, Promise, RequestFuture, run_done_callbacks
 
@@ -142,8 +142,9 @@ class Flow(Protocol):
 # The job: one request, and its Future
 
 
-class _Job(RequestFuture):
-    """A queued request. Small on purpose: any number of them may wait."""
+class _Job(RequestFuture, _facts.FactsMixin):
+    """A queued request. Small on purpose: any number of them may wait. Its
+    ``attempts`` and ``timings`` are the request's facts (``_facts``)."""
 
     __slots__ = (
         "http",
@@ -159,6 +160,9 @@ class _Job(RequestFuture):
         "task",
         "stack",
         "flow",
+        "_queued",
+        "_record",
+        "_retry",
     )
 
     def __init__(
@@ -173,8 +177,12 @@ class _Job(RequestFuture):
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
         flow: Optional[Flow] = None,
+        retry: Any = None,
     ) -> None:
         RequestFuture.__init__(self)
+        self._queued = _facts.monotonic()
+        self._record: Optional[_facts.RequestRecord] = None
+        self._retry = retry  # the request's own Retry, False (none) or None (the Http's)
         self.http = http
         self.client = client
         self.uri = uri
@@ -333,6 +341,7 @@ class _Client:
         self.pool_options: Optional[_PoolOptions] = None
         self.closed = False
         self.wakeups = 0  # loop wake-ups asked for by submitters (one per batch, not per request)
+        self.resilience = _retry.Resilience(None, None)  # the Http sets its retry and rate limit
         self._init_loop_state()
 
     def _init_loop_state(self) -> None:
@@ -622,6 +631,7 @@ class _Client:
             logger.debug("request %d started: %s %s", job.request_id, job.method, _safe_uri(job.uri))
         job.task = task
         self.running.add(job)
+        _facts.begin(job, self.resilience)
         if debug:
             _current_request_id.set(job.request_id)
         try:
@@ -678,6 +688,7 @@ class _Client:
             raise
 
     def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
+        _facts.finish(job)
         if error is not None:
             logger.warning(
                 "request %d failed: %s %s: %s", job.request_id, job.method, _safe_uri(job.uri), describe(error)
@@ -858,6 +869,7 @@ class _Client:
             )
         gen.inflight += 1
         phase = PHASE_HEAD
+        record = _facts.CURRENT.get()
         try:
             code, response_headers, response_body = await gen.request(
                 method.encode("latin-1"),
@@ -867,8 +879,11 @@ class _Client:
                 if stream is not None
                 else (asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator),
                 get_logger_adapter=_core_log_adapter if debug else None,
+                before_send=None if record is None else record.before_send,
             )
             phase = PHASE_BODY
+            if record is not None:
+                record.note_head(response_body.opened)
             content = await asynchttp_lowhaio.buffered(response_body)
         except HttpError as exc:
             raise self._mapped(exc, scheme, authority, phase) from exc

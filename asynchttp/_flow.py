@@ -18,6 +18,7 @@ import contextvars
 import threading
 from typing import Any, Optional
 
+from . import _facts
 from ._client import _DEBUG, _current_request_id, _Job, _origin, logger
 from ._semantics import default_user_agent
 
@@ -57,6 +58,7 @@ class _Flow:
         if flow.cancelled or job.cancelled():
             return  # cancelled while queued: its runner has stopped waiting
         outcome: tuple[Any, Optional[BaseException]]
+        flow.context.run(_facts.adopt, job)  # its sends note their attempts on the job
         try:
             result = flow.context.run(
                 _flow_request,

@@ -21,18 +21,20 @@ import socket
 import sys
 import traceback
 import weakref
-from typing import Any, Callable, Mapping, Optional, TypedDict
+from typing import Any, Callable, Mapping, Optional, TypedDict, Union
 
 import httplib2
 
 import asynchttp_lowhaio
 from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 
-from . import _httplib2, _loop
+from . import _httplib2, _loop, _retry
 from ._client import _DEBUG, _Client, _Job, _run_callback, _safe_uri, build_response, logger, split_uri
 from ._errors import ShutdownError
 from ._flow import _POOL_CONNECTIONS, _Flow, _flow_state, _holds_real_connection, _PoolConnection
 from ._promise import ContentPromise, Promise, ResponsePromise
+from ._ratelimit import RateLimit
+from ._retry import Retry
 from ._semantics import (
     _send_with_retries,  # httplib2's _conn_request over send_once
     body_bytes,
@@ -80,6 +82,8 @@ class _Config(TypedDict):
     max_connections: int
     max_connections_per_host: int
     core_options: dict[str, Any]
+    retry: Optional[Retry]
+    rate_limit: Optional[RateLimit]
 
 
 # ---------------------------------------------------------------------------
@@ -144,9 +148,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
     """httplib2.Http whose ``request()`` returns ``(response, content)`` promises at once.
 
     Positional arguments are httplib2's. Keyword-only extras: ``max_workers`` (callback
-    threads), ``max_connections`` and ``max_connections_per_host`` (the pool's limits)
-    and any option of ``asynchttp_lowhaio.Pool``. One instance may be shared by any
-    number of threads.
+    threads), ``max_connections`` and ``max_connections_per_host`` (the pool's limits),
+    ``retry`` (a :class:`asynchttp.Retry`: retries with backoff; None, the default,
+    retries exactly as httplib2 does), ``rate_limit`` (a :class:`asynchttp.RateLimit`:
+    requests per second per host; None: no limit) and any option of
+    ``asynchttp_lowhaio.Pool``. One instance may be shared by any number of threads.
 
     It is a subclass of httplib2's own ``Http`` (the class taken at import), so
     ``isinstance(http, httplib2.Http)`` holds for libraries that check it, and the
@@ -190,8 +196,14 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         max_workers: int = 5,
         max_connections: int = 100,
         max_connections_per_host: int = 100,
+        retry: Optional[Retry] = None,
+        rate_limit: Optional[RateLimit] = None,
         **core_options: Any,
     ) -> None:
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError("retry must be an asynchttp.Retry or None, not %s" % type(retry).__name__)
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError("rate_limit must be an asynchttp.RateLimit or None, not %s" % type(rate_limit).__name__)
         unknown = set(core_options) - CORE_OPTIONS
         if unknown:
             raise TypeError("unknown Http option(s): %s" % ", ".join(sorted(unknown)))
@@ -219,6 +231,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             "max_connections": max_connections,
             "max_connections_per_host": max_connections_per_host,
             "core_options": dict(core_options),
+            "retry": retry,
+            "rate_limit": rate_limit,
         }
         self._start_client()
 
@@ -226,6 +240,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         self._id = next(_http_ids)
         config = self._config
         client = _Client("http%d" % self._id, config["max_connections"], config["max_workers"])
+        client.resilience = _retry.Resilience(config.get("retry"), config.get("rate_limit"))
         self._client = client
         self._finalizer = weakref.finalize(self, _shutdown_collected, client)
         self._finalizer.atexit = False  # exit has its own, ordered, shutdown
@@ -334,8 +349,13 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         redirections: int = DEFAULT_MAX_REDIRECTS,
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
+        *,
+        retry: Union[Retry, None, bool] = None,
     ) -> tuple[ResponsePromise, ContentPromise]:
         """Queue the request; return ``(response, content)`` promises at once.
+
+        ``retry``: this request's :class:`asynchttp.Retry`, overriding the Http's;
+        False: none (httplib2's own retries); None (default): the Http's.
 
         Arguments are checked here as httplib2 checks them (a relative URI, a bad
         header or method, an unknown scheme raise now). Network errors surface when a
@@ -352,7 +372,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if client.flow_threads and callback is None and _flow_state.http is self:
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
-        job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
+        job = self._submit(uri, method, body, headers, redirections, connection_type, callback, retry=retry)
         return ResponsePromise(job), ContentPromise(job)
 
     def _submit(
@@ -365,12 +385,15 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
         created: Optional[list[_Job]] = None,
+        retry: Union[Retry, None, bool] = None,
     ) -> _Job:
         client = self._client
         if client.closed:
             raise ShutdownError("this Http was shut down; it takes no new requests")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
+        if retry is not None and retry is not False and not isinstance(retry, Retry):
+            raise TypeError("retry must be an asynchttp.Retry, False or None, not %r" % (retry,))
         try:
             scheme = split_uri(uri)[0]
             if scheme not in _DEFAULT_PORTS and not connection_type:
@@ -394,7 +417,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             seamed = _learn_seams(type(self))
         if seamed or connection_type or (self.connections and _holds_real_connection(self.connections)):
             flow = _Flow()
-        job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow)
+        job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow, retry)
         if callback is not None:
             job.stack = _capture_stack()
         if logger.isEnabledFor(_DEBUG):
@@ -433,7 +456,10 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             conn.close()  # connection_type connections, as httplib2 closes them
         self.certificates.clear()
         self.clear_credentials()
-        self._client.retire_pool(self._pool_options())
+        client = self._client
+        # requests waiting for their next try end now (their pool is the one retired)
+        _retry.interrupt_backoffs(client.resilience, client.loop, "Http.close()")
+        client.retire_pool(self._pool_options())
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -441,7 +467,9 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         """Refuse new requests; finish (or cancel) the pending ones; free the pool and
         the callback workers. With ``wait``, return once all of that is done."""
         self._finalizer.detach()
-        self._client.shutdown(wait, cancel_pending)
+        client = self._client
+        _retry.interrupt_backoffs(client.resilience, client.loop, "Http.shutdown()", stop=True)
+        client.shutdown(wait, cancel_pending)
         if wait and self.connections:
             # connection_type connections (http.client objects) hold their sockets
             # until closed; every request that could use them is over
@@ -520,6 +548,8 @@ class BlockingHttp(Http):
         redirections: int = DEFAULT_MAX_REDIRECTS,
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
+        *,
+        retry: Union[Retry, None, bool] = None,
     ) -> tuple[httplib2.Response, bytes]:
         try:
             client = self._client
@@ -531,7 +561,7 @@ class BlockingHttp(Http):
         created: list[_Job] = []
         try:
             answer: tuple[httplib2.Response, bytes] = self._submit(
-                uri, method, body, headers, redirections, connection_type, callback, created
+                uri, method, body, headers, redirections, connection_type, callback, created, retry
             ).result()
             return answer
         except BaseException:
