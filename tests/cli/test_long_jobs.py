@@ -305,3 +305,54 @@ def test_downloads_named_by_a_template(cli: Cli, http_server: TestServer, tmp_pa
     assert [Path(records[n]["file"]).stat().st_size for n in (1, 2)] == [10, 2000]
     assert [r["bytes"] for _, r in sorted(records.items())] == [10, 2000, 11]
     assert not list(out.rglob("*.part"))
+
+
+# ------------------------------------------------------------------ retries and politeness
+
+
+def test_retries_are_on_by_default_and_recorded(cli: Cli) -> None:
+    from tests.servers.flaky import FlakyServer, answer
+
+    script = {
+        "/busy": [answer(503, {"Retry-After": "0"}), answer(429, {"Retry-After": "0"}), answer(200, body=b"done")],
+        "/gone": [answer(503, {"Retry-After": "0"})],
+    }
+    with FlakyServer(script=script) as server:
+        proc = cli("--jsonl", server.url("/busy"), server.url("/gone"))
+        records = {r["url"]: r for r in records_of(proc.stdout)}
+        busy, gone = records[server.url("/busy")], records[server.url("/gone")]
+        assert (busy["outcome"], busy["status"], busy["bytes"], busy["attempts"]) == ("ok", 200, 4, 3)
+        assert len(busy["retries"]) == 2
+        assert "503" in busy["retries"][0] and "429" in busy["retries"][1]
+        # the default --retry 3: four tries in all, then the last answer is the outcome
+        assert (gone["outcome"], gone["status"], gone["attempts"]) == ("server_error", 503, 4)
+        assert server.count("/busy") == 3 and server.count("/gone") == 4
+        assert proc.returncode == 1
+        off = cli("--jsonl", "--retry", "0", server.url("/gone"))
+        (record,) = records_of(off.stdout)
+        assert (record["status"], record["attempts"], record["retries"]) == (503, 1, [])
+        assert server.count("/gone") == 5
+
+
+def test_rate_per_host_paces_arrivals(cli: Cli) -> None:
+    from tests.servers.flaky import FlakyServer
+
+    with FlakyServer() as server:
+        urls = [server.url("/r%d" % n) for n in range(5)]
+        proc = cli("-q", "-c", "5", "--rate", "2/s", "--rate-burst", "1", *urls)
+        assert proc.returncode == 0, proc.stderr
+        assert server.count() == 5
+        # one at once, then two a second: never more than three within any second
+        assert server.arrivals_per_window(1.0) <= 3
+    with FlakyServer() as server:  # the same job without --rate: all five at once
+        urls = [server.url("/r%d" % n) for n in range(5)]
+        assert cli("-q", "-c", "5", *urls).returncode == 0
+        assert server.arrivals_per_window(1.0) == 5
+
+
+def test_per_host_limits_connections(cli: Cli, http_server: TestServer) -> None:
+    urls = [http_server.url("/slow?delay=0.05&n=%d" % n) for n in range(6)]
+    proc = cli("-q", "-c", "6", "--per-host", "1", *urls)
+    assert proc.returncode == 0, proc.stderr
+    assert len(http_server.requests) == 6
+    assert len({r.conn_id for r in http_server.requests}) == 1
