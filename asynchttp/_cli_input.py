@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zlib
 from array import array
 from dataclasses import dataclass
@@ -70,21 +71,37 @@ class Malformed:
 Entry = Union[Item, Malformed]
 
 
+# The common case, checked in one match: scheme, a host name or IPv4 address of the
+# usual characters, an optional port of at most 5 digits, then path/query/fragment
+# without whitespace or control characters. Anything else goes the long way (urlsplit),
+# which also says what is wrong.
+_PLAIN_URL = re.compile(
+    r"(?i:https?)://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::(\d{1,5}))?(?:[/?#][^\x00-\x20\x7f]*)?"
+)
+
+
 def url_problem(url: str) -> Optional[str]:
     """Why ``url`` cannot be fetched as given, or None when it is an absolute http(s) URL."""
+    match = _PLAIN_URL.fullmatch(url)
+    if match is not None:
+        port = match.group(1)
+        if port is None or 0 < int(port) <= 65535:
+            return None
     if any(ch in _BAD_URL_CHARS for ch in url):
         return "whitespace or a control character in the URL"
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
         return "not a valid URL (%s)" % exc
     if scheme not in ("http", "https"):
         return "not an http:// or https:// URL"
     if not host:
         return "no host in the URL"
+    if port == 0:
+        return "port 0 in the URL"
     return None
 
 

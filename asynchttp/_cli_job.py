@@ -88,6 +88,7 @@ class JobConfig:
     retry: Any = None  # an asynchttp.Retry, or None for no retries
     rate_limit: Any = None  # an asynchttp.RateLimit, or None
     grace: float = 10.0
+    engine: str = "facade"  # or "core": see _cli_core
 
 
 # ------------------------------------------------------------------ error phases
@@ -217,11 +218,31 @@ def _outcome_of(item: Any, tag: Any, future: Any) -> Outcome:
     return Outcome(item, tag, response, content, None, future)
 
 
+class _Waiter:
+    """``concurrent.futures``' waiter protocol: called by the settling thread, it only
+    queues the future."""
+
+    __slots__ = ("put",)
+
+    def __init__(self, done: "queue.SimpleQueue[Any]") -> None:
+        self.put = done.put
+
+    def add_result(self, future: Any) -> None:
+        self.put(future)
+
+    def add_exception(self, future: Any) -> None:
+        self.put(future)
+
+    def add_cancelled(self, future: Any) -> None:
+        self.put(future)
+
+
 def bounded(http: Any, items: Iterable[dict[str, Any]], window: int) -> Iterator[Outcome]:
     """At most ``window`` requests of ``items`` queued or in flight; outcomes as they
     complete. Items are pulled only when there is room. Closing the generator cancels
     what is still in flight."""
     done: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+    waiter = _Waiter(done)
     in_flight: dict[Any, tuple[dict[str, Any], Any]] = {}
     source = iter(items)
     exhausted = False
@@ -243,7 +264,14 @@ def bounded(http: Any, items: Iterable[dict[str, Any]], window: int) -> Iterator
                     continue
                 future = response.future
                 in_flight[future] = (item, tag)
-                future.add_done_callback(done.put)
+                # concurrent.futures' waiter protocol (as as_completed uses it): the thread
+                # that settles the request queues it here directly; add_done_callback
+                # would cost a hand-off to a callback worker per request
+                with future._condition:
+                    if not future.done():
+                        future._waiters.append(waiter)
+                        continue
+                done.put(future)
             if not in_flight:
                 return
             future = done.get()
@@ -746,4 +774,10 @@ def run_job(
     done: Optional[DoneSet] = None,
     stopper: Optional[Stopper] = None,
 ) -> Stats:
+    """Run the job on the engine ``config.engine`` names: "facade" (``asynchttp.Http``)
+    or "core" (the core pool on this thread, ``_cli_core``)."""
+    if config.engine == "core":
+        from ._cli_core import run_core_job
+
+        return run_core_job(entries, config, on_record, done, stopper)
     return Job(entries, config, on_record, done, stopper).run()
