@@ -42,7 +42,7 @@ MAX_REDIRECTS = 5  # httplib2's DEFAULT_MAX_REDIRECTS
 def eligible(config: JobConfig, inputs: Optional[Inputs], verbose: bool = False) -> Optional[str]:
     """Why this job needs the facade's engine, or None when the core engine can run it."""
     if verbose:
-        return "-v (the facade's request log)"
+        return "-v"
     if config.cache is not None:
         return "--cache"
     if config.output_dir is not None:

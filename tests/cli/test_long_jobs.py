@@ -24,6 +24,10 @@ from tests.servers.http_server import TestServer
 
 Cli = Callable[..., subprocess.CompletedProcess]
 
+# The jobs below run on both engines (--engine core: the core pool on the main thread;
+# --engine facade: asynchttp.Http), which must agree on every record and count.
+ENGINES = pytest.mark.parametrize("engine", ["core", "facade"])
+
 
 def records_of(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -80,7 +84,10 @@ def test_a_url_file_on_stdin_is_streamed_too(cli: Cli, http_server: TestServer) 
 # ------------------------------------------------------------------ malformed lines
 
 
-def test_malformed_lines_are_reported_skipped_and_counted(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+@ENGINES
+def test_malformed_lines_are_reported_skipped_and_counted(
+    cli: Cli, http_server: TestServer, tmp_path: Path, engine: str
+) -> None:
     url_file = tmp_path / "urls.txt"
     lines = [
         http_server.url("/hello?n=1"),
@@ -93,7 +100,7 @@ def test_malformed_lines_are_reported_skipped_and_counted(cli: Cli, http_server:
         http_server.url("/hello?n=4"),
     ]
     url_file.write_bytes("\n".join(lines).encode() + b"\nhttp://h/\xff\n")
-    proc = cli("--jsonl", "-i", str(url_file))
+    proc = cli("--engine", engine, "--jsonl", "-i", str(url_file))
     assert proc.returncode == 4, proc.stderr
     assert sorted(r.target for r in http_server.requests) == ["/hello?n=1", "/hello?n=2", "/hello?n=4"]
     records = {r["line"]: r for r in records_of(proc.stdout)}
@@ -114,17 +121,19 @@ def test_malformed_lines_are_reported_skipped_and_counted(cli: Cli, http_server:
 # ------------------------------------------------------------------ the records
 
 
-def test_a_record_names_the_final_url_after_redirects(cli: Cli, http_server: TestServer) -> None:
+@ENGINES
+def test_a_record_names_the_final_url_after_redirects(cli: Cli, http_server: TestServer, engine: str) -> None:
     url = http_server.url("/redirect?to=/redirect%3Fto%3D/hello")
-    proc = cli("--jsonl", url)
+    proc = cli("--engine", engine, "--jsonl", url)
     assert proc.returncode == 0, proc.stderr
     (record,) = records_of(proc.stdout)
     assert (record["url"], record["final_url"], record["status"]) == (url, http_server.url("/hello"), 200)
     assert [r.path for r in http_server.requests] == ["/redirect", "/redirect", "/hello"]
 
 
+@ENGINES
 def test_summary_counts_match_the_records_and_the_exit_status(
-    cli: Cli, http_server: TestServer, tmp_path: Path
+    cli: Cli, http_server: TestServer, tmp_path: Path, engine: str
 ) -> None:
     url_file = tmp_path / "urls.txt"
     url_file.write_text(
@@ -141,7 +150,7 @@ def test_summary_counts_match_the_records_and_the_exit_status(
         )
         + "\n"
     )
-    proc = cli("--jsonl", "--retry", "0", "-i", str(url_file))
+    proc = cli("--engine", engine, "--jsonl", "--retry", "0", "-i", str(url_file))
     outcomes = Counter(r["outcome"] for r in records_of(proc.stdout))
     assert outcomes == Counter(ok=2, client_error=1, server_error=2, error=1, malformed=1)
     summary = summary_of(proc.stderr)
@@ -153,9 +162,9 @@ def test_summary_counts_match_the_records_and_the_exit_status(
     assert proc.returncode == 4 and summary["exit"].startswith("4 ")
     # without the malformed line the worst is the transport error, then the 4xx/5xx
     url_file.write_text("\n".join(url_file.read_text().splitlines()[:-1]) + "\n")
-    assert cli("--retry", "0", "-q", "-i", str(url_file)).returncode == 3
+    assert cli("--engine", engine, "--retry", "0", "-q", "-i", str(url_file)).returncode == 3
     url_file.write_text("\n".join(url_file.read_text().splitlines()[:-1]) + "\n")
-    assert cli("--retry", "0", "-q", "-i", str(url_file)).returncode == 1
+    assert cli("--engine", engine, "--retry", "0", "-q", "-i", str(url_file)).returncode == 1
 
 
 # ------------------------------------------------------------------ stop and resume
@@ -172,9 +181,10 @@ def _start(args: list[str]) -> subprocess.Popen[str]:
     )
 
 
+@ENGINES
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
-    http_server: TestServer, tmp_path: Path, signum: signal.Signals
+    http_server: TestServer, tmp_path: Path, signum: signal.Signals, engine: str
 ) -> None:
     count = 30
     url_file = tmp_path / "urls.txt"
@@ -184,7 +194,7 @@ def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
         + "".join(http_server.url("/slow?delay=0.2&n=%d" % n) + "\n" for n in range(count))
         + "not a url\n"
     )
-    args = ["-q", "-c", "3", "-i", str(url_file), "--resume", str(state)]
+    args = ["--engine", engine, "-q", "-c", "3", "-i", str(url_file), "--resume", str(state)]
     proc = _start(args)
     try:
         wait_for(lambda: len(http_server.requests) >= 6, "six requests at the server")
@@ -235,12 +245,13 @@ def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
     assert len(http_server.requests) == count
 
 
+@ENGINES
 def test_a_second_signal_cancels_those_in_flight_and_they_are_fetched_on_resume(
-    http_server: TestServer, tmp_path: Path
+    http_server: TestServer, tmp_path: Path, engine: str
 ) -> None:
     state = tmp_path / "results.jsonl"
     held = [http_server.url("/wait?key=held&n=%d" % n) for n in range(2)]
-    args = ["-q", "-c", "2", "--resume", str(state), *held, http_server.url("/hello")]
+    args = ["--engine", engine, "-q", "-c", "2", "--resume", str(state), *held, http_server.url("/hello")]
     proc = _start(args)
     try:
         assert http_server.wait_arrived("held", 2, timeout=CHILD_TIMEOUT)
@@ -310,7 +321,8 @@ def test_downloads_named_by_a_template(cli: Cli, http_server: TestServer, tmp_pa
 # ------------------------------------------------------------------ retries and politeness
 
 
-def test_retries_are_on_by_default_and_recorded(cli: Cli) -> None:
+@ENGINES
+def test_retries_are_on_by_default_and_recorded(cli: Cli, engine: str) -> None:
     from tests.servers.flaky import FlakyServer, answer
 
     script = {
@@ -318,7 +330,7 @@ def test_retries_are_on_by_default_and_recorded(cli: Cli) -> None:
         "/gone": [answer(503, {"Retry-After": "0"})],
     }
     with FlakyServer(script=script) as server:
-        proc = cli("--jsonl", server.url("/busy"), server.url("/gone"))
+        proc = cli("--engine", engine, "--jsonl", server.url("/busy"), server.url("/gone"))
         records = {r["url"]: r for r in records_of(proc.stdout)}
         busy, gone = records[server.url("/busy")], records[server.url("/gone")]
         assert (busy["outcome"], busy["status"], busy["bytes"], busy["attempts"]) == ("ok", 200, 4, 3)
@@ -334,12 +346,13 @@ def test_retries_are_on_by_default_and_recorded(cli: Cli) -> None:
         assert server.count("/gone") == 5
 
 
-def test_rate_per_host_paces_arrivals(cli: Cli) -> None:
+@ENGINES
+def test_rate_per_host_paces_arrivals(cli: Cli, engine: str) -> None:
     from tests.servers.flaky import FlakyServer
 
     with FlakyServer() as server:
         urls = [server.url("/r%d" % n) for n in range(5)]
-        proc = cli("-q", "-c", "5", "--rate", "2/s", "--rate-burst", "1", *urls)
+        proc = cli("--engine", engine, "-q", "-c", "5", "--rate", "2/s", "--rate-burst", "1", *urls)
         assert proc.returncode == 0, proc.stderr
         assert server.count() == 5
         # one at once, then two a second: never more than three within any second
@@ -350,9 +363,25 @@ def test_rate_per_host_paces_arrivals(cli: Cli) -> None:
         assert server.arrivals_per_window(1.0) == 5
 
 
-def test_per_host_limits_connections(cli: Cli, http_server: TestServer) -> None:
+@ENGINES
+def test_per_host_limits_connections(cli: Cli, http_server: TestServer, engine: str) -> None:
     urls = [http_server.url("/slow?delay=0.05&n=%d" % n) for n in range(6)]
-    proc = cli("-q", "-c", "6", "--per-host", "1", *urls)
+    proc = cli("--engine", engine, "-q", "-c", "6", "--per-host", "1", *urls)
     assert proc.returncode == 0, proc.stderr
     assert len(http_server.requests) == 6
     assert len({r.conn_id for r in http_server.requests}) == 1
+
+
+def test_the_core_engine_refuses_what_only_the_facade_does(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    for extra, why in (
+        (["--cache", str(tmp_path / "c")], "--cache"),
+        (["-o", str(tmp_path / "o")], "-o"),
+        (["-v"], "-v"),
+        (["-i", "-"], "input from a pipe"),
+    ):
+        proc = cli("--engine", "core", *extra, http_server.url("/hello"), input="")
+        assert proc.returncode == 2, proc.stderr
+        assert "--engine core cannot run this job (%s needs --engine facade)" % why in proc.stderr
+    proc = cli("--engine", "core", http_server.url("/hello"), http_proxy="http://127.0.0.1:9")
+    assert proc.returncode == 2 and "a proxy in the environment" in proc.stderr
+    assert http_server.requests == []
