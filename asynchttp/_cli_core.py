@@ -231,7 +231,7 @@ class CoreJob(Job):
             location = _header(headers, b"location") if status in _REDIRECTS else None
             if config.follow_redirects and location and hops < MAX_REDIRECTS:
                 hops += 1
-                reasons.append("redirect %d to %s" % (status, location))
+                reasons.append("redirect (%d)" % status)
                 url = urljoin(url, location)
                 if status == 303 or (status in (301, 302) and method_text not in ("GET", "HEAD")):
                     # httplib2 follows 302 and 303 with GET (and drops the body)
