@@ -703,13 +703,24 @@ def execute(
     reporter.keep = keep_results
 
     def on_stop(name: str) -> None:
-        if bar is not None:
-            bar.clear()
-        stderr.write(
-            "%s: %s: no new requests; waiting up to %g s for those in flight (again to cancel them)\n"
-            % (PROG, name, config.grace)
+        # May run inside a signal handler, perhaps while this thread is in the middle
+        # of writing to stderr: a buffered write from here could fail as reentrant, so
+        # the line goes straight to the file descriptor (on a new line after the bar).
+        text = "%s%s: %s: no new requests; waiting up to %g s for those in flight (again to cancel them)\n" % (
+            "\n" if bar is not None else "",
+            PROG,
+            name,
+            config.grace,
         )
-        stderr.flush()
+        try:
+            fd = stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (in-process use)
+            stderr.write(text)
+            return
+        try:
+            os.write(fd, text.encode("utf-8", "replace"))
+        except OSError:
+            pass
 
     stopper = _cli_job.Stopper(config.grace, on_stop).install()
     try:
@@ -805,6 +816,8 @@ def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[st
     continue_downloads = args.continue_flag or args.continue_at is not None
     if continue_downloads and args.output_dir is None:
         raise UsageError("-C -/--continue needs -o/--output-dir")
+    if continue_downloads and not _cli_job.supports_sink():
+        raise UsageError("-C -/--continue needs bodies streamed to disk (Http.request(sink=...)), not in this version")
     try:
         _cli_job.file_name(args.output_template, 1, _cli_input.Item(_cli_input.ARGV, 1, "http://h/p"))
     except ValueError as exc:

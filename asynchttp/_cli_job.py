@@ -581,6 +581,13 @@ def make_http(config: JobConfig) -> Any:
     return http
 
 
+def supports_sink() -> bool:
+    """Whether this asynchttp streams bodies to disk (``Http.request(sink=...)``)."""
+    import asynchttp
+
+    return supports(asynchttp.Http, "sink")
+
+
 def supports(http: Any, name: str) -> bool:
     """Whether ``http.request`` takes the keyword ``name`` (a feature of the library)."""
     try:

@@ -385,3 +385,39 @@ def test_the_core_engine_refuses_what_only_the_facade_does(cli: Cli, http_server
     proc = cli("--engine", "core", http_server.url("/hello"), http_proxy="http://127.0.0.1:9")
     assert proc.returncode == 2 and "a proxy in the environment" in proc.stderr
     assert http_server.requests == []
+
+
+def _ranged_file(http_server: TestServer, data: bytes) -> None:
+    """/file on ``http_server``: ``data``, with Range support (206 and Content-Range)."""
+    from tests.servers.http_server import Request, Response
+
+    async def serve(request: Request) -> Response:
+        wanted = request.header("range")
+        if wanted and wanted.startswith("bytes=") and wanted.endswith("-"):
+            start = int(wanted[len("bytes=") : -1])
+            headers = [("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))]
+            return Response(status=206, body=data[start:], headers=headers)
+        return Response(status=200, body=data)
+
+    http_server.route("/file", serve)
+
+
+def test_continue_resumes_a_partial_download_with_range(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
+    from asynchttp import _cli_job
+
+    if not _cli_job.supports_sink():
+        proc = cli("-o", str(tmp_path), "-C", "-", http_server.url("/file"))
+        assert proc.returncode == 2 and "-C -/--continue needs bodies streamed to disk" in proc.stderr
+        assert http_server.requests == []
+        return
+    data = bytes(range(256)) * 64
+    _ranged_file(http_server, data)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "file.part").write_bytes(data[:1000])  # what an interrupted run left
+    proc = cli("-o", str(out), "--output-template", "{name}", "-C", "-", "--jsonl", http_server.url("/file"))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "file").read_bytes() == data and not (out / "file.part").exists()
+    assert [r.header("range") for r in http_server.requests] == ["bytes=1000-"]
+    (record,) = records_of(proc.stdout)
+    assert (record["status"], record["file"]) == (206, str(out / "file"))
