@@ -76,12 +76,14 @@ from httplib2 import (  # noqa: F401 - re-exported
     urlnorm,
 )
 
+from ._bulk import Outcome
 from ._errors import ShutdownError
 from ._facts import Attempt, Timings
 from ._http import BlockingHttp, Http
 from ._promise import ContentPromise, Promise, ResponsePromise
 from ._ratelimit import RateLimit
 from ._retry import Retry
+from ._sink import ResumeError
 
 __version__ = "0.1.0"
 
@@ -124,6 +126,8 @@ __all__ = [
     "RateLimit",
     "Attempt",
     "Timings",
+    "Outcome",
+    "ResumeError",
     "Response",
     "HttpLib2Error",
     "HttpLib2ErrorWithResponse",

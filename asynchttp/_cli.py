@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, NoReturn, Optional, Sequence
 from urllib.parse import urlsplit
 
-from asynchttp_lowhaio import _rules
+from asynchttp_lowhaio import TOKEN_TEXT
 
-from . import _cli_input, _cli_job
+from . import _cli_core, _cli_input, _cli_job
 from ._cli_job import JobConfig, Record, Stats
 
 __all__ = ["main", "JobConfig", "Record", "Stats", "LOG_FORMAT", "format_summary", "execute"]
@@ -41,7 +41,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOG_FORMAT = "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
 
 # RFC 9110 token: what a method or header name may be (the core's grammar).
-_TOKEN = _rules.TOKEN_TEXT
+_TOKEN = TOKEN_TEXT
 
 
 class UsageError(Exception):
@@ -724,7 +724,8 @@ def execute(
 
     stopper = _cli_job.Stopper(config.grace, on_stop).install()
     try:
-        stats = _cli_job.run_job(iter(entries), config, reporter, done, stopper)
+        run_job = _cli_core.run_core_job if config.engine == "core" else _cli_job.run_job
+        stats = run_job(iter(entries), config, reporter, done, stopper)
         if stats.interrupted and inputs is not None:
             stats.not_read = inputs.not_read()
         elif stats.interrupted and total is not None:
@@ -847,8 +848,6 @@ def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[st
         inputs = _cli_input.Inputs(list(args.urls), list(args.input), stdin)
     except _cli_input.InputError as exc:
         raise UsageError(str(exc)) from None
-    from . import _cli_core
-
     needs_facade = _cli_core.eligible(config, inputs, args.verbose)
     if args.engine == "core" and needs_facade is not None:
         inputs.close()

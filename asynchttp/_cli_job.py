@@ -781,10 +781,5 @@ def run_job(
     done: Optional[DoneSet] = None,
     stopper: Optional[Stopper] = None,
 ) -> Stats:
-    """Run the job on the engine ``config.engine`` names: "facade" (``asynchttp.Http``)
-    or "core" (the core pool on this thread, ``_cli_core``)."""
-    if config.engine == "core":
-        from ._cli_core import run_core_job
-
-        return run_core_job(entries, config, on_record, done, stopper)
+    """Run the job through ``asynchttp.Http`` (``_cli_core`` has the other engine)."""
     return Job(entries, config, on_record, done, stopper).run()

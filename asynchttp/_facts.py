@@ -68,6 +68,29 @@ class Timings(NamedTuple):
         return {name: (None if value is None else round(value - origin, 6)) for name, value in self._asdict().items()}
 
 
+_FIELD_DOCS = {
+    Attempt: {
+        "number": "1 for the request's first send, then 2, 3...",
+        "started": "When the send began (``time.monotonic()``), before any rate-limit wait.",
+        "ended": "When its answer was read, or its failure met (``time.monotonic()``).",
+        "status": "The answer's status code; None after a failure.",
+        "error": "The failure (exception class and message, no credentials); None for an answer.",
+        "retry_reason": "Why another send followed this one; None for the last.",
+    },
+    Timings: {
+        "queued": "``request()`` was called.",
+        "started": "A runner took the request from the queue (None: it never did).",
+        "connected": "The last attempt's new TCP connection was made (None: reused).",
+        "tls_done": "That connection's TLS handshake ended (None: reused, or plain http).",
+        "first_byte": "The last attempt's response head arrived.",
+        "done": "The outcome was known, before any callback ran.",
+    },
+}
+for _cls, _docs in _FIELD_DOCS.items():
+    for _name, _doc in _docs.items():
+        getattr(_cls, _name).__doc__ = _doc
+
+
 class RequestRecord:
     """The facts of one request as they are gathered (loop side, one writer)."""
 

@@ -6,14 +6,14 @@ small job (``_client._Job``, the request's Future) and hands it to the Http's lo
 side (``_client._Client``), which runs httplib2's policies over the core pool.
 
 The rest lives beside this module: ``_client`` (the bridge to the loop thread and the
-per-request job), ``_flow`` (httplib2's own request flow, for subclasses overriding its
-seams and for ``connection_type``), ``_tunnels`` (TLS settings, proxies and tunnels:
-what each core pool is built from).
+per-request job), ``_wire`` (one request on a core pool, as http.client writes it),
+``_flow`` (httplib2's own request flow and its thread-local, for subclasses overriding
+its seams and for ``connection_type``), ``_tunnels`` (TLS settings, proxies and
+tunnels: what each core pool is built from).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import inspect
 import itertools
 import re
@@ -21,26 +21,33 @@ import socket
 import sys
 import traceback
 import weakref
-from typing import Any, Callable, Mapping, Optional, TypedDict, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypedDict, Union
 
 import httplib2
 
 import asynchttp_lowhaio
-from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
+from asynchttp_lowhaio import DEFAULT_PORTS as _DEFAULT_PORTS
 
-from . import _httplib2, _loop, _retry
-from ._client import _DEBUG, _Client, _Job, _run_callback, _safe_uri, build_response, logger, split_uri
+from . import _bulk, _httplib2, _loop, _retry, _sink
+from ._client import _DEBUG, _Client, _Job, _run_callback, logger
 from ._errors import ShutdownError
-from ._flow import _POOL_CONNECTIONS, _Flow, _flow_state, _holds_real_connection, _PoolConnection
+from ._flow import (
+    _POOL_CONNECTIONS,
+    _Flow,
+    _holds_real_connection,
+    _PoolConnection,
+    in_flow_of,
+    run_in_flow,
+    send_through_pool,
+)
 from ._promise import ContentPromise, Promise, ResponsePromise
 from ._ratelimit import RateLimit
 from ._retry import Retry
-from ._semantics import (
-    _send_with_retries,  # httplib2's _conn_request over send_once
-    body_bytes,
-    exception_to_response,
-)
+from ._semantics import body_bytes, exception_to_response
 from ._tunnels import _default_ca_certs, _PoolOptions, _Tunnels
+from ._uri import safe_uri
+from ._uri import uri_parts as split_uri
+from ._wire import build_response
 
 __all__ = ["Http", "BlockingHttp", "ShutdownError", "split_uri", "build_response"]
 
@@ -278,33 +285,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         client = self._client
         if client.pool_options is None:
             client.pool_options = self._pool_options()
-        flow = _flow_state.flow
-        if flow is not None and flow.cancelled:
-            raise concurrent.futures.CancelledError()  # cancelled before this send: nothing goes out
-
-        async def send_unless_cancelled() -> tuple[httplib2.Response, Any]:
-            # Checked again on the loop: a cancel that lands between the hand-off and
-            # this coroutine's first step must not let the request go out.
-            if flow is not None and flow.cancelled:
-                raise concurrent.futures.CancelledError()
-            return await _send_with_retries(
-                self, client.send_once, conn.scheme, conn.authority, request_uri, method, body, checked
-            )
-
-        send = client.run_holding(send_unless_cancelled)
-        if flow is not None:
-            flow.sends.add(send)
-            if flow.cancelled:
-                send.cancel()
-        try:
-            sent: tuple[httplib2.Response, Any] = send.result()
-            return sent
-        except BaseException:
-            send.cancel()  # an interrupt while waiting: the send must not go on alone
-            raise
-        finally:
-            if flow is not None:
-                flow.sends.discard(send)
+        return send_through_pool(self, client, conn, request_uri, method, body, checked)
 
     def _httplib2_request(
         self, uri: str, method: str, body: Any, headers: Any, redirections: int, connection_type: Any
@@ -324,21 +305,18 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             if isinstance(self.connections.get(key), _PoolConnection):
                 # a stand-in must not take the place of the class the caller asked for
                 self.connections.pop(key, None)
-        state = _flow_state
-        previous = state.http
-        state.http = self
-        client = self._client
-        with client.flow_lock:
-            client.flow_threads += 1
-        try:
-            answer: tuple[httplib2.Response, Any] = _HTTPLIB2_HTTP.request(
-                self, uri, method, body, headers, redirections, connection_type
-            )
-            return answer
-        finally:
-            state.http = previous
-            with client.flow_lock:
-                client.flow_threads -= 1
+        return run_in_flow(
+            self,
+            self._client,
+            _HTTPLIB2_HTTP.request,
+            self,
+            uri,
+            method,
+            body,
+            headers,
+            redirections,
+            connection_type,
+        )
 
     def request(
         self,
@@ -350,6 +328,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
         *,
+        sink: Any = None,
+        resume: bool = False,
         retry: Union[Retry, None, bool] = None,
     ) -> tuple[ResponsePromise, ContentPromise]:
         """Queue the request; return ``(response, content)`` promises at once.
@@ -364,15 +344,25 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         A subclass overriding ``request``, ``_request`` or ``_conn_request``, or a
         ``connection_type``, makes the request run httplib2's own flow on a worker
         thread of this Http (never on the loop); see ``_conn_request``.
+
+        ``sink``: a path (``str`` or ``os.PathLike``) or an object with
+        ``.write(bytes)``; the final 2xx answer's body goes there as it arrives
+        instead of into memory (the content promise resolves to ``b""``,
+        ``future.body_bytes`` counts what was written). A path is written as
+        ``<path>.part`` and renamed once complete. ``resume=True`` (a path sink)
+        continues an existing ``.part`` with a ``Range`` request. See
+        ``asynchttp._sink`` and docs/bulk.rst.
         """
         try:
             client = self._client
         except AttributeError:
             return _foreign_request(Http, self, uri, method, body, headers, redirections, connection_type)
-        if client.flow_threads and callback is None and _flow_state.http is self:
+        if client.flow_threads and callback is None and in_flow_of(self):
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
-        job = self._submit(uri, method, body, headers, redirections, connection_type, callback, retry=retry)
+        job = self._submit(
+            uri, method, body, headers, redirections, connection_type, callback, None, sink, resume, retry
+        )
         return ResponsePromise(job), ContentPromise(job)
 
     def _submit(
@@ -385,6 +375,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
         created: Optional[list[_Job]] = None,
+        sink: Any = None,
+        resume: bool = False,
         retry: Union[Retry, None, bool] = None,
     ) -> _Job:
         client = self._client
@@ -409,6 +401,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
                 raise
             # httplib2 turns these into its synthetic 400 response too: a promise of it
             return self._answered(uri, method, callback, exception_to_response(exc), created)
+        sink_state = None
+        if sink is not None or resume:
+            if sink is None:
+                raise ValueError("resume=True needs a sink")
+            sink_state, headers = _sink.prepare(sink, resume, method, headers)
         if client.pool_options is None:
             client.pool_options = self._pool_options()
         flow = None
@@ -418,10 +415,15 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if seamed or connection_type or (self.connections and _holds_real_connection(self.connections)):
             flow = _Flow()
         job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow, retry)
+        if sink_state is not None:
+            if flow is not None:
+                raise ValueError("sink= needs asynchttp's own request flow: no connection_type, no overridden seams")
+            job.sink = sink_state
+            sink_state.future = job
         if callback is not None:
             job.stack = _capture_stack()
         if logger.isEnabledFor(_DEBUG):
-            logger.debug("request %d queued: %s %s", job.request_id, method, _safe_uri(uri))
+            logger.debug("request %d queued: %s %s", job.request_id, method, safe_uri(uri))
         if created is not None:
             created.append(job)  # before it is queued: an interrupt from here on can cancel it
         client.submit(job)
@@ -448,9 +450,44 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             client.workers.submit(_run_callback, job, result, None)
         return job
 
+    def imap(self, items: Iterable[Any], window: int = 100, ordered: bool = False) -> Iterator[_bulk.Outcome]:
+        """Feed this Http from ``items`` (any iterable, even endless), at most
+        ``window`` requests at a time; yield an :class:`Outcome` per item as each
+        completes, or in input order with ``ordered``.
+
+        Each item is a ``str`` (a GET of that URI) or a mapping of ``request()``
+        keyword arguments (``"uri"`` required; ``"method"``, ``"body"``,
+        ``"headers"``, ``"redirections"``, ``"connection_type"``, ``"callback"``,
+        ``"retry"``, ``"sink"``, ``"resume"``) plus an optional ``"tag"`` handed
+        back on the outcome. Items are pulled lazily, when a slot is free.
+
+        ``window`` counts the requests submitted and not yet yielded: queued, in
+        flight, or (``ordered``) finished and waiting for an earlier one. Memory is
+        bounded by it whatever the input's length. The next items are submitted
+        before an outcome is yielded.
+
+        Errors never raise out of the loop: a failed request, an item that
+        ``request()`` refuses, or a cancelled request is an outcome with ``error``
+        set. An exception raised by ``items`` itself propagates, after the
+        outstanding requests are cancelled.
+
+        Ending early cancels the outstanding requests: breaking out of the loop
+        (when the generator is closed: at once for ``for o in http.imap(...)``; use
+        ``contextlib.closing`` when you keep a reference), an exception in the
+        loop's body, Ctrl-C, or ``close()``/``shutdown()`` from any thread (the
+        loop then ends without yielding the outstanding items).
+
+        On a ``BlockingHttp`` too the requests run concurrently. Item callbacks run
+        on the worker threads, before their outcome is yielded. Never call it from
+        asynchttp's loop thread. See docs/bulk.rst.
+        """
+        return _bulk.imap(self, Http.request, items, window, ordered)
+
     def close(self) -> None:
         """httplib2's close(): drop pooled connections (requests in flight finish on
-        theirs), and clear certificates and credentials."""
+        theirs), and clear certificates and credentials. An ``imap`` in progress
+        ends, its outstanding requests cancelled."""
+        _bulk.stop_runs(self)
         existing, self.connections = self.connections, {}
         for conn in existing.values():
             conn.close()  # connection_type connections, as httplib2 closes them
@@ -465,7 +502,9 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
 
     def shutdown(self, wait: bool = True, cancel_pending: bool = False) -> None:
         """Refuse new requests; finish (or cancel) the pending ones; free the pool and
-        the callback workers. With ``wait``, return once all of that is done."""
+        the callback workers. With ``wait``, return once all of that is done. An
+        ``imap`` in progress ends, its outstanding requests cancelled."""
+        _bulk.stop_runs(self)
         self._finalizer.detach()
         client = self._client
         _retry.interrupt_backoffs(client.resilience, client.loop, "Http.shutdown()", stop=True)
@@ -549,19 +588,21 @@ class BlockingHttp(Http):
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
         *,
+        sink: Any = None,
+        resume: bool = False,
         retry: Union[Retry, None, bool] = None,
     ) -> tuple[httplib2.Response, bytes]:
         try:
             client = self._client
         except AttributeError:
             return _foreign_request(BlockingHttp, self, uri, method, body, headers, redirections, connection_type)
-        if client.flow_threads and callback is None and _flow_state.http is self:
+        if client.flow_threads and callback is None and in_flow_of(self):
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         created: list[_Job] = []
         try:
             answer: tuple[httplib2.Response, bytes] = self._submit(
-                uri, method, body, headers, redirections, connection_type, callback, created, retry
+                uri, method, body, headers, redirections, connection_type, callback, created, sink, resume, retry
             ).result()
             return answer
         except BaseException:

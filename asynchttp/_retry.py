@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, FrozenSet, Iterable, Optional
 
+from asynchttp_lowhaio import IDEMPOTENT_METHODS as _CORE_IDEMPOTENT_METHODS
 from asynchttp_lowhaio import (
     HttpConnectionClosedError,
     HttpConnectionError,
@@ -47,6 +48,7 @@ from asynchttp_lowhaio import (
     HttpLocalError,
     HttpPoolClosedError,
     HttpTlsError,
+    without_userinfo,
 )
 
 from ._facts import RequestRecord
@@ -66,8 +68,8 @@ __all__ = [
 
 logger = logging.getLogger("asynchttp")
 
-# RFC 9110 9.2.2: repeating these cannot change the outcome on the server.
-IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+# RFC 9110 9.2.2, the core's list: repeating these cannot change the outcome on the server.
+IDEMPOTENT_METHODS = frozenset(m.decode("ascii") for m in _CORE_IDEMPOTENT_METHODS)
 
 # Answers that say the server did not act on the request (RFC 6585 4, RFC 9110
 # 15.6.4): the only statuses a non-idempotent request is sent again for. A 502 or
@@ -328,14 +330,7 @@ def _describe_failure(exc: BaseException) -> str:
     text = "%s: %s" % (type(exc).__name__, exc)
     if cause is not None and cause is not exc:
         text += " (core %s)" % type(cause).__name__
-    return _without_userinfo(text)
-
-
-_USERINFO = re.compile(r"//[^/?#\s'\"]*@")
-
-
-def _without_userinfo(text: str) -> str:
-    return _USERINFO.sub("//", text) if "@" in text else text
+    return without_userinfo(text)
 
 
 _DELTA_SECONDS = re.compile(r"[0-9]+")

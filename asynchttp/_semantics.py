@@ -37,7 +37,11 @@ from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import httplib2
 
-from . import _auth, _cache, _decode, _facts, _httplib2, _redirects, _retry, _uri
+from asynchttp_lowhaio import without_userinfo
+
+from . import _auth, _cache, _decode, _facts, _httplib2, _redirects, _retry, _sink, _uri
+from ._body import FILE_BLOCK, ChunkedBody, body_bytes, body_to_bytes, read_blocks
+from ._protocols import HttpAttributes
 from ._retry import IDEMPOTENT_METHODS
 
 __all__ = [
@@ -91,97 +95,13 @@ def current_retries() -> int:
     return retries
 
 
-def _latin1(text: str, what: str = "body") -> bytes:
-    # http.client encodes str bodies as Latin-1 and raises UnicodeEncodeError otherwise
-    try:
-        return text.encode("iso-8859-1")
-    except UnicodeEncodeError as exc:
-        raise UnicodeEncodeError(
-            exc.encoding,
-            exc.object,
-            exc.start,
-            exc.end,
-            "%s (%.20r) is not valid Latin-1. Use %s.encode('utf-8') if you want to send it encoded in UTF-8."
-            % (what.title(), text[exc.start : exc.end], what),
-        ) from None
-
-
-# http.client reads a file body in blocks of this size and sends each as one chunk.
-FILE_BLOCK = 8192
-
-
-class ChunkedBody(bytes):
-    """A body http.client would send chunked (a file or an iterable: its length is not
-    known up front), read at the call. ``sizes`` are the chunks http.client would write,
-    or None for a file read in full ``FILE_BLOCK`` blocks (the usual case)."""
-
-    sizes: Optional[tuple[int, ...]] = None
-
-
-def body_bytes(body: Any) -> Optional[bytes]:
-    """The request body as bytes, accepting what httplib2 (through http.client) accepts.
-
-    bytes as is; str as Latin-1; a file-like object is read, on the calling thread,
-    from its current position (so a second send after a redirect reads what is left,
-    as http.client would), block by block; other buffers (bytearray, memoryview,
-    array) copied; any other iterable joined. File and iterable bodies come back as
-    :class:`ChunkedBody`: http.client sends those chunked, and so does asynchttp.
-    """
-    if body is None or isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return _latin1(body)
-    read = getattr(body, "read", None)
-    if read is not None:  # before the buffer check: http.client prefers read() too (mmap)
-        return read_blocks(read)
-    try:
-        return memoryview(body).tobytes()  # bytearray, memoryview, array: sent with a length
-    except TypeError:
-        pass
-    try:
-        pieces = iter(body)
-    except TypeError:
-        raise TypeError(
-            "body must be bytes, str, a file or an iterable of bytes, not %s" % type(body).__name__
-        ) from None
-    parts = [_latin1(p) if isinstance(p, str) else bytes(p) for p in pieces]
-    parts = [p for p in parts if p]  # http.client skips empty pieces (one would end the body)
-    chunked = ChunkedBody(b"".join(parts))
-    chunked.sizes = tuple(len(p) for p in parts)
-    return chunked
-
-
-def read_blocks(read: Callable[[int], Any]) -> ChunkedBody:
-    """Read a file as http.client does, block by block, remembering the block sizes
-    only when one came back short before the end (a pipe, a socket)."""
-    blocks = []
-    while True:
-        block = read(FILE_BLOCK)
-        if not block:
-            break
-        blocks.append(_latin1(block) if isinstance(block, str) else bytes(block))
-    chunked = ChunkedBody(b"".join(blocks))
-    if any(len(block) != FILE_BLOCK for block in blocks[:-1]):
-        chunked.sizes = tuple(len(block) for block in blocks)
-    return chunked
-
-
-async def body_to_bytes(body: Any) -> Optional[bytes]:
-    """:func:`body_bytes` on the loop: a file-like body is read in the loop's
-    executor (it may be a slow disk), everything else converted at once."""
-    read = getattr(body, "read", None)
-    if read is not None and not isinstance(body, (bytes, str)):
-        return await asyncio.get_running_loop().run_in_executor(None, read_blocks, read)
-    return body_bytes(body)
-
-
 # httplib2's retry rules, with the policy's, live in _retry (the one place that
 # decides whether a request is sent again); these names stay importable from here.
 is_retryable_failure = _retry.httplib2_verdict
 
 
 async def _send_with_retries(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     scheme: str,
     authority: str,
@@ -238,18 +158,18 @@ def _note_failure(record: _facts.RequestRecord, started: float, exc: BaseExcepti
 
 
 async def _answer(
-    http: Any, method: str, response: httplib2.Response, content: bytes
+    http: HttpAttributes, method: str, response: httplib2.Response, content: bytes
 ) -> tuple[httplib2.Response, bytes]:
     if method == "HEAD":
         return response, b""
-    if _decode.needs_decoding(response):  # else httplib2's decoder leaves all as is
+    if _decode.needs_decoding(response) and content is not _sink.SUNK:  # a sink's body is kept as sent
         content = await _decode.decode_content_async(response, content, http.limit_kwargs)
     return response, content
 
 
 async def _send_with_policy(
     record: _facts.RequestRecord,
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     scheme: str,
     authority: str,
@@ -275,13 +195,11 @@ async def _send_with_policy(
         started = record.begin_attempt()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "request %d attempt %d: %s %s://%s%s",
+                "request %d attempt %d: %s %s",
                 record.request_id,
                 len(record.attempts) + 1,
                 method,
-                scheme,
-                _retry._without_userinfo(authority),
-                request_uri,
+                without_userinfo("%s://%s%s" % (scheme, authority, request_uri)),
             )
         try:
             response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
@@ -362,7 +280,7 @@ _NEVER = False
 
 
 async def run_httplib2_request(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     uri: str,
     method: str = "GET",
@@ -409,7 +327,7 @@ async def run_httplib2_request(
 
 
 async def _run_hop(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     uri: str,
     method: str = "GET",
@@ -444,7 +362,7 @@ async def _run_hop(
 
 
 def prepare_request(
-    http: Any, uri: str, headers: Optional[Mapping[Any, Any]], connection_type: Any
+    http: HttpAttributes, uri: str, headers: Optional[Mapping[Any, Any]], connection_type: Any
 ) -> tuple[dict[str, str], _uri.RequestTarget]:
     """The request as httplib2 has it before the cache: the headers normalised (by the
     Http's own ``_normalize_headers``, which a subclass may override) with httplib2's
@@ -474,7 +392,7 @@ _NO_LOOKUP = _cache.CacheLookup(None, None, email.message.Message(), b"")
 
 
 async def look_up_cache(
-    http: Any, target: _uri.RequestTarget, method: str, headers: dict[str, str]
+    http: HttpAttributes, target: _uri.RequestTarget, method: str, headers: dict[str, str]
 ) -> _cache.CacheLookup:
     """httplib2's cache lookup: the stored entry for the request's URI, with what
     httplib2 does on finding it: ``If-Match`` added to a write (lost-update
@@ -499,7 +417,7 @@ async def look_up_cache(
 
 
 async def answer_from_cache(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -570,7 +488,7 @@ def not_cached(entry: _cache.CacheLookup) -> tuple[httplib2.Response, bytes]:
 
 
 async def send_and_conclude(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -596,7 +514,12 @@ async def send_and_conclude(
 
 
 async def send_with_auth(
-    http: Any, send_once: SendOnce, target: _uri.RequestTarget, method: str, body: Any, headers: dict[str, str]
+    http: HttpAttributes,
+    send_once: SendOnce,
+    target: _uri.RequestTarget,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
 ) -> tuple[httplib2.Response, bytes]:
     """Send with httplib2's authentication: a known credential for the URI signs the
     request first; a Digest ``stale=true`` signs again and resends once; a 401 tries
@@ -634,7 +557,7 @@ async def send_with_auth(
 
 
 async def follow_redirect(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -709,7 +632,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_in_flight.clear)
 
 
-def _in_flight_key(http: Any, uri: Any) -> Optional[tuple[int, int, str]]:
+def _in_flight_key(http: HttpAttributes, uri: Any) -> Optional[tuple[int, int, str]]:
     """The key a cacheable request leads or waits under: its cache key, on this Http."""
     try:
         defrag_uri = _uri.split_uri(uri).defrag_uri

@@ -3,6 +3,7 @@
 Real sockets on 127.0.0.1 (TLS optional), one thread per connection, keep-alive.
 What it does is scripted two ways:
 
+* before ``start()`` the port is bound but not listening: connections are refused;
 * per new connection, in order (``connections=[...]``): ``"serve"`` (the default
   once the list is used up), ``"reset"`` (a TCP reset before reading anything: for
   TLS, before the handshake, so the client knows nothing was sent), or ``"close"``
@@ -45,6 +46,7 @@ class Answer:
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Optional[bytes] = None  # None: the path
+    delay: float = 0.0  # seconds to wait before answering
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,10 @@ class ResetAfter:
 Step = Union[Answer, ResetAfter]
 
 
-def answer(status: int = 200, headers: Optional[Mapping[str, str]] = None, body: Optional[bytes] = None) -> Answer:
-    return Answer(status, dict(headers or {}), body)
+def answer(
+    status: int = 200, headers: Optional[Mapping[str, str]] = None, body: Optional[bytes] = None, delay: float = 0.0
+) -> Answer:
+    return Answer(status, dict(headers or {}), body, delay)
 
 
 def reset_after() -> ResetAfter:
@@ -114,14 +118,16 @@ class FlakyServer:
         self._socks: set[socket.socket] = set()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Bound now (its port is known), listening from start(): until then a
+        # connection to it is refused.
         self._listener.bind((host, 0))
-        self._listener.listen(128)
         self.port = self._listener.getsockname()[1]
         self.scheme = "https" if ssl_context is not None else "http"
 
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> "FlakyServer":
+        self._listener.listen(128)
         leaks.register(self)
         thread = threading.Thread(target=self._accept_loop, name="asynchttp-test-flaky-accept", daemon=True)
         self._threads.append(thread)
@@ -231,6 +237,8 @@ class FlakyServer:
                 step = self._step_for(request)
                 if isinstance(step, ResetAfter):
                     _reset(raw)
+                    return
+                if step.delay and self._stop.wait(step.delay):
                     return
                 sock.sendall(_response(step, request.path))
                 if (request.header("connection") or "").lower() == "close":
