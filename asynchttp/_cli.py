@@ -824,6 +824,9 @@ def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[st
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     output_dir = _make_dir(args.output_dir, "create output directory") if args.output_dir is not None else None
+    if output_dir is not None and not any(name.lower() == "accept-encoding" for name in headers):
+        # bodies go to disk as received: ask for them as they are (as wget does)
+        headers["Accept-Encoding"] = "identity"
     if args.cache is not None:
         _make_dir(args.cache, "use cache directory")
     config = JobConfig(

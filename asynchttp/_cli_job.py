@@ -706,8 +706,12 @@ class Job:
         record.final_url = final_url_of(item.url, response)
         record.fromcache = bool(getattr(response, "fromcache", False))
         if self.sink and pending.path is not None:
-            record.nbytes = int(getattr(future, "body_bytes", 0) or 0)
-            record.path = str(pending.path) if pending.path.exists() else None
+            # the sink takes a 2xx body only; any other answer's body came into memory
+            if 200 <= status < 300:
+                record.nbytes = int(getattr(future, "body_bytes", 0) or 0)
+                record.path = str(pending.path) if pending.path.exists() else None
+            else:
+                record.nbytes = len(outcome.content or b"")
         else:
             body = outcome.content
             record.nbytes = len(body)
