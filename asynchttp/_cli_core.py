@@ -186,10 +186,10 @@ class CoreJob(Job):
             now = loop.time()
             if first_try is None:
                 first_try = now
-            parts = urlsplit(url)
             before_send = None
             if self.buckets is not None:
                 # the token is taken once the request holds its connection (as the facade does)
+                parts = urlsplit(url)
                 before_send = functools.partial(self.buckets.take, parts.scheme.lower(), parts.netloc)
             try:
                 code, headers, body = await self.request(
@@ -216,12 +216,12 @@ class CoreJob(Job):
                     reasons.append(decision.reason)
                     await asyncio.sleep(decision.delay)
                     continue
-                error = _errors.to_httplib2_error(exc, parts.hostname or "")
+                error = _errors.to_httplib2_error(exc, urlsplit(url).hostname or "")
                 record.error = error
                 record.phase = error_phase(exc)
                 break
             status = int(code)
-            if retry is not None:
+            if retry is not None and status in retry.statuses:
                 retry_after = _header(headers, b"retry-after")
                 decision = _retry.after_answer(retry, method_text, status, retry_after, tries, loop.time() - first_try)
                 if decision is not None and decision.retry:
