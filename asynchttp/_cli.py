@@ -107,7 +107,6 @@ class _VersionAction(argparse.Action):
 
 
 DEFAULT_CONCURRENCY = 10
-DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_MAX_TIME = 300.0
 DEFAULT_GRACE = 10.0
@@ -117,6 +116,15 @@ EXIT_STATUS_HELP = (
     "3 some got no answer (transport error); 4 malformed input lines were skipped (when several "
     "apply, the largest); 130 stopped by Ctrl-C, 143 stopped by SIGTERM."
 )
+
+
+def _core_socket_timeout() -> float:
+    """The core's own inactivity timeout: what applies when --timeout is not given."""
+    import inspect
+
+    import asynchttp_lowhaio
+
+    return float(inspect.signature(asynchttp_lowhaio.Pool).parameters["socket_timeout"].default)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         metavar="SECONDS",
         type=_positive_float,
-        default=DEFAULT_TIMEOUT,
-        help="connect and inactivity timeout of each attempt (default %g)" % DEFAULT_TIMEOUT,
+        help="connect and inactivity timeout of each attempt (default %g; the whole response head"
+        " must then arrive within 3 times it, at most 60)" % _core_socket_timeout(),
     )
     limits.add_argument(
         "--retry",

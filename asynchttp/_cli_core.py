@@ -262,13 +262,15 @@ class CoreJob(Job):
         config = self.config
         if config.rate_limit is not None:
             self.buckets = _ratelimit.Buckets(config.rate_limit)
-        timeout = config.timeout if config.timeout is not None else 60.0
         context = _ssl_context(config)
         per_host = config.per_host or config.concurrency
+        # no --timeout: the core's defaults, as the facade's Http(timeout=None) has them
+        timeouts: dict[str, Any] = {}
+        if config.timeout is not None:
+            timeouts = {"socket_timeout": config.timeout, "connect_timeout": config.timeout}
         self.request, close = core.Pool(
             get_ssl_context=lambda: context,
-            socket_timeout=timeout,
-            connect_timeout=timeout,
+            **timeouts,
             max_connections=max(config.concurrency, 1),
             max_connections_per_host=per_host,
             max_idle_connections=max(config.concurrency, 1),

@@ -151,7 +151,7 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         "--resume FILE",
         "--grace SECONDS",
         "--engine",
-        "(default 30)",
+        "(default 10; the whole response head",
         "--progress",
         "--no-progress",
         "--verbose",
