@@ -147,6 +147,17 @@ class CoreJob(Job):
         return None
 
     async def _worker(self) -> None:
+        try:
+            await self._work()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            # not a request's failure (those are records): a closed stdout, a bug.
+            # The other workers stop too, and the job ends with this exception.
+            self._abort()
+            raise
+
+    async def _work(self) -> None:
         loop = self.loop
         assert loop is not None
         while True:
@@ -287,7 +298,7 @@ class CoreJob(Job):
             await asyncio.gather(*self.tasks, return_exceptions=True)
             for task in self.tasks:
                 if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]  # a bug: not a request's failure
+                    raise task.exception()  # type: ignore[misc]  # not a request's failure
         finally:
             if self.grace_timer is not None:
                 self.grace_timer.cancel()

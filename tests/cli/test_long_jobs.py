@@ -421,3 +421,28 @@ def test_continue_resumes_a_partial_download_with_range(cli: Cli, http_server: T
     assert [r.header("range") for r in http_server.requests] == ["bytes=1000-"]
     (record,) = records_of(proc.stdout)
     assert (record["status"], record["file"]) == (206, str(out / "file"))
+
+
+@ENGINES
+def test_a_closed_stdout_ends_the_job(http_server: TestServer, tmp_path: Path, engine: str) -> None:
+    url_file = tmp_path / "urls.txt"
+    url_file.write_text("".join(http_server.url("/hello?n=%d" % n) + "\n" for n in range(2000)))
+    proc = subprocess.Popen(
+        cli_command("--engine", engine, "-c", "2", "-i", str(url_file)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=str(REPO),
+        env=child_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(b"200 ")
+        proc.stdout.close()  # as `| head -1` does
+        _, err = proc.communicate(timeout=CHILD_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert b"Traceback" not in err
+    assert len(http_server.requests) < 2000  # it stopped instead of fetching the rest
