@@ -16,7 +16,6 @@ input (streaming, malformed lines, the resume set) is ``_cli_input``. Exit statu
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -618,7 +617,6 @@ class Reporter:
         self.results: list[Record] = []
         self.keep = False
         self._next_flush = 0.0
-        self._dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
     def __call__(self, record: Record) -> None:
         if self.keep:
@@ -626,7 +624,7 @@ class Reporter:
         out_line = err_line = None
         json_line = None
         if self.jsonl or self.state is not None:
-            json_line = self._dumps(record.as_json()) + "\n"
+            json_line = _cli_job.json_line(record) + "\n"
             if self.state is not None:
                 self.state.write(json_line)
         if self.jsonl:

@@ -438,3 +438,32 @@ def test_bar_of_a_stream_shows_the_share_of_the_input_read() -> None:
     bar.update(True)
     bar.close()
     assert re.search(r"\[\?{24}\] 1 done [\d.]+ req/s failed 1 *\n$", unknown.getvalue())
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _cli_job.Record("urls.txt", 3, "http://h/a", "ok", status=200, final_url="http://h/b", nbytes=5, attempts=2),
+        _cli_job.Record(
+            'd\u00e9j\u00e0 "vu".txt',
+            7,
+            'http://h/\u00e9?q="1"\\',
+            "error",
+            error=TimeoutError("timed out\n(head)"),
+            phase="head",
+            attempts=4,
+            retries=["status 503, Retry-After 1: retry after 1 s", "redirect (301)"],
+            timings={"queued": 0.0, "connected": 0.001, "tls": None, "first_byte": 1e-06, "done": 12.5},
+        ),
+        _cli_job.Record("<args>", 1, None, "malformed", error_message="not UTF-8", text="\ufffd\x01"),
+        _cli_job.Record("<stdin>", 2, "http://h/", "client_error", status=404, fromcache=True, path="/tmp/x y"),
+        _cli_job.Record("<stdin>", 9, "http://h/", "cancelled"),
+    ],
+)
+def test_json_line_is_the_json_of_the_record(record: _cli_job.Record) -> None:
+    import json
+
+    line = _cli_job.json_line(record)
+    assert "\n" not in line
+    assert json.loads(line) == record.as_json()
+    assert list(json.loads(line)) == list(record.as_json())  # the same field order
