@@ -34,7 +34,8 @@ from ._cli_job import Job, JobConfig, Record, Stats, Stopper, error_phase, outco
 
 __all__ = ["eligible", "run_core_job"]
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_REDIRECTS = frozenset({300, 301, 302, 303, 307, 308})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # httplib2's SAFE_METHODS
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 MAX_REDIRECTS = 5  # httplib2's DEFAULT_MAX_REDIRECTS
 
@@ -95,6 +96,8 @@ class CoreJob(Job):
         if config.body is not None and not any(name.lower() == "content-length" for name in config.headers):
             headers.append((b"content-length", str(len(config.body)).encode("ascii")))
         self.headers = tuple(headers)
+        # after a 302/303 the body is dropped, and with it its framing
+        self.headers_without_body = tuple(pair for pair in headers if pair[0].lower() != b"content-length")
 
     # the loop side ------------------------------------------------------------
 
@@ -206,7 +209,7 @@ class CoreJob(Job):
                 code, headers, body = await self.request(
                     method,
                     url,
-                    headers=self.headers,
+                    headers=self.headers if has_body else self.headers_without_body,
                     body=self._body if has_body else core.empty_async_iterator,
                     before_send=before_send,
                 )
@@ -240,12 +243,14 @@ class CoreJob(Job):
                     await asyncio.sleep(decision.delay)
                     continue
             location = _header(headers, b"location") if status in _REDIRECTS else None
-            if config.follow_redirects and location and hops < MAX_REDIRECTS:
+            # httplib2's rule: a safe method follows every redirect, any method a 303 or 308
+            follows = method_text in _SAFE_METHODS or status in (303, 308)
+            if config.follow_redirects and location and follows and hops < MAX_REDIRECTS:
                 hops += 1
                 reasons.append("redirect (%d)" % status)
                 url = urljoin(url, location)
-                if status == 303 or (status in (301, 302) and method_text not in ("GET", "HEAD")):
-                    # httplib2 follows 302 and 303 with GET (and drops the body)
+                if status in (302, 303):
+                    # and follows 302 and 303 with GET, without the body
                     method, method_text, has_body = b"GET", "GET", False
                 tries = 0
                 first_try = None

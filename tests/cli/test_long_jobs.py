@@ -446,3 +446,24 @@ def test_a_closed_stdout_ends_the_job(http_server: TestServer, tmp_path: Path, e
     assert proc.returncode == 1, err
     assert b"Traceback" not in err
     assert len(http_server.requests) < 2000  # it stopped instead of fetching the rest
+
+
+@ENGINES
+@pytest.mark.parametrize(
+    "method, code, followed_with",
+    [("GET", 302, "GET"), ("POST", 302, None), ("POST", 303, "GET"), ("PUT", 308, "PUT"), ("GET", 307, "GET")],
+)
+def test_redirects_followed_as_httplib2_follows_them(
+    cli: Cli, http_server: TestServer, engine: str, method: str, code: int, followed_with: str | None
+) -> None:
+    url = http_server.url("/redirect?to=/echo&code=%d" % code)
+    proc = cli("--engine", engine, "--jsonl", "-X", method, "-d", "x", url)
+    (record,) = records_of(proc.stdout)
+    methods = [(r.method, r.path) for r in http_server.requests]
+    if followed_with is None:
+        assert (record["status"], record["final_url"]) == (code, url) and proc.returncode == 0
+        assert methods == [(method, "/redirect")]
+    else:
+        assert (record["status"], record["final_url"]) == (200, http_server.url("/echo"))
+        assert methods == [(method, "/redirect"), (followed_with, "/echo")]
+        assert (record["attempts"], record["retries"]) == (2, ["redirect (%d)" % code])
