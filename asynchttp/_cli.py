@@ -322,6 +322,11 @@ def parse_header(text: str) -> tuple[str, str]:
     value = value.strip()
     if any(ch in value for ch in "\r\n\x00"):
         raise UsageError("malformed header %r (CR, LF or NUL in the value)" % text)
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        # what HTTP/1.1 carries (http.client would fail each request on it instead)
+        raise UsageError("malformed header %r (a value must be Latin-1 text)" % text) from None
     return name, value
 
 

@@ -41,7 +41,7 @@ def test_bad_timeout(capsys: pytest.CaptureFixture[str], value: str) -> None:
     assert "argument --timeout:" in usage_error(capsys, "--timeout", value, "http://127.0.0.1:9/")
 
 
-@pytest.mark.parametrize("header", ["NoColon", "Bad Name: x", ": empty name", "X(y): z"])
+@pytest.mark.parametrize("header", ["NoColon", "Bad Name: x", ": empty name", "X(y): z", "X-Name: \u65e5\u672c"])
 def test_malformed_headers(capsys: pytest.CaptureFixture[str], header: str) -> None:
     line = usage_error(capsys, "-H", header, "http://127.0.0.1:9/")
     assert "malformed header %r" % header in line
