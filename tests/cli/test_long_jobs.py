@@ -210,7 +210,7 @@ def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
     assert summary["head"].startswith("asynchttp: stopped by %s: " % name)
     assert summary["head"].endswith(", 0 cancelled")  # the grace let those in flight finish
     first = records_of(state.read_text())
-    assert all(r["outcome"] == "ok" for r in first)
+    assert all(r["outcome"] == "ok" for r in first), first
     done = len(first)
     assert 6 <= done < count
     read_up_to = max(r["line"] for r in first)
