@@ -197,9 +197,8 @@ class CoreJob(Job):
         while True:
             tries += 1
             sends += 1
-            now = loop.time()
             if first_try is None:
-                first_try = now
+                first_try = loop.time()
             before_send = None
             if self.buckets is not None:
                 # the token is taken once the request holds its connection (as the facade does)
@@ -264,13 +263,7 @@ class CoreJob(Job):
         record.seconds = done - queued
         record.attempts = sends
         record.retries = reasons
-        record.timings = {
-            "queued": 0.0,
-            "connected": _rel(connected, queued),
-            "tls": _rel(tls_done, queued),
-            "first_byte": _rel(first_byte, queued),
-            "done": round(done - queued, 6),
-        }
+        record.raw_times = (queued, connected, tls_done, first_byte, done)
         return record
 
     async def _main(self) -> None:
@@ -330,10 +323,6 @@ def _header(headers: Any, name: bytes) -> Optional[str]:
         if key.lower() == name:
             return str(value.decode("latin-1"))
     return None
-
-
-def _rel(value: Optional[float], base: float) -> Optional[float]:
-    return None if value is None else round(value - base, 6)
 
 
 def run_core_job(

@@ -287,7 +287,7 @@ def bounded(http: Any, items: Iterable[dict[str, Any]], window: int) -> Iterator
 # ------------------------------------------------------------------ records
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One line of the JSONL: what became of one input entry."""
 
@@ -309,6 +309,23 @@ class Record:
     fromcache: bool = False
     path: Optional[str] = None
     text: Optional[str] = None  # a malformed line as read
+    # (queued, connected, tls_done, first_byte, done) as loop times: ``timings`` made
+    # only when a record is written (the core engine's hot path does not build it)
+    raw_times: Optional[tuple[float, Optional[float], Optional[float], Optional[float], float]] = None
+
+    def timing_dict(self) -> Optional[dict[str, Optional[float]]]:
+        """``timings``, or the same built from ``raw_times``: seconds after queued."""
+        raw = self.raw_times
+        if self.timings is not None or raw is None:
+            return self.timings
+        queued = raw[0]
+        return {
+            "queued": 0.0,
+            "connected": None if raw[1] is None else round(raw[1] - queued, 6),
+            "tls": None if raw[2] is None else round(raw[2] - queued, 6),
+            "first_byte": None if raw[3] is None else round(raw[3] - queued, 6),
+            "done": round(raw[4] - queued, 6),
+        }
 
     @property
     def ok(self) -> bool:
@@ -334,7 +351,7 @@ class Record:
             "bytes": self.nbytes,
             "attempts": self.attempts,
             "retries": self.retries,
-            "timings": self.timings,
+            "timings": self.timing_dict(),
             "error": self.error_text(),
             "phase": self.phase,
             "fromcache": self.fromcache,
@@ -360,7 +377,7 @@ def _num_or_null(value: Optional[float]) -> str:
 def json_line(record: Record) -> str:
     """``json.dumps(record.as_json())``, built by hand: a long job writes millions of
     these, and the generic encoder costs several times more per record."""
-    timings = record.timings
+    timings = record.timing_dict()
     if timings is None:
         timings_text = "null"
     else:

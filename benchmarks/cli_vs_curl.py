@@ -46,13 +46,20 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _timed(cmd: list[str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one run of ``cmd``."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=str(ROOT))
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit("%s failed (%d): %s" % (cmd[0], proc.returncode, proc.stderr.decode()[-2000:]))
-    return elapsed
+    return elapsed, _children_cpu() - cpu
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -62,6 +69,7 @@ def speed(args: argparse.Namespace) -> None:
     except NginxMissing as exc:
         print("nginx is not installed: %s" % exc)
         raise SystemExit(2) from None
+    load = os.getloadavg()[0]
     try:
         with tempfile.TemporaryDirectory(prefix="asynchttp-cli-bench-") as tmp:
             urls = Path(tmp) / "urls.txt"
@@ -75,24 +83,28 @@ def speed(args: argparse.Namespace) -> None:
             curl = ["curl", "-s", "-Z", "--parallel-max", c, "-K", str(config)]
             cli = [sys.executable, "-m", "asynchttp", "-q", "--no-progress", "-c", c, "--per-host", c]
             cli += ["--engine", args.engine, "-i", str(urls)]
-            curl_times, cli_times = [], []
+            curl_runs, cli_runs = [], []
             for _ in range(args.reps):
-                curl_times.append(_timed(curl))
-                cli_times.append(_timed(cli))
-            curl_s, cli_s = statistics.median(curl_times), statistics.median(cli_times)
+                curl_runs.append(_timed(curl))
+                cli_runs.append(_timed(cli))
             print(
-                "nginx %s on 127.0.0.1:%d, %d URLs of %d B, concurrency %s, %d reps (medians)"
-                % (nginx.version, nginx.port, args.urls, 100, c, args.reps)
+                "nginx %s on 127.0.0.1:%d, %d URLs of %d B, concurrency %s, %d reps interleaved (medians); "
+                "load average at the start %.1f" % (nginx.version, nginx.port, args.urls, 100, c, args.reps, load)
             )
-            print(
-                "curl -Z --parallel-max %s:  %.2f s  %8.0f req/s   (runs: %s)"
-                % (c, curl_s, args.urls / curl_s, ", ".join("%.2f" % t for t in curl_times))
-            )
-            print(
-                "asynchttp --engine %s:  %.2f s  %8.0f req/s   (runs: %s)"
-                % (args.engine, cli_s, args.urls / cli_s, ", ".join("%.2f" % t for t in cli_times))
-            )
-            print("ratio (asynchttp rate / curl rate): %.2f" % (curl_s / cli_s))
+            rates = {}
+            for name, runs in (
+                ("curl -Z --parallel-max " + c, curl_runs),
+                ("asynchttp --engine " + args.engine, cli_runs),
+            ):
+                wall = statistics.median(t for t, _ in runs)
+                cpu = statistics.median(u for _, u in runs)
+                rates[name] = args.urls / wall
+                print(
+                    "%-28s %6.2f s %8.0f req/s  CPU %5.1f us/req  (runs: %s)"
+                    % (name, wall, args.urls / wall, cpu / args.urls * 1e6, ", ".join("%.2f" % t for t, _ in runs))
+                )
+            curl_rate, cli_rate = rates.values()
+            print("ratio (asynchttp rate / curl rate): %.2f" % (cli_rate / curl_rate))
     finally:
         nginx.stop()
 
