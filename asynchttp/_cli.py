@@ -828,8 +828,6 @@ def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[st
     continue_downloads = args.continue_flag or args.continue_at is not None
     if continue_downloads and args.output_dir is None:
         raise UsageError("-C -/--continue needs -o/--output-dir")
-    if continue_downloads and not _cli_job.supports_sink():
-        raise UsageError("-C -/--continue needs bodies streamed to disk (Http.request(sink=...)), not in this version")
     try:
         _cli_job.file_name(args.output_template, 1, _cli_input.Item(_cli_input.ARGV, 1, "http://h/p"))
     except ValueError as exc:

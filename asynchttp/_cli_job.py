@@ -6,8 +6,7 @@ JSONL line): an answer, an error with its phase, a malformed line, or a request
 cancelled by a stop. ``Stats`` counts what the summary and the exit status say, in
 constant memory (latencies go into a log-scale histogram).
 
-Bounded submission is ``Http.imap`` when the Http has it (the library's own), else
-``bounded()`` below, the same contract over ``request()`` promises.
+Bounded submission is the library's ``Http.imap``; bodies for ``-o`` go to its sinks.
 
 A stop (Ctrl-C or SIGTERM, see ``Stopper``): no new request is started, the ones in
 flight get ``grace`` seconds to finish, then they are cancelled; a second signal
@@ -16,10 +15,8 @@ cancels at once. Every request that was started has a record either way.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
-import queue
 import re
 import signal
 import threading
@@ -28,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 from urllib.parse import unquote, urlsplit
 
 from ._cli_input import DoneSet, Item, Malformed
@@ -38,7 +35,6 @@ __all__ = [
     "Record",
     "Stats",
     "Stopper",
-    "bounded",
     "run_job",
     "error_phase",
     "file_name",
@@ -185,103 +181,6 @@ def file_name(template: str, n: int, item: Item) -> str:
     components = [_safe(piece) for piece in raw.split("/")]
     components = [piece for piece in components if piece]
     return "/".join(components) or "body-%d" % n
-
-
-# ------------------------------------------------------------------ bounded submission
-
-
-class Outcome:
-    """The end of one request: as the contract's ``Http.imap`` hands it back."""
-
-    __slots__ = ("item", "tag", "response", "content", "error", "future")
-
-    def __init__(self, item: Any, tag: Any, response: Any, content: Any, error: Any, future: Any) -> None:
-        self.item = item
-        self.tag = tag
-        self.response = response
-        self.content = content
-        self.error = error
-        self.future = future
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def _outcome_of(item: Any, tag: Any, future: Any) -> Outcome:
-    if future.cancelled():
-        import concurrent.futures
-
-        return Outcome(item, tag, None, None, concurrent.futures.CancelledError(), future)
-    error = future.exception()
-    if error is not None:
-        return Outcome(item, tag, None, None, error, future)
-    response, content = future.result()
-    return Outcome(item, tag, response, content, None, future)
-
-
-class _Waiter:
-    """``concurrent.futures``' waiter protocol: called by the settling thread, it only
-    queues the future."""
-
-    __slots__ = ("put",)
-
-    def __init__(self, done: "queue.SimpleQueue[Any]") -> None:
-        self.put = done.put
-
-    def add_result(self, future: Any) -> None:
-        self.put(future)
-
-    def add_exception(self, future: Any) -> None:
-        self.put(future)
-
-    def add_cancelled(self, future: Any) -> None:
-        self.put(future)
-
-
-def bounded(http: Any, items: Iterable[dict[str, Any]], window: int) -> Iterator[Outcome]:
-    """At most ``window`` requests of ``items`` queued or in flight; outcomes as they
-    complete. Items are pulled only when there is room. Closing the generator cancels
-    what is still in flight."""
-    done: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-    waiter = _Waiter(done)
-    in_flight: dict[Any, tuple[dict[str, Any], Any]] = {}
-    source = iter(items)
-    exhausted = False
-    try:
-        while True:
-            while not exhausted and len(in_flight) < window:
-                try:
-                    item = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                kwargs = dict(item)
-                tag = kwargs.pop("tag", None)
-                uri = kwargs.pop("uri")
-                try:
-                    response, _content = http.request(uri, **kwargs)
-                except Exception as exc:  # refused at the call
-                    yield Outcome(item, tag, None, None, exc, None)
-                    continue
-                future = response.future
-                in_flight[future] = (item, tag)
-                # concurrent.futures' waiter protocol (as as_completed uses it): the thread
-                # that settles the request queues it here directly; add_done_callback
-                # would cost a hand-off to a callback worker per request
-                with future._condition:
-                    if not future.done():
-                        future._waiters.append(waiter)
-                        continue
-                done.put(future)
-            if not in_flight:
-                return
-            future = done.get()
-            item, tag = in_flight.pop(future)
-            yield _outcome_of(item, tag, future)
-    finally:
-        for future in list(in_flight):
-            future.cancel()
 
 
 # ------------------------------------------------------------------ records
@@ -645,21 +544,6 @@ def make_http(config: JobConfig) -> Any:
     return http
 
 
-def supports_sink() -> bool:
-    """Whether this asynchttp streams bodies to disk (``Http.request(sink=...)``)."""
-    import asynchttp
-
-    return supports(asynchttp.Http, "sink")
-
-
-def supports(http: Any, name: str) -> bool:
-    """Whether ``http.request`` takes the keyword ``name`` (a feature of the library)."""
-    try:
-        return name in inspect.signature(http.request).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class Job:
     """One run: feeds the window from ``entries`` and turns outcomes into records."""
 
@@ -680,7 +564,6 @@ class Job:
         self.window: dict[int, _Pending] = {}
         self.n = 0
         self.http: Any = None
-        self.sink = False
 
     # the input side ----------------------------------------------------------
 
@@ -730,11 +613,10 @@ class Job:
             path = None
             if config.output_dir is not None:
                 path = config.output_dir / file_name(config.name_template, self.n, entry)
-                if self.sink:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    request["sink"] = str(path)
-                    if config.continue_downloads:
-                        request["resume"] = True
+                path.parent.mkdir(parents=True, exist_ok=True)
+                request["sink"] = str(path)
+                if config.continue_downloads:
+                    request["resume"] = True
             pending = _Pending(self.n, entry, time.perf_counter(), path)
             self.window[id(pending)] = pending
             request["tag"] = pending
@@ -742,7 +624,7 @@ class Job:
 
     # the output side ---------------------------------------------------------
 
-    def record_of(self, outcome: Outcome) -> Record:
+    def record_of(self, outcome: Any) -> Record:
         pending: _Pending = outcome.tag
         item = pending.item
         finished = time.perf_counter()
@@ -769,43 +651,25 @@ class Job:
         record.outcome = outcome_of_status(status)
         record.final_url = final_url_of(item.url, response)
         record.fromcache = bool(getattr(response, "fromcache", False))
-        if self.sink and pending.path is not None:
-            # the sink takes a 2xx body only; any other answer's body came into memory
-            if 200 <= status < 300:
-                record.nbytes = int(getattr(future, "body_bytes", 0) or 0)
-                record.path = str(pending.path) if pending.path.exists() else None
-            else:
-                record.nbytes = len(outcome.content or b"")
-        else:
-            body = outcome.content
-            record.nbytes = len(body)
-            if pending.path is not None:
-                try:
-                    pending.path.parent.mkdir(parents=True, exist_ok=True)
-                    pending.path.write_bytes(body)
-                    record.path = str(pending.path)
-                except OSError as exc:
-                    record.error = exc
-                    record.phase = None
-                    record.outcome = "error"
-                    record.status = None
+        if pending.path is not None and 200 <= status < 300:
+            # the sink took the body: on disk under its name once complete
+            record.nbytes = int(getattr(future, "body_bytes", 0) or 0)
+            record.path = str(pending.path) if pending.path.exists() else None
+        else:  # no -o, or not a 2xx (the sink takes a 2xx body only)
+            record.nbytes = len(outcome.content or b"")
         return record
 
-    def _outcomes(self) -> Iterator[Outcome]:
-        imap = getattr(self.http, "imap", None)
-        window = self.config.concurrency
-        if imap is not None:
-            return imap(self.requests(), window=window, ordered=False)  # type: ignore[no-any-return]
-        return bounded(self.http, self.requests(), window)
+    def _outcomes(self) -> Iterator[Any]:
+        """Bounded submission: the library's ``Http.imap`` (outcomes as they complete)."""
+        return self.http.imap(self.requests(), window=self.config.concurrency, ordered=False)  # type: ignore[no-any-return]
 
     def run(self) -> Stats:
         """The whole job; never raises for a request's failure (a stop ends it cleanly)."""
         stats = self.stats
         started = time.perf_counter()
-        outcomes: Optional[Iterator[Outcome]] = None
+        outcomes: Optional[Iterator[Any]] = None
         try:
             self.http = make_http(self.config)
-            self.sink = self.config.output_dir is not None and supports(self.http, "sink")
             outcomes = self._outcomes()
             for outcome in outcomes:
                 pending = outcome.tag

@@ -403,13 +403,6 @@ def _ranged_file(http_server: TestServer, data: bytes) -> None:
 
 
 def test_continue_resumes_a_partial_download_with_range(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
-    from asynchttp import _cli_job
-
-    if not _cli_job.supports_sink():
-        proc = cli("-o", str(tmp_path), "-C", "-", http_server.url("/file"))
-        assert proc.returncode == 2 and "-C -/--continue needs bodies streamed to disk" in proc.stderr
-        assert http_server.requests == []
-        return
     data = bytes(range(256)) * 64
     _ranged_file(http_server, data)
     out = tmp_path / "out"
