@@ -1,4 +1,5 @@
-"""Fetch YOUR list of URLs on a Dask cluster (needs ``pip install "asynchttp[dask]"``).
+# Needs the dask extra: pip install '.[dask]' (it brings dask[distributed]).
+"""Fetch YOUR list of URLs on a Dask cluster (needs the ``dask`` extra: ``pip install '.[dask]'``).
 
 When one machine's CPU, not the network, limits how fast a long list of URLs is
 fetched, the list can be fetched by the worker processes of a ``dask.distributed``
@@ -41,8 +42,11 @@ from urllib.parse import urlsplit
 
 try:
     from dask.distributed import Client, LocalCluster, WorkerPlugin, get_worker, wait
-except ImportError:  # pragma: no cover - the one-line message the README promises
-    sys.exit('examples/dask_fetch.py needs Dask: pip install "asynchttp[dask]"')
+except ImportError as missing:  # the one extra this example needs
+    sys.exit(
+        "examples/dask_fetch.py needs the dask extra: pip install '.[dask]' "
+        "(or pip install 'dask[distributed]'): %s" % missing
+    )
 
 import asynchttp
 
