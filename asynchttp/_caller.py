@@ -178,6 +178,11 @@ def run_here(
         error: BaseException = exc
         if isinstance(exc, HttpError):  # a core error the pipeline let through
             error = to_httplib2_error(exc, host_of(uri_parts(uri)[1]))
+        if getattr(error, "request_id", None) is None:
+            try:  # the number its log lines carry, as the loop path's errors carry it
+                error.request_id = request_id  # type: ignore[attr-defined]
+            except Exception:  # pragma: no cover - an exception type refusing attributes
+                pass
         logger.warning("request %d failed: %s %s: %s", request_id, method, safe_uri(uri), describe(error))
         if error is exc:
             raise

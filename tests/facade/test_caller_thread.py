@@ -154,6 +154,7 @@ def test_errors_are_httplib2s_as_on_the_loop(make_http: MakeHttp, http_server: T
             make_http(blocking=True, driver=driver).request(url)
         errors.append(info.value)
     assert [type(error) for error in errors] == [ConnectionRefusedError, ConnectionRefusedError]
+    assert isinstance(getattr(errors[0], "request_id", None), int)  # as its log lines number it
     assert [type(error.__cause__) for error in errors][0] is type(errors[1].__cause__)
     http = make_http(blocking=True, timeout=0.2)
     with pytest.raises(TimeoutError):
