@@ -209,3 +209,33 @@ def test_a_hop_through_a_proxy_goes_to_the_loop(
         assert len(proxy.log) == 1
         http.close()
     assert threads_seen.senders() == {_loop.LOOP_THREAD_NAME}
+
+
+def test_a_caller_running_an_event_loop_takes_the_loop_path(
+    make_http: MakeHttp, http_server: TestServer, threads_seen: _Threads
+) -> None:
+    import asyncio
+
+    http = make_http(blocking=True)
+
+    async def inside_a_loop() -> bytes:
+        return http.request(http_server.url("/hello"))[1]  # blocks this loop, as httplib2 would
+
+    assert asyncio.run(inside_a_loop()) == b"hello world"
+    assert threads_seen.senders() == {_loop.LOOP_THREAD_NAME}
+
+
+def test_the_driver_refuses_a_pipeline_that_waits_for_a_loop() -> None:
+    import asyncio
+
+    from asynchttp._caller import Suspended, drive
+
+    async def done_at_once() -> int:
+        return 7
+
+    async def waits() -> None:
+        await asyncio.sleep(0)  # yields to a loop: there is none here
+
+    assert drive(done_at_once()) == 7
+    with pytest.raises(Suspended):
+        drive(waits())
