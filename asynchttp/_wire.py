@@ -23,12 +23,14 @@ from typing import Any, AsyncIterator, Callable, Iterable, Optional
 import httplib2
 
 from asynchttp_lowhaio import (
+    LAST_CHUNK,
     HttpConnectError,
     HttpConnectTimeoutError,
     HttpDnsError,
     HttpError,
     buffered,
     empty_async_iterator,
+    encode_chunk,
     streamed,
     without_userinfo,
 )
@@ -66,19 +68,21 @@ def _chunk_sizes(body: ChunkedBody) -> Iterable[int]:
 
 def _chunked_stream(body: ChunkedBody) -> Callable[..., AsyncIterator[bytes]]:
     """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
-    hex sizes, one chunk per block it read), as the core's body callable."""
+    hex sizes, one chunk per block it read), as the core's body callable. The
+    framing is the core's encoder (``encode_chunk``); this only says where the
+    chunks end, and sends them a few dozen per write."""
 
     async def stream(*_: Any, **__: Any) -> AsyncIterator[bytes]:
         view = memoryview(body)
         start = 0
-        pieces: list[Any] = []
+        pieces: list[bytes] = []
         for size in _chunk_sizes(body):
-            pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
+            pieces.append(encode_chunk(view[start : start + size], True))
             start += size
-            if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
+            if len(pieces) >= _CHUNKS_PER_WRITE:
                 yield b"".join(pieces)
                 pieces = []
-        pieces.append(b"0\r\n\r\n")
+        pieces.append(LAST_CHUNK)
         yield b"".join(pieces)
 
     return stream

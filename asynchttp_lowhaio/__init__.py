@@ -12,7 +12,9 @@ on it (the ``asynchttp`` facade uses these and no ``_`` module of the core):
 (bytes: the methods a request whose bytes may have been sent may be repeated for),
 ``TOKEN`` and ``TOKEN_TEXT`` (RFC 9110's token grammar for methods and field names,
 for bytes and for text; use ``fullmatch``) and ``without_userinfo(text)`` (a URL,
-or a message quoting URLs, with every ``user:password@`` removed, for logs).
+or a message quoting URLs, with every ``user:password@`` removed, for logs). And
+the chunked encoder the core frames request bodies with: ``encode_chunk(data,
+upper=False)`` (one chunk, nothing for empty data) and ``LAST_CHUNK``.
 """
 
 from ._errors import (
@@ -45,6 +47,7 @@ from ._pool import (
 )
 from ._rules import DEFAULT_PORTS, IDEMPOTENT_METHODS, TOKEN, TOKEN_TEXT, without_userinfo
 from ._transport import get_nonblocking_sock
+from ._writer import LAST_CHUNK, encode_chunk
 
 __all__ = [
     "Pool",
@@ -77,4 +80,6 @@ __all__ = [
     "TOKEN",
     "TOKEN_TEXT",
     "without_userinfo",
+    "encode_chunk",
+    "LAST_CHUNK",
 ]

@@ -214,15 +214,22 @@ def compose_head(
 _WATCHED_NAMES = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
 
 
-def encode_chunk(data: bytes) -> bytes:
+def encode_chunk(data: Union[bytes, bytearray, memoryview], upper: bool = False) -> bytes:
     """One chunk of a chunked body (RFC 9112 7.1); nothing for empty data.
 
-    An empty chunk would be the last-chunk and end the body early, so empty
-    data encodes to no bytes at all.
+    The size is written in lower-case hex, or upper-case with ``upper`` (as
+    http.client writes it; the case means nothing to a server). An empty chunk
+    would be the last-chunk and end the body early, so empty data encodes to no
+    bytes at all. The one chunked encoder of both packages: the connection frames
+    a body with it, and the facade frames http.client's chunks with it.
     """
     if not data:
         return b""
-    return b"%x\r\n%b\r\n" % (len(data), data)
+    return (_UPPER_CHUNK if upper else _CHUNK) % (len(data), data)
+
+
+_CHUNK = b"%x\r\n%b\r\n"
+_UPPER_CHUNK = b"%X\r\n%b\r\n"
 
 
 def _as_bytes(value: Union[bytes, bytearray, str], what: str) -> bytes:
