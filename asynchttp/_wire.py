@@ -1,15 +1,15 @@
 """The wire room: one request on a core pool, as http.client would write it, and the
 answer as httplib2 builds it.
 
-``exchange`` composes the head http.client writes (Host, Accept-Encoding, the framing
+``send_once`` composes the head http.client writes (Host, Accept-Encoding, the framing
 header, then the caller's fields), frames a chunked body as http.client frames it,
 hands both to the core's ``request``, reads the whole answer and builds the
 ``httplib2.Response`` (``build_response``); a core error comes out as the exception
 httplib2 raises (``map_core_error``), with the core error as ``__cause__``.
 
 It runs on the loop thread only and holds no state but two bounded caches: no
-threads, no queue, no pool choice (the client room, ``_client``, picks the pool and
-counts what is in flight on it). ``tests/test_import_graph.py`` holds the wall.
+threads, no queue, no pool choice (the client room, ``_client``, owns the pools and
+gives the one a request goes through; ``send_once`` is its method, written here). ``tests/test_import_graph.py`` holds the wall.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import contextvars
 import itertools
 import logging
 import sys
-from typing import Any, AsyncIterator, Callable, Iterable, Optional
+from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
 
 import httplib2
 
@@ -40,7 +40,7 @@ from ._body import FILE_BLOCK, ChunkedBody
 from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
 from ._uri import host_header, host_of, origin
 
-__all__ = ["exchange", "build_response", "map_core_error", "current_request_id"]
+__all__ = ["send_once", "build_response", "map_core_error", "current_request_id", "Pools", "Generation"]
 
 logger = logging.getLogger("asynchttp")
 _DEBUG = logging.DEBUG
@@ -158,24 +158,42 @@ def map_core_error(exc: HttpError, scheme: str, authority: str, phase: str, prox
 
 
 # ---------------------------------------------------------------------------
-# One exchange
+# One request
 
 
-async def exchange(
-    request: Callable[..., Any],
+class Generation(Protocol):
+    """A core pool as the client room keeps it (``_client._PoolGeneration``)."""
+
+    request: Callable[..., Any]  # the core pool's request()
+    inflight: int
+    retired: bool
+    http10: bool  # the pool speaks HTTP/1.0: no chunked body
+    proxies: Any  # the Http's _tunnels._Tunnels the pool was made with, or None
+
+
+class Pools(Protocol):
+    """The client room, as ``send_once`` uses it: a pool per request, and the close
+    of a retired one once its last request is done."""
+
+    def generation(self, scheme: str, authority: str) -> Any: ...  # a Generation
+
+    def close_when_idle(self, gen: Any) -> None: ...
+
+
+async def send_once(
+    pools: Pools,
     scheme: str,
     authority: str,
     request_uri: str,
     method: str,
     body: Optional[bytes],
     headers: dict[str, str],
-    http10: bool,
-    proxies: Any,
 ) -> tuple[httplib2.Response, bytes]:
-    """Send one request with the core pool's ``request``, as http.client would write
-    it, and read the whole answer. No redirects, cache, auth or decoding. Failures
-    raise httplib2's exception with the core error as ``__cause__``. ``http10``: the
-    pool speaks HTTP/1.0 (a body is never sent chunked then)."""
+    """Send one request over the pool ``pools`` gives for ``authority``, as http.client
+    would write it, and read the whole answer. No redirects, cache, auth or decoding.
+    Failures raise httplib2's exception with the core error as ``__cause__``. The
+    client room's ``send_once`` method (the seam with the semantics layer) is this."""
+    gen: Generation = pools.generation(scheme, authority)
     # What http.client adds, spelled and ordered as it writes them: Host, then
     # Accept-Encoding, then the framing header, then the caller's headers. Giving
     # Host ourselves keeps the core from adding its own lower-case one.
@@ -186,7 +204,7 @@ async def exchange(
     if "accept-encoding" not in headers:
         head.append((b"Accept-Encoding", b"identity"))
     if "content-length" not in headers and "transfer-encoding" not in headers:
-        if type(body) is ChunkedBody and not http10:
+        if type(body) is ChunkedBody and not gen.http10:
             head.append((b"Transfer-Encoding", b"chunked"))
             stream = _chunked_stream(body)
         elif body is not None:
@@ -204,9 +222,10 @@ async def exchange(
             method,
             without_userinfo(url),
         )
+    gen.inflight += 1
     phase = PHASE_HEAD
     try:
-        code, response_headers, response_body = await request(
+        code, response_headers, response_body = await gen.request(
             method.encode("latin-1"),
             url,
             headers=tuple(head),
@@ -216,7 +235,11 @@ async def exchange(
         phase = PHASE_BODY
         content = await buffered(response_body)
     except HttpError as exc:
-        raise map_core_error(exc, scheme, authority, phase, proxies) from exc
+        raise map_core_error(exc, scheme, authority, phase, gen.proxies) from exc
+    finally:
+        gen.inflight -= 1
+        if gen.retired:
+            pools.close_when_idle(gen)
     return (
         build_response(code, response_headers, _reason(response_body), getattr(response_body, "version", b"1.1")),
         content,
