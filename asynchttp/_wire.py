@@ -38,7 +38,7 @@ from asynchttp_lowhaio import (
 from . import _proxy
 from ._body import FILE_BLOCK, ChunkedBody
 from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
-from ._uri import host_header, host_of, origin
+from ._uri import host_of, origin, parse_authority
 
 __all__ = ["send_once", "build_response", "map_core_error", "current_request_id", "Pools", "Generation"]
 
@@ -200,7 +200,7 @@ async def send_once(
     head: list[tuple[bytes, bytes]] = []
     stream = None  # the body as the core's callable, when it is sent chunked
     if "host" not in headers:
-        head.append((b"Host", host_header(scheme, authority)))
+        head.append((b"Host", parse_authority(scheme, authority).host_header))
     if "accept-encoding" not in headers:
         head.append((b"Accept-Encoding", b"identity"))
     if "content-length" not in headers and "transfer-encoding" not in headers:
