@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
-import socket
 import sys
 import traceback
 import weakref
@@ -42,7 +41,7 @@ from ._flow import (
 )
 from ._promise import ContentPromise, Promise, ResponsePromise
 from ._semantics import body_bytes, exception_to_response
-from ._tunnels import _default_ca_certs, _PoolOptions, _Tunnels
+from ._tunnels import _default_ca_certs, _PoolOptions, _Tunnels, core_timeouts
 from ._uri import safe_uri
 from ._uri import uri_parts as split_uri
 from ._wire import build_response
@@ -468,10 +467,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             "max_connections": config["max_connections"],
             "max_connections_per_host": config["max_connections_per_host"],
         }
-        timeout = self.timeout if self.timeout is not None else socket.getdefaulttimeout()
-        if timeout is not None:
-            options["connect_timeout"] = timeout
-            options["socket_timeout"] = timeout
+        options.update(core_timeouts(self.timeout))
         options.update(config["core_options"])
         tls = (
             self.ca_certs or _default_ca_certs(),
