@@ -26,6 +26,7 @@ import httplib2
 
 import asynchttp_lowhaio
 from asynchttp_lowhaio import DEFAULT_PORTS as _DEFAULT_PORTS
+from asynchttp_lowhaio import FIELD_VALUE_FORBIDDEN_TEXT
 
 from . import _httplib2, _loop
 from ._client import _DEBUG, _Client, _Job, _run_callback, logger
@@ -67,10 +68,11 @@ CORE_OPTIONS = frozenset(inspect.signature(asynchttp_lowhaio.Pool).parameters) -
 }
 
 # http.client's own checks, applied at the call (it raises ValueError there too). For
-# values, the core's field-value grammar: http.client lets other control characters
-# through, the core refuses them, so they fail here, at the call, not later on the loop.
+# values, the core's field-value grammar (one definition, the core's): http.client lets
+# other control characters through, the core refuses them, so they fail here, at the
+# call, not later on the loop.
 _BAD_HEADER_NAME = re.compile(r"[\x00-\x20\x7f:]|^$")
-_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_HEADER_VALUE = FIELD_VALUE_FORBIDDEN_TEXT
 # obs-fold (a line break followed by whitespace): http.client sends it as is, the core
 # refuses it; RFC 9112 5.2 lets a sender replace it by one space, as httplib2 meant to.
 _OBS_FOLD = re.compile(r"\r?\n[ \t]+")

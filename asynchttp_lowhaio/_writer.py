@@ -17,8 +17,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import HttpLocalError
 from ._rules import DEFAULT_PORTS as _DEFAULT_PORTS
+from ._rules import FIELD_VALUE, FIELD_VALUE_FORBIDDEN, without_userinfo
 from ._rules import TOKEN as _TOKEN
-from ._rules import without_userinfo
 
 __all__ = [
     "Target",
@@ -32,8 +32,8 @@ __all__ = [
 HeaderPairs = Sequence[Tuple[bytes, bytes]]
 
 # field-value: VCHAR / obs-text / SP / HTAB (RFC 9110 5.5); never CR, LF, NUL or another CTL.
-_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-_BAD_IN_VALUE = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
+_FIELD_VALUE = FIELD_VALUE
+_BAD_IN_VALUE = FIELD_VALUE_FORBIDDEN
 _FORBIDDEN_IN_URL = re.compile(r"[\x00-\x1f\x7f]")
 # reg-name characters (RFC 3986 3.2.2) once IDNA-encoded; "%" is refused, as
 # a percent-encoded host name would reach DNS and the Host header undecoded.
