@@ -35,7 +35,7 @@ from asynchttp_lowhaio import (
     without_userinfo,
 )
 
-from . import _proxy
+from . import _facts, _proxy
 from ._body import FILE_BLOCK, ChunkedBody
 from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
 from ._uri import host_of, origin, parse_authority
@@ -161,6 +161,15 @@ def map_core_error(exc: HttpError, scheme: str, authority: str, phase: str, prox
 # One request
 
 
+class BodySink(Protocol):
+    """Where a sink request's body goes (``_sink.Sink``; named here, not imported:
+    this room knows no threads, and the sink writes in the I/O executor)."""
+
+    def takes(self, status: bytes) -> bool: ...
+
+    async def receive(self, status: bytes, headers: Any, body: Any) -> bytes: ...
+
+
 class Generation(Protocol):
     """A core pool as the client room keeps it (``_client._PoolGeneration``)."""
 
@@ -179,6 +188,8 @@ class Pools(Protocol):
 
     def close_when_idle(self, gen: Any) -> None: ...
 
+    def current_sink(self) -> Optional[BodySink]: ...
+
 
 async def send_once(
     pools: Pools,
@@ -194,6 +205,7 @@ async def send_once(
     Failures raise httplib2's exception with the core error as ``__cause__``. The
     client room's ``send_once`` method (the seam with the semantics layer) is this."""
     gen: Generation = pools.generation(scheme, authority)
+    sink = pools.current_sink()
     # What http.client adds, spelled and ordered as it writes them: Host, then
     # Accept-Encoding, then the framing header, then the caller's headers. Giving
     # Host ourselves keeps the core from adding its own lower-case one.
@@ -224,6 +236,7 @@ async def send_once(
         )
     gen.inflight += 1
     phase = PHASE_HEAD
+    record = _facts.CURRENT.get()  # the request's facts (and its rate limit's wait), if any
     try:
         code, response_headers, response_body = await gen.request(
             method.encode("latin-1"),
@@ -231,9 +244,15 @@ async def send_once(
             headers=tuple(head),
             body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
             get_logger_adapter=_core_log_adapter if debug else None,
+            before_send=None if record is None else record.before_send,
         )
         phase = PHASE_BODY
-        content = await buffered(response_body)
+        if record is not None:
+            record.note_head(response_body.opened)
+        if sink is not None and sink.takes(code):
+            content = await sink.receive(code, response_headers, response_body)
+        else:
+            content = await buffered(response_body)
     except HttpError as exc:
         raise map_core_error(exc, scheme, authority, phase, gen.proxies) from exc
     finally:
