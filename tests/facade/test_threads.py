@@ -66,6 +66,7 @@ def test_facade_modules_use_the_core_definition() -> None:
 
     assert _http._DEFAULT_PORTS is _rules.DEFAULT_PORTS
     assert _cli._TOKEN is _rules.TOKEN_TEXT
+    assert _http._BAD_HEADER_VALUE is _rules.FIELD_VALUE_FORBIDDEN_TEXT
     assert _semantics.IDEMPOTENT_METHODS == {m.decode() for m in _rules.IDEMPOTENT_METHODS}
     assert _promise.without_userinfo is _rules.without_userinfo
     assert _uri.without_userinfo is _rules.without_userinfo
