@@ -149,7 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests in flight at once (default 10)",
     )
     parser.add_argument(
-        "--timeout", metavar="SECONDS", type=_positive_float, help="connect and inactivity timeout per request"
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        help="connect and inactivity timeout per request (default 10; the whole response head"
+        " must then arrive within 3 times it, at most 60)",
     )
     parser.add_argument("--cache", metavar="DIR", help="httplib2-style HTTP cache in DIR")
     parser.add_argument(

@@ -1,3 +1,4 @@
+# Needs the dask extra: pip install '.[dask]' (it brings dask[distributed]).
 """Spread a list of URLs over a Dask cluster: one Http per worker process.
 
 When one machine's CPU, not the network, limits how fast a list of URLs is
@@ -16,7 +17,10 @@ Without arguments it starts a local demo server and a 2-process cluster on
     python examples/dask_fetch.py --urls 20000 --compare   # and time one plain process too
     python examples/dask_fetch.py --scheduler tcp://host:8786 --base-url http://...
 
-Needs ``pip install "dask[distributed]"``.
+Needs the ``dask`` extra: ``pip install '.[dask]'`` (it brings
+``dask[distributed]``). ``--base-url URL`` asks that server for the demo server's
+paths (``/json?id=N``; ``/status/404?n=N`` for every tenth N) instead of a local
+demo server: to fetch your own list, replace ``make_urls``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ import time
 from collections import Counter
 from typing import Any, List, Optional, Sequence, Tuple
 
-from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
+try:
+    from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
+except ImportError as missing:  # the one extra this example needs
+    sys.exit(
+        "examples/dask_fetch.py needs the dask extra: pip install '.[dask]' "
+        "(or pip install 'dask[distributed]'): %s" % missing
+    )
 
 import asynchttp
 from asynchttp._demo import DemoServer
@@ -164,7 +174,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--max-connections", type=int, default=20, help="connections of each Http (default 20)")
     parser.add_argument("--compare", action="store_true", help="also fetch them all with one Http here")
     parser.add_argument("--scheduler", help="address of a running scheduler instead of a local cluster")
-    parser.add_argument("--base-url", help="the server to ask instead of a local demo server")
+    parser.add_argument(
+        "--base-url",
+        help="a server answering the demo server's paths (/json?id=N, /status/404?n=N), asked instead of a local one",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
     for name in ("urls", "workers", "batch", "max_connections"):
