@@ -76,7 +76,7 @@ from httplib2 import (  # noqa: F401 - re-exported
     urlnorm,
 )
 
-from ._errors import ShutdownError
+from ._errors import ShutdownError, error_phase
 from ._http import BlockingHttp, Http
 from ._promise import ContentPromise, Promise, ResponsePromise
 
@@ -143,4 +143,5 @@ __all__ = [
     "KeyCerts",
     "urlnorm",
     "IDLE_GRACE",
+    "error_phase",
 ]

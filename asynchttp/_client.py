@@ -40,7 +40,7 @@ from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
 from asynchttp_lowhaio._rules import without_userinfo
 
 from . import _loop, _proxy, _uri
-from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, to_httplib2_error
+from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, mark_request, to_httplib2_error
 from ._promise import CANCELLED_AND_NOTIFIED, PENDING, Promise, RequestFuture, run_done_callbacks
 
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
@@ -679,6 +679,7 @@ class _Client:
 
     def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
         if error is not None:
+            mark_request(error, job.request_id)  # .request_id and .phase on what the caller sees
             logger.warning(
                 "request %d failed: %s %s: %s", job.request_id, job.method, _safe_uri(job.uri), describe(error)
             )
@@ -725,11 +726,11 @@ class _Client:
             host, port = _origin(scheme, authority)
             plan = config.proxies.known_plan(scheme, host, port)
             if plan is not None:
-                cause = to_httplib2_error(exc, host, phase)
+                cause = to_httplib2_error(exc, host, phase, detail=False)  # the proxy's message quotes it
                 mapped = _proxy.proxy_connection_error(plan, cause)
                 mapped.__cause__ = exc
                 return mapped
-        return to_httplib2_error(exc, _host_of(authority), phase)
+        return to_httplib2_error(exc, _host_of(authority), phase, _origin(scheme, authority)[1])
 
     def _tls_identity(self, scheme: str, authority: str) -> Any:
         """The client certificate httplib2 would use for ``authority``: the first match."""
