@@ -38,7 +38,7 @@ __all__ = ["main", "JobConfig", "JobResult", "Stats", "run_job", "LOG_FORMAT"]
 
 PROG = "asynchttp"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-# The logging format the README recommends: the thread name shows which side
+# The logging format docs/logging.rst recommends: the thread name shows which side
 # (caller, asynchttp-loop, callback worker) did what.
 LOG_FORMAT = "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
 
