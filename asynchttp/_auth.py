@@ -14,6 +14,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 import httplib2
 
 from . import _httplib2
+from ._protocols import HttpAttributes
 
 __all__ = ["preemptive_authorization", "authorizations_from_challenge", "client_certificate", "NestedRequestError"]
 
@@ -34,7 +35,7 @@ def preemptive_authorization(
 
 
 def authorizations_from_challenge(
-    http: Any,
+    http: HttpAttributes,
     host: str,
     request_uri: str,
     headers: dict[str, str],
@@ -69,7 +70,7 @@ class _HttpViewForAuth:
 
     __slots__ = ("_http",)
 
-    def __init__(self, http: Any) -> None:
+    def __init__(self, http: HttpAttributes) -> None:
         object.__setattr__(self, "_http", http)
 
     def __getattr__(self, name: str) -> Any:
@@ -88,7 +89,7 @@ class _HttpViewForAuth:
 
 
 def _build(
-    http: Any,
+    http: HttpAttributes,
     challenges: Mapping[str, Any],
     host: str,
     request_uri: str,
@@ -105,7 +106,7 @@ def _build(
                 )
 
 
-def client_certificate(http: Any, authority: str) -> Optional[tuple[str, str, Optional[str]]]:
+def client_certificate(http: HttpAttributes, authority: str) -> Optional[tuple[str, str, Optional[str]]]:
     """The ``(key_file, cert_file, password)`` httplib2 would present to ``authority``.
 
     httplib2 takes the first ``add_certificate`` entry whose domain is ``""`` or

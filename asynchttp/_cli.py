@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, NoReturn, Optional, Sequence
 from urllib.parse import urlsplit
 
-from asynchttp_lowhaio import _rules
+from asynchttp_lowhaio import TOKEN_TEXT
 
 __all__ = ["main", "JobConfig", "JobResult", "Stats", "run_job", "LOG_FORMAT"]
 
@@ -43,7 +43,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOG_FORMAT = "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
 
 # RFC 9110 token: what a method or header name may be (the core's grammar).
-_TOKEN = _rules.TOKEN_TEXT
+_TOKEN = TOKEN_TEXT
 _SAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+|\.{2,}")
 _MAX_NAME = 100
 

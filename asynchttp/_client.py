@@ -1,4 +1,4 @@
-"""The bridge to the loop thread: one request as a job, and the loop side of an Http.
+"""The client room: one request as a job, and the loop side of an Http.
 
 A request is a small ``_Job`` (the job IS the request's Future), appended to its
 Http's ``_Client`` queue; the caller wakes the loop once per batch (a flag says a
@@ -10,11 +10,13 @@ coroutines (at most ``max_connections``) that pop jobs in submission order and r
 the request pipeline on them (httplib2's policies, ``_semantics.run_httplib2_request``,
 over ``send_once``). No Task per request, no thread per request: any number of jobs
 may wait in the queue. A job that must run httplib2's own flow carries a ``Flow``
-(``_flow._Flow``) that runs it on a flow thread while its runner waits.
+(``_flow._Flow``) that runs it on a flow thread while its runner waits. The client
+also holds the loop (``_loop.attach``) while it has work there, lets it go when
+idle, and carries fork and shutdown.
 
-``_Client.send_once`` is the seam with the httplib2-semantics layer: one HTTP request
-over the pool, no policy, answered as ``(httplib2.Response, bytes)`` (``build_response``)
-or httplib2's exception (``_errors.to_httplib2_error``).
+``_Client.send_once`` is the seam with the httplib2-semantics layer: it picks the
+pool generation and counts the request in flight on it; the wire work (head, body,
+response building, error mapping) is the wire room's (``_wire.exchange``).
 """
 
 from __future__ import annotations
@@ -22,111 +24,32 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextvars
-import functools
-import http.client
 import itertools
 import logging
-import sys
 import threading
 import traceback
-from typing import Any, Callable, Iterable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 import httplib2
 
-import asynchttp_lowhaio
-from asynchttp_lowhaio import HttpConnectError, HttpConnectTimeoutError, HttpDnsError, HttpError
-from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
-from asynchttp_lowhaio._rules import without_userinfo
+from asynchttp_lowhaio import HttpError, Pool
 
-from . import _loop, _proxy, _uri
-from ._errors import PHASE_BODY, PHASE_HEAD, ShutdownError, describe, mark_request, to_httplib2_error
+from . import _loop
+from ._errors import ShutdownError, describe, mark_request, to_httplib2_error
 from ._promise import CANCELLED_AND_NOTIFIED, PENDING, Promise, RequestFuture, run_done_callbacks
+from ._protocols import FlowHttp
 
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
-from ._semantics import FILE_BLOCK, ChunkedBody
 from ._semantics import run_httplib2_request as _run_request
 from ._tunnels import _lazy_ssl_context, _PoolOptions
+from ._uri import host_of, safe_uri, uri_parts
+from ._wire import current_request_id, exchange
 
 logger = logging.getLogger("asynchttp")
 _DEBUG = logging.DEBUG
 
-# http.client sends Content-Length: 0 for these methods when there is no body.
-_METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
-
-_LOGGED_URI_MAX = 300
-
 _request_ids = itertools.count(1)
-
-
-# ---------------------------------------------------------------------------
-# URI handling (pure, cached: the same few URIs are requested again and again)
-
-
-def split_uri(uri: str) -> tuple[str, str, str, str]:
-    """httplib2's reading of ``uri``: ``(scheme, authority, request_uri, defrag_uri)``.
-
-    IRIs are percent-encoded, spaces/CR/LF escaped (as httplib2 does against header
-    injection), then normalised; a relative URI raises ``httplib2.RelativeURIError``.
-    The work and its bounded cache are the semantics layer's (``_uri.split_uri``).
-    """
-    if not isinstance(uri, str):
-        raise TypeError("uri must be str, not %s" % type(uri).__name__)
-    target = _uri.split_uri(uri)
-    return target.scheme, target.authority, target.request_uri, target.defrag_uri
-
-
-def _host_of(authority: str) -> str:
-    """The host of an authority, as http.client would connect to it."""
-    hostport = authority.rpartition("@")[2]
-    if hostport.startswith("["):
-        return hostport[1 : hostport.find("]")]
-    host, sep, port = hostport.rpartition(":")
-    if sep and port.isdigit():
-        return host
-    return hostport
-
-
-def _safe_uri(uri: str) -> str:
-    """``uri`` without user:password, for logs."""
-    try:
-        scheme, authority, request_uri, _ = split_uri(uri)
-    except Exception:
-        return "<unparsable uri>"
-    text = without_userinfo("%s://%s%s" % (scheme, authority, request_uri))
-    return text if len(text) <= _LOGGED_URI_MAX else text[:_LOGGED_URI_MAX] + "..."
-
-
-# Chunks framed per write: a big file goes out in bounded pieces, never copied whole.
-_CHUNKS_PER_WRITE = 64
-
-
-def _chunk_sizes(body: "ChunkedBody") -> Iterable[int]:
-    if body.sizes is not None:
-        return body.sizes
-    full, rest = divmod(len(body), FILE_BLOCK)
-    return itertools.chain(itertools.repeat(FILE_BLOCK, full), (rest,) if rest else ())
-
-
-def _chunked_stream(body: "ChunkedBody") -> Callable[..., Any]:
-    """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
-    hex sizes, one chunk per block it read), as the core's body callable."""
-
-    async def stream(*_: Any, **__: Any) -> Any:
-        view = memoryview(body)
-        start = 0
-        pieces: list[Any] = []
-        for size in _chunk_sizes(body):
-            pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
-            start += size
-            if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
-                yield b"".join(pieces)
-                pieces = []
-        pieces.append(b"0\r\n\r\n")
-        yield b"".join(pieces)
-
-    return stream
 
 
 class Flow(Protocol):
@@ -163,7 +86,7 @@ class _Job(RequestFuture):
 
     def __init__(
         self,
-        http: Any,  # the _http.Http (which imports this module)
+        http: FlowHttp,
         client: "_Client",
         uri: str,
         method: str,
@@ -175,7 +98,7 @@ class _Job(RequestFuture):
         flow: Optional[Flow] = None,
     ) -> None:
         RequestFuture.__init__(self)
-        self.http = http
+        self.http: Optional[FlowHttp] = http
         self.client = client
         self.uri = uri
         self.method = method
@@ -199,7 +122,7 @@ class _Job(RequestFuture):
 
     def _after_cancel(self) -> None:
         if logger.isEnabledFor(_DEBUG):
-            logger.debug("request %d cancelled: %s %s", self.request_id, self.method, _safe_uri(self.uri))
+            logger.debug("request %d cancelled: %s %s", self.request_id, self.method, safe_uri(self.uri))
         self.client.cancel_in_flight(self)
 
     def _dispatch_callbacks(self, callbacks: list[Callable[[Any], Any]]) -> None:
@@ -207,13 +130,13 @@ class _Job(RequestFuture):
 
     def _log_wait(self) -> None:
         if logger.isEnabledFor(_DEBUG):
-            logger.debug("request %d waited on: %s %s", self.request_id, self.method, _safe_uri(self.uri))
+            logger.debug("request %d waited on: %s %s", self.request_id, self.method, safe_uri(self.uri))
 
     def __repr__(self) -> str:
         return "<request %d %s %s state=%s>" % (
             self.request_id,
             self.method,
-            _safe_uri(self.uri),
+            safe_uri(self.uri),
             self._state,
         )
 
@@ -226,7 +149,7 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
     promise = Promise(job, response, content, error, job.request_id, job.uri, job.method)
     debug = logger.isEnabledFor(_DEBUG)
     if debug:
-        logger.debug("request %d callback start: %s %s", job.request_id, job.method, _safe_uri(job.uri))
+        logger.debug("request %d callback start: %s %s", job.request_id, job.method, safe_uri(job.uri))
     try:
         job.callback(promise)  # type: ignore[misc]
     except BaseException as exc:  # even SystemExit must not leave the readers hanging
@@ -251,47 +174,6 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
         job._settle((promise.response, promise.content), None)
     else:
         job._settle(None, final_error)
-
-
-# ---------------------------------------------------------------------------
-# Response building
-
-
-# Header names seen so far, decoded once and shared by every Response that has them
-# (a kept response then holds one "content-type", not one per response). Bounded.
-_header_names: dict[bytes, str] = {}
-_HEADER_NAMES_MAX = 1024
-
-
-def _header_name(name: bytes) -> str:
-    text = sys.intern(name.decode("latin-1").lower())
-    if len(_header_names) < _HEADER_NAMES_MAX:
-        _header_names[name] = text
-    return text
-
-
-def build_response(
-    code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes
-) -> httplib2.Response:
-    """An ``httplib2.Response`` as httplib2 builds it from http.client: lower-cased
-    keys, values decoded as Latin-1, repeated headers joined with ", ",
-    ``["status"]`` a str."""
-    names = _header_names
-    pairs = [(names.get(name) or _header_name(name), value.decode("latin-1")) for name, value in headers]
-    response = httplib2.Response.__new__(httplib2.Response)
-    dict.update(response, pairs)
-    if len(response) != len(pairs):  # a repeated header: join its values in order
-        dict.clear(response)
-        get = response.get
-        for key, text in pairs:
-            previous = get(key)
-            response[key] = text if previous is None else previous + ", " + text
-    status = int(code)
-    response.status = status
-    response["status"] = str(status)
-    response.reason = reason.decode("latin-1") if isinstance(reason, bytes) else str(reason)
-    response.version = 10 if version in (b"1.0", "1.0", b"HTTP/1.0") else 11
-    return response
 
 
 # ---------------------------------------------------------------------------
@@ -619,15 +501,17 @@ class _Client:
     async def _run_job(self, job: _Job, task: asyncio.Task[Any]) -> None:
         debug = logger.isEnabledFor(_DEBUG)
         if debug:
-            logger.debug("request %d started: %s %s", job.request_id, job.method, _safe_uri(job.uri))
+            logger.debug("request %d started: %s %s", job.request_id, job.method, safe_uri(job.uri))
         job.task = task
         self.running.add(job)
         if debug:
-            _current_request_id.set(job.request_id)
+            current_request_id.set(job.request_id)
         try:
             if job.flow is None:
+                http = job.http
+                assert http is not None  # dropped only once the request is over
                 result = await _run_request(
-                    job.http,
+                    http,
                     self.send_once,
                     job.uri,
                     job.method,
@@ -654,7 +538,7 @@ class _Client:
             job._drop_request()
             error: BaseException = exc
             if isinstance(exc, HttpError):  # a core error the pipeline let through
-                error = to_httplib2_error(exc, _host_of(split_uri(job.uri)[1]))
+                error = to_httplib2_error(exc, host_of(uri_parts(job.uri)[1]))
             self._finish(job, None, error)
             return
         job.task = None
@@ -681,7 +565,7 @@ class _Client:
         if error is not None:
             mark_request(error, job.request_id)  # .request_id and .phase on what the caller sees
             logger.warning(
-                "request %d failed: %s %s: %s", job.request_id, job.method, _safe_uri(job.uri), describe(error)
+                "request %d failed: %s %s: %s", job.request_id, job.method, safe_uri(job.uri), describe(error)
             )
         if job.callback is None:
             # logged before the readers wake (one of them may read the log at once)
@@ -709,28 +593,9 @@ class _Client:
             options["get_ssl_context"] = _lazy_ssl_context(config.tls, identity)
         if "get_tunnel" not in options and config.proxies is not None:
             options["get_tunnel"] = config.proxies
-        request, close = asynchttp_lowhaio.Pool(**options)
+        request, close = Pool(**options)
         gen = self.gens[identity] = _PoolGeneration(request, close)
         return gen
-
-    def _mapped(self, exc: HttpError, scheme: str, authority: str, phase: str) -> BaseException:
-        """The exception httplib2 raises for core error ``exc``: through a proxy, a
-        failure to reach the proxy is PySocks' ProxyConnectionError."""
-        config = self.pool_options
-        if (
-            config is not None
-            and config.proxies is not None
-            and isinstance(exc, (HttpDnsError, HttpConnectError, HttpConnectTimeoutError))
-            and not isinstance(exc.__cause__, _proxy.ProxyError)
-        ):
-            host, port = _origin(scheme, authority)
-            plan = config.proxies.known_plan(scheme, host, port)
-            if plan is not None:
-                cause = to_httplib2_error(exc, host, phase, detail=False)  # the proxy's message quotes it
-                mapped = _proxy.proxy_connection_error(plan, cause)
-                mapped.__cause__ = exc
-                return mapped
-        return to_httplib2_error(exc, _host_of(authority), phase, _origin(scheme, authority)[1])
 
     def _tls_identity(self, scheme: str, authority: str) -> Any:
         """The client certificate httplib2 would use for ``authority``: the first match."""
@@ -804,11 +669,6 @@ class _Client:
         logger.debug("%s shut down", self.name)
         self._maybe_detach()
 
-    def _http10(self) -> bool:
-        """Whether the core was told to speak HTTP/1.0 (no chunked requests: a length)."""
-        config = self.pool_options
-        return config is not None and config.options.get("http_version") == b"HTTP/1.0"
-
     # -- the seam with the semantics layer ------------------------------------------
 
     async def send_once(
@@ -820,129 +680,31 @@ class _Client:
         body: Optional[bytes],
         headers: dict[str, str],
     ) -> tuple[httplib2.Response, bytes]:
-        """Send one request over the pool, as http.client would write it, and read the
-        whole answer. No redirects, cache, auth or decoding. Failures raise httplib2's
-        exception with the core error as ``__cause__``."""
+        """Send one request over this Http's pool for its TLS identity, as http.client
+        would write it, and read the whole answer (``_wire.exchange``). No redirects,
+        cache, auth or decoding. Failures raise httplib2's exception with the core
+        error as ``__cause__``."""
         identity = self._tls_identity(scheme, authority) if scheme == "https" else None
         gen = self.gens.get(identity)
         if gen is None:
             if self.stopping:
                 raise ShutdownError("this Http was shut down")
             gen = self._new_generation(identity)
-        # What http.client adds, spelled and ordered as it writes them: Host, then
-        # Accept-Encoding, then the framing header, then the caller's headers. Giving
-        # Host ourselves keeps the core from adding its own lower-case one.
-        head: list[tuple[bytes, bytes]] = []
-        stream = None  # the body as the core's callable, when it is sent chunked
-        if "host" not in headers:
-            head.append((b"Host", _host_header(scheme, authority)))
-        if "accept-encoding" not in headers:
-            head.append((b"Accept-Encoding", b"identity"))
-        if "content-length" not in headers and "transfer-encoding" not in headers:
-            if type(body) is ChunkedBody and not self._http10():
-                head.append((b"Transfer-Encoding", b"chunked"))
-                stream = _chunked_stream(body)
-            elif body is not None:
-                head.append((b"Content-Length", b"%d" % len(body)))
-            elif method in _METHODS_EXPECTING_BODY:
-                head.append((b"Content-Length", b"0"))
-        for name, value in headers.items():
-            head.append((name.encode("latin-1"), value.encode("latin-1")))
-        url = scheme + "://" + authority + request_uri
-        debug = logger.isEnabledFor(_DEBUG)
-        if debug:
-            logger.debug(
-                "request %d: sending %s %s",
-                _current_request_id.get(),
-                method,
-                without_userinfo(url),
-            )
+        config = self.pool_options
         gen.inflight += 1
-        phase = PHASE_HEAD
         try:
-            code, response_headers, response_body = await gen.request(
-                method.encode("latin-1"),
-                url,
-                headers=tuple(head),
-                body=stream
-                if stream is not None
-                else (asynchttp_lowhaio.streamed(body) if body else asynchttp_lowhaio.empty_async_iterator),
-                get_logger_adapter=_core_log_adapter if debug else None,
+            return await exchange(
+                gen.request,
+                scheme,
+                authority,
+                request_uri,
+                method,
+                body,
+                headers,
+                config is not None and config.options.get("http_version") == b"HTTP/1.0",
+                config.proxies if config is not None else None,
             )
-            phase = PHASE_BODY
-            content = await asynchttp_lowhaio.buffered(response_body)
-        except HttpError as exc:
-            raise self._mapped(exc, scheme, authority, phase) from exc
         finally:
             gen.inflight -= 1
             if gen.retired:
                 self._close_when_idle(gen)
-        return (
-            build_response(code, response_headers, _reason(response_body), getattr(response_body, "version", b"1.1")),
-            content,
-        )
-
-
-# The request id of the job a runner is working on, for the core's log lines.
-_current_request_id: contextvars.ContextVar[int] = contextvars.ContextVar("asynchttp_request_id", default=0)
-
-
-class _CoreLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Puts the core's per-request debug lines (connection new or reused, sent,
-    response head, body done) on the "asynchttp" logger, tagged with our request id."""
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return "request %d: %s" % (_current_request_id.get(), msg), kwargs
-
-
-def _core_log_adapter(extra: dict[str, Any]) -> logging.LoggerAdapter:  # type: ignore[type-arg]
-    return _CoreLogAdapter(logger, {})
-
-
-def _origin(scheme: str, authority: str) -> tuple[str, int]:
-    """Host and port of an authority, as the core names an origin."""
-    host = _host_of(authority).rstrip(".")
-    hostport = authority.rpartition("@")[2]
-    _, sep, port = hostport.rpartition(":")
-    if sep and port.isdigit() and not hostport.endswith("]"):
-        return host, int(port)
-    return host, _DEFAULT_PORTS.get(scheme, 80)
-
-
-_HTTP_CLIENT_STRIPS_ZONE = hasattr(http.client, "_strip_ipv6_iface")
-
-
-@functools.lru_cache(maxsize=1024)
-def _host_header(scheme: str, authority: str) -> bytes:
-    """The Host value http.client writes for a connection to ``authority``: the port
-    only when it is not the scheme's default, an IPv6 address in brackets without its
-    zone, the name as given (IDNA-encoded if not ASCII; httplib2 has already done that)."""
-    hostport = authority.rpartition("@")[2]
-    default = _DEFAULT_PORTS.get(scheme, 80)
-    port = default
-    colon, bracket = hostport.rfind(":"), hostport.rfind("]")
-    host = hostport
-    if colon > bracket:
-        digits = hostport[colon + 1 :]
-        if digits:
-            try:
-                port = int(digits)
-            except ValueError:
-                return hostport.encode("ascii", "replace")  # the core refuses such a URL anyway
-        host = hostport[:colon]
-    if host[:1] == "[" and host[-1:] == "]":
-        host = host[1:-1]
-    try:
-        host_bytes = host.encode("ascii")
-    except UnicodeEncodeError:
-        host_bytes = host.encode("idna")
-    if ":" in host:
-        # http.client leaves an IPv6 zone (``%eth0``) out of Host from Python 3.11 on (it
-        # means nothing to the server); 3.10's writes it as given
-        host_bytes = b"[" + (host_bytes.partition(b"%")[0] if _HTTP_CLIENT_STRIPS_ZONE else host_bytes) + b"]"
-    return host_bytes if port == default else b"%s:%d" % (host_bytes, port)
-
-
-def _reason(body: Any) -> bytes:
-    reason = getattr(body, "reason", b"")
-    return reason if isinstance(reason, bytes) else str(reason).encode("latin-1")

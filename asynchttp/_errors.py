@@ -38,8 +38,8 @@ from asynchttp_lowhaio import (
     HttpLocalError,
     HttpProtocolError,
     HttpTlsError,
+    without_userinfo,
 )
-from asynchttp_lowhaio._rules import without_userinfo
 
 __all__ = ["to_httplib2_error", "PHASE_HEAD", "PHASE_BODY", "ShutdownError", "error_phase", "mark_request"]
 

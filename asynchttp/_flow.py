@@ -1,4 +1,5 @@
-"""httplib2's own request flow, run on a flow thread of the Http.
+"""httplib2's own request flow, run on a flow thread of the Http; the one room that
+keeps a thread-local.
 
 A subclass that overrides ``request``, ``_request`` or ``_conn_request`` expects
 httplib2's calls: ``request`` -> ``_request`` -> ``_conn_request`` per hop, and
@@ -6,20 +7,38 @@ httplib2's calls: ``request`` -> ``_request`` -> ``_conn_request`` per hop, and
 calls none of them, and user code must never run on the loop. So such requests (and
 those given a ``connection_type``) run httplib2's ``Http.request`` itself, on a flow
 thread of the Http, with ``_conn_request`` sending through the pool (for the
-``_PoolConnection`` stand-in) or, for a caller's ``connection_type``, through that
-class with httplib2's own ``_conn_request``. Which classes take this flow is decided
-in ``_http`` (``_learn_seams``), where the public classes are.
+``_PoolConnection`` stand-in; ``send_through_pool``) or, for a caller's
+``connection_type``, through that class with httplib2's own ``_conn_request``. Which
+classes take this flow is decided in ``_http`` (``_learn_seams``), where the public
+classes are.
+
+The thread-local (``_flow_state``: which Http's flow runs on this thread, and the
+sends to cancel with it) is read and written here only: ``_http`` asks through
+``in_flow_of``, ``run_in_flow`` and ``send_through_pool``. ``tests/test_import_graph.py``
+holds the wall.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
+import logging
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from ._client import _DEBUG, _current_request_id, _Job, _origin, logger
-from ._semantics import default_user_agent
+import httplib2
+
+from ._client import _Client, _Job
+from ._protocols import FlowHttp
+from ._semantics import _send_with_retries, default_user_agent
+from ._uri import origin
+from ._wire import current_request_id
+
+__all__ = ["in_flow_of", "run_in_flow", "send_through_pool"]
+
+logger = logging.getLogger("asynchttp")
+_DEBUG = logging.DEBUG
 
 
 class _FlowState(threading.local):
@@ -99,7 +118,7 @@ class _PoolConnection:
         self, host: str, port: Optional[int] = None, timeout: Any = None, proxy_info: Any = None, **_: Any
     ) -> None:
         self.authority = host  # httplib2 passes the URI's authority here
-        self.host, self.port = _origin(self.scheme, host)
+        self.host, self.port = origin(self.scheme, host)
         self.timeout = timeout
         self.proxy_info = proxy_info
 
@@ -142,7 +161,7 @@ def _deliver_flow_outcome(done: "asyncio.Future[Any]", outcome: tuple[Any, Optio
 
 
 def _flow_request(
-    http: Any,
+    http: Optional[FlowHttp],
     flow: _Flow,
     request_id: int,
     uri: str,
@@ -152,8 +171,9 @@ def _flow_request(
     redirections: int,
     connection_type: Any,
 ) -> tuple[Any, Any]:
+    assert http is not None  # the job keeps its Http until its request is over
     if logger.isEnabledFor(_DEBUG):
-        _current_request_id.set(request_id)  # the sends' log lines name the request
+        current_request_id.set(request_id)  # the sends' log lines name the request
     state = _flow_state
     previous = state.flow
     state.flow = flow
@@ -166,3 +186,73 @@ def _flow_request(
         return answer
     finally:
         state.flow = previous
+
+
+# ---------------------------------------------------------------------------
+# What _http asks of the flow (the thread-local stays in this module)
+
+
+def in_flow_of(http: object) -> bool:
+    """Whether this thread runs ``http``'s httplib2 flow (a redirect's ``request()``
+    call then stays in it)."""
+    return _flow_state.http is http
+
+
+def run_in_flow(http: object, client: _Client, request: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
+    """``request(*args)`` (httplib2's ``Http.request``) on this thread as ``http``'s
+    flow: the thread-local names ``http`` meanwhile, and ``client`` counts the
+    threads inside its flow (``request()`` looks at the thread-local only then)."""
+    state = _flow_state
+    previous = state.http
+    state.http = http
+    with client.flow_lock:
+        client.flow_threads += 1
+    try:
+        answer: tuple[Any, Any] = request(*args)
+        return answer
+    finally:
+        state.http = previous
+        with client.flow_lock:
+            client.flow_threads -= 1
+
+
+def send_through_pool(
+    http: FlowHttp,
+    client: _Client,
+    conn: _PoolConnection,
+    request_uri: str,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+) -> tuple[httplib2.Response, Any]:
+    """httplib2's ``_conn_request`` for a pool stand-in, from a thread other than the
+    loop's: one request (with httplib2's retries and decoding) through ``client``'s
+    pool, waited for here. The flow running on this thread, if any, cancels it with
+    its request; nothing goes out once it is cancelled."""
+    flow = _flow_state.flow
+    if flow is not None and flow.cancelled:
+        raise concurrent.futures.CancelledError()  # cancelled before this send: nothing goes out
+
+    async def send_unless_cancelled() -> tuple[httplib2.Response, Any]:
+        # Checked again on the loop: a cancel that lands between the hand-off and
+        # this coroutine's first step must not let the request go out.
+        if flow is not None and flow.cancelled:
+            raise concurrent.futures.CancelledError()
+        return await _send_with_retries(
+            http, client.send_once, conn.scheme, conn.authority, request_uri, method, body, headers
+        )
+
+    send = client.run_holding(send_unless_cancelled)
+    if flow is not None:
+        flow.sends.add(send)
+        if flow.cancelled:
+            send.cancel()
+    try:
+        sent: tuple[httplib2.Response, Any] = send.result()
+        return sent
+    except BaseException:
+        send.cancel()  # an interrupt while waiting: the send must not go on alone
+        raise
+    finally:
+        if flow is not None:
+            flow.sends.discard(send)

@@ -6,14 +6,14 @@ small job (``_client._Job``, the request's Future) and hands it to the Http's lo
 side (``_client._Client``), which runs httplib2's policies over the core pool.
 
 The rest lives beside this module: ``_client`` (the bridge to the loop thread and the
-per-request job), ``_flow`` (httplib2's own request flow, for subclasses overriding its
-seams and for ``connection_type``), ``_tunnels`` (TLS settings, proxies and tunnels:
-what each core pool is built from).
+per-request job), ``_wire`` (one request on a core pool, as http.client writes it),
+``_flow`` (httplib2's own request flow and its thread-local, for subclasses overriding
+its seams and for ``connection_type``), ``_tunnels`` (TLS settings, proxies and
+tunnels: what each core pool is built from).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import inspect
 import itertools
 import re
@@ -26,19 +26,26 @@ from typing import Any, Callable, Mapping, Optional, TypedDict
 import httplib2
 
 import asynchttp_lowhaio
-from asynchttp_lowhaio._rules import DEFAULT_PORTS as _DEFAULT_PORTS
+from asynchttp_lowhaio import DEFAULT_PORTS as _DEFAULT_PORTS
 
 from . import _httplib2, _loop
-from ._client import _DEBUG, _Client, _Job, _run_callback, _safe_uri, build_response, logger, split_uri
+from ._client import _DEBUG, _Client, _Job, _run_callback, logger
 from ._errors import ShutdownError
-from ._flow import _POOL_CONNECTIONS, _Flow, _flow_state, _holds_real_connection, _PoolConnection
-from ._promise import ContentPromise, Promise, ResponsePromise
-from ._semantics import (
-    _send_with_retries,  # httplib2's _conn_request over send_once
-    body_bytes,
-    exception_to_response,
+from ._flow import (
+    _POOL_CONNECTIONS,
+    _Flow,
+    _holds_real_connection,
+    _PoolConnection,
+    in_flow_of,
+    run_in_flow,
+    send_through_pool,
 )
+from ._promise import ContentPromise, Promise, ResponsePromise
+from ._semantics import body_bytes, exception_to_response
 from ._tunnels import _default_ca_certs, _PoolOptions, _Tunnels
+from ._uri import safe_uri
+from ._uri import uri_parts as split_uri
+from ._wire import build_response
 
 __all__ = ["Http", "BlockingHttp", "ShutdownError", "split_uri", "build_response"]
 
@@ -263,33 +270,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         client = self._client
         if client.pool_options is None:
             client.pool_options = self._pool_options()
-        flow = _flow_state.flow
-        if flow is not None and flow.cancelled:
-            raise concurrent.futures.CancelledError()  # cancelled before this send: nothing goes out
-
-        async def send_unless_cancelled() -> tuple[httplib2.Response, Any]:
-            # Checked again on the loop: a cancel that lands between the hand-off and
-            # this coroutine's first step must not let the request go out.
-            if flow is not None and flow.cancelled:
-                raise concurrent.futures.CancelledError()
-            return await _send_with_retries(
-                self, client.send_once, conn.scheme, conn.authority, request_uri, method, body, checked
-            )
-
-        send = client.run_holding(send_unless_cancelled)
-        if flow is not None:
-            flow.sends.add(send)
-            if flow.cancelled:
-                send.cancel()
-        try:
-            sent: tuple[httplib2.Response, Any] = send.result()
-            return sent
-        except BaseException:
-            send.cancel()  # an interrupt while waiting: the send must not go on alone
-            raise
-        finally:
-            if flow is not None:
-                flow.sends.discard(send)
+        return send_through_pool(self, client, conn, request_uri, method, body, checked)
 
     def _httplib2_request(
         self, uri: str, method: str, body: Any, headers: Any, redirections: int, connection_type: Any
@@ -309,21 +290,18 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             if isinstance(self.connections.get(key), _PoolConnection):
                 # a stand-in must not take the place of the class the caller asked for
                 self.connections.pop(key, None)
-        state = _flow_state
-        previous = state.http
-        state.http = self
-        client = self._client
-        with client.flow_lock:
-            client.flow_threads += 1
-        try:
-            answer: tuple[httplib2.Response, Any] = _HTTPLIB2_HTTP.request(
-                self, uri, method, body, headers, redirections, connection_type
-            )
-            return answer
-        finally:
-            state.http = previous
-            with client.flow_lock:
-                client.flow_threads -= 1
+        return run_in_flow(
+            self,
+            self._client,
+            _HTTPLIB2_HTTP.request,
+            self,
+            uri,
+            method,
+            body,
+            headers,
+            redirections,
+            connection_type,
+        )
 
     def request(
         self,
@@ -349,7 +327,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             client = self._client
         except AttributeError:
             return _foreign_request(Http, self, uri, method, body, headers, redirections, connection_type)
-        if client.flow_threads and callback is None and _flow_state.http is self:
+        if client.flow_threads and callback is None and in_flow_of(self):
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
@@ -398,7 +376,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if callback is not None:
             job.stack = _capture_stack()
         if logger.isEnabledFor(_DEBUG):
-            logger.debug("request %d queued: %s %s", job.request_id, method, _safe_uri(uri))
+            logger.debug("request %d queued: %s %s", job.request_id, method, safe_uri(uri))
         if created is not None:
             created.append(job)  # before it is queued: an interrupt from here on can cancel it
         client.submit(job)
@@ -525,7 +503,7 @@ class BlockingHttp(Http):
             client = self._client
         except AttributeError:
             return _foreign_request(BlockingHttp, self, uri, method, body, headers, redirections, connection_type)
-        if client.flow_threads and callback is None and _flow_state.http is self:
+        if client.flow_threads and callback is None and in_flow_of(self):
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
         created: list[_Job] = []

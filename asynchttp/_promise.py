@@ -34,7 +34,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures import _base as _futures_base
 from typing import Any, Callable, Iterator, Optional, SupportsIndex
 
-from asynchttp_lowhaio._rules import without_userinfo
+from asynchttp_lowhaio import without_userinfo
 
 from . import _loop
 

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import httplib2
 
+from ._protocols import HttpAttributes
+
 __all__ = [
     "PERMANENT_MARK",
     "wants_redirect",
@@ -25,7 +27,7 @@ __all__ = [
 PERMANENT_MARK = "-x-permanent-redirect-url"
 
 
-def wants_redirect(http: Any, method: str, status: int) -> bool:
+def wants_redirect(http: HttpAttributes, method: str, status: int) -> bool:
     """Is this response one httplib2 would follow (or raise RedirectLimit on)?
 
     Unsafe methods are followed only on 303/308 unless ``follow_all_redirects``;
@@ -36,14 +38,14 @@ def wants_redirect(http: Any, method: str, status: int) -> bool:
     return bool(http.follow_redirects) and status in http.redirect_codes
 
 
-def may_cache_plain_response(http: Any, method: str, status: int) -> bool:
+def may_cache_plain_response(http: HttpAttributes, method: str, status: int) -> bool:
     """The non-redirect branch: 200/203 to a safe method gets content-location and is stored."""
     if not (http.follow_all_redirects or method in http.safe_methods or status in (303, 308)):
         return False
     return status in (200, 203) and method in http.safe_methods
 
 
-def is_permanent(http: Any, method: str, status: int) -> bool:
+def is_permanent(http: HttpAttributes, method: str, status: int) -> bool:
     """308 always; 301 only for safe methods (a 301 to POST may legitimately change)."""
     return status == 308 or (status == 301 and method in http.safe_methods)
 

@@ -37,9 +37,12 @@ from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import httplib2
 
-from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError, _rules
+from asynchttp_lowhaio import IDEMPOTENT_METHODS as _CORE_IDEMPOTENT_METHODS
+from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError
 
 from . import _auth, _cache, _decode, _httplib2, _redirects, _uri
+from ._body import FILE_BLOCK, ChunkedBody, body_bytes, body_to_bytes, read_blocks
+from ._protocols import HttpAttributes
 
 __all__ = [
     "SendOnce",
@@ -59,7 +62,7 @@ __all__ = [
 SendOnce = Callable[[str, str, str, str, Optional[bytes], dict[str, str]], Awaitable[tuple[httplib2.Response, bytes]]]
 
 # RFC 9110 9.2.2, the core's list: repeating these cannot change the outcome on the server.
-IDEMPOTENT_METHODS = frozenset(m.decode("ascii") for m in _rules.IDEMPOTENT_METHODS)
+IDEMPOTENT_METHODS = frozenset(m.decode("ascii") for m in _CORE_IDEMPOTENT_METHODS)
 
 # httplib2 retries a failed connect only for these (transient routing) errnos
 _TRANSIENT_CONNECT_ERRNOS = frozenset((errno.ENETUNREACH, errno.EADDRNOTAVAIL))
@@ -94,90 +97,6 @@ def current_retries() -> int:
         return mine
     retries: int = httplib2.RETRIES
     return retries
-
-
-def _latin1(text: str, what: str = "body") -> bytes:
-    # http.client encodes str bodies as Latin-1 and raises UnicodeEncodeError otherwise
-    try:
-        return text.encode("iso-8859-1")
-    except UnicodeEncodeError as exc:
-        raise UnicodeEncodeError(
-            exc.encoding,
-            exc.object,
-            exc.start,
-            exc.end,
-            "%s (%.20r) is not valid Latin-1. Use %s.encode('utf-8') if you want to send it encoded in UTF-8."
-            % (what.title(), text[exc.start : exc.end], what),
-        ) from None
-
-
-# http.client reads a file body in blocks of this size and sends each as one chunk.
-FILE_BLOCK = 8192
-
-
-class ChunkedBody(bytes):
-    """A body http.client would send chunked (a file or an iterable: its length is not
-    known up front), read at the call. ``sizes`` are the chunks http.client would write,
-    or None for a file read in full ``FILE_BLOCK`` blocks (the usual case)."""
-
-    sizes: Optional[tuple[int, ...]] = None
-
-
-def body_bytes(body: Any) -> Optional[bytes]:
-    """The request body as bytes, accepting what httplib2 (through http.client) accepts.
-
-    bytes as is; str as Latin-1; a file-like object is read, on the calling thread,
-    from its current position (so a second send after a redirect reads what is left,
-    as http.client would), block by block; other buffers (bytearray, memoryview,
-    array) copied; any other iterable joined. File and iterable bodies come back as
-    :class:`ChunkedBody`: http.client sends those chunked, and so does asynchttp.
-    """
-    if body is None or isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return _latin1(body)
-    read = getattr(body, "read", None)
-    if read is not None:  # before the buffer check: http.client prefers read() too (mmap)
-        return read_blocks(read)
-    try:
-        return memoryview(body).tobytes()  # bytearray, memoryview, array: sent with a length
-    except TypeError:
-        pass
-    try:
-        pieces = iter(body)
-    except TypeError:
-        raise TypeError(
-            "body must be bytes, str, a file or an iterable of bytes, not %s" % type(body).__name__
-        ) from None
-    parts = [_latin1(p) if isinstance(p, str) else bytes(p) for p in pieces]
-    parts = [p for p in parts if p]  # http.client skips empty pieces (one would end the body)
-    chunked = ChunkedBody(b"".join(parts))
-    chunked.sizes = tuple(len(p) for p in parts)
-    return chunked
-
-
-def read_blocks(read: Callable[[int], Any]) -> ChunkedBody:
-    """Read a file as http.client does, block by block, remembering the block sizes
-    only when one came back short before the end (a pipe, a socket)."""
-    blocks = []
-    while True:
-        block = read(FILE_BLOCK)
-        if not block:
-            break
-        blocks.append(_latin1(block) if isinstance(block, str) else bytes(block))
-    chunked = ChunkedBody(b"".join(blocks))
-    if any(len(block) != FILE_BLOCK for block in blocks[:-1]):
-        chunked.sizes = tuple(len(block) for block in blocks)
-    return chunked
-
-
-async def body_to_bytes(body: Any) -> Optional[bytes]:
-    """:func:`body_bytes` on the loop: a file-like body is read in the loop's
-    executor (it may be a slow disk), everything else converted at once."""
-    read = getattr(body, "read", None)
-    if read is not None and not isinstance(body, (bytes, str)):
-        return await asyncio.get_running_loop().run_in_executor(None, read_blocks, read)
-    return body_bytes(body)
 
 
 def _core_cause(exc: BaseException) -> Optional[BaseException]:
@@ -246,7 +165,7 @@ def _is_stale_connection_failure(exc: BaseException, core_exc: Optional[BaseExce
 
 
 async def _send_with_retries(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     scheme: str,
     authority: str,
@@ -312,7 +231,7 @@ _NEVER = False
 
 
 async def run_httplib2_request(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     uri: str,
     method: str = "GET",
@@ -359,7 +278,7 @@ async def run_httplib2_request(
 
 
 async def _run_hop(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     uri: str,
     method: str = "GET",
@@ -394,7 +313,7 @@ async def _run_hop(
 
 
 def prepare_request(
-    http: Any, uri: str, headers: Optional[Mapping[Any, Any]], connection_type: Any
+    http: HttpAttributes, uri: str, headers: Optional[Mapping[Any, Any]], connection_type: Any
 ) -> tuple[dict[str, str], _uri.RequestTarget]:
     """The request as httplib2 has it before the cache: the headers normalised (by the
     Http's own ``_normalize_headers``, which a subclass may override) with httplib2's
@@ -424,7 +343,7 @@ _NO_LOOKUP = _cache.CacheLookup(None, None, email.message.Message(), b"")
 
 
 async def look_up_cache(
-    http: Any, target: _uri.RequestTarget, method: str, headers: dict[str, str]
+    http: HttpAttributes, target: _uri.RequestTarget, method: str, headers: dict[str, str]
 ) -> _cache.CacheLookup:
     """httplib2's cache lookup: the stored entry for the request's URI, with what
     httplib2 does on finding it: ``If-Match`` added to a write (lost-update
@@ -449,7 +368,7 @@ async def look_up_cache(
 
 
 async def answer_from_cache(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -520,7 +439,7 @@ def not_cached(entry: _cache.CacheLookup) -> tuple[httplib2.Response, bytes]:
 
 
 async def send_and_conclude(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -546,7 +465,12 @@ async def send_and_conclude(
 
 
 async def send_with_auth(
-    http: Any, send_once: SendOnce, target: _uri.RequestTarget, method: str, body: Any, headers: dict[str, str]
+    http: HttpAttributes,
+    send_once: SendOnce,
+    target: _uri.RequestTarget,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
 ) -> tuple[httplib2.Response, bytes]:
     """Send with httplib2's authentication: a known credential for the URI signs the
     request first; a Digest ``stale=true`` signs again and resends once; a 401 tries
@@ -584,7 +508,7 @@ async def send_with_auth(
 
 
 async def follow_redirect(
-    http: Any,
+    http: HttpAttributes,
     send_once: SendOnce,
     target: _uri.RequestTarget,
     method: str,
@@ -659,7 +583,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_in_flight.clear)
 
 
-def _in_flight_key(http: Any, uri: Any) -> Optional[tuple[int, int, str]]:
+def _in_flight_key(http: HttpAttributes, uri: Any) -> Optional[tuple[int, int, str]]:
     """The key a cacheable request leads or waits under: its cache key, on this Http."""
     try:
         defrag_uri = _uri.split_uri(uri).defrag_uri

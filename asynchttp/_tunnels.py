@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 import httplib2
 
 from . import _httplib2, _proxy
+from ._protocols import HttpAttributes
 
 _HTTPLIB2_CA_CERTS = httplib2.CA_CERTS
 
@@ -59,7 +60,7 @@ class _Tunnels:
     scheme://host:port (``_proxy.plan_proxy`` over ``Http.proxy_info``), made once per
     origin as httplib2 makes it once per connection object, until close()."""
 
-    def __init__(self, http: Any) -> None:  # the _http.Http (which imports this module)
+    def __init__(self, http: HttpAttributes) -> None:
         self._http = weakref.ref(http)
         self._fallback = http.proxy_info  # if the Http is gone while requests still run
         self._plans: dict[tuple[str, str, int], Optional[_proxy.ProxyPlan]] = {}

@@ -1,4 +1,5 @@
-"""URI policy: how httplib2 cleans and splits a request URI, and resolves a Location.
+"""URI policy: how httplib2 cleans and splits a request URI, and resolves a Location;
+and how http.client reads an authority (its host, its origin, its Host header).
 
 Pure functions over httplib2's public helpers (``iri2uri``, ``urlnorm``,
 ``parse_uri``), so an asynchttp request reaches the same cache key, the same
@@ -8,13 +9,28 @@ connection key and the same request-target as httplib2 would compute.
 from __future__ import annotations
 
 import functools
+import http.client
 import urllib.parse
 from typing import NamedTuple
 
 import httplib2
 from httplib2.iri2uri import iri2uri
 
-__all__ = ["RequestTarget", "clean_uri", "split_uri", "resolve_location", "KNOWN_SCHEMES", "check_scheme"]
+from asynchttp_lowhaio import DEFAULT_PORTS, without_userinfo
+
+__all__ = [
+    "RequestTarget",
+    "clean_uri",
+    "split_uri",
+    "uri_parts",
+    "safe_uri",
+    "resolve_location",
+    "KNOWN_SCHEMES",
+    "check_scheme",
+    "host_of",
+    "origin",
+    "host_header",
+]
 
 # httplib2 maps these to its connection classes; any other scheme is a KeyError
 KNOWN_SCHEMES = ("http", "https")
@@ -75,3 +91,88 @@ def resolve_location(absolute_uri: str, location: str) -> str:
     if authority is None:
         return urllib.parse.urljoin(absolute_uri, location)
     return location
+
+
+def uri_parts(uri: str) -> tuple[str, str, str, str]:
+    """httplib2's reading of ``uri``: ``(scheme, authority, request_uri, defrag_uri)``.
+
+    IRIs are percent-encoded, spaces/CR/LF escaped (as httplib2 does against header
+    injection), then normalised; a relative URI raises ``httplib2.RelativeURIError``,
+    a ``uri`` that is not a str ``TypeError``.
+    """
+    if not isinstance(uri, str):
+        raise TypeError("uri must be str, not %s" % type(uri).__name__)
+    target = split_uri(uri)
+    return target.scheme, target.authority, target.request_uri, target.defrag_uri
+
+
+_LOGGED_URI_MAX = 300
+
+
+def safe_uri(uri: str) -> str:
+    """``uri`` without user:password, for logs."""
+    try:
+        scheme, authority, request_uri, _ = uri_parts(uri)
+    except Exception:
+        return "<unparsable uri>"
+    text = without_userinfo("%s://%s%s" % (scheme, authority, request_uri))
+    return text if len(text) <= _LOGGED_URI_MAX else text[:_LOGGED_URI_MAX] + "..."
+
+
+# ---------------------------------------------------------------------------
+# Authorities, as http.client reads them
+
+
+def host_of(authority: str) -> str:
+    """The host of an authority, as http.client would connect to it."""
+    hostport = authority.rpartition("@")[2]
+    if hostport.startswith("["):
+        return hostport[1 : hostport.find("]")]
+    host, sep, port = hostport.rpartition(":")
+    if sep and port.isdigit():
+        return host
+    return hostport
+
+
+def origin(scheme: str, authority: str) -> tuple[str, int]:
+    """Host and port of an authority, as the core names an origin."""
+    host = host_of(authority).rstrip(".")
+    hostport = authority.rpartition("@")[2]
+    _, sep, port = hostport.rpartition(":")
+    if sep and port.isdigit() and not hostport.endswith("]"):
+        return host, int(port)
+    return host, DEFAULT_PORTS.get(scheme, 80)
+
+
+_HTTP_CLIENT_STRIPS_ZONE = hasattr(http.client, "_strip_ipv6_iface")
+
+
+@functools.lru_cache(maxsize=1024)
+def host_header(scheme: str, authority: str) -> bytes:
+    """The Host value http.client writes for a connection to ``authority``: the port
+    only when it is not the scheme's default, an IPv6 address in brackets without its
+    zone, the name as given (IDNA-encoded if not ASCII; httplib2 has already done that)."""
+    hostport = authority.rpartition("@")[2]
+    default = DEFAULT_PORTS.get(scheme, 80)
+    port = default
+    colon, bracket = hostport.rfind(":"), hostport.rfind("]")
+    host = hostport
+    if colon > bracket:
+        digits = hostport[colon + 1 :]
+        if digits:
+            try:
+                port = int(digits)
+            except ValueError:
+                return hostport.encode("ascii", "replace")  # the core refuses such a URL anyway
+        host = hostport[:colon]
+    if host[:1] == "[" and host[-1:] == "]":
+        host = host[1:-1]
+    try:
+        host_bytes = host.encode("ascii")
+    except UnicodeEncodeError:
+        host_bytes = host.encode("idna")
+    if ":" in host:
+        # http.client leaves an IPv6 zone (``%eth0``) out of Host from Python 3.11 on (it
+        # means nothing to the server); 3.10's writes it as given
+        host_bytes = b"[" + (host_bytes.partition(b"%")[0] if _HTTP_CLIENT_STRIPS_ZONE else host_bytes) + b"]"
+    return host_bytes if port == default else b"%s:%d" % (host_bytes, port)

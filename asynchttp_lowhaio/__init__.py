@@ -5,6 +5,14 @@ inside a running loop, then ``code, headers, body = await request(b'GET', url)``
 and ``async for chunk in body``.  TLS, pooling with limits, DNS-aware
 keep-alive through aiodnsresolver, strict parsing with limits, timeouts, and
 one exception tree (``HttpError``) for everything that can go wrong.
+
+Beside lowhaio's API, the HTTP rules the core is written against, for layers built
+on it (the ``asynchttp`` facade uses these and no ``_`` module of the core):
+``DEFAULT_PORTS`` (scheme -> port when an authority names none), ``IDEMPOTENT_METHODS``
+(bytes: the methods a request whose bytes may have been sent may be repeated for),
+``TOKEN`` and ``TOKEN_TEXT`` (RFC 9110's token grammar for methods and field names,
+for bytes and for text; use ``fullmatch``) and ``without_userinfo(text)`` (a URL,
+or a message quoting URLs, with every ``user:password@`` removed, for logs).
 """
 
 from ._errors import (
@@ -32,10 +40,11 @@ from ._pool import (
     buffered,
     empty_async_iterator,
     get_logger_adapter_default,
-    get_nonblocking_sock,
     get_resolver_logger_adapter_default,
     streamed,
 )
+from ._rules import DEFAULT_PORTS, IDEMPOTENT_METHODS, TOKEN, TOKEN_TEXT, without_userinfo
+from ._transport import get_nonblocking_sock
 
 __all__ = [
     "Pool",
@@ -63,4 +72,9 @@ __all__ = [
     "HttpReadTimeoutError",
     "HttpWriteTimeoutError",
     "HttpResponseHeadTimeoutError",
+    "DEFAULT_PORTS",
+    "IDEMPOTENT_METHODS",
+    "TOKEN",
+    "TOKEN_TEXT",
+    "without_userinfo",
 ]

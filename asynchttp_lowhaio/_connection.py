@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 import threading
 from collections import deque
 from typing import Any, AsyncIterator, Deque, List, Optional, Protocol
@@ -44,6 +43,7 @@ from ._errors import (
     HttpWriteTimeoutError,
 )
 from ._parser import ResponseEnd, ResponseHead, ResponseParser
+from ._transport import MSG_PEEK, Socket
 from ._writer import LAST_CHUNK, encode_chunk
 
 __all__ = [
@@ -172,7 +172,7 @@ class Connection(asyncio.BufferedProtocol):
         self.requests = 0
         self.idle_since = 0.0
         self.counted = True  # holds one of the pool's connection slots
-        self.sock: Optional[socket.socket] = None  # the raw socket, to peek at before reuse
+        self.sock: Optional[Socket] = None  # the raw socket, to peek at before reuse
         self._socket_timeout = socket_timeout
         self._response_head_timeout = response_head_timeout
         self._high_water = high_water
@@ -597,7 +597,7 @@ class Connection(asyncio.BufferedProtocol):
         if sock is None:
             return True
         try:
-            sock.recv(1, socket.MSG_PEEK)
+            sock.recv(1, MSG_PEEK)
         except (BlockingIOError, InterruptedError):
             return True
         except OSError:

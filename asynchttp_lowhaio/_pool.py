@@ -23,10 +23,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
-import socket
-import ssl
-from asyncio import sslproto as _sslproto  # asyncio's TLS layer, extended to send its alert
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
@@ -47,6 +43,17 @@ from ._errors import (
 from ._parser import ResponseHead
 from ._policy import SLOT, PoolPolicy
 from ._rules import IDEMPOTENT_METHODS
+from ._transport import (
+    Socket,
+    SSLContext,
+    abort_handshake,
+    default_ssl_context,
+    get_nonblocking_sock,
+    is_tls_error,
+    new_sock,
+    sock_connect,
+    start_transport,
+)
 from ._writer import Target, _is_ip, compose_head, parse_url
 
 __all__ = [
@@ -57,7 +64,6 @@ __all__ = [
     "streamed",
     "buffered",
     "empty_async_iterator",
-    "get_nonblocking_sock",
     "HttpLoggerAdapter",
     "get_logger_adapter_default",
     "get_resolver_logger_adapter_default",
@@ -101,14 +107,6 @@ async def buffered(data: AsyncIterator[bytes]) -> bytes:
     if type(data) is ResponseBody:
         return await data.read_all()
     return b"".join([chunk async for chunk in data])
-
-
-def get_nonblocking_sock(family: int = socket.AF_INET) -> socket.socket:
-    """A non-blocking TCP socket with Nagle off."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
 
 
 class HttpLoggerAdapter(_LoggerAdapter):
@@ -260,8 +258,8 @@ class PoolState:
         options: PoolOptions,
         *,
         get_dns_resolver: Callable[..., Any],
-        get_sock: Callable[..., socket.socket],
-        get_ssl_context: Callable[[], ssl.SSLContext],
+        get_sock: Callable[..., Socket],
+        get_ssl_context: Callable[[], SSLContext],
         get_logger_adapter: Callable[[dict[str, Any]], logging.LoggerAdapter[Any]],
         get_resolver_logger_adapter: Callable[[dict[str, Any]], Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]],
         get_tunnel: Optional[Callable[[str, str, int], Any]] = None,
@@ -270,7 +268,7 @@ class PoolState:
         self.options = options
         self._get_sock = get_sock
         self._get_ssl_context = get_ssl_context
-        self._ssl_context: Optional[ssl.SSLContext] = None
+        self._ssl_context: Optional[SSLContext] = None
         self._get_logger_adapter = get_logger_adapter
         self._get_resolver_logger_adapter = get_resolver_logger_adapter
         self._get_tunnel = get_tunnel
@@ -286,7 +284,7 @@ class PoolState:
         self._sweep: Optional[asyncio.TimerHandle] = None
         self._closed = False
         self._connecting: Set[asyncio.Future[Any]] = set()  # TCP connects under way: close() fails them at once
-        self._handshaking: Set[socket.socket] = set()  # sockets in a TLS handshake: close() shuts them down
+        self._handshaking: Set[Socket] = set()  # sockets in a TLS handshake: close() shuts them down
 
     def __repr__(self) -> str:
         policy = self._policy
@@ -485,7 +483,7 @@ class PoolState:
             return (host,)
         return await resolve_host(self._resolve, host, resolver_adapter, self._no_a_record, self.loop.time())
 
-    async def _negotiate(self, tunnel: Any, sock: socket.socket, target: Target, deadline: float) -> None:
+    async def _negotiate(self, tunnel: Any, sock: Socket, target: Target, deadline: float) -> None:
         """Run the tunnel's handshake (CONNECT, SOCKS) on the raw socket, before any TLS."""
         resolved_ip = None
         if getattr(tunnel, "resolve_target", False):
@@ -550,7 +548,7 @@ class PoolState:
             f"could not connect to {target.host} port {target.port} ({', '.join(addresses)}): {last_error}"
         ) from last_error
 
-    def _ssl_context_for(self, scheme: str) -> Optional[ssl.SSLContext]:
+    def _ssl_context_for(self, scheme: str) -> Optional[SSLContext]:
         if scheme != "https":
             return None
         if self._ssl_context is None:
@@ -571,18 +569,17 @@ class PoolState:
         conn.counted = False  # the slot stays reserved until this connection exists
         return conn
 
-    def _new_sock(self, address: str) -> socket.socket:
-        # lowhaio's get_sock takes no argument: pass the family only when it is not the default
-        return self._get_sock(socket.AF_INET6) if ":" in address else self._get_sock()
+    def _new_sock(self, address: str) -> Socket:
+        return new_sock(self._get_sock, address)
 
     async def _open(
         self,
         conn: Connection,
-        sock: socket.socket,
+        sock: Socket,
         address: str,
         target: Target,
         deadline: float,
-        ssl_context: Optional[ssl.SSLContext],
+        ssl_context: Optional[SSLContext],
         log: Optional[logging.LoggerAdapter[Any]],
         tunnel: Any,
     ) -> None:
@@ -590,7 +587,7 @@ class PoolState:
         port = target.port if tunnel is None else tunnel.port
         if log is not None:
             log.debug("connecting to %s port %d", address, target.port)
-        await _sock_connect(self.loop, sock, (address, port), deadline, self.options.connect_timeout, self._connecting)
+        await sock_connect(self.loop, sock, (address, port), deadline, self.options.connect_timeout, self._connecting)
         if tunnel is not None:
             if log is not None:
                 log.debug("proxy handshake with %s port %d for %s", address, port, target.host)
@@ -600,15 +597,12 @@ class PoolState:
         await self._start_transport(conn, sock, target.host, ssl_context, deadline)
 
     async def _start_transport(
-        self, conn: Connection, sock: socket.socket, host: str, ssl_context: Optional[ssl.SSLContext], deadline: float
+        self, conn: Connection, sock: Socket, host: str, ssl_context: Optional[SSLContext], deadline: float
     ) -> None:
         remaining = max(deadline - self.loop.time(), 0.001)
         self._handshaking.add(sock)
         try:
-            if ssl_context is None:
-                await self.loop.create_connection(lambda: conn, sock=sock)
-            else:
-                await _tls_connect(self.loop, conn, sock, ssl_context, host, remaining)
+            await start_transport(self.loop, conn, sock, ssl_context, host, remaining)
         except Exception as exc:
             if self._closed:
                 raise HttpPoolClosedError("the pool was closed during the TLS handshake") from exc
@@ -621,14 +615,14 @@ class PoolState:
         exc: BaseException,
         address: str,
         target: Target,
-        ssl_context: Optional[ssl.SSLContext],
+        ssl_context: Optional[SSLContext],
         deadline: float,
         log: Optional[logging.LoggerAdapter[Any]],
     ) -> bool:
         """After a failed connect: True to try the next address, False to raise ``exc``; or raise a clearer error."""
         if isinstance(exc, (HttpConnectTimeoutError, HttpPoolClosedError)) or not isinstance(exc, OSError):
             return False
-        if isinstance(exc, ssl.SSLError):
+        if is_tls_error(exc):
             raise HttpTlsError(f"TLS handshake with {target.host} ({address}) failed: {exc}") from exc
         if isinstance(exc, ConnectionAbortedError):
             # asyncio aborts a TLS handshake that outlives ssl_handshake_timeout
@@ -736,10 +730,7 @@ class PoolState:
             if not connecting.done():
                 connecting.set_exception(HttpPoolClosedError("the pool was closed while connecting"))
         for sock in list(self._handshaking):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # the handshake then fails at once
-            except OSError:
-                pass
+            abort_handshake(sock)  # the handshake then fails at once
 
     def _fail_waiters(self) -> None:
         waiters, self._policy.waiters = self._policy.waiters, deque()
@@ -772,128 +763,6 @@ def _check_options(**options: Any) -> None:
     ):
         if options[name] < 1:
             raise ValueError(f"{name} must be at least 1")
-
-
-async def _sock_connect(
-    loop: asyncio.AbstractEventLoop,
-    sock: socket.socket,
-    address: Tuple[str, int],
-    deadline: float,
-    limit: float,
-    pending: set[asyncio.Future[Any]],
-) -> None:
-    """Connect a non-blocking socket, failing at ``deadline``: a loop timer, no task."""
-    try:
-        sock.connect(address)
-        return
-    except (BlockingIOError, InterruptedError):
-        pass
-    future = loop.create_future()
-    fd = sock.fileno()
-
-    def writable() -> None:
-        if not future.done():
-            future.set_result(None)
-
-    loop.add_writer(fd, writable)
-    timer = loop.call_at(deadline, _expire_connect, future, address, limit)
-    pending.add(future)
-    try:
-        await future
-    finally:
-        pending.discard(future)
-        loop.remove_writer(fd)
-        timer.cancel()
-    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if error:
-        raise OSError(error, f"connect to {address[0]} port {address[1]}: {os.strerror(error)}")
-
-
-class _AlertingSSLProtocol(_sslproto.SSLProtocol):
-    """asyncio's TLS layer, but a fatal TLS error sends its alert before the socket closes.
-
-    asyncio drops the socket as soon as the handshake fails (a certificate the
-    client does not trust), leaving the alert OpenSSL wrote in the outgoing
-    buffer: the server sees a bare EOF. A TLS client ends with the alert
-    ("unknown ca", "bad certificate"), as ``ssl.SSLSocket`` and so httplib2 do;
-    this writes it first. asyncio's private names are read defensively: if
-    they change, the layer behaves exactly as asyncio's (EOF, same error).
-    """
-
-    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
-        if isinstance(exc, ssl.SSLError):
-            _flush_alert(self)
-        super()._fatal_error(exc, message)
-
-
-def _flush_alert(protocol: Any) -> None:
-    transport = getattr(protocol, "_transport", None)
-    # 3.11+ keeps the outgoing TLS bytes on the protocol, 3.10 on its _SSLPipe
-    outgoing = getattr(protocol, "_outgoing", None) or getattr(getattr(protocol, "_sslpipe", None), "_outgoing", None)
-    if transport is None or not isinstance(outgoing, ssl.MemoryBIO) or transport.is_closing():
-        return
-    try:
-        alert = outgoing.read()
-        if alert:
-            transport.write(alert)  # a few bytes on a fresh socket: sent at once, before the close
-    except Exception:  # best effort: the caller gets the TLS error either way
-        logger.debug("could not send the TLS alert", exc_info=True)
-
-
-async def _tls_connect(
-    loop: asyncio.AbstractEventLoop,
-    conn: Connection,
-    sock: socket.socket,
-    ssl_context: ssl.SSLContext,
-    server_hostname: str,
-    handshake_timeout: float,
-) -> None:
-    """What ``loop.create_connection(ssl=...)`` does, with the alerting TLS layer.
-
-    On loops other than asyncio's own (uvloop...), their TLS layer is used as is.
-    """
-    if not isinstance(loop, asyncio.BaseEventLoop):
-        await loop.create_connection(
-            lambda: conn,
-            sock=sock,
-            ssl=ssl_context,
-            server_hostname=server_hostname,
-            ssl_handshake_timeout=handshake_timeout,
-        )
-        return
-    handshaken = loop.create_future()
-    tls = _AlertingSSLProtocol(
-        loop,
-        conn,
-        ssl_context,
-        handshaken,
-        server_side=False,
-        server_hostname=server_hostname,
-        ssl_handshake_timeout=handshake_timeout,  # type: ignore[arg-type]  # seconds, float as create_connection takes
-    )
-    raw, _ = await loop.create_connection(lambda: tls, sock=sock)
-    try:
-        await handshaken
-    except BaseException:
-        # as create_connection does: the TLS transport goes, and the socket with it
-        app_transport = getattr(tls, "_app_transport", None)
-        try:
-            if app_transport is not None:
-                app_transport.close()
-        except Exception:  # a transport already torn down by the failure
-            logger.debug("closing the failed TLS transport", exc_info=True)
-        finally:
-            raw.abort()
-        raise
-
-
-def _expire_connect(future: asyncio.Future[Any], address: Tuple[str, int], limit: float) -> None:
-    if not future.done():
-        future.set_exception(
-            HttpConnectTimeoutError(
-                errno.ETIMEDOUT, f"connect to {address[0]} port {address[1]} took more than {limit} seconds"
-            )
-        )
 
 
 # ------------------------------------------------------------ the body
@@ -991,10 +860,10 @@ class ResponseBody:
 # ---------------------------------------------------------------- Pool()
 def Pool(
     get_dns_resolver: Callable[..., Any] = Resolver,
-    get_sock: Callable[..., socket.socket] = get_nonblocking_sock,
-    get_ssl_context: Callable[[], ssl.SSLContext] = ssl.create_default_context,
-    sock_pre_message: Optional[Callable[[socket.socket], None]] = None,
-    sock_post_message: Optional[Callable[[socket.socket], None]] = None,
+    get_sock: Callable[..., Socket] = get_nonblocking_sock,
+    get_ssl_context: Callable[[], SSLContext] = default_ssl_context,
+    sock_pre_message: Optional[Callable[[Socket], None]] = None,
+    sock_post_message: Optional[Callable[[Socket], None]] = None,
     http_version: bytes = b"HTTP/1.1",
     keep_alive_timeout: float = 15,
     recv_bufsize: int = 16384,

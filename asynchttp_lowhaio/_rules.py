@@ -1,9 +1,9 @@
 """HTTP rules written once for both packages: token grammar, default ports, idempotent
 methods and credential-free URLs for logs.  Stdlib only, no I/O.
 
-The core's parser, writer and pool use these; the ``asynchttp`` facade and its command
-line import them from here (the facade may use the core's shared private constants;
-the core never imports the facade), so a rule changes in one place.
+The core's parser, writer and pool use these; the package exports them (``__all__``
+of ``asynchttp_lowhaio``), and the ``asynchttp`` facade and its command line import
+them from there, never from this module, so a rule changes in one place.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from .scenarios import SCENARIOS, Action, DictCache, Scenario, Step, WaitClosed
 try:
     import asynchttp
     import asynchttp._client
+    import asynchttp._wire
     from asynchttp._semantics import run_httplib2_request
 
     _HAVE_BLOCKING = hasattr(asynchttp, "BlockingHttp")
@@ -48,7 +49,7 @@ except ImportError:  # pragma: no cover - the package is in the tree
     _HAVE_BLOCKING = _HAVE_PROMISE = _WIRED = False
 
 # the facade imports asynchttp._proxy once its connections go through proxies
-_FACADE_PROXIES = asynchttp is not None and hasattr(asynchttp._client, "_proxy")
+_FACADE_PROXIES = asynchttp is not None and hasattr(asynchttp._wire, "_proxy")
 _NOT_WIRED = "asynchttp._client._run_request is not asynchttp._semantics.run_httplib2_request yet (facade switch)"
 
 IGNORED_RESPONSE_HEADERS = {"date"}

@@ -27,6 +27,7 @@ import pytest
 import asynchttp
 import asynchttp._client
 import asynchttp._http
+import asynchttp._uri
 from asynchttp._semantics import default_user_agent
 from tests.servers.script_server import Reply, Request, ScriptServer
 
@@ -279,7 +280,7 @@ def _http_client_host(scheme: str, authority: str) -> bytes:
     ],
 )
 def test_host_header_spelled_as_http_client(scheme: str, authority: str) -> None:
-    assert asynchttp._client._host_header(scheme, authority) == _http_client_host(scheme, authority)
+    assert asynchttp._uri.host_header(scheme, authority) == _http_client_host(scheme, authority)
 
 
 def test_idna_host_reaches_the_wire_as_httplib2_sends_it() -> None:
@@ -287,7 +288,7 @@ def test_idna_host_reaches_the_wire_as_httplib2_sends_it() -> None:
     authority = httplib2.urlnorm(httplib2.iri2uri("http://b\u00fccher.example:8080/"))[1]
     assert authority == "xn--bcher-kva.example:8080"
     assert asynchttp._http.split_uri("http://b\u00fccher.example:8080/")[1] == authority
-    assert asynchttp._client._host_header("http", authority) == _http_client_host("http", authority)
+    assert asynchttp._uri.host_header("http", authority) == _http_client_host("http", authority)
 
 
 def _v6_loopback() -> bool:

@@ -57,7 +57,16 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_the_package_has_the_expected_modules() -> None:
-    assert {p.stem for p in MODULES} >= {"__init__", "_pool", "_connection", "_dns", "_errors", "_parser", "_writer"}
+    assert {p.stem for p in MODULES} >= {
+        "__init__",
+        "_pool",
+        "_connection",
+        "_dns",
+        "_errors",
+        "_parser",
+        "_writer",
+        "_transport",
+    }
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])

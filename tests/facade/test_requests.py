@@ -12,7 +12,7 @@ import httplib2
 import pytest
 
 import asynchttp
-from asynchttp import _client, _http, _uri
+from asynchttp import _http, _uri
 from tests.facade.conftest import WAIT
 from tests.servers.http_server import JSON_BODY, TestServer, pattern
 
@@ -354,12 +354,12 @@ def http_client_errors() -> type:
 
 
 def test_uri_helpers() -> None:
-    assert _client._host_of("user:pw@example.org:8080") == "example.org"
-    assert _client._host_of("[::1]:8080") == "::1"
-    assert _client._host_of("example.org") == "example.org"
-    assert _client._safe_uri("http://user:pw@example.org:81/p?q") == "http://example.org:81/p?q"
-    assert _client._safe_uri("relative") == "<unparsable uri>"
-    assert _client._safe_uri("http://h/" + "x" * 1000).endswith("...")
+    assert _uri.host_of("user:pw@example.org:8080") == "example.org"
+    assert _uri.host_of("[::1]:8080") == "::1"
+    assert _uri.host_of("example.org") == "example.org"
+    assert _uri.safe_uri("http://user:pw@example.org:81/p?q") == "http://example.org:81/p?q"
+    assert _uri.safe_uri("relative") == "<unparsable uri>"
+    assert _uri.safe_uri("http://h/" + "x" * 1000).endswith("...")
     with pytest.raises(TypeError):
         _http.split_uri(42)  # type: ignore[arg-type]
     assert _http._check_headers(None) is None

@@ -1,5 +1,6 @@
 """One owner per rule: threads are started only by asynchttp._loop, every one named,
-and the HTTP rules the core defines once (asynchttp_lowhaio._rules) are the facade's too.
+and the HTTP rules the core defines once (asynchttp_lowhaio._rules, exported by the core's
+package) are the facade's too.
 
 A fresh interpreter makes requests that use each kind of thread (the loop, the
 loop's default executor for a large decode, the cache threads, the callback
@@ -13,7 +14,7 @@ import gzip
 import json
 import os
 
-from asynchttp_lowhaio import _rules
+import asynchttp_lowhaio as _rules
 from tests.facade.test_lifecycle import run_script
 from tests.servers.http_server import Request, Response, TestServer
 
@@ -61,13 +62,14 @@ def test_every_thread_asynchttp_starts_is_named(http_server: TestServer, tmp_pat
 
 
 def test_facade_modules_use_the_core_definition() -> None:
-    from asynchttp import _cli, _client, _errors, _http, _promise, _semantics
+    from asynchttp import _cli, _client, _errors, _http, _promise, _semantics, _uri, _wire
 
     assert _http._DEFAULT_PORTS is _rules.DEFAULT_PORTS
     assert _cli._TOKEN is _rules.TOKEN_TEXT
     assert _semantics.IDEMPOTENT_METHODS == {m.decode() for m in _rules.IDEMPOTENT_METHODS}
     assert _promise.without_userinfo is _rules.without_userinfo
-    assert _client.without_userinfo is _rules.without_userinfo
+    assert _uri.without_userinfo is _rules.without_userinfo
+    assert _wire.without_userinfo is _rules.without_userinfo
     assert _errors.without_userinfo is _rules.without_userinfo
     # the facade's own shared helpers: one home each
     assert _http.body_bytes is _semantics.body_bytes

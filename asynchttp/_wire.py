@@ -1,0 +1,231 @@
+"""The wire room: one request on a core pool, as http.client would write it, and the
+answer as httplib2 builds it.
+
+``exchange`` composes the head http.client writes (Host, Accept-Encoding, the framing
+header, then the caller's fields), frames a chunked body as http.client frames it,
+hands both to the core's ``request``, reads the whole answer and builds the
+``httplib2.Response`` (``build_response``); a core error comes out as the exception
+httplib2 raises (``map_core_error``), with the core error as ``__cause__``.
+
+It runs on the loop thread only and holds no state but two bounded caches: no
+threads, no queue, no pool choice (the client room, ``_client``, picks the pool and
+counts what is in flight on it). ``tests/test_import_graph.py`` holds the wall.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+import sys
+from typing import Any, AsyncIterator, Callable, Iterable, Optional
+
+import httplib2
+
+from asynchttp_lowhaio import (
+    HttpConnectError,
+    HttpConnectTimeoutError,
+    HttpDnsError,
+    HttpError,
+    buffered,
+    empty_async_iterator,
+    streamed,
+    without_userinfo,
+)
+
+from . import _proxy
+from ._body import FILE_BLOCK, ChunkedBody
+from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
+from ._uri import host_header, host_of, origin
+
+__all__ = ["exchange", "build_response", "map_core_error", "current_request_id"]
+
+logger = logging.getLogger("asynchttp")
+_DEBUG = logging.DEBUG
+
+# http.client sends Content-Length: 0 for these methods when there is no body.
+_METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
+
+# The request id of the job a runner is working on, for the core's log lines.
+current_request_id: contextvars.ContextVar[int] = contextvars.ContextVar("asynchttp_request_id", default=0)
+
+
+# ---------------------------------------------------------------------------
+# The request body, chunked as http.client frames it
+
+# Chunks framed per write: a big file goes out in bounded pieces, never copied whole.
+_CHUNKS_PER_WRITE = 64
+
+
+def _chunk_sizes(body: ChunkedBody) -> Iterable[int]:
+    if body.sizes is not None:
+        return body.sizes
+    full, rest = divmod(len(body), FILE_BLOCK)
+    return itertools.chain(itertools.repeat(FILE_BLOCK, full), (rest,) if rest else ())
+
+
+def _chunked_stream(body: ChunkedBody) -> Callable[..., AsyncIterator[bytes]]:
+    """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
+    hex sizes, one chunk per block it read), as the core's body callable."""
+
+    async def stream(*_: Any, **__: Any) -> AsyncIterator[bytes]:
+        view = memoryview(body)
+        start = 0
+        pieces: list[Any] = []
+        for size in _chunk_sizes(body):
+            pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
+            start += size
+            if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
+                yield b"".join(pieces)
+                pieces = []
+        pieces.append(b"0\r\n\r\n")
+        yield b"".join(pieces)
+
+    return stream
+
+
+# ---------------------------------------------------------------------------
+# Response building
+
+
+# Header names seen so far, decoded once and shared by every Response that has them
+# (a kept response then holds one "content-type", not one per response). Bounded.
+_header_names: dict[bytes, str] = {}
+_HEADER_NAMES_MAX = 1024
+
+
+def _header_name(name: bytes) -> str:
+    text = sys.intern(name.decode("latin-1").lower())
+    if len(_header_names) < _HEADER_NAMES_MAX:
+        _header_names[name] = text
+    return text
+
+
+def build_response(
+    code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes
+) -> httplib2.Response:
+    """An ``httplib2.Response`` as httplib2 builds it from http.client: lower-cased
+    keys, values decoded as Latin-1, repeated headers joined with ", ",
+    ``["status"]`` a str."""
+    names = _header_names
+    pairs = [(names.get(name) or _header_name(name), value.decode("latin-1")) for name, value in headers]
+    response = httplib2.Response.__new__(httplib2.Response)
+    dict.update(response, pairs)
+    if len(response) != len(pairs):  # a repeated header: join its values in order
+        dict.clear(response)
+        get = response.get
+        for key, text in pairs:
+            previous = get(key)
+            response[key] = text if previous is None else previous + ", " + text
+    status = int(code)
+    response.status = status
+    response["status"] = str(status)
+    response.reason = reason.decode("latin-1") if isinstance(reason, bytes) else str(reason)
+    response.version = 10 if version in (b"1.0", "1.0", b"HTTP/1.0") else 11
+    return response
+
+
+def _reason(body: Any) -> bytes:
+    reason = getattr(body, "reason", b"")
+    return reason if isinstance(reason, bytes) else str(reason).encode("latin-1")
+
+
+# ---------------------------------------------------------------------------
+# Errors
+
+
+def map_core_error(exc: HttpError, scheme: str, authority: str, phase: str, proxies: Any) -> BaseException:
+    """The exception httplib2 raises for core error ``exc``: through a proxy
+    (``proxies``: the Http's ``_tunnels._Tunnels``, or None), a failure to reach the
+    proxy is PySocks' ProxyConnectionError."""
+    if (
+        proxies is not None
+        and isinstance(exc, (HttpDnsError, HttpConnectError, HttpConnectTimeoutError))
+        and not isinstance(exc.__cause__, _proxy.ProxyError)
+    ):
+        host, port = origin(scheme, authority)
+        plan = proxies.known_plan(scheme, host, port)
+        if plan is not None:
+            cause = to_httplib2_error(exc, host, phase, detail=False)  # the proxy's message quotes it
+            mapped = _proxy.proxy_connection_error(plan, cause)
+            mapped.__cause__ = exc
+            return mapped
+    return to_httplib2_error(exc, host_of(authority), phase, origin(scheme, authority)[1])
+
+
+# ---------------------------------------------------------------------------
+# One exchange
+
+
+async def exchange(
+    request: Callable[..., Any],
+    scheme: str,
+    authority: str,
+    request_uri: str,
+    method: str,
+    body: Optional[bytes],
+    headers: dict[str, str],
+    http10: bool,
+    proxies: Any,
+) -> tuple[httplib2.Response, bytes]:
+    """Send one request with the core pool's ``request``, as http.client would write
+    it, and read the whole answer. No redirects, cache, auth or decoding. Failures
+    raise httplib2's exception with the core error as ``__cause__``. ``http10``: the
+    pool speaks HTTP/1.0 (a body is never sent chunked then)."""
+    # What http.client adds, spelled and ordered as it writes them: Host, then
+    # Accept-Encoding, then the framing header, then the caller's headers. Giving
+    # Host ourselves keeps the core from adding its own lower-case one.
+    head: list[tuple[bytes, bytes]] = []
+    stream = None  # the body as the core's callable, when it is sent chunked
+    if "host" not in headers:
+        head.append((b"Host", host_header(scheme, authority)))
+    if "accept-encoding" not in headers:
+        head.append((b"Accept-Encoding", b"identity"))
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        if type(body) is ChunkedBody and not http10:
+            head.append((b"Transfer-Encoding", b"chunked"))
+            stream = _chunked_stream(body)
+        elif body is not None:
+            head.append((b"Content-Length", b"%d" % len(body)))
+        elif method in _METHODS_EXPECTING_BODY:
+            head.append((b"Content-Length", b"0"))
+    for name, value in headers.items():
+        head.append((name.encode("latin-1"), value.encode("latin-1")))
+    url = scheme + "://" + authority + request_uri
+    debug = logger.isEnabledFor(_DEBUG)
+    if debug:
+        logger.debug(
+            "request %d: sending %s %s",
+            current_request_id.get(),
+            method,
+            without_userinfo(url),
+        )
+    phase = PHASE_HEAD
+    try:
+        code, response_headers, response_body = await request(
+            method.encode("latin-1"),
+            url,
+            headers=tuple(head),
+            body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
+            get_logger_adapter=_core_log_adapter if debug else None,
+        )
+        phase = PHASE_BODY
+        content = await buffered(response_body)
+    except HttpError as exc:
+        raise map_core_error(exc, scheme, authority, phase, proxies) from exc
+    return (
+        build_response(code, response_headers, _reason(response_body), getattr(response_body, "version", b"1.1")),
+        content,
+    )
+
+
+class _CoreLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Puts the core's per-request debug lines (connection new or reused, sent,
+    response head, body done) on the "asynchttp" logger, tagged with our request id."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return "request %d: %s" % (current_request_id.get(), msg), kwargs
+
+
+def _core_log_adapter(extra: dict[str, Any]) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    return _CoreLogAdapter(logger, {})
