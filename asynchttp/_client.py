@@ -173,6 +173,8 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
     if final_error is None:
         job._settle((promise.response, promise.content), None)
     else:
+        if getattr(final_error, "request_id", None) is None:  # the callback's own exception
+            mark_request(final_error, job.request_id)
         job._settle(None, final_error)
 
 

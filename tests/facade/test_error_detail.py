@@ -154,3 +154,15 @@ def test_without_detail_the_wording_is_httplib2s() -> None:
     mapped = to_httplib2_error(timeout, "h", port=8)
     assert str(mapped) == "timed out (pool phase, h port 8): no connection became free within 2 seconds"
     assert str(to_httplib2_error(timeout, "h", detail=False)) == "timed out"
+
+
+def test_an_exception_in_a_callback_carries_the_request_id(make_http: MakeHttp, http_server: TestServer) -> None:
+    def fail(promise: asynchttp.Promise) -> None:
+        raise KeyError("not in the answer")
+
+    http = make_http()
+    response, _ = http.request(http_server.url("/hello"), callback=fail)
+    error = touch_error(response)
+    assert type(error) is KeyError
+    assert isinstance(error.request_id, int) and error.phase is None
+    assert asynchttp.error_phase(error) is None
