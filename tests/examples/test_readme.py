@@ -107,13 +107,12 @@ def test_docs_index_picks_up_every_page() -> None:
 
 @pytest.mark.parametrize(
     "page,line,code",
-    RUNNABLE
+    [pytest.param(page, line, code, id="%s:%d" % (page, line)) for page, line, code in RUNNABLE]
     or [
         pytest.param(
             "", 0, "", marks=pytest.mark.skip(reason="no self-contained python block (one using DemoServer) yet")
         )
     ],
-    ids=lambda value: "line%s" % value if isinstance(value, int) else str(value),
 )
 def test_python_block_runs_as_written(page: str, line: int, code: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
