@@ -580,7 +580,9 @@ class _Client:
             raise
 
     def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
-        _facts.finish(job)
+        record = job._record  # the outcome is known: when (inline: every request passes here)
+        if record is not None and record.done is None:
+            record.done = _facts.monotonic()
         if error is not None:
             logger.warning(
                 "request %d failed: %s %s: %s", job.request_id, job.method, safe_uri(job.uri), describe(error)
