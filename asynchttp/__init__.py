@@ -82,7 +82,7 @@ from httplib2 import (  # noqa: F401 - re-exported
 
 from . import _seams
 from ._bulk import Outcome
-from ._errors import ShutdownError
+from ._errors import ShutdownError, error_phase
 from ._facts import Attempt, Timings
 from ._http import BlockingHttp, Http
 from ._promise import ContentPromise, Promise, ResponsePromise
@@ -170,4 +170,5 @@ __all__ = [
     "KeyCerts",
     "urlnorm",
     "IDLE_GRACE",
+    "error_phase",
 ]

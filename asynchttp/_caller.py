@@ -43,7 +43,7 @@ from asynchttp_lowhaio import BlockingPool, HttpError
 
 from . import _facts
 from ._client import _DEBUG, _Client, _request_ids, logger
-from ._errors import ShutdownError, describe, to_httplib2_error
+from ._errors import ShutdownError, describe, mark_request, to_httplib2_error
 from ._protocols import FlowHttp
 from ._semantics import run_httplib2_request
 from ._tunnels import _lazy_ssl_context
@@ -178,11 +178,7 @@ def run_here(
         error: BaseException = exc
         if isinstance(exc, HttpError):  # a core error the pipeline let through
             error = to_httplib2_error(exc, host_of(uri_parts(uri)[1]))
-        if getattr(error, "request_id", None) is None:
-            try:  # the number its log lines carry, as the loop path's errors carry it
-                error.request_id = request_id  # type: ignore[attr-defined]
-            except Exception:  # pragma: no cover - an exception type refusing attributes
-                pass
+        mark_request(error, request_id)  # .request_id and .phase, as on the loop path
         logger.warning("request %d failed: %s %s: %s", request_id, method, safe_uri(uri), describe(error))
         if error is exc:
             raise

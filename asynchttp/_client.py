@@ -14,9 +14,10 @@ may wait in the queue. A job that must run httplib2's own flow carries a ``Flow`
 also holds the loop (``_loop.attach``) while it has work there, lets it go when
 idle, and carries fork and shutdown.
 
-``_Client.send_once`` is the seam with the httplib2-semantics layer: it picks the
-pool generation and counts the request in flight on it; the wire work (head, body,
-response building, error mapping) is the wire room's (``_wire.exchange``).
+``_Client.send_once`` is the seam with the httplib2-semantics layer: one request over
+the pool ``generation()`` gives. The client room owns the pools; the wire work (head,
+body, response building, error mapping) is the wire room's (``_wire.send_once``,
+which this class takes as its method).
 """
 
 from __future__ import annotations
@@ -31,21 +32,19 @@ import threading
 import traceback
 from typing import Any, Callable, Optional, Protocol
 
-import httplib2
-
 from asynchttp_lowhaio import HttpError, Pool
 
 from . import _facts, _loop, _retry, _sink
-from ._errors import ShutdownError, describe, to_httplib2_error
+from ._errors import ShutdownError, describe, mark_request, to_httplib2_error
 from ._promise import CANCELLED_AND_NOTIFIED, PENDING, Promise, RequestFuture, run_done_callbacks
 from ._protocols import FlowHttp
 
 # The request pipeline: httplib2's policies (cache, auth, redirects, decoding,
 # retries) over send_once; any coroutine with run_httplib2_request's signature fits.
 from ._semantics import run_httplib2_request as _run_request
-from ._tunnels import _lazy_ssl_context, _PoolOptions
+from ._tunnels import _lazy_ssl_context, _PoolOptions, _Tunnels
 from ._uri import host_of, safe_uri, uri_parts
-from ._wire import current_request_id, exchange
+from ._wire import current_request_id, send_once
 
 logger = logging.getLogger("asynchttp")
 _DEBUG = logging.DEBUG
@@ -187,6 +186,8 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
     if final_error is None:
         job._settle((promise.response, promise.content), None)
     else:
+        if getattr(final_error, "request_id", None) is None:  # the callback's own exception
+            mark_request(final_error, job.request_id)
         job._settle(None, final_error)
 
 
@@ -196,16 +197,20 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
 
 class _PoolGeneration:
     """One core pool. ``close()`` on the Http retires it: idle connections go now,
-    requests in flight finish on it, and it is closed when the last one is done."""
+    requests in flight finish on it, and it is closed when the last one is done.
+    ``http10`` and ``proxies`` are what the wire room needs to know of the options it
+    was made with (no chunked body; whose proxy plans name a failure's proxy)."""
 
-    __slots__ = ("request", "close", "inflight", "retired", "closing")
+    __slots__ = ("request", "close", "inflight", "retired", "closing", "http10", "proxies")
 
-    def __init__(self, request: Any, close: Any) -> None:
+    def __init__(self, request: Any, close: Any, http10: bool, proxies: Optional[_Tunnels]) -> None:
         self.request = request
         self.close = close
         self.inflight = 0
         self.retired = False
         self.closing: Optional[asyncio.Task[Any]] = None
+        self.http10 = http10
+        self.proxies = proxies
 
 
 class _Client:
@@ -589,8 +594,11 @@ class _Client:
             raise
 
     def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
-        _facts.finish(job)
+        record = job._record  # the outcome is known: when (inline: every request passes here)
+        if record is not None and record.done is None:
+            record.done = _facts.monotonic()
         if error is not None:
+            mark_request(error, job.request_id)  # .request_id and .phase on what the caller sees
             logger.warning(
                 "request %d failed: %s %s: %s", job.request_id, job.method, safe_uri(job.uri), describe(error)
             )
@@ -621,7 +629,8 @@ class _Client:
         if "get_tunnel" not in options and config.proxies is not None:
             options["get_tunnel"] = config.proxies
         request, close = Pool(**options)
-        gen = self.gens[identity] = _PoolGeneration(request, close)
+        http10 = options.get("http_version") == b"HTTP/1.0"
+        gen = self.gens[identity] = _PoolGeneration(request, close, http10, config.proxies)
         return gen
 
     def _tls_identity(self, scheme: str, authority: str) -> Any:
@@ -638,9 +647,9 @@ class _Client:
         for gen in gens.values():
             gen.retired = True
             self.retired.append(gen)
-            self._close_when_idle(gen)
+            self.close_when_idle(gen)
 
-    def _close_when_idle(self, gen: _PoolGeneration) -> None:
+    def close_when_idle(self, gen: _PoolGeneration) -> None:
         if gen.inflight == 0 and gen.closing is None:
             gen.closing = self.loop.create_task(self._close_generation(gen))  # type: ignore[union-attr]
 
@@ -698,41 +707,21 @@ class _Client:
 
     # -- the seam with the semantics layer ------------------------------------------
 
-    async def send_once(
-        self,
-        scheme: str,
-        authority: str,
-        request_uri: str,
-        method: str,
-        body: Optional[bytes],
-        headers: dict[str, str],
-    ) -> tuple[httplib2.Response, bytes]:
-        """Send one request over this Http's pool for its TLS identity, as http.client
-        would write it, and read the whole answer (``_wire.exchange``). No redirects,
-        cache, auth or decoding. Failures raise httplib2's exception with the core
-        error as ``__cause__``."""
+    def generation(self, scheme: str, authority: str) -> _PoolGeneration:
+        """The pool a request to ``authority`` goes through: this Http's current one for
+        the TLS client identity httplib2 would present there, made on first use."""
         identity = self._tls_identity(scheme, authority) if scheme == "https" else None
         gen = self.gens.get(identity)
         if gen is None:
             if self.stopping:
                 raise ShutdownError("this Http was shut down")
             gen = self._new_generation(identity)
-        config = self.pool_options
-        gen.inflight += 1
-        try:
-            return await exchange(
-                gen.request,
-                scheme,
-                authority,
-                request_uri,
-                method,
-                body,
-                headers,
-                config is not None and config.options.get("http_version") == b"HTTP/1.0",
-                config.proxies if config is not None else None,
-                _sink.current(),
-            )
-        finally:
-            gen.inflight -= 1
-            if gen.retired:
-                self._close_when_idle(gen)
+        return gen
+
+    # Where the body of the request being sent goes, when it is a sink request (None:
+    # into memory); read on the loop, in the request's context.
+    current_sink = staticmethod(_sink.current)
+
+    # One request over generation(), as http.client would write it, the whole answer
+    # read: the wire room's function, as a method (no second coroutine per request).
+    send_once = send_once

@@ -18,7 +18,6 @@ import inspect
 import itertools
 import os
 import re
-import socket
 import sys
 import traceback
 import weakref
@@ -28,6 +27,7 @@ import httplib2
 
 import asynchttp_lowhaio
 from asynchttp_lowhaio import DEFAULT_PORTS as _DEFAULT_PORTS
+from asynchttp_lowhaio import FIELD_VALUE_FORBIDDEN_TEXT
 
 from . import _bulk, _httplib2, _loop, _retry, _seams, _sink
 from ._caller import run_here, runs_here
@@ -46,7 +46,7 @@ from ._promise import ContentPromise, Promise, ResponsePromise
 from ._ratelimit import RateLimit
 from ._retry import Retry
 from ._semantics import body_bytes, exception_to_response
-from ._tunnels import _default_ca_certs, _PoolOptions, _Tunnels
+from ._tunnels import _default_ca_certs, _PoolOptions, _Tunnels, core_timeouts
 from ._uri import safe_uri
 from ._uri import uri_parts as split_uri
 from ._wire import build_response
@@ -72,10 +72,11 @@ CORE_OPTIONS = frozenset(inspect.signature(asynchttp_lowhaio.Pool).parameters) -
 }
 
 # http.client's own checks, applied at the call (it raises ValueError there too). For
-# values, the core's field-value grammar: http.client lets other control characters
-# through, the core refuses them, so they fail here, at the call, not later on the loop.
+# values, the core's field-value grammar (one definition, the core's): http.client lets
+# other control characters through, the core refuses them, so they fail here, at the
+# call, not later on the loop.
 _BAD_HEADER_NAME = re.compile(r"[\x00-\x20\x7f:]|^$")
-_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_HEADER_VALUE = FIELD_VALUE_FORBIDDEN_TEXT
 # obs-fold (a line break followed by whitespace): http.client sends it as is, the core
 # refuses it; RFC 9112 5.2 lets a sender replace it by one space, as httplib2 meant to.
 _OBS_FOLD = re.compile(r"\r?\n[ \t]+")
@@ -580,10 +581,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             "max_connections": config["max_connections"],
             "max_connections_per_host": config["max_connections_per_host"],
         }
-        timeout = self.timeout if self.timeout is not None else socket.getdefaulttimeout()
-        if timeout is not None:
-            options["connect_timeout"] = timeout
-            options["socket_timeout"] = timeout
+        options.update(core_timeouts(self.timeout))
         options.update(config["core_options"])
         tls = (
             self.ca_certs or _default_ca_certs(),

@@ -29,6 +29,24 @@ def _default_ca_certs() -> str:
     return httplib2.CA_CERTS  # type: ignore[no-any-return]
 
 
+def core_timeouts(timeout: Optional[float]) -> dict[str, float]:
+    """httplib2's one ``timeout`` number as the core's deadlines, decided here only.
+
+    http.client sets it on the socket, so it bounds the connect (with the TLS and
+    proxy handshakes) and every read and write: the core's ``connect_timeout`` and
+    ``socket_timeout``. The core derives the deadline for a whole response head from
+    ``socket_timeout`` (``HEAD_TIMEOUT_FACTOR`` times it, at most ``HEAD_TIMEOUT_CAP``),
+    so a server dripping its head a byte at a time is still cut off. ``None`` means
+    ``socket.getdefaulttimeout()``, read now, as http.client reads it when it
+    connects; still ``None``: the core's own defaults.
+    """
+    if timeout is None:
+        timeout = socket.getdefaulttimeout()
+    if timeout is None:
+        return {}
+    return {"connect_timeout": timeout, "socket_timeout": timeout}
+
+
 class _PoolOptions:
     """What a new core pool is made from: the core's options, httplib2's TLS settings
     (ca_certs, disable validation, max and min version), its client certificates and

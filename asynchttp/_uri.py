@@ -27,6 +27,8 @@ __all__ = [
     "resolve_location",
     "KNOWN_SCHEMES",
     "check_scheme",
+    "Authority",
+    "parse_authority",
     "host_of",
     "origin",
     "host_header",
@@ -120,38 +122,27 @@ def safe_uri(uri: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Authorities, as http.client reads them
+# Authorities, as http.client reads them: one parse
 
 
-def host_of(authority: str) -> str:
-    """The host of an authority, as http.client would connect to it."""
-    hostport = authority.rpartition("@")[2]
-    if hostport.startswith("["):
-        return hostport[1 : hostport.find("]")]
-    host, sep, port = hostport.rpartition(":")
-    if sep and port.isdigit():
-        return host
-    return hostport
-
-
-def origin(scheme: str, authority: str) -> tuple[str, int]:
-    """Host and port of an authority, as the core names an origin."""
-    host = host_of(authority).rstrip(".")
-    hostport = authority.rpartition("@")[2]
-    _, sep, port = hostport.rpartition(":")
-    if sep and port.isdigit() and not hostport.endswith("]"):
-        return host, int(port)
-    return host, DEFAULT_PORTS.get(scheme, 80)
+class Authority(NamedTuple):
+    host: str  # what http.client connects to: no userinfo, port or brackets
+    port: int  # the port given, else the scheme's default
+    host_header: bytes  # the Host value http.client writes
 
 
 _HTTP_CLIENT_STRIPS_ZONE = hasattr(http.client, "_strip_ipv6_iface")
 
 
 @functools.lru_cache(maxsize=1024)
-def host_header(scheme: str, authority: str) -> bytes:
-    """The Host value http.client writes for a connection to ``authority``: the port
-    only when it is not the scheme's default, an IPv6 address in brackets without its
-    zone, the name as given (IDNA-encoded if not ASCII; httplib2 has already done that)."""
+def parse_authority(scheme: str, authority: str) -> Authority:
+    """``authority`` (httplib2's, after ``urlnorm``) read once as http.client reads it:
+    userinfo dropped, the port split off at the last colon after any ``]`` (an empty
+    port is the default), an IPv6 address taken out of its brackets. The Host value
+    names the port only when it is not the scheme's default, an IPv6 address in
+    brackets without its zone, the name as given (IDNA-encoded if not ASCII; httplib2
+    has already done that). A port that is not a number leaves the authority whole
+    as the host (the core refuses such a URL)."""
     hostport = authority.rpartition("@")[2]
     default = DEFAULT_PORTS.get(scheme, 80)
     port = default
@@ -163,7 +154,7 @@ def host_header(scheme: str, authority: str) -> bytes:
             try:
                 port = int(digits)
             except ValueError:
-                return hostport.encode("ascii", "replace")  # the core refuses such a URL anyway
+                return Authority(hostport, default, hostport.encode("ascii", "replace"))
         host = hostport[:colon]
     if host[:1] == "[" and host[-1:] == "]":
         host = host[1:-1]
@@ -175,4 +166,20 @@ def host_header(scheme: str, authority: str) -> bytes:
         # http.client leaves an IPv6 zone (``%eth0``) out of Host from Python 3.11 on (it
         # means nothing to the server); 3.10's writes it as given
         host_bytes = b"[" + (host_bytes.partition(b"%")[0] if _HTTP_CLIENT_STRIPS_ZONE else host_bytes) + b"]"
-    return host_bytes if port == default else b"%s:%d" % (host_bytes, port)
+    return Authority(host, port, host_bytes if port == default else b"%s:%d" % (host_bytes, port))
+
+
+def host_of(authority: str) -> str:
+    """The host of an authority, as http.client would connect to it."""
+    return parse_authority("http", authority).host
+
+
+def origin(scheme: str, authority: str) -> tuple[str, int]:
+    """Host and port of an authority, as the core names an origin."""
+    parsed = parse_authority(scheme, authority)
+    return parsed.host.rstrip("."), parsed.port
+
+
+def host_header(scheme: str, authority: str) -> bytes:
+    """The Host value http.client writes for a connection to ``authority``."""
+    return parse_authority(scheme, authority).host_header

@@ -1,17 +1,18 @@
 """The wire room: one request on a core pool, as http.client would write it, and the
 answer as httplib2 builds it.
 
-``exchange`` composes the head http.client writes (Host, Accept-Encoding, the framing
+``send_once`` composes the head http.client writes (Host, Accept-Encoding, the framing
 header, then the caller's fields), frames a chunked body as http.client frames it,
 hands both to the core's ``request``, reads the whole answer and builds the
 ``httplib2.Response`` (``build_response``); a core error comes out as the exception
 httplib2 raises (``map_core_error``), with the core error as ``__cause__``.
 
-``exchange`` runs on the loop thread, ``exchange_blocking`` (the same head, framing,
+``send_once`` runs on the loop thread; ``exchange_blocking`` (the same head, framing,
 answer and errors over ``asynchttp_lowhaio.BlockingPool``) on a ``BlockingHttp``
-caller's own thread. The room holds no state but two bounded caches: no
-threads, no queue, no pool choice (the client room, ``_client``, picks the pool and
-counts what is in flight on it). ``tests/test_import_graph.py`` holds the wall.
+caller's own thread. The room holds no state but two bounded caches: no threads, no
+queue, no pool choice (the client room, ``_client``, owns the pools and gives the one
+a request goes through; ``send_once`` is its method, written here).
+``tests/test_import_graph.py`` holds the wall.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Optional, P
 import httplib2
 
 from asynchttp_lowhaio import (
+    LAST_CHUNK,
     HttpConnectError,
     HttpConnectTimeoutError,
     HttpDnsError,
@@ -32,6 +34,7 @@ from asynchttp_lowhaio import (
     buffered,
     empty_async_iterator,
     empty_iterator,
+    encode_chunk,
     streamed,
     without_userinfo,
 )
@@ -39,9 +42,18 @@ from asynchttp_lowhaio import (
 from . import _facts, _proxy
 from ._body import FILE_BLOCK, ChunkedBody
 from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
-from ._uri import host_header, host_of, origin
+from ._uri import host_of, origin, parse_authority
 
-__all__ = ["exchange", "exchange_blocking", "request_fields", "build_response", "map_core_error", "current_request_id"]
+__all__ = [
+    "send_once",
+    "exchange_blocking",
+    "request_fields",
+    "build_response",
+    "map_core_error",
+    "current_request_id",
+    "Pools",
+    "Generation",
+]
 
 logger = logging.getLogger("asynchttp")
 _DEBUG = logging.DEBUG
@@ -69,17 +81,19 @@ def _chunk_sizes(body: ChunkedBody) -> Iterable[int]:
 
 def _chunked_writes(body: ChunkedBody) -> Iterator[bytes]:
     """``body`` in chunked framing, byte for byte as http.client writes it (upper-case
-    hex sizes, one chunk per block it read), in bounded writes."""
+    hex sizes, one chunk per block it read). The framing is the core's encoder
+    (``encode_chunk``); this only says where the chunks end, and sends them a few
+    dozen per write."""
     view = memoryview(body)
     start = 0
-    pieces: list[Any] = []
+    pieces: list[bytes] = []
     for size in _chunk_sizes(body):
-        pieces += (b"%X\r\n" % size, view[start : start + size], b"\r\n")
+        pieces.append(encode_chunk(view[start : start + size], True))
         start += size
-        if len(pieces) >= 3 * _CHUNKS_PER_WRITE:
+        if len(pieces) >= _CHUNKS_PER_WRITE:
             yield b"".join(pieces)
             pieces = []
-    pieces.append(b"0\r\n\r\n")
+    pieces.append(LAST_CHUNK)
     yield b"".join(pieces)
 
 
@@ -155,15 +169,15 @@ def map_core_error(exc: HttpError, scheme: str, authority: str, phase: str, prox
         host, port = origin(scheme, authority)
         plan = proxies.known_plan(scheme, host, port)
         if plan is not None:
-            cause = to_httplib2_error(exc, host, phase)
+            cause = to_httplib2_error(exc, host, phase, detail=False)  # the proxy's message quotes it
             mapped = _proxy.proxy_connection_error(plan, cause)
             mapped.__cause__ = exc
             return mapped
-    return to_httplib2_error(exc, host_of(authority), phase)
+    return to_httplib2_error(exc, host_of(authority), phase, origin(scheme, authority)[1])
 
 
 # ---------------------------------------------------------------------------
-# One exchange
+# One request
 
 
 class BodySink(Protocol):
@@ -175,34 +189,55 @@ class BodySink(Protocol):
     async def receive(self, status: bytes, headers: Any, body: Any) -> bytes: ...
 
 
-async def exchange(
-    request: Callable[..., Any],
+class Generation(Protocol):
+    """A core pool as the client room keeps it (``_client._PoolGeneration``)."""
+
+    request: Callable[..., Any]  # the core pool's request()
+    inflight: int
+    retired: bool
+    http10: bool  # the pool speaks HTTP/1.0: no chunked body
+    proxies: Any  # the Http's _tunnels._Tunnels the pool was made with, or None
+
+
+class Pools(Protocol):
+    """The client room, as ``send_once`` uses it: a pool per request, and the close
+    of a retired one once its last request is done."""
+
+    def generation(self, scheme: str, authority: str) -> Any: ...  # a Generation
+
+    def close_when_idle(self, gen: Any) -> None: ...
+
+    def current_sink(self) -> Optional[BodySink]: ...
+
+
+async def send_once(
+    pools: Pools,
     scheme: str,
     authority: str,
     request_uri: str,
     method: str,
     body: Optional[bytes],
     headers: dict[str, str],
-    http10: bool,
-    proxies: Any,
-    sink: Optional[BodySink] = None,
 ) -> tuple[httplib2.Response, bytes]:
-    """Send one request with the core pool's ``request``, as http.client would write
-    it, and read the whole answer. No redirects, cache, auth or decoding. Failures
-    raise httplib2's exception with the core error as ``__cause__``. ``http10``: the
-    pool speaks HTTP/1.0 (a body is never sent chunked then). ``sink``: where a body
-    it takes goes instead of into memory (``_sink.Sink``, for a sink request)."""
-    head, chunked = request_fields(scheme, authority, method, body, headers, http10)
+    """Send one request over the pool ``pools`` gives for ``authority``, as http.client
+    would write it, and read the whole answer. No redirects, cache, auth or decoding.
+    Failures raise httplib2's exception with the core error as ``__cause__``. The
+    client room's ``send_once`` method (the seam with the semantics layer) is this."""
+    gen: Generation = pools.generation(scheme, authority)
+    sink = pools.current_sink()
+    head, chunked = request_fields(scheme, authority, method, body, headers, gen.http10)
+    stream = _chunked_stream(body) if chunked else None  # type: ignore[arg-type]
     url = scheme + "://" + authority + request_uri
     debug = _log_sending(method, url)
+    gen.inflight += 1
     phase = PHASE_HEAD
     record = _facts.CURRENT.get()  # the request's facts (and its rate limit's wait), if any
     try:
-        code, response_headers, response_body = await request(
+        code, response_headers, response_body = await gen.request(
             method.encode("latin-1"),
             url,
             headers=head,
-            body=_chunked_stream(body) if chunked else (streamed(body) if body else empty_async_iterator),  # type: ignore[arg-type]
+            body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
             get_logger_adapter=_core_log_adapter if debug else None,
             before_send=None if record is None else record.before_send,
         )
@@ -217,7 +252,11 @@ async def exchange(
         else:
             content = await buffered(response_body)
     except HttpError as exc:
-        raise map_core_error(exc, scheme, authority, phase, proxies) from exc
+        raise map_core_error(exc, scheme, authority, phase, gen.proxies) from exc
+    finally:
+        gen.inflight -= 1
+        if gen.retired:
+            pools.close_when_idle(gen)
     return (
         build_response(code, response_headers, _reason(response_body), getattr(response_body, "version", b"1.1")),
         content,
@@ -235,7 +274,7 @@ def exchange_blocking(
     http10: bool,
     proxies: Any,
 ) -> tuple[httplib2.Response, bytes]:
-    """``exchange`` on the caller's thread, with a blocking core pool's ``request``
+    """``send_once`` on the caller's thread, with a blocking core pool's ``request``
     (``asynchttp_lowhaio.BlockingPool``): the same head, framing, answer and errors."""
     head, chunked = request_fields(scheme, authority, method, body, headers, http10)
     url = scheme + "://" + authority + request_uri
@@ -267,7 +306,7 @@ def request_fields(
     head: list[tuple[bytes, bytes]] = []
     chunked = False
     if "host" not in headers:
-        head.append((b"Host", host_header(scheme, authority)))
+        head.append((b"Host", parse_authority(scheme, authority).host_header))
     if "accept-encoding" not in headers:
         head.append((b"Accept-Encoding", b"identity"))
     if "content-length" not in headers and "transfer-encoding" not in headers:

@@ -16,8 +16,12 @@ on it (the ``asynchttp`` facade uses these and no ``_`` module of the core):
 ``DEFAULT_PORTS`` (scheme -> port when an authority names none), ``IDEMPOTENT_METHODS``
 (bytes: the methods a request whose bytes may have been sent may be repeated for),
 ``TOKEN`` and ``TOKEN_TEXT`` (RFC 9110's token grammar for methods and field names,
-for bytes and for text; use ``fullmatch``) and ``without_userinfo(text)`` (a URL,
-or a message quoting URLs, with every ``user:password@`` removed, for logs).
+for bytes and for text; use ``fullmatch``), ``FIELD_VALUE_FORBIDDEN`` and
+``FIELD_VALUE_FORBIDDEN_TEXT`` (what a field value may not hold: CR, LF, NUL or
+another control character; use ``search``) and ``without_userinfo(text)`` (a URL,
+or a message quoting URLs, with every ``user:password@`` removed, for logs). And
+the chunked encoder the core frames request bodies with: ``encode_chunk(data,
+upper=False)`` (one chunk, nothing for empty data) and ``LAST_CHUNK``.
 """
 
 from ._errors import (
@@ -48,9 +52,18 @@ from ._pool import (
     get_resolver_logger_adapter_default,
     streamed,
 )
-from ._rules import DEFAULT_PORTS, IDEMPOTENT_METHODS, TOKEN, TOKEN_TEXT, without_userinfo
+from ._rules import (
+    DEFAULT_PORTS,
+    FIELD_VALUE_FORBIDDEN,
+    FIELD_VALUE_FORBIDDEN_TEXT,
+    IDEMPOTENT_METHODS,
+    TOKEN,
+    TOKEN_TEXT,
+    without_userinfo,
+)
 from ._sync import BlockingPool, BlockingResponseBody, empty_iterator
 from ._transport import get_nonblocking_sock
+from ._writer import LAST_CHUNK, encode_chunk
 
 __all__ = [
     "Pool",
@@ -85,5 +98,9 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "TOKEN",
     "TOKEN_TEXT",
+    "FIELD_VALUE_FORBIDDEN",
+    "FIELD_VALUE_FORBIDDEN_TEXT",
     "without_userinfo",
+    "encode_chunk",
+    "LAST_CHUNK",
 ]

@@ -286,7 +286,9 @@ class Connection(asyncio.BufferedProtocol):
             parser = self.parser
             try:
                 if exc is not None:
-                    raise HttpConnectionClosedError(f"connection lost: {exc!r}") from exc
+                    lost = HttpConnectionClosedError(f"connection lost: {exc!r}")
+                    lost.phase = "head" if self._head is None else "body"
+                    raise lost from exc
                 if parser is not None:
                     for event in parser.feed_eof():
                         self._end = event  # type: ignore[assignment]
@@ -313,7 +315,9 @@ class Connection(asyncio.BufferedProtocol):
         transport = self.transport
         if self.state is CLOSED or transport is None or transport.is_closing():
             self.parser = None
-            raise HttpConnectionClosedError("connection closed before the request was sent")
+            closed = HttpConnectionClosedError("connection closed before the request was sent")
+            closed.phase = "send"
+            raise closed
         self.state = ACTIVE
         self.requests += 1
         self.parser = ResponseParser(
@@ -375,7 +379,9 @@ class Connection(asyncio.BufferedProtocol):
             raise self._exc
         if self.state is not ACTIVE and self._end is None:
             # (with a complete early response, read_head() hands it over)
-            raise HttpConnectionClosedError("connection closed while sending the request")
+            closed = HttpConnectionClosedError("connection closed while sending the request")
+            closed.phase = "send"
+            raise closed
 
     async def _drain(self) -> None:
         self._waiting_to_write = True
@@ -537,6 +543,7 @@ class Connection(asyncio.BufferedProtocol):
                 error: HttpError = HttpWriteTimeoutError(f"could not write for {self._socket_timeout} seconds")
             else:
                 error = HttpReadTimeoutError(f"nothing received for {self._socket_timeout} seconds")
+                error.phase = "head" if self._head is None else "body"
             self._fail(error)
         else:
             self._timer = self._loop.call_at(self._next_deadline(), self._on_timer)

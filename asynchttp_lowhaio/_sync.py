@@ -101,7 +101,7 @@ def empty_iterator(*_: Any, **__: Any) -> Iterator[bytes]:
 def _in_phase(error: HttpError, phase: str) -> HttpError:
     """``error`` naming the phase of the request it ended (as the async connection
     names it: "send", "head", "body", "tls")."""
-    error.phase = phase  # type: ignore[attr-defined]
+    error.phase = phase
     return error
 
 

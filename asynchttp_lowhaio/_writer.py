@@ -18,8 +18,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import HttpLocalError
 from ._rules import DEFAULT_PORTS as _DEFAULT_PORTS
+from ._rules import FIELD_VALUE, FIELD_VALUE_FORBIDDEN, without_userinfo
 from ._rules import TOKEN as _TOKEN
-from ._rules import without_userinfo
 
 __all__ = [
     "Target",
@@ -33,8 +33,8 @@ __all__ = [
 HeaderPairs = Sequence[Tuple[bytes, bytes]]
 
 # field-value: VCHAR / obs-text / SP / HTAB (RFC 9110 5.5); never CR, LF, NUL or another CTL.
-_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-_BAD_IN_VALUE = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
+_FIELD_VALUE = FIELD_VALUE
+_BAD_IN_VALUE = FIELD_VALUE_FORBIDDEN
 _FORBIDDEN_IN_URL = re.compile(r"[\x00-\x1f\x7f]")
 # reg-name characters (RFC 3986 3.2.2) once IDNA-encoded; "%" is refused, as
 # a percent-encoded host name would reach DNS and the Host header undecoded.
@@ -234,15 +234,22 @@ def compose_head(
 _WATCHED_NAMES = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection"))
 
 
-def encode_chunk(data: bytes) -> bytes:
+def encode_chunk(data: Union[bytes, bytearray, memoryview], upper: bool = False) -> bytes:
     """One chunk of a chunked body (RFC 9112 7.1); nothing for empty data.
 
-    An empty chunk would be the last-chunk and end the body early, so empty
-    data encodes to no bytes at all.
+    The size is written in lower-case hex, or upper-case with ``upper`` (as
+    http.client writes it; the case means nothing to a server). An empty chunk
+    would be the last-chunk and end the body early, so empty data encodes to no
+    bytes at all. The one chunked encoder of both packages: the connection frames
+    a body with it, and the facade frames http.client's chunks with it.
     """
     if not data:
         return b""
-    return b"%x\r\n%b\r\n" % (len(data), data)
+    return (_UPPER_CHUNK if upper else _CHUNK) % (len(data), data)
+
+
+_CHUNK = b"%x\r\n%b\r\n"
+_UPPER_CHUNK = b"%X\r\n%b\r\n"
 
 
 def _as_bytes(value: Union[bytes, bytearray, str], what: str) -> bytes:

@@ -10,7 +10,7 @@ whether the targets of issues 2 and 3 are met. Not a test; never run in CI.
     python benchmarks/bench.py                 # everything, 5 repetitions
     python benchmarks/bench.py --only core     # the core's table alone
     python benchmarks/bench.py --quick         # small counts: a smoke run
-    python benchmarks/bench.py --rst           # tables ready for README.rst
+    python benchmarks/bench.py --rst           # tables ready for docs/performance.rst
 """
 
 from __future__ import annotations

@@ -277,3 +277,27 @@ def test_only_the_transport_room_of_the_core_imports_socket_or_ssl() -> None:
         if {dep for dep in deps if dep.split(".")[0] in ("socket", "ssl") or dep == "asyncio.sslproto"}
     }
     assert users == {"asynchttp_lowhaio._transport"}
+
+
+def _chunk_size_formats(source: str) -> Set[bytes]:
+    """The bytes literals in ``source`` that format a chunk-size line (``b"%x\\r\\n"``)."""
+    return {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, bytes)
+        and (b"%x\r\n" in node.value or b"%X\r\n" in node.value)
+    }
+
+
+def test_one_chunked_encoder() -> None:
+    """Chunk framing is written once, in the core's writer (``encode_chunk``); the
+    facade frames http.client's chunks with it."""
+    assert _chunk_size_formats('x = b"%X\\r\\n%b\\r\\n" % (1, b"a")') == {b"%X\r\n%b\r\n"}
+    writers = {
+        module_name(pkg, path)
+        for pkg, folder in PACKAGES.items()
+        for path in sorted(folder.glob("*.py"))
+        if _chunk_size_formats(path.read_text(encoding="utf-8"))
+    }
+    assert writers == {"asynchttp_lowhaio._writer"}

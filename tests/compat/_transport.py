@@ -1,7 +1,7 @@
 """A test-only ``send_once`` so asynchttp._semantics can be checked on its own.
 
-The product's ``send_once`` lives in the facade (asynchttp/_client.py) over the
-core pool.  This one is deliberately plain -- one asyncio connection per
+The product's ``send_once`` lives in the facade (asynchttp/_wire.py, the client
+room's method) over the core pool.  This one is deliberately plain -- one asyncio connection per
 request -- and exists so the compatibility table can run the
 httplib2 policy layer over real sockets even before (and independently of) the
 facade: a difference seen here is a difference in _semantics, not in the

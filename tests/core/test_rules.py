@@ -38,6 +38,7 @@ def test_token_grammar_bytes_and_text_agree() -> None:
 
 def test_core_modules_use_the_one_definition() -> None:
     assert _parser._TOKEN is _rules.TOKEN and _writer._TOKEN is _rules.TOKEN
+    assert _writer._FIELD_VALUE is _rules.FIELD_VALUE and _writer._BAD_IN_VALUE is _rules.FIELD_VALUE_FORBIDDEN
     assert _writer._DEFAULT_PORTS is _rules.DEFAULT_PORTS
     assert _pool.IDEMPOTENT_METHODS is _rules.IDEMPOTENT_METHODS
     assert _rules.DEFAULT_PORTS == {"http": 80, "https": 443}
@@ -47,3 +48,15 @@ def test_core_modules_use_the_one_definition() -> None:
 def test_the_writer_logs_the_url_without_credentials() -> None:
     target = _writer.parse_url("http://user:secret@example.org:8080/a?b=1")
     assert target.log_url == "http://example.org:8080/a?b=1"
+
+
+def test_field_value_grammar_bytes_and_text_agree() -> None:
+    every_byte = bytes(range(256))
+    forbidden = {bytes([b]) for b in every_byte if _rules.FIELD_VALUE_FORBIDDEN.search(bytes([b]))}
+    assert forbidden == {bytes([b]) for b in [*range(0x09), *range(0x0A, 0x20), 0x7F]}
+    for byte in every_byte:
+        text = chr(byte)  # the same character, as a str sent as Latin-1
+        assert bool(_rules.FIELD_VALUE_FORBIDDEN_TEXT.search(text)) == (bytes([byte]) in forbidden)
+        assert bool(_rules.FIELD_VALUE.fullmatch(bytes([byte]))) == (bytes([byte]) not in forbidden)
+    # beyond Latin-1 the grammar says nothing: encoding the value refuses it
+    assert _rules.FIELD_VALUE_FORBIDDEN_TEXT.search("snow \u2603 \U0001f600") is None
