@@ -301,3 +301,20 @@ def test_one_chunked_encoder() -> None:
         if _chunk_size_formats(path.read_text(encoding="utf-8"))
     }
     assert writers == {"asynchttp_lowhaio._writer"}
+
+
+def test_the_blocking_driver_uses_the_same_protocol_core() -> None:
+    """asynchttp_lowhaio._sync (BlockingPool) drives the async pool's rules, not copies:
+    the parser, the pool policy, the request preparation (writer) and the resend rule
+    come from their modules; its sockets and TLS from the transport room; and the
+    facade's caller-thread room sends through the wire room's exchange."""
+    graph = build_graph()
+    assert {
+        "asynchttp_lowhaio._parser",
+        "asynchttp_lowhaio._policy",
+        "asynchttp_lowhaio._pool",
+        "asynchttp_lowhaio._writer",
+        "asynchttp_lowhaio._transport",
+        "asynchttp_lowhaio._dns",
+    } <= graph["asynchttp_lowhaio._sync"]
+    assert {"asynchttp._wire", "asynchttp._semantics"} <= graph["asynchttp._caller"]
