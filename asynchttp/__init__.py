@@ -78,6 +78,7 @@ from httplib2 import (  # noqa: F401 - re-exported
 
 from ._errors import ShutdownError
 from ._http import BlockingHttp, Http
+from ._loop import use_uvloop
 from ._promise import ContentPromise, Promise, ResponsePromise
 
 __version__ = "0.1.0"
@@ -143,4 +144,5 @@ __all__ = [
     "KeyCerts",
     "urlnorm",
     "IDLE_GRACE",
+    "use_uvloop",
 ]

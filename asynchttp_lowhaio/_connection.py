@@ -131,6 +131,18 @@ def _sized_buffer(size: int) -> io.BytesIO:
     return buffer
 
 
+def _write(transport: Optional[asyncio.Transport], data: bytes) -> None:
+    """``transport.write``, whose refusal is a closed connection. asyncio's transports
+    drop a write on a transport closed under it (connection_lost reports the close);
+    uvloop's raise RuntimeError ("the handler is closed") once the peer's reset has
+    closed the handle, and a RuntimeError is what any transport raises when it cannot
+    take bytes (after write_eof, say): it must not escape the HttpError tree."""
+    try:
+        transport.write(data)  # type: ignore[union-attr]
+    except RuntimeError as exc:
+        raise HttpConnectionClosedError(f"connection closed while sending the request: {exc}") from exc
+
+
 CONNECTING = "connecting"
 ACTIVE = "active"
 IDLE = "idle"
@@ -331,7 +343,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._exc is not None:
             raise self._exc
         if body is None:
-            transport.write(head)  # type: ignore[union-attr]
+            _write(transport, head)
         else:
             # The head timeout runs from the end of the request: an upload may
             # take longer than it (the socket timeout still guards progress).
@@ -345,7 +357,7 @@ class Connection(asyncio.BufferedProtocol):
                     # Head and first chunk in one write: one segment, like TCP_CORK.
                     data = pending + data
                     pending = None
-                transport.write(data)  # type: ignore[union-attr]
+                _write(transport, data)
                 # A write is activity: a body produced slowly must not count as silence.
                 self._last_activity = self._loop.time()
                 if self._writing_paused:
@@ -362,7 +374,7 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 tail = (pending or b"") + (LAST_CHUNK if chunked else b"")
                 if tail:
-                    transport.write(tail)  # type: ignore[union-attr]
+                    _write(transport, tail)
             now = self._loop.time()
             self._last_activity = now
             self._head_deadline = now + self._response_head_timeout
