@@ -76,10 +76,15 @@ from httplib2 import (  # noqa: F401 - re-exported
     urlnorm,
 )
 
+from ._bulk import Outcome
 from ._errors import ShutdownError
+from ._facts import Attempt, Timings
 from ._http import BlockingHttp, Http
 from ._loop import use_uvloop
 from ._promise import ContentPromise, Promise, ResponsePromise
+from ._ratelimit import RateLimit
+from ._retry import Retry
+from ._sink import ResumeError
 
 __version__ = "0.1.0"
 
@@ -118,6 +123,12 @@ __all__ = [
     "ResponsePromise",
     "ContentPromise",
     "ShutdownError",
+    "Retry",
+    "RateLimit",
+    "Attempt",
+    "Timings",
+    "Outcome",
+    "ResumeError",
     "Response",
     "HttpLib2Error",
     "HttpLib2ErrorWithResponse",

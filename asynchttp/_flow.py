@@ -29,6 +29,7 @@ from typing import Any, Callable, Optional
 
 import httplib2
 
+from . import _facts
 from ._client import _Client, _Job
 from ._protocols import FlowHttp
 from ._semantics import _send_with_retries, default_user_agent
@@ -76,6 +77,7 @@ class _Flow:
         if flow.cancelled or job.cancelled():
             return  # cancelled while queued: its runner has stopped waiting
         outcome: tuple[Any, Optional[BaseException]]
+        flow.context.run(_facts.adopt, job)  # its sends note their attempts on the job
         try:
             result = flow.context.run(
                 _flow_request,

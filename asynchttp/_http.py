@@ -21,14 +21,14 @@ import socket
 import sys
 import traceback
 import weakref
-from typing import Any, Callable, Mapping, Optional, TypedDict
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypedDict, Union
 
 import httplib2
 
 import asynchttp_lowhaio
 from asynchttp_lowhaio import DEFAULT_PORTS as _DEFAULT_PORTS
 
-from . import _httplib2, _loop
+from . import _bulk, _httplib2, _loop, _retry, _sink
 from ._client import _DEBUG, _Client, _Job, _run_callback, logger
 from ._errors import ShutdownError
 from ._flow import (
@@ -41,6 +41,8 @@ from ._flow import (
     send_through_pool,
 )
 from ._promise import ContentPromise, Promise, ResponsePromise
+from ._ratelimit import RateLimit
+from ._retry import Retry
 from ._semantics import body_bytes, exception_to_response
 from ._tunnels import _default_ca_certs, _PoolOptions, _Tunnels
 from ._uri import safe_uri
@@ -87,6 +89,8 @@ class _Config(TypedDict):
     max_connections: int
     max_connections_per_host: int
     core_options: dict[str, Any]
+    retry: Optional[Retry]
+    rate_limit: Optional[RateLimit]
 
 
 # ---------------------------------------------------------------------------
@@ -151,9 +155,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
     """httplib2.Http whose ``request()`` returns ``(response, content)`` promises at once.
 
     Positional arguments are httplib2's. Keyword-only extras: ``max_workers`` (callback
-    threads), ``max_connections`` and ``max_connections_per_host`` (the pool's limits)
-    and any option of ``asynchttp_lowhaio.Pool``. One instance may be shared by any
-    number of threads.
+    threads), ``max_connections`` and ``max_connections_per_host`` (the pool's limits),
+    ``retry`` (a :class:`asynchttp.Retry`: retries with backoff; None, the default,
+    retries exactly as httplib2 does), ``rate_limit`` (a :class:`asynchttp.RateLimit`:
+    requests per second per host; None: no limit) and any option of
+    ``asynchttp_lowhaio.Pool``. One instance may be shared by any number of threads.
 
     It is a subclass of httplib2's own ``Http`` (the class taken at import), so
     ``isinstance(http, httplib2.Http)`` holds for libraries that check it, and the
@@ -197,8 +203,14 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         max_workers: int = 5,
         max_connections: int = 100,
         max_connections_per_host: int = 100,
+        retry: Optional[Retry] = None,
+        rate_limit: Optional[RateLimit] = None,
         **core_options: Any,
     ) -> None:
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError("retry must be an asynchttp.Retry or None, not %s" % type(retry).__name__)
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError("rate_limit must be an asynchttp.RateLimit or None, not %s" % type(rate_limit).__name__)
         unknown = set(core_options) - CORE_OPTIONS
         if unknown:
             raise TypeError("unknown Http option(s): %s" % ", ".join(sorted(unknown)))
@@ -226,6 +238,8 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             "max_connections": max_connections,
             "max_connections_per_host": max_connections_per_host,
             "core_options": dict(core_options),
+            "retry": retry,
+            "rate_limit": rate_limit,
         }
         self._start_client()
 
@@ -233,6 +247,7 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         self._id = next(_http_ids)
         config = self._config
         client = _Client("http%d" % self._id, config["max_connections"], config["max_workers"])
+        client.resilience = _retry.Resilience(config.get("retry"), config.get("rate_limit"))
         self._client = client
         self._finalizer = weakref.finalize(self, _shutdown_collected, client)
         self._finalizer.atexit = False  # exit has its own, ordered, shutdown
@@ -312,8 +327,15 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         redirections: int = DEFAULT_MAX_REDIRECTS,
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
+        *,
+        sink: Any = None,
+        resume: bool = False,
+        retry: Union[Retry, None, bool] = None,
     ) -> tuple[ResponsePromise, ContentPromise]:
         """Queue the request; return ``(response, content)`` promises at once.
+
+        ``retry``: this request's :class:`asynchttp.Retry`, overriding the Http's;
+        False: none (httplib2's own retries); None (default): the Http's.
 
         Arguments are checked here as httplib2 checks them (a relative URI, a bad
         header or method, an unknown scheme raise now). Network errors surface when a
@@ -322,6 +344,14 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         A subclass overriding ``request``, ``_request`` or ``_conn_request``, or a
         ``connection_type``, makes the request run httplib2's own flow on a worker
         thread of this Http (never on the loop); see ``_conn_request``.
+
+        ``sink``: a path (``str`` or ``os.PathLike``) or an object with
+        ``.write(bytes)``; the final 2xx answer's body goes there as it arrives
+        instead of into memory (the content promise resolves to ``b""``,
+        ``future.body_bytes`` counts what was written). A path is written as
+        ``<path>.part`` and renamed once complete. ``resume=True`` (a path sink)
+        continues an existing ``.part`` with a ``Range`` request. See
+        ``asynchttp._sink`` and docs/bulk.rst.
         """
         try:
             client = self._client
@@ -330,7 +360,9 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         if client.flow_threads and callback is None and in_flow_of(self):
             # httplib2's flow calling request() again (a redirect): stay in it, here
             return self._httplib2_request(uri, method, body, headers, redirections, connection_type)
-        job = self._submit(uri, method, body, headers, redirections, connection_type, callback)
+        job = self._submit(
+            uri, method, body, headers, redirections, connection_type, callback, None, sink, resume, retry
+        )
         return ResponsePromise(job), ContentPromise(job)
 
     def _submit(
@@ -343,12 +375,17 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         connection_type: Any,
         callback: Optional[Callable[[Promise], Any]],
         created: Optional[list[_Job]] = None,
+        sink: Any = None,
+        resume: bool = False,
+        retry: Union[Retry, None, bool] = None,
     ) -> _Job:
         client = self._client
         if client.closed:
             raise ShutdownError("this Http was shut down; it takes no new requests")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable")
+        if retry is not None and retry is not False and not isinstance(retry, Retry):
+            raise TypeError("retry must be an asynchttp.Retry, False or None, not %r" % (retry,))
         try:
             scheme = split_uri(uri)[0]
             if scheme not in _DEFAULT_PORTS and not connection_type:
@@ -364,6 +401,11 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
                 raise
             # httplib2 turns these into its synthetic 400 response too: a promise of it
             return self._answered(uri, method, callback, exception_to_response(exc), created)
+        sink_state = None
+        if sink is not None or resume:
+            if sink is None:
+                raise ValueError("resume=True needs a sink")
+            sink_state, headers = _sink.prepare(sink, resume, method, headers)
         if client.pool_options is None:
             client.pool_options = self._pool_options()
         flow = None
@@ -372,7 +414,12 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             seamed = _learn_seams(type(self))
         if seamed or connection_type or (self.connections and _holds_real_connection(self.connections)):
             flow = _Flow()
-        job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow)
+        job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow, retry)
+        if sink_state is not None:
+            if flow is not None:
+                raise ValueError("sink= needs asynchttp's own request flow: no connection_type, no overridden seams")
+            job.sink = sink_state
+            sink_state.future = job
         if callback is not None:
             job.stack = _capture_stack()
         if logger.isEnabledFor(_DEBUG):
@@ -403,23 +450,65 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             client.workers.submit(_run_callback, job, result, None)
         return job
 
+    def imap(self, items: Iterable[Any], window: int = 100, ordered: bool = False) -> Iterator[_bulk.Outcome]:
+        """Feed this Http from ``items`` (any iterable, even endless), at most
+        ``window`` requests at a time; yield an :class:`Outcome` per item as each
+        completes, or in input order with ``ordered``.
+
+        Each item is a ``str`` (a GET of that URI) or a mapping of ``request()``
+        keyword arguments (``"uri"`` required; ``"method"``, ``"body"``,
+        ``"headers"``, ``"redirections"``, ``"connection_type"``, ``"callback"``,
+        ``"retry"``, ``"sink"``, ``"resume"``) plus an optional ``"tag"`` handed
+        back on the outcome. Items are pulled lazily, when a slot is free.
+
+        ``window`` counts the requests submitted and not yet yielded: queued, in
+        flight, or (``ordered``) finished and waiting for an earlier one. Memory is
+        bounded by it whatever the input's length. The next items are submitted
+        before an outcome is yielded.
+
+        Errors never raise out of the loop: a failed request, an item that
+        ``request()`` refuses, or a cancelled request is an outcome with ``error``
+        set. An exception raised by ``items`` itself propagates, after the
+        outstanding requests are cancelled.
+
+        Ending early cancels the outstanding requests: breaking out of the loop
+        (when the generator is closed: at once for ``for o in http.imap(...)``; use
+        ``contextlib.closing`` when you keep a reference), an exception in the
+        loop's body, Ctrl-C, or ``close()``/``shutdown()`` from any thread (the
+        loop then ends without yielding the outstanding items).
+
+        On a ``BlockingHttp`` too the requests run concurrently. Item callbacks run
+        on the worker threads, before their outcome is yielded. Never call it from
+        asynchttp's loop thread. See docs/bulk.rst.
+        """
+        return _bulk.imap(self, Http.request, items, window, ordered)
+
     def close(self) -> None:
         """httplib2's close(): drop pooled connections (requests in flight finish on
-        theirs), and clear certificates and credentials."""
+        theirs), and clear certificates and credentials. An ``imap`` in progress
+        ends, its outstanding requests cancelled."""
+        _bulk.stop_runs(self)
         existing, self.connections = self.connections, {}
         for conn in existing.values():
             conn.close()  # connection_type connections, as httplib2 closes them
         self.certificates.clear()
         self.clear_credentials()
-        self._client.retire_pool(self._pool_options())
+        client = self._client
+        # requests waiting for their next try end now (their pool is the one retired)
+        _retry.interrupt_backoffs(client.resilience, client.loop, "Http.close()")
+        client.retire_pool(self._pool_options())
 
     # -- lifecycle ------------------------------------------------------------------
 
     def shutdown(self, wait: bool = True, cancel_pending: bool = False) -> None:
         """Refuse new requests; finish (or cancel) the pending ones; free the pool and
-        the callback workers. With ``wait``, return once all of that is done."""
+        the callback workers. With ``wait``, return once all of that is done. An
+        ``imap`` in progress ends, its outstanding requests cancelled."""
+        _bulk.stop_runs(self)
         self._finalizer.detach()
-        self._client.shutdown(wait, cancel_pending)
+        client = self._client
+        _retry.interrupt_backoffs(client.resilience, client.loop, "Http.shutdown()", stop=True)
+        client.shutdown(wait, cancel_pending)
         if wait and self.connections:
             # connection_type connections (http.client objects) hold their sockets
             # until closed; every request that could use them is over
@@ -498,6 +587,10 @@ class BlockingHttp(Http):
         redirections: int = DEFAULT_MAX_REDIRECTS,
         connection_type: Any = None,
         callback: Optional[Callable[[Promise], Any]] = None,
+        *,
+        sink: Any = None,
+        resume: bool = False,
+        retry: Union[Retry, None, bool] = None,
     ) -> tuple[httplib2.Response, bytes]:
         try:
             client = self._client
@@ -509,7 +602,7 @@ class BlockingHttp(Http):
         created: list[_Job] = []
         try:
             answer: tuple[httplib2.Response, bytes] = self._submit(
-                uri, method, body, headers, redirections, connection_type, callback, created
+                uri, method, body, headers, redirections, connection_type, callback, created, sink, resume, retry
             ).result()
             return answer
         except BaseException:

@@ -330,6 +330,18 @@ class Promise:
     def done(self) -> bool:
         return self.future.done()
 
+    @property
+    def attempts(self) -> Any:
+        """The request's sends so far: a tuple of :class:`asynchttp.Attempt`
+        (``future.attempts``)."""
+        return getattr(self.future, "attempts", ())
+
+    @property
+    def timings(self) -> Any:
+        """When each step of the request happened: an :class:`asynchttp.Timings`
+        (``future.timings``)."""
+        return getattr(self.future, "timings", None)
+
     def __repr__(self) -> str:
         return "<Promise %d %s %s>" % (self.request_id, self.method, without_userinfo(self.uri))
 

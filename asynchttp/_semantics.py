@@ -28,21 +28,21 @@ from __future__ import annotations
 import asyncio
 import copy
 import email.message
-import errno
+import functools
+import logging
 import os
 import socket
 import sys
-from http import client as http_client
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import httplib2
 
-from asynchttp_lowhaio import IDEMPOTENT_METHODS as _CORE_IDEMPOTENT_METHODS
-from asynchttp_lowhaio import HttpConnectionClosedError, HttpConnectionError, HttpError
+from asynchttp_lowhaio import without_userinfo
 
-from . import _auth, _cache, _decode, _httplib2, _redirects, _uri
+from . import _auth, _cache, _decode, _facts, _httplib2, _redirects, _retry, _sink, _uri
 from ._body import FILE_BLOCK, ChunkedBody, body_bytes, body_to_bytes, read_blocks
 from ._protocols import HttpAttributes
+from ._retry import IDEMPOTENT_METHODS
 
 __all__ = [
     "SendOnce",
@@ -61,11 +61,7 @@ __all__ = [
 
 SendOnce = Callable[[str, str, str, str, Optional[bytes], dict[str, str]], Awaitable[tuple[httplib2.Response, bytes]]]
 
-# RFC 9110 9.2.2, the core's list: repeating these cannot change the outcome on the server.
-IDEMPOTENT_METHODS = frozenset(m.decode("ascii") for m in _CORE_IDEMPOTENT_METHODS)
-
-# httplib2 retries a failed connect only for these (transient routing) errnos
-_TRANSIENT_CONNECT_ERRNOS = frozenset((errno.ENETUNREACH, errno.EADDRNOTAVAIL))
+logger = logging.getLogger("asynchttp")
 
 
 def default_user_agent() -> str:
@@ -99,69 +95,9 @@ def current_retries() -> int:
     return retries
 
 
-def _core_cause(exc: BaseException) -> Optional[BaseException]:
-    """The asynchttp_lowhaio error behind a mapped exception, if any."""
-    seen = 0
-    current: Optional[BaseException] = exc
-    while current is not None and seen < 8:
-        if isinstance(current, HttpError):
-            return current
-        current = current.__cause__
-        seen += 1
-    return None
-
-
-def _errno_of(exc: Optional[BaseException]) -> Optional[int]:
-    seen = 0
-    while exc is not None and seen < 8:
-        number = getattr(exc, "errno", None)
-        if isinstance(number, int):
-            return number
-        exc = exc.__cause__
-        seen += 1
-    return None
-
-
-def is_retryable_failure(exc: BaseException, method: str, attempt: int, retries: int, stale_retry_used: bool) -> str:
-    """Decide what to do after ``send_once`` failed: "retry", "stale" (retry, reset count) or "raise".
-
-    httplib2 retries two situations, and so do we, with one safety rule added:
-
-    * the connection could not be made for a transient routing reason
-      (ENETUNREACH, EADDRNOTAVAIL) and attempts remain -- nothing was sent;
-    * the first attempt died before any status line (a keep-alive connection
-      the server had closed: ``BadStatusLine``/``RemoteDisconnected``); httplib2
-      then tries once more whatever ``RETRIES`` says.  httplib2 does this even
-      for POST; we do it only when nothing was sent (the core's
-      ``HttpConnectionError``) or the method is idempotent, because the server
-      may have processed the bytes it got.
-    """
-    from_core = _core_cause(exc)
-    nothing_sent = from_core is not None and _is_connection_error(from_core)
-    if nothing_sent or (from_core is None and isinstance(exc, OSError) and not isinstance(exc, TimeoutError)):
-        if _errno_of(from_core or exc) in _TRANSIENT_CONNECT_ERRNOS and attempt < retries:
-            return "retry"
-    if isinstance(exc, TimeoutError):
-        return "raise"
-    if _is_stale_connection_failure(exc, from_core) and attempt == 1 and not stale_retry_used:
-        if nothing_sent or method in IDEMPOTENT_METHODS:
-            return "stale"
-    return "raise"
-
-
-def _is_connection_error(core_exc: BaseException) -> bool:
-    return isinstance(core_exc, HttpConnectionError)
-
-
-def _is_stale_connection_failure(exc: BaseException, core_exc: Optional[BaseException]) -> bool:
-    # http.client's names for "no status line came back"; RemoteDisconnected is a BadStatusLine
-    if isinstance(exc, (http_client.BadStatusLine, http_client.ResponseNotReady)):
-        return True
-    if core_exc is not None:
-        # closed before the response head: the facade maps it to RemoteDisconnected,
-        # but classify on the core error too in case the mapping is coarser
-        return isinstance(core_exc, HttpConnectionClosedError) and not isinstance(exc, http_client.IncompleteRead)
-    return False
+# httplib2's retry rules, with the policy's, live in _retry (the one place that
+# decides whether a request is sent again); these names stay importable from here.
+is_retryable_failure = _retry.httplib2_verdict
 
 
 async def _send_with_retries(
@@ -174,7 +110,12 @@ async def _send_with_retries(
     body: Any,
     headers: dict[str, str],
 ) -> tuple[httplib2.Response, bytes]:
-    """httplib2's ``_conn_request``: send, retry as it retries, then decode the body."""
+    """httplib2's ``_conn_request``: send, retry as it retries (or as the request's
+    ``Retry`` says: see ``_retry``), then decode the body. Every send takes a token of
+    the origin's rate limit first, and is noted as an attempt of the request."""
+    record = _facts.CURRENT.get()
+    if record is not None and (record.retry is not None or record.resilience.buckets is not None):
+        return await _send_with_policy(record, http, send_once, scheme, authority, request_uri, method, body, headers)
     retries = current_retries()
     attempt = 0
     stale_retry_used = False
@@ -182,10 +123,13 @@ async def _send_with_retries(
         attempt += 1
         # bytes (and no body) as they are: only a file-like body needs the executor
         payload = body if body is None or isinstance(body, bytes) else await body_to_bytes(body)
+        started = record.begin_attempt() if record is not None else 0.0
         try:
             response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
         except Exception as exc:
             verdict = is_retryable_failure(exc, method, attempt, retries, stale_retry_used)
+            if record is not None:
+                _note_failure(record, started, exc, verdict)
             if verdict == "retry":
                 continue
             if verdict == "stale":
@@ -193,14 +137,119 @@ async def _send_with_retries(
                 stale_retry_used = True
                 continue
             raise
-        if method == "HEAD":
-            return response, b""
-        if _decode.needs_decoding(response):  # else httplib2's decoder leaves all as is
-            content = await _decode.decode_content_async(response, content, http.limit_kwargs)
-        return response, content
+        if record is not None:
+            record.end_attempt(started, response.status, None)
+        return await _answer(http, method, response, content)
     # httplib2 with RETRIES < 1 never sends and fails on its unbound result (issue #181)
     _read_unbound_response()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _note_failure(record: _facts.RequestRecord, started: float, exc: BaseException, verdict: str) -> None:
+    error = _retry._describe_failure(exc)
+    reason = None
+    if verdict != "raise":
+        reason = "%s; sent again at once as httplib2 does (%s)" % (
+            error,
+            "transient connect error" if verdict == "retry" else "stale kept-alive connection",
+        )
+        logger.info("request %d: attempt %d failed: %s", record.request_id, len(record.attempts) + 1, reason)
+    record.end_attempt(started, None, error, reason)
+
+
+async def _answer(
+    http: HttpAttributes, method: str, response: httplib2.Response, content: bytes
+) -> tuple[httplib2.Response, bytes]:
+    if method == "HEAD":
+        return response, b""
+    if _decode.needs_decoding(response) and content is not _sink.SUNK:  # a sink's body is kept as sent
+        content = await _decode.decode_content_async(response, content, http.limit_kwargs)
+    return response, content
+
+
+async def _send_with_policy(
+    record: _facts.RequestRecord,
+    http: HttpAttributes,
+    send_once: SendOnce,
+    scheme: str,
+    authority: str,
+    request_uri: str,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+) -> tuple[httplib2.Response, bytes]:
+    """``_send_with_retries`` with a rate limit or a ``Retry`` in force: every try
+    takes a token first; the policy (if any) decides after each try (``_retry``)."""
+    policy = record.retry  # None: a rate limit only, and httplib2's own retries
+    buckets = record.resilience.buckets
+    tries = 0
+    retries = current_retries() if policy is None else policy.attempts
+    if retries < 1:
+        _read_unbound_response()  # httplib2 never sends (see _send_with_retries)
+    stale_retry_used = False
+    payload = body if body is None or isinstance(body, bytes) else await body_to_bytes(body)
+    # each send takes a token once it holds its connection, before any byte goes out
+    record.before_send = None if buckets is None else functools.partial(buckets.take, scheme, authority)
+    while True:
+        tries += 1
+        started = record.begin_attempt()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "request %d attempt %d: %s %s",
+                record.request_id,
+                len(record.attempts) + 1,
+                method,
+                without_userinfo("%s://%s%s" % (scheme, authority, request_uri)),
+            )
+        try:
+            response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
+        except Exception as exc:
+            if policy is None:
+                verdict = is_retryable_failure(exc, method, tries, retries, stale_retry_used)
+                _note_failure(record, started, exc, verdict)
+                if verdict == "retry":
+                    continue
+                if verdict == "stale":
+                    tries = 0
+                    stale_retry_used = True
+                    continue
+                raise
+            decision = _retry.after_failure(policy, exc, method, tries, record.elapsed())
+            if not decision.retry:
+                record.end_attempt(started, None, _retry._describe_failure(exc))
+                logger.log(
+                    logging.INFO if tries > 1 else logging.DEBUG,
+                    "request %d attempt %d: %s",
+                    record.request_id,
+                    len(record.attempts),
+                    decision.reason,
+                )
+                raise
+            record.end_attempt(started, None, _retry._describe_failure(exc), decision.reason)
+            logger.info("request %d attempt %d: retrying: %s", record.request_id, len(record.attempts), decision.reason)
+            await _retry.backoff_sleep(record, decision.delay, decision.reason)
+            continue
+        if policy is not None:
+            verdict_ = _retry.after_answer(
+                policy, method, response.status, response.get("retry-after"), tries, record.elapsed()
+            )
+            if verdict_ is not None:
+                if verdict_.retry:
+                    record.end_attempt(started, response.status, None, verdict_.reason)
+                    logger.info(
+                        "request %d attempt %d: retrying: %s", record.request_id, len(record.attempts), verdict_.reason
+                    )
+                    await _retry.backoff_sleep(record, verdict_.delay, verdict_.reason)
+                    continue
+                logger.log(
+                    logging.INFO if tries > 1 else logging.DEBUG,
+                    "request %d attempt %d: %s",
+                    record.request_id,
+                    len(record.attempts) + 1,
+                    verdict_.reason,
+                )
+        record.end_attempt(started, response.status, None)
+        return await _answer(http, method, response, content)
 
 
 def _read_unbound_response() -> None:

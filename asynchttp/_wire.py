@@ -18,7 +18,7 @@ import contextvars
 import itertools
 import logging
 import sys
-from typing import Any, AsyncIterator, Callable, Iterable, Optional
+from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
 
 import httplib2
 
@@ -33,7 +33,7 @@ from asynchttp_lowhaio import (
     without_userinfo,
 )
 
-from . import _proxy
+from . import _facts, _proxy
 from ._body import FILE_BLOCK, ChunkedBody
 from ._errors import PHASE_BODY, PHASE_HEAD, to_httplib2_error
 from ._uri import host_header, host_of, origin
@@ -157,6 +157,15 @@ def map_core_error(exc: HttpError, scheme: str, authority: str, phase: str, prox
 # One exchange
 
 
+class BodySink(Protocol):
+    """Where a sink request's body goes (``_sink.Sink``; named here, not imported:
+    this room knows no threads, and the sink writes in the I/O executor)."""
+
+    def takes(self, status: bytes) -> bool: ...
+
+    async def receive(self, status: bytes, headers: Any, body: Any) -> bytes: ...
+
+
 async def exchange(
     request: Callable[..., Any],
     scheme: str,
@@ -167,11 +176,13 @@ async def exchange(
     headers: dict[str, str],
     http10: bool,
     proxies: Any,
+    sink: Optional[BodySink] = None,
 ) -> tuple[httplib2.Response, bytes]:
     """Send one request with the core pool's ``request``, as http.client would write
     it, and read the whole answer. No redirects, cache, auth or decoding. Failures
     raise httplib2's exception with the core error as ``__cause__``. ``http10``: the
-    pool speaks HTTP/1.0 (a body is never sent chunked then)."""
+    pool speaks HTTP/1.0 (a body is never sent chunked then). ``sink``: where a body
+    it takes goes instead of into memory (``_sink.Sink``, for a sink request)."""
     # What http.client adds, spelled and ordered as it writes them: Host, then
     # Accept-Encoding, then the framing header, then the caller's headers. Giving
     # Host ourselves keeps the core from adding its own lower-case one.
@@ -201,6 +212,7 @@ async def exchange(
             without_userinfo(url),
         )
     phase = PHASE_HEAD
+    record = _facts.CURRENT.get()  # the request's facts (and its rate limit's wait), if any
     try:
         code, response_headers, response_body = await request(
             method.encode("latin-1"),
@@ -208,9 +220,15 @@ async def exchange(
             headers=tuple(head),
             body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
             get_logger_adapter=_core_log_adapter if debug else None,
+            before_send=None if record is None else record.before_send,
         )
         phase = PHASE_BODY
-        content = await buffered(response_body)
+        if record is not None:
+            record.note_head(response_body.opened)
+        if sink is not None and sink.takes(code):
+            content = await sink.receive(code, response_headers, response_body)
+        else:
+            content = await buffered(response_body)
     except HttpError as exc:
         raise map_core_error(exc, scheme, authority, phase, proxies) from exc
     return (

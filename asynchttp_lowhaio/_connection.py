@@ -182,6 +182,9 @@ class Connection(asyncio.BufferedProtocol):
         self.transport: Optional[asyncio.Transport] = None
         self.peer: Optional[str] = None
         self.requests = 0
+        # (connected, tls_done) as time.monotonic() times, set by the pool once the
+        # connection is made (tls_done None without TLS): reported with its first answer.
+        self.opened: Optional[tuple[float, Optional[float]]] = None
         self.idle_since = 0.0
         self.counted = True  # holds one of the pool's connection slots
         self.sock: Optional[Socket] = None  # the raw socket, to peek at before reuse

@@ -23,13 +23,27 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    NamedTuple,
+    Optional,
+    Set,
+    Tuple,
+)
 
 from aiodnsresolver import Resolver
 
-from ._connection import ACTIVE, IDLE, Connection
+from ._connection import ACTIVE, CLOSED, IDLE, Connection
 from ._dns import resolve_host
 from ._errors import (
     HttpConnectError,
@@ -315,14 +329,23 @@ class PoolState:
         body_kwargs: Iterable[Any] = (),
         get_logger_adapter: Optional[Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]] = None,
         get_resolver_logger_adapter: Optional[Callable[[dict[str, Any]], Callable[..., Any]]] = None,
+        before_send: Optional[Callable[[], Awaitable[Any]]] = None,
     ) -> Tuple[bytes, Tuple[Tuple[bytes, bytes], ...], "ResponseBody"]:
+        """Send one request and read its response head; ``(code, headers, body)``.
+
+        ``before_send``, when given, is awaited once the request holds its connection
+        and before any byte of it is written (a rate limit's wait: it counts against
+        no timeout). If it raises, nothing is sent and the connection goes back to
+        the pool; if the connection is lost meanwhile, another is taken without
+        calling it again.
+        """
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
         req = self._prepare(method, url, params, headers, body is not empty_async_iterator)
         log, resolver_adapter = self._loggers(req, get_logger_adapter, get_resolver_logger_adapter)
         key, addresses, tunnel = await self._route(req.target, resolver_adapter)
         conn, head = await self._exchange(
-            req, key, addresses, tunnel, log, lambda: body(*body_args, **dict(body_kwargs))
+            req, key, addresses, tunnel, log, lambda: body(*body_args, **dict(body_kwargs)), before_send
         )
         if log is not None:
             log.debug("response head: %s %s", head.code.decode(), head.reason.decode("latin-1"))
@@ -375,6 +398,7 @@ class PoolState:
         tunnel: Any,
         log: Optional[logging.LoggerAdapter[Any]],
         make_body: Callable[[], AsyncIterator[bytes]],
+        before_send: Optional[Callable[[], Awaitable[Any]]] = None,
     ) -> Tuple[Connection, ResponseHead]:
         """Send on a reused or new connection and read the head; retry once if a reused one was stale."""
         retried = False
@@ -383,6 +407,11 @@ class PoolState:
             reused = conn is not None
             if conn is None:
                 conn = await self._connect_counted(req.target, key, addresses, log, tunnel)
+            if before_send is not None:
+                await self._wait_before_send(conn, before_send)
+                before_send = None  # once per request
+                if conn.state is CLOSED:  # lost while it waited (its slot is already back)
+                    continue
             try:
                 return conn, await self._send(conn, req, log, make_body)
             except HttpConnectionClosedError as exc:
@@ -391,6 +420,14 @@ class PoolState:
                 retried = True
                 if log is not None:
                     log.debug("reused connection was closed by the server (%r): retrying once", exc)
+
+    async def _wait_before_send(self, conn: Connection, before_send: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await before_send()
+        except BaseException:
+            if conn.state is not CLOSED:
+                self.release(conn)  # unused: back to the pool (or closed, if never used)
+            raise
 
     async def _send(
         self,
@@ -588,6 +625,7 @@ class PoolState:
         if log is not None:
             log.debug("connecting to %s port %d", address, target.port)
         await sock_connect(self.loop, sock, (address, port), deadline, self.options.connect_timeout, self._connecting)
+        connected = time.monotonic()
         if tunnel is not None:
             if log is not None:
                 log.debug("proxy handshake with %s port %d for %s", address, port, target.host)
@@ -595,6 +633,7 @@ class PoolState:
         if ssl_context is not None and log is not None:
             log.debug("TLS handshake with %s as %s", address, target.host)
         await self._start_transport(conn, sock, target.host, ssl_context, deadline)
+        conn.opened = (connected, time.monotonic() if ssl_context is not None else None)
 
     async def _start_transport(
         self, conn: Connection, sock: Socket, host: str, ssl_context: Optional[SSLContext], deadline: float
@@ -769,10 +808,13 @@ class ResponseBody:
     Reading it to the end returns the connection to the pool; ``aclose()``
     or dropping it closes the connection instead.  After the end,
     ``trailers`` holds the chunked trailers.  ``reason`` and ``version``
-    are the status line's, for layers that need them.
+    are the status line's, for layers that need them.  ``opened`` is
+    ``(connected, tls_done)`` (``time.monotonic()`` times; ``tls_done`` None
+    without TLS) when this request opened a new connection, None when it
+    reused one.
     """
 
-    __slots__ = ("_pool", "_conn", "_wants_close", "_log", "reason", "version", "trailers", "__weakref__")
+    __slots__ = ("_pool", "_conn", "_wants_close", "_log", "reason", "version", "trailers", "opened", "__weakref__")
 
     def __init__(
         self,
@@ -789,6 +831,8 @@ class ResponseBody:
         self.reason = head.reason
         self.version = head.version
         self.trailers: Tuple[Tuple[bytes, bytes], ...] = ()
+        # The connection's (connected, tls_done) when this request opened it, else None.
+        self.opened = conn.opened if conn.requests == 1 else None
         if conn.body_complete:
             self._finish(conn)
 
