@@ -84,7 +84,19 @@ BULK_FIRST = 1 << 20
 # PYTHONMALLOC=debug write it, and tracemalloc counts it); glibc's own threshold
 # settings turn the adjustment, and so this hint, off. Other allocators just map
 # and unmap it. 0: never; ASYNCHTTP_ALLOCATOR_HINT=0 in the environment sets 0.
-ALLOCATOR_HINT_SIZE = 0 if os.environ.get("ASYNCHTTP_ALLOCATOR_HINT", "").strip() == "0" else 16 << 20
+#
+# The size is the largest block glibc adjusts for (its DEFAULT_MMAP_THRESHOLD_MAX,
+# 32 MiB on 64-bit, counting the chunk's header and page rounding: hence 64 KiB
+# less), so the trim threshold becomes about 64 MiB. With 16 MiB (trim at 32 MiB),
+# a script that held more than about 32 MiB of bodies at once (queue 100 requests,
+# touch them later) had the heap trimmed whenever it let them go, and faulted every
+# page in again for the next batch: 204 faults per MiB holding 40 bodies of 1 MiB,
+# 0 with this size (tests/core/test_allocator_hint.py counts it). Beyond about
+# 64 MiB held at once glibc still returns the memory (a non-main arena's heap is at
+# most 64 MiB anyway): MALLOC_TRIM_THRESHOLD_ is the setting for such scripts.
+ALLOCATOR_HINT_SIZE = (
+    0 if os.environ.get("ASYNCHTTP_ALLOCATOR_HINT", "").strip() == "0" else (32 << 20) - (64 << 10)
+)
 # Bodies from this size on are large: glibc's own mmap threshold at start.
 ALLOCATOR_HINT_FROM = 128 * 1024
 allocator_hints = 0  # hints given in this process: normally one (two loop threads may race)

@@ -9,6 +9,8 @@ warm-up of the same shape, so the figures are what a script's second job costs:
   Http closed before the timed job's opens, at once (the loop thread stays up).
 - ``fresh-after-idle``: the same, with the loop thread stopped in between (the idle
   grace ran out: a new loop thread for the timed job).
+- ``fresh-kept``: a fresh ``Http`` per job, as ``fresh``, keeping every body of the
+  job (``[bytes(content) for ...]``) until the job ends: 100 MiB held at once.
 - ``blocking-threads``: one ``BlockingHttp`` shared by ``concurrency`` threads, each
   making requests one after the other.
 - ``aiohttp``: one ClientSession, ``concurrency`` coroutines (bench.py's (c)).
@@ -26,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-SHAPES = ("reused", "fresh", "fresh-after-idle", "blocking-threads", "aiohttp")
+SHAPES = ("reused", "fresh", "fresh-after-idle", "fresh-kept", "blocking-threads", "aiohttp")
 
 
 def _check(status: int, body: Any, size: int) -> None:
@@ -71,6 +73,14 @@ def run_shape(shape: str, url: str, n: int, concurrency: int, size: int, ca: str
         with asynchttp.Http(max_connections=concurrency, ca_certs=ca) as http:
             _queue_then_touch(http, url, count, size)
 
+    def kept_job(count: int) -> None:
+        with asynchttp.Http(max_connections=concurrency, ca_certs=ca) as http:
+            promises = [http.request(url) for _ in range(count)]
+            bodies = [bytes(content) for _, content in promises]
+            for (response, _), body in zip(promises, bodies, strict=True):
+                _check(response.status, body, size)
+            del promises, bodies
+
     if shape == "reused":
         http = asynchttp.Http(max_connections=concurrency, ca_certs=ca)
         _queue_then_touch(http, url, n, size)
@@ -86,6 +96,9 @@ def run_shape(shape: str, url: str, n: int, concurrency: int, size: int, ca: str
             time.sleep(0.01)
         result = _measure(lambda: fresh_job(n), n, size)
         result["loop_starts"] = _loop.loop_starts
+    elif shape == "fresh-kept":
+        kept_job(n)
+        result = _measure(lambda: kept_job(n), n, size)
     elif shape == "blocking-threads":
         http = asynchttp.BlockingHttp(max_connections=concurrency, ca_certs=ca)
         pool = ThreadPoolExecutor(concurrency)

@@ -42,7 +42,14 @@ import _nginx  # noqa: E402
 CORE_CLIENTS = ["asynchttp_lowhaio", "lowhaio", "aiohttp", "raw"]
 FACADE_CLIENTS = ["asynchttp", "httplib2", "requests-futures", "urllib3", "aiohttp"]
 # The shapes section: 1 MiB bodies, 8 at once, in the shapes scripts take (_shapes.py).
-SHAPE_CLIENTS = ["shape:reused", "shape:fresh", "shape:fresh-after-idle", "shape:blocking-threads", "shape:aiohttp"]
+SHAPE_CLIENTS = [
+    "shape:reused",
+    "shape:fresh",
+    "shape:fresh-after-idle",
+    "shape:fresh-kept",
+    "shape:blocking-threads",
+    "shape:aiohttp",
+]
 ALL_CLIENTS = list(dict.fromkeys(CORE_CLIENTS + FACADE_CLIENTS + SHAPE_CLIENTS))
 # Clients that run on an asyncio event loop, and so can run on uvloop (--loop):
 # "name@uvloop" is that client on uvloop.
@@ -63,6 +70,7 @@ TITLES = {
     "shape:reused": "one Http reused",
     "shape:fresh": "fresh Http per job",
     "shape:fresh-after-idle": "fresh Http, new loop thread",
+    "shape:fresh-kept": "fresh Http, all bodies kept",
     "shape:blocking-threads": "BlockingHttp, 8 threads",
     "shape:aiohttp": "aiohttp",
 }
@@ -196,7 +204,8 @@ LEGEND_SHAPES = (
     "Each shape in a fresh process: a warm-up job, then the timed job of 1 MiB bodies, 8 at once, each "
     "touched (bytes(content)) and dropped. One Http reused: the same Http for both jobs. Fresh Http per "
     "job: `with Http() as http` per job, the next opened as soon as the last closed. Fresh Http, new loop "
-    "thread: the same after the loop thread stopped (idle grace). BlockingHttp: one shared by 8 threads. "
+    "thread: the same after the loop thread stopped (idle grace). All bodies kept: a fresh Http per job "
+    "whose 100 bodies are all kept until the job ends (100 MiB held at once). BlockingHttp: one shared by 8 threads. "
     "Page faults: the process's minor faults (ru_minflt) per MiB; CPU: every thread's."
 )
 
