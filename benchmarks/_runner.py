@@ -27,8 +27,15 @@ ASYNC_CLIENTS = ("asynchttp_lowhaio", "lowhaio", "aiohttp", "raw")
 
 
 def peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux and covers every thread of the process.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS (every thread), from VmHWM: the high-water mark of its
+    own memory. Not ru_maxrss, which Linux carries over from the parent across
+    fork/vfork and exec, so every client showed at least bench.py's own RSS (37 MiB
+    for every client in the README's run, 43 once bench.py ran the delay proxy)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
 
 
 def current_rss_kib() -> int:

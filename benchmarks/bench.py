@@ -270,8 +270,8 @@ class Results:
 
     def spread(self, client: str, scenario: str, key: str) -> float | None:
         values = self.values(client, scenario, key)
-        if len(values) < 2:
-            return None
+        if len(values) < 2 or not statistics.median(values):
+            return None  # (a median of 0: page faults that did not happen)
         return (max(values) - min(values)) / statistics.median(values)
 
 
@@ -763,6 +763,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "and write the stats to benchmarks/results/profile-<time>/",
     )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed to one client process")
+    p.add_argument("--report", metavar="FILE", help="print the report of a saved run (its --json file) and exit")
     args = p.parse_args(argv)
     if args.reps is None:
         args.reps = 1 if args.quick else 5
@@ -786,8 +787,32 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
     raise KeyboardInterrupt
 
 
+def reprint(args: argparse.Namespace, sections: list[str], clients: list[str]) -> int:
+    """The report of a saved run (``--report FILE``: its --json file), for the options it ran with."""
+    with open(args.report, encoding="utf-8") as f:
+        saved = json.load(f)
+    ran = parse_args(saved["argv"])
+    ran.rst = args.rst
+    results = Results(load=tuple(saved["load"]), code=saved["code"])  # type: ignore[arg-type]
+    for name, runs in saved["runs"].items():
+        client, key = name.rsplit(" ", 1)
+        results.runs[client, key] = runs
+        results.describe[client] = str(runs[-1].get("client", ""))
+    results.na = saved["na"]
+    results.failed = {tuple(name.rsplit(" ", 1)): whys for name, whys in saved["failed"].items()}  # type: ignore[misc]
+    print(report(ran, results, sections, clients, saved["nginx"], saved["pinning"], saved["counts"]))
+    return 1 if results.failed else 0
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.report:
+        # The saved run's own options decide what its report shows.
+        with open(args.report, encoding="utf-8") as f:
+            saved_argv = json.load(f)["argv"]
+        rst, report_path = args.rst, args.report
+        args = parse_args(saved_argv)
+        args.rst, args.report = rst, report_path
     sections = [args.only] if args.only else ["core", "facade", "shapes"]
     wanted = [
         c
@@ -833,6 +858,8 @@ def main(argv: list[str]) -> int:
             scenario_keys = {c: [k for k in keys if not SCENARIOS[k].tls] for c, keys in scenario_keys.items()}
             tls = False
     counts = {k: (s.quick_n if args.quick else s.n) for k, s in SCENARIOS.items()}
+    if args.report:
+        return reprint(args, sections, clients)
 
     if not os.access(_nginx.NGINX, os.X_OK):
         print(
