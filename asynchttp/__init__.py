@@ -8,6 +8,7 @@ that wants only thread safety and pooling. The names httplib2 users import
 """
 
 import logging as _logging
+import sys as _sys
 
 import httplib2 as _httplib2_module  # not "_httplib2": that is our submodule
 
@@ -21,11 +22,13 @@ import httplib2 as _httplib2_module  # not "_httplib2": that is our submodule
 from httplib2 import (  # noqa: F401 - re-exported
     AUTH_SCHEME_CLASSES,
     AUTH_SCHEME_ORDER,
+    CA_CERTS,
     DEFAULT_MAX_REDIRECTS,
     DEFAULT_TLS_VERSION,
     HOP_BY_HOP,
     NORMALIZE_SPACE,
     REDIRECT_CODES,
+    RETRIES,
     SAFE_METHODS,
     SCHEME_TO_CONNECTION,
     URI,
@@ -61,6 +64,7 @@ from httplib2 import (  # noqa: F401 - re-exported
     ZlibDecoder,
     auth,
     certs,
+    debuglevel,
     decode,
     error,
     has_timeout,
@@ -76,6 +80,7 @@ from httplib2 import (  # noqa: F401 - re-exported
     urlnorm,
 )
 
+from . import _seams
 from ._bulk import Outcome
 from ._errors import ShutdownError
 from ._facts import Attempt, Timings
@@ -87,14 +92,6 @@ from ._retry import Retry
 from ._sink import ResumeError
 
 __version__ = "0.1.0"
-
-# httplib2's module globals that users set. Code that did ``import asynchttp as
-# httplib2`` sets these; the request pipeline reads them per request, as httplib2 does.
-RETRIES = 2
-debuglevel = 0
-# httplib2's CA bundle; a path set here (``httplib2.CA_CERTS = ...`` through the alias)
-# is used by new pools of Http objects with no ``ca_certs`` of their own.
-CA_CERTS = _httplib2_module.CA_CERTS
 
 
 def __getattr__(name: str) -> object:
@@ -112,6 +109,25 @@ def __getattr__(name: str) -> object:
 # worker or cache thread waits for new work before it ends (the next request starts
 # what it needs again). Lower it where threads are counted right after use (tests).
 IDLE_GRACE = 0.5
+
+# Every httplib2 object above is offered as a window onto httplib2's own attribute:
+# ``asynchttp.RETRIES = 1`` (what ``httplib2.RETRIES = 1`` does under
+# ``sys.modules["httplib2"] = asynchttp``) sets httplib2's, where httplib2's own code
+# and asynchttp's both read it at the next request; a patch of httplib2's
+# (``SCHEME_TO_CONNECTION``, ``CA_CERTS``...) is seen through asynchttp's name.
+_FORWARDED = _seams.forward_httplib2_names(
+    _sys.modules[__name__],
+    [
+        _name
+        for _name, _value in list(globals().items())
+        if not _name.startswith("_") and getattr(_httplib2_module, _name, _seams) is _value
+    ],
+)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _FORWARDED)
+
 
 # A library logs; the application decides where it goes (no "last resort" stderr lines).
 _logging.getLogger("asynchttp").addHandler(_logging.NullHandler())

@@ -28,7 +28,7 @@ import httplib2
 import asynchttp_lowhaio
 from asynchttp_lowhaio import DEFAULT_PORTS as _DEFAULT_PORTS
 
-from . import _bulk, _httplib2, _loop, _retry, _sink
+from . import _bulk, _httplib2, _loop, _retry, _seams, _sink
 from ._client import _DEBUG, _Client, _Job, _run_callback, logger
 from ._errors import ShutdownError
 from ._flow import (
@@ -80,6 +80,8 @@ _OBS_FOLD = re.compile(r"\r?\n[ \t]+")
 _BAD_METHOD = re.compile(r"[\x00-\x20\x7f]|^$")
 
 _http_ids = itertools.count(1)
+
+_POOL_STAND_INS = tuple(_POOL_CONNECTIONS.values())
 
 
 class _Config(TypedDict):
@@ -298,12 +300,14 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         except Exception:
             scheme = authority = None  # httplib2 raises it, inside its own try
         if not connection_type:
-            # None for a scheme httplib2 has no connection class for: its KeyError
-            connection_type = _POOL_CONNECTIONS.get(scheme)  # type: ignore[arg-type]
-        elif scheme is not None:
+            # the pool's stand-in, or the class httplib2 would look up in its
+            # SCHEME_TO_CONNECTION now; None: httplib2 raises its KeyError
+            connection_type = _seams.connection_for(scheme, _POOL_CONNECTIONS)
+        if scheme is not None and connection_type is not None and connection_type not in _POOL_STAND_INS:
             key = "%s:%s" % (scheme, authority)
             if isinstance(self.connections.get(key), _PoolConnection):
-                # a stand-in must not take the place of the class the caller asked for
+                # a stand-in must not take the place of the class the caller asked
+                # for, or of the one installed in httplib2.SCHEME_TO_CONNECTION
                 self.connections.pop(key, None)
         return run_in_flow(
             self,
@@ -386,9 +390,10 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
             raise TypeError("callback must be callable")
         if retry is not None and retry is not False and not isinstance(retry, Retry):
             raise TypeError("retry must be an asynchttp.Retry, False or None, not %r" % (retry,))
+        pooled = _seams.pool_stands_in()  # else httplib2's module names call for its own flow
         try:
             scheme = split_uri(uri)[0]
-            if scheme not in _DEFAULT_PORTS and not connection_type:
+            if not connection_type and scheme not in (_DEFAULT_PORTS if pooled else httplib2.SCHEME_TO_CONNECTION):
                 raise KeyError(scheme)
             if not isinstance(method, str) or _BAD_METHOD.search(method):
                 raise ValueError("method can't contain control characters. %r" % (method,))
@@ -412,12 +417,15 @@ class Http(_HTTPLIB2_HTTP):  # type: ignore[misc,valid-type]
         seamed = type(self)._seamed
         if seamed is None:
             seamed = _learn_seams(type(self))
-        if seamed or connection_type or (self.connections and _holds_real_connection(self.connections)):
+        if seamed or connection_type or not pooled or (self.connections and _holds_real_connection(self.connections)):
             flow = _Flow()
         job = _Job(self, client, uri, method, body, headers, redirections, connection_type, callback, flow, retry)
         if sink_state is not None:
             if flow is not None:
-                raise ValueError("sink= needs asynchttp's own request flow: no connection_type, no overridden seams")
+                raise ValueError(
+                    "sink= needs asynchttp's own request flow: no connection_type, no overridden seams, "
+                    "httplib2's own classes in httplib2.SCHEME_TO_CONNECTION and httplib2.debuglevel 0"
+                )
             job.sink = sink_state
             sink_state.future = job
         if callback is not None:

@@ -83,14 +83,10 @@ _agents: dict[tuple[Any, Any], str] = {}
 def current_retries() -> int:
     """The ``RETRIES`` global, read per request as httplib2 reads it.
 
-    Code written for httplib2 sets ``httplib2.RETRIES``; code that did
-    ``import asynchttp as httplib2`` sets ``asynchttp.RETRIES``.  Both are
-    honoured: a value changed from the default of 2 in asynchttp wins, else
-    httplib2's.
+    ``asynchttp.RETRIES`` is httplib2's own attribute seen through asynchttp's module
+    (``_seams.forward_httplib2_names``), so code that set either, or set
+    ``httplib2.RETRIES`` under ``sys.modules["httplib2"] = asynchttp``, set this one.
     """
-    mine = getattr(sys.modules.get("asynchttp"), "RETRIES", None)
-    if isinstance(mine, int) and mine != 2:
-        return mine
     retries: int = httplib2.RETRIES
     return retries
 
@@ -576,8 +572,8 @@ async def follow_redirect(
     if not redirections:
         raise httplib2.RedirectLimit("Redirected more times than redirection_limit allows.", response, content)
     if _redirects.missing_location(response):
-        raise httplib2.RedirectMissingLocation(
-            "Redirected but the response is missing a Location: header.", response, content
+        raise httplib2.RedirectMissingLocation(  # through httplib2's gettext alias, as httplib2 words it
+            httplib2._("Redirected but the response is missing a Location: header."), response, content
         )
     absolute_uri = target.uri
     if "location" in response:

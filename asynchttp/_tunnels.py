@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import sys
 import threading
 import weakref
 from typing import Any, Callable, Optional
@@ -23,15 +22,10 @@ import httplib2
 from . import _httplib2, _proxy
 from ._protocols import HttpAttributes
 
-_HTTPLIB2_CA_CERTS = httplib2.CA_CERTS
-
 
 def _default_ca_certs() -> str:
-    """httplib2's ``CA_CERTS`` as the user set it: on httplib2, or on asynchttp (which
-    is where ``httplib2.CA_CERTS = path`` lands under ``import asynchttp as httplib2``)."""
-    mine = getattr(sys.modules.get("asynchttp"), "CA_CERTS", None)
-    if mine and mine != _HTTPLIB2_CA_CERTS:
-        return mine  # type: ignore[no-any-return]
+    """httplib2's ``CA_CERTS`` as it is now (``asynchttp.CA_CERTS``, and so
+    ``httplib2.CA_CERTS`` under ``import asynchttp as httplib2``, is the same attribute)."""
     return httplib2.CA_CERTS  # type: ignore[no-any-return]
 
 
@@ -73,7 +67,8 @@ class _Tunnels:
             pass
         http = self._http()
         proxy_info = http.proxy_info if http is not None else self._fallback
-        plan = self._plans[key] = _proxy.plan_proxy(proxy_info, scheme, host)
+        # httplib2.socks as it is now: httplib2 refuses proxies when it is None
+        plan = self._plans[key] = _proxy.plan_proxy(proxy_info, scheme, host, httplib2.socks)
         return plan
 
     def known_plan(self, scheme: str, host: str, port: int) -> Optional[_proxy.ProxyPlan]:

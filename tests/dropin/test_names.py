@@ -119,12 +119,13 @@ def test_ca_certs_set_through_the_alias_is_used(aliased: None, tmp_path: Path) -
     import asynchttp as alias
 
     path = str(tmp_path / "bundle.pem")
-    alias.CA_CERTS = path
+    original = REAL_HTTPLIB2.CA_CERTS
+    alias.CA_CERTS = path  # httplib2's own attribute: one setting, read by both
     http = asynchttp.Http(proxy_info=None)
     try:
-        assert http._pool_options().tls[0] == path
+        assert http._pool_options().tls[0] == path == REAL_HTTPLIB2.CA_CERTS
     finally:
-        alias.CA_CERTS = REAL_HTTPLIB2.CA_CERTS
+        alias.CA_CERTS = original
         http.shutdown()
     http = asynchttp.Http(proxy_info=None)
     try:
