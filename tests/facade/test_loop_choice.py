@@ -15,6 +15,7 @@ import textwrap
 
 import pytest
 
+import asynchttp
 from tests.facade.test_lifecycle import ROOT
 from tests.servers.http_server import TestServer
 
@@ -132,3 +133,40 @@ def test_uvloop_asked_for_but_missing_says_how_to_install(http_server: TestServe
         result = run_fresh(request_then_report(http_server.url("/hello"), before + how), env_loop)
         assert result.returncode != 0
         assert "pip install 'asynchttp[uvloop]'" in result.stderr, result.stderr
+
+
+def test_loop_kind_reads_the_choice_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decision itself, in this process (the loop threads above ran it in theirs)."""
+    from asynchttp import _loop
+
+    monkeypatch.setattr(_loop, "_chosen_kind", None)
+    monkeypatch.delenv("ASYNCHTTP_LOOP", raising=False)
+    assert _loop.loop_kind() == "asyncio"
+    assert _loop.loop_factory() is _loop._Loop
+    monkeypatch.setenv("ASYNCHTTP_LOOP", " UVLOOP ")
+    assert _loop.loop_kind() == "uvloop"
+    monkeypatch.setenv("ASYNCHTTP_LOOP", "tokio")
+    with pytest.raises(ValueError, match="ASYNCHTTP_LOOP='tokio'"):
+        _loop.loop_kind()
+    asynchttp.use_uvloop(False)  # the call wins over the environment
+    assert _loop.loop_kind() == "asyncio"
+
+
+def test_use_uvloop_needs_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asynchttp import _loop
+
+    monkeypatch.setattr(_loop, "_chosen_kind", None)
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # "import uvloop" fails, as where it is missing
+    with pytest.raises(ImportError, match=r"pip install 'asynchttp\[uvloop\]'"):
+        asynchttp.use_uvloop()
+    assert _loop._chosen_kind is None  # nothing changed
+
+
+def test_use_uvloop_makes_the_next_loop_a_uvloop_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    from asynchttp import _loop
+
+    monkeypatch.setattr(_loop, "_chosen_kind", None)
+    asynchttp.use_uvloop()
+    assert _loop.loop_kind() == "uvloop"
+    assert _loop.loop_factory() is uvloop.new_event_loop
