@@ -1,40 +1,37 @@
 """The ``asynchttp`` command: fetch many URLs concurrently through ``asynchttp.Http``.
 
 ``asynchttp [options] URL...`` (or ``-i FILE`` / ``-i -``) runs the main job of the
-package from a shell: requests go out ``-c`` at a time over one pooled ``Http``, a
-progress bar runs on stderr when it is a terminal, each result is reported as it
-completes (a line, or a JSON object with ``--jsonl``), and a summary closes the run.
-``asynchttp demo`` runs the same job against an embedded local server (``_demo``).
+package from a shell, built for long jobs: the URL file is read as a stream (a
+10-million-line file starts at once, in constant memory), a malformed line is reported
+with its line number and skipped, requests are retried with backoff where safe, paced
+per host, and each entry ends as one JSONL record (``--jsonl``, ``--resume FILE``) that
+a rerun with ``--resume`` uses to skip what finished. ``asynchttp demo`` runs the same
+job against an embedded local server (``_demo``).
 
-Exit status: 0 when every request got a 2xx/3xx answer, 1 when any failed (an error
-or a 4xx/5xx answer), 2 on a usage error, 130 after Ctrl-C (pending requests are
-cancelled and the summary of what finished is still printed).
-
-The job keeps at most ``concurrency`` requests queued in the ``Http`` at a time and
-tops the window up as each completes: the pool stays full, memory stays flat for any
-number of URLs, and a request's time measures the request, not its wait in a queue.
+The job itself (bounded submission, records, statistics, stopping) is ``_cli_job``; the
+input (streaming, malformed lines, the resume set) is ``_cli_input``. Exit statuses:
+``EXIT_STATUS_HELP`` below, also in ``--help`` and docs/cli-long-jobs.rst.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
-import queue
 import re
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, NoReturn, Optional, Sequence
+from typing import IO, Any, Callable, Iterable, NoReturn, Optional, Sequence
 from urllib.parse import urlsplit
 
 from asynchttp_lowhaio import TOKEN_TEXT
 
-__all__ = ["main", "JobConfig", "JobResult", "Stats", "run_job", "LOG_FORMAT"]
+from . import _cli_core, _cli_input, _cli_job
+from ._cli_job import JobConfig, Record, Stats
+
+__all__ = ["main", "JobConfig", "Record", "Stats", "LOG_FORMAT", "format_summary", "execute"]
 
 PROG = "asynchttp"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -44,8 +41,6 @@ LOG_FORMAT = "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
 
 # RFC 9110 token: what a method or header name may be (the core's grammar).
 _TOKEN = TOKEN_TEXT
-_SAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+|\.{2,}")
-_MAX_NAME = 100
 
 
 class UsageError(Exception):
@@ -110,12 +105,34 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+DEFAULT_CONCURRENCY = 10
+DEFAULT_RETRIES = 3
+DEFAULT_RETRY_MAX_TIME = 300.0
+DEFAULT_GRACE = 10.0
+
+EXIT_STATUS_HELP = (
+    "Exit status: 0 every URL answered 2xx (or 3xx); 1 some answered 4xx/5xx; 2 usage error; "
+    "3 some got no answer (transport error); 4 malformed input lines were skipped (when several "
+    "apply, the largest); 130 stopped by Ctrl-C, 143 stopped by SIGTERM."
+)
+
+
+def _core_socket_timeout() -> float:
+    """The core's own inactivity timeout: what applies when --timeout is not given."""
+    import inspect
+
+    import asynchttp_lowhaio
+
+    return float(inspect.signature(asynchttp_lowhaio.Pool).parameters["socket_timeout"].default)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Fetch many URLs concurrently through asynchttp.Http, with a progress "
-        "bar and a summary. 'asynchttp demo' runs it against a built-in local server.",
-        epilog="Exit status: 0 every request got a 2xx/3xx answer; 1 some failed; 2 usage error; 130 interrupted.",
+        description="Fetch many URLs concurrently through asynchttp.Http: input read as a stream, "
+        "retries with backoff, per-host limits, downloads, JSONL records, resumable runs. "
+        "'asynchttp demo' runs it against a built-in local server.",
+        epilog=EXIT_STATUS_HELP,
     )
     parser.add_argument("urls", nargs="*", metavar="URL", help="absolute http:// or https:// URLs")
     parser.add_argument(
@@ -124,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         action="append",
         default=[],
-        help="read URLs from FILE, one per line ('-' for stdin; blank lines "
-        "and lines starting with # are skipped); repeatable",
+        help="read URLs from FILE, one per line, as a stream ('-' for stdin; blank lines "
+        "and lines starting with # are skipped; a line that is not a URL is reported with "
+        "its line number and skipped); repeatable",
     )
     parser.add_argument("-X", "--method", metavar="METHOD", help="request method (default GET, or POST with -d)")
     parser.add_argument(
@@ -140,28 +158,113 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-d", "--data", metavar="DATA", help="request body: DATA as is, or @FILE for a file's bytes (@- for stdin)"
     )
-    parser.add_argument(
+    limits = parser.add_argument_group("limits and politeness")
+    limits.add_argument(
         "-c",
         "--concurrency",
+        "--parallel-max",
         metavar="N",
         type=_positive_int,
-        default=10,
-        help="requests in flight at once (default 10)",
+        default=DEFAULT_CONCURRENCY,
+        help="requests queued or in flight at once, over all hosts (default %d)" % DEFAULT_CONCURRENCY,
     )
-    parser.add_argument(
-        "--timeout", metavar="SECONDS", type=_positive_float, help="connect and inactivity timeout per request"
+    limits.add_argument(
+        "--per-host",
+        metavar="N",
+        type=_positive_int,
+        help="connections per host (default: as many as -c)",
     )
-    parser.add_argument("--cache", metavar="DIR", help="httplib2-style HTTP cache in DIR")
-    parser.add_argument(
+    limits.add_argument(
+        "--rate",
+        metavar="N[/s|/m|/h]",
+        type=parse_rate,
+        help="at most N requests per second (or per minute, per hour) to each host, retries and "
+        "redirects included; a burst of up to --rate-burst may go at once (default: off)",
+    )
+    limits.add_argument(
+        "--rate-burst",
+        metavar="N",
+        type=_positive_int,
+        help="requests a host may get at once before --rate paces them (default: one second's worth, at least 1)",
+    )
+    limits.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        help="connect and inactivity timeout of each attempt (default %g; the whole response head"
+        " must then arrive within 3 times it, at most 60)" % _core_socket_timeout(),
+    )
+    limits.add_argument(
+        "--retry",
+        metavar="N",
+        type=_retries,
+        default=DEFAULT_RETRIES,
+        help="retry a failed request up to N times (default %d; 0: never): 429, 502, 503, 504 "
+        "and transport errors where safe, with exponential backoff and full jitter, "
+        "honouring Retry-After" % DEFAULT_RETRIES,
+    )
+    limits.add_argument(
+        "--retry-max-time",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=DEFAULT_RETRY_MAX_TIME,
+        help="no new retry of a request after SECONDS from its first attempt (default %g)" % DEFAULT_RETRY_MAX_TIME,
+    )
+    downloads = parser.add_argument_group("downloads")
+    downloads.add_argument(
         "-o",
         "--output-dir",
         metavar="DIR",
-        help="save each body in DIR, under a safe name made from its number and URL",
+        help="save each body in DIR (written to NAME.part, renamed when complete), named by --output-template",
     )
-    parser.add_argument(
+    downloads.add_argument(
+        "--output-template",
+        metavar="TEMPLATE",
+        default=_cli_job.DEFAULT_TEMPLATE,
+        help="file name under DIR, with fields {n} (entry number), {line}, {host}, {port}, "
+        "{path}, {name} (last path segment), {query}, {safe} (host, path and query made "
+        "safe); '/' makes subdirectories (default %r)" % _cli_job.DEFAULT_TEMPLATE.replace("%", "%%"),
+    )
+    downloads.add_argument(
+        "-C",
+        "--continue-at",
+        dest="continue_at",
+        metavar="-",
+        type=_continue_at,
+        help="'-C -': resume partial downloads (NAME.part) with a Range request",
+    )
+    downloads.add_argument(
+        "--continue", dest="continue_flag", action="store_true", help="the same as '-C -' (wget's name)"
+    )
+    records = parser.add_argument_group("records and resuming")
+    records.add_argument(
         "--jsonl",
         action="store_true",
-        help="one JSON object per request on stdout: url, status, bytes, seconds, error, fromcache (and file, with -o)",
+        help="one JSON object per input entry on stdout (fields: input, line, url, final_url, "
+        "outcome, status, bytes, attempts, retries, timings, error, phase, fromcache, and file with -o)",
+    )
+    records.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="append the JSON records to FILE, and first skip every entry FILE says finished "
+        "(by input, line number and URL): the same command line starts a job and resumes it",
+    )
+    records.add_argument(
+        "--grace",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=DEFAULT_GRACE,
+        help="after Ctrl-C or SIGTERM, how long requests in flight may finish before they are "
+        "cancelled (default %g; a second signal cancels at once)" % DEFAULT_GRACE,
+    )
+    parser.add_argument("--cache", metavar="DIR", help="httplib2-style HTTP cache in DIR")
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "core", "facade"),
+        default="auto",
+        help="how requests are sent: 'facade' through asynchttp.Http (every feature), 'core' "
+        "through the core pool on the main thread (about twice as fast; not with --cache, -o, "
+        "-v, a proxy from the environment, or input from a pipe); 'auto' (default) picks core when it can",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no line per request (progress and summary only)")
     parser.add_argument("--no-redirects", action="store_true", help="report 3xx answers instead of following them")
@@ -219,6 +322,11 @@ def parse_header(text: str) -> tuple[str, str]:
     value = value.strip()
     if any(ch in value for ch in "\r\n\x00"):
         raise UsageError("malformed header %r (CR, LF or NUL in the value)" % text)
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        # what HTTP/1.1 carries (http.client would fail each request on it instead)
+        raise UsageError("malformed header %r (a value must be Latin-1 text)" % text) from None
     return name, value
 
 
@@ -239,26 +347,6 @@ def _read_stdin_bytes(stdin: IO[str]) -> bytes:
     return buffer.read() if buffer is not None else stdin.read().encode("utf-8")
 
 
-def read_urls(args: argparse.Namespace, stdin: IO[str]) -> list[str]:
-    urls = [check_url(url) for url in args.urls]
-    for name in args.input:
-        try:
-            if name == "-":
-                text = _read_stdin_bytes(stdin).decode("utf-8")
-            else:
-                text = Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise UsageError("cannot read URL file %r: %s" % (name, reason)) from None
-        for number, line in enumerate(text.splitlines(), 1):
-            line = line.strip()
-            if line and not line.startswith("#"):
-                urls.append(check_url(line, "%s:%d: " % ("<stdin>" if name == "-" else name, number)))
-    if not urls:
-        raise UsageError("no URLs given (pass URLs as arguments, or -i FILE, or -i - for stdin)")
-    return urls
-
-
 def read_body(data: Optional[str], stdin: IO[str], stdin_taken: bool) -> Optional[bytes]:
     if data is None:
         return None
@@ -275,238 +363,57 @@ def read_body(data: Optional[str], stdin: IO[str], stdin_taken: bool) -> Optiona
         raise UsageError("cannot read data file %r: %s" % (name, exc.strerror or exc)) from None
 
 
-# ------------------------------------------------------------------ the job
+_RATE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*", re.IGNORECASE)
+_PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-@dataclass
-class JobConfig:
-    method: str = "GET"
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Optional[bytes] = None
-    concurrency: int = 10
-    timeout: Optional[float] = None
-    cache: Optional[str] = None
-    output_dir: Optional[Path] = None
-    follow_redirects: bool = True
-    insecure: bool = False
-    ca_certs: Optional[str] = None
+def parse_rate(text: str) -> float:
+    """``--rate``: requests per second, as ``N``, ``N/s``, ``N/m`` or ``N/h`` (curl's spelling)."""
+    match = _RATE.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError("expected requests per second as N, N/s, N/m or N/h, got %r" % text)
+    number = float(match.group(1))
+    unit = (match.group(2) or "s")[0].lower()
+    per_second = number / _PER[unit]
+    if not per_second > 0 or per_second == float("inf"):
+        raise argparse.ArgumentTypeError("the rate must be above zero, got %r" % text)
+    return per_second
 
 
-@dataclass
-class JobResult:
-    index: int
-    url: str
-    status: Optional[int] = None
-    nbytes: int = 0
-    seconds: float = 0.0
-    error: Optional[BaseException] = None
-    fromcache: bool = False
-    path: Optional[str] = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.status is not None and 200 <= self.status < 400
-
-    def error_text(self) -> Optional[str]:
-        if self.error is None:
-            return None
-        message = str(self.error)
-        name = type(self.error).__name__
-        return "%s: %s" % (name, message) if message else name
-
-    def as_json(self) -> dict[str, Any]:
-        record = {
-            "url": self.url,
-            "status": self.status,
-            "bytes": self.nbytes,
-            "seconds": round(self.seconds, 6),
-            "error": self.error_text(),
-            "fromcache": self.fromcache,
-        }
-        if self.path is not None:
-            record["file"] = self.path
-        return record
-
-
-@dataclass
-class Stats:
-    total: int
-    statuses: Counter[int] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    nbytes: int = 0
-    latencies: list[float] = field(default_factory=list)
-    cancelled: int = 0
-    not_started: int = 0
-    interrupted: bool = False
-    elapsed: float = 0.0
-
-    @property
-    def answered(self) -> int:
-        return sum(self.statuses.values())
-
-    @property
-    def failed(self) -> int:
-        return sum(self.errors.values())
-
-    @property
-    def finished(self) -> int:
-        return self.answered + self.failed
-
-    @property
-    def all_ok(self) -> bool:
-        return (
-            not self.interrupted
-            and self.failed == 0
-            and self.cancelled == 0
-            and all(200 <= status < 400 for status in self.statuses)
-        )
-
-    def add(self, result: JobResult) -> None:
-        self.latencies.append(result.seconds)
-        if result.error is not None:
-            self.errors[type(result.error).__name__] += 1
-        else:
-            assert result.status is not None
-            self.statuses[result.status] += 1
-            self.nbytes += result.nbytes
-
-
-def safe_file_name(index: int, url: str, width: int) -> str:
-    """``00042-host_port_path_query``: unique by its number, harmless on any file system."""
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    if path.endswith("/"):
-        path += "index"
-    raw = parts.netloc + path + ("_" + parts.query if parts.query else "")
-    name = _SAFE_NAME_CHARS.sub("_", raw).strip("._") or "body"
-    return "%0*d-%s" % (width, index, name[:_MAX_NAME])
-
-
-def percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted, non-empty sequence."""
-    # rounded first so that 0.9 * 1000 cannot become rank 901 through float error
-    rank = max(1, math.ceil(round(len(sorted_values) * fraction, 9)))
-    return sorted_values[rank - 1]
-
-
-def make_http(config: JobConfig) -> Any:
-    import asynchttp
-
-    http = asynchttp.Http(
-        cache=config.cache,
-        timeout=config.timeout,
-        ca_certs=config.ca_certs,
-        disable_ssl_certificate_validation=config.insecure,
-        max_connections=config.concurrency,
-        max_connections_per_host=config.concurrency,
-    )
-    http.follow_redirects = config.follow_redirects
-    return http
-
-
-def run_job(urls: Sequence[str], config: JobConfig, on_result: Callable[[JobResult], None]) -> Stats:
-    """Fetch ``urls`` with ``config``; ``on_result`` sees each result as it completes.
-
-    Ctrl-C (KeyboardInterrupt) ends the job early: what is in flight is cancelled and
-    the returned Stats say so. Never raises for a request's failure.
-    """
-    stats = Stats(total=len(urls))
-    http: Any = None
-    width = len(str(len(urls)))
-    # Done-callbacks run on the Http's worker threads; they only stamp the time and
-    # hand the future over, so all reporting happens on this thread.
-    done: "queue.SimpleQueue[tuple[Any, float]]" = queue.SimpleQueue()
-    in_flight: dict[Any, tuple[int, str, float]] = {}
-    next_index = 0
-    started = time.perf_counter()
-
-    def submit_one() -> None:
-        nonlocal next_index
-        index, url = next_index, urls[next_index]
-        next_index += 1
-        begin = time.perf_counter()
-        try:
-            response, _content = http.request(
-                url, method=config.method, body=config.body, headers=dict(config.headers) or None
-            )
-        except Exception as exc:  # refused at the call (e.g. a URL httplib2 rejects)
-            result = JobResult(index, url, error=exc, seconds=time.perf_counter() - begin)
-            stats.add(result)
-            on_result(result)
-            return
-        future = response.future
-        in_flight[future] = (index, url, begin)
-        future.add_done_callback(lambda f: done.put((f, time.perf_counter())))
-
-    def collect(future: Any, finished: float) -> None:
-        index, url, begin = in_flight.pop(future)
-        result = JobResult(index, url, seconds=finished - begin)
-        if future.cancelled():
-            stats.cancelled += 1
-            return
-        error = future.exception()
-        if error is not None:
-            result.error = error
-        else:
-            response, content = future.result()
-            result.status = response.status
-            result.fromcache = bool(getattr(response, "fromcache", False))
-            body = bytes(content)
-            result.nbytes = len(body)
-            if config.output_dir is not None:
-                path = config.output_dir / safe_file_name(index + 1, url, width)
-                try:
-                    path.write_bytes(body)
-                    result.path = str(path)
-                except OSError as exc:
-                    result.error = exc
-                    result.status = None
-        stats.add(result)
-        on_result(result)
-
+def _retries(text: str) -> int:
     try:
-        http = make_http(config)
-        while next_index < len(urls) or in_flight:
-            while next_index < len(urls) and len(in_flight) < config.concurrency:
-                submit_one()
-            if in_flight:
-                collect(*done.get())
-    except KeyboardInterrupt:
-        stats.interrupted = True
-        for future in list(in_flight):
-            future.cancel()
-        stats.not_started = len(urls) - next_index
-        # Requests that finished while we were interrupted still count.
-        while not done.empty():
-            future, finished = done.get()
-            if future in in_flight:
-                collect(future, finished)
-        stats.cancelled += len(in_flight)
-        in_flight.clear()
-    finally:
-        stats.elapsed = time.perf_counter() - started
-        if http is not None:
-            try:
-                http.shutdown(wait=not stats.interrupted, cancel_pending=True)
-            except KeyboardInterrupt:
-                stats.interrupted = True
-    return stats
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number of retries, got %r" % text) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (no retries) or more, got %d" % value)
+    return value
+
+
+def _continue_at(text: str) -> str:
+    if text != "-":
+        raise argparse.ArgumentTypeError("only '-C -' (resume from the size of the partial file) is supported")
+    return text
 
 
 # ------------------------------------------------------------------ progress
 
 
 class Progress:
-    """A one-line bar on stderr: done/total, percent, rate, ETA, requests without an answer.
+    """A one-line bar on stderr: done (of total when known), percent, rate, ETA, failures.
 
-    Redrawn at most ten times a second; ``clear()`` lets other output go above it.
+    With a URL file the total is not known in advance (the file is read as a stream):
+    the percentage is then the share of the input's bytes read, when the input is a
+    regular file. Redrawn at most ten times a second; ``clear()`` lets other output go
+    above it.
     """
 
     WIDTH = 24
 
-    def __init__(self, total: int, stream: IO[str]) -> None:
+    def __init__(self, total: Optional[int], stream: IO[str], fraction: Optional[Callable[[], float]] = None) -> None:
         self.total = total
         self.stream = stream
+        self.fraction = fraction
         self.done = 0
         self.failed = 0
         self.started = time.monotonic()
@@ -521,26 +428,30 @@ class Progress:
             self._last_draw = now
             self.draw(now)
 
+    def _share(self) -> Optional[float]:
+        if self.total is not None:
+            return min(1.0, self.done / max(self.total, 1))
+        if self.fraction is not None:
+            return min(1.0, max(0.0, self.fraction()))
+        return None
+
     def line(self, now: float) -> str:
         elapsed = max(now - self.started, 1e-9)
         rate = self.done / elapsed
-        filled = self.WIDTH * self.done // max(self.total, 1)
+        share = self._share()
+        if share is None:
+            return "[%s] %d done %.1f req/s failed %d" % ("?" * self.WIDTH, self.done, rate, self.failed)
+        filled = int(self.WIDTH * share)
         bar = "#" * filled + "." * (self.WIDTH - filled)
-        if self.done >= self.total:
+        finished = self.done >= self.total if self.total is not None else share >= 1.0
+        if finished:
             eta = "done"
-        elif rate > 0:
-            eta = "ETA " + _clock((self.total - self.done) / rate)
+        elif rate > 0 and share > 0:
+            eta = "ETA " + _clock(elapsed * (1 - share) / share)
         else:
             eta = "ETA ?"
-        return "[%s] %d/%d %3d%% %.1f req/s %s failed %d" % (
-            bar,
-            self.done,
-            self.total,
-            100 * self.done // max(self.total, 1),
-            rate,
-            eta,
-            self.failed,
-        )
+        counted = "%d/%d" % (self.done, self.total) if self.total is not None else "%d" % self.done
+        return "[%s] %s %3d%% %.1f req/s %s failed %d" % (bar, counted, int(100 * share), rate, eta, self.failed)
 
     def draw(self, now: Optional[float] = None) -> None:
         text = self.line(time.monotonic() if now is None else now)
@@ -557,8 +468,8 @@ class Progress:
             self._last_draw = 0.0  # redraw on the next update
 
     def close(self) -> None:
-        if self.done < self.total:
-            self.draw()  # interrupted: show where it stopped (the last update may be undrawn)
+        if self.total is None or self.done < self.total:
+            self.draw()  # the final count (the last update may be undrawn)
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
@@ -568,7 +479,7 @@ class Progress:
 class TqdmProgress(Progress):
     """The same bar drawn by tqdm, when it is installed (never required)."""
 
-    def __init__(self, total: int, stream: IO[str], tqdm_class: Any) -> None:
+    def __init__(self, total: Optional[int], stream: IO[str], tqdm_class: Any) -> None:
         super().__init__(total, stream)
         self._bar = tqdm_class(total=total, file=stream, unit="req", dynamic_ncols=True, smoothing=0.1)
 
@@ -586,7 +497,9 @@ class TqdmProgress(Progress):
         self._bar.close()
 
 
-def make_progress(total: int, stream: IO[str], wanted: Optional[bool]) -> Optional[Progress]:
+def make_progress(
+    total: Optional[int], stream: IO[str], wanted: Optional[bool], fraction: Optional[Callable[[], float]] = None
+) -> Optional[Progress]:
     """The bar: when asked for, or by default when ``stream`` is a terminal."""
     if wanted is None:
         wanted = bool(getattr(stream, "isatty", lambda: False)())
@@ -599,7 +512,7 @@ def make_progress(total: int, stream: IO[str], wanted: Optional[bool]) -> Option
             pass
         else:
             return TqdmProgress(total, stream, tqdm)
-    return Progress(total, stream)
+    return Progress(total, stream, fraction)
 
 
 def _clock(seconds: float) -> str:
@@ -624,21 +537,42 @@ def _ms(seconds: float) -> str:
     return "%.1f ms" % (seconds * 1000)
 
 
-def format_summary(stats: Stats) -> str:
+_OUTCOME_WORDS = (
+    ("redirect", "redirect (3xx)"),
+    ("client_error", "client error (4xx)"),
+    ("server_error", "server error (5xx)"),
+    ("informational", "other status"),
+    ("error", "failed (no answer)"),
+    ("cancelled", "cancelled"),
+)
+
+_EXIT_WORDS = {
+    _cli_job.EXIT_OK: "every URL answered 2xx/3xx",
+    _cli_job.EXIT_HTTP_ERRORS: "some answers were 4xx/5xx",
+    _cli_job.EXIT_TRANSPORT_ERRORS: "some requests got no answer",
+    _cli_job.EXIT_MALFORMED: "malformed input lines were skipped",
+    _cli_job.EXIT_SIGINT: "stopped by SIGINT",
+    _cli_job.EXIT_SIGTERM: "stopped by SIGTERM",
+}
+
+
+def format_summary(stats: Stats, resume_hint: Optional[str] = None) -> str:
+    """The closing summary: every entry counted once, by what became of it."""
     elapsed = max(stats.elapsed, 1e-9)
-    first = "%s: %s%d request%s in %.2f s: %d answered, %d failed" % (
+    requests = stats.requests
+    first = "%s: %s%d request%s in %.2f s: %d ok (2xx)" % (
         PROG,
-        "interrupted: " if stats.interrupted else "",
-        stats.total,
-        "" if stats.total == 1 else "s",
+        "stopped by %s: " % stats.stopped_by if stats.stopped_by else "",
+        requests,
+        "" if requests == 1 else "s",
         stats.elapsed,
-        stats.answered,
-        stats.failed,
+        stats.outcomes["ok"],
     )
-    if stats.cancelled or stats.interrupted:
-        first += ", %d cancelled" % stats.cancelled
-    if stats.not_started:
-        first += ", %d not started" % stats.not_started
+    for outcome, words in _OUTCOME_WORDS:
+        if stats.outcomes[outcome] or (outcome == "cancelled" and stats.interrupted):
+            first += ", %d %s" % (stats.outcomes[outcome], words)
+    if stats.malformed:
+        first += ", %d malformed line%s" % (stats.malformed, "" if stats.malformed == 1 else "s")
     lines = [first]
     if stats.statuses:
         lines.append(
@@ -646,59 +580,99 @@ def format_summary(stats: Stats) -> str:
         )
     if stats.errors:
         lines.append("  errors    " + "  ".join("%s: %d" % (name, count) for name, count in stats.errors.most_common()))
+    if stats.skipped:
+        lines.append("  skipped   %d finished in a previous run" % stats.skipped)
+    if stats.not_read:
+        lines.append("  not read  %s" % stats.not_read)
+    if resume_hint and (stats.not_read or stats.cancelled or stats.failed):
+        lines.append("  resume    %s" % resume_hint)
     lines.append("  received  %s (%s/s)" % (_size(stats.nbytes), _size(stats.nbytes / elapsed)))
     lines.append("  rate      %.1f requests/s" % (stats.finished / elapsed))
-    if stats.latencies:
-        ordered = sorted(stats.latencies)
+    if stats.latency.count:
         lines.append(
-            "  latency   p50 %s  p90 %s  p99 %s" % tuple(_ms(percentile(ordered, q)) for q in (0.5, 0.9, 0.99))
+            "  latency   p50 %s  p90 %s  p99 %s" % tuple(_ms(stats.latency.percentile(q)) for q in (0.5, 0.9, 0.99))
         )
+    status = stats.exit_status()
+    lines.append("  exit      %d (%s)" % (status, _EXIT_WORDS[status]))
     return "\n".join(lines)
 
 
 class Reporter:
-    """Writes each result as it comes (stdout lines or JSON, stderr errors) around the bar."""
+    """Writes each record as it comes: a line on stdout (or JSON with ``--jsonl``), errors
+    and malformed lines on stderr, JSON to the resume file; flushes at most every
+    ``FLUSH_EVERY`` seconds, and keeps the bar below the text."""
+
+    FLUSH_EVERY = 0.2
 
     def __init__(
-        self, stdout: IO[str], stderr: IO[str], jsonl: bool, quiet: bool, progress: Optional[Progress]
+        self,
+        stdout: IO[str],
+        stderr: IO[str],
+        jsonl: bool,
+        quiet: bool,
+        progress: Optional[Progress],
+        state: Optional[IO[str]] = None,
     ) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.jsonl = jsonl
         self.quiet = quiet
         self.progress = progress
-        self.results: list[JobResult] = []
+        self.state = state
+        self.results: list[Record] = []
         self.keep = False
+        self._next_flush = 0.0
 
-    def __call__(self, result: JobResult) -> None:
+    def __call__(self, record: Record) -> None:
         if self.keep:
-            self.results.append(result)
+            self.results.append(record)
         out_line = err_line = None
+        json_line = None
+        if self.jsonl or self.state is not None:
+            json_line = _cli_job.json_line(record) + "\n"
+            if self.state is not None:
+                self.state.write(json_line)
         if self.jsonl:
-            out_line = json.dumps(result.as_json())
-        elif not self.quiet and result.error is None:
-            assert result.status is not None  # a result without an error has a status
-            out_line = "%d %s %s %s%s" % (
-                result.status,
-                _size(result.nbytes),
-                _ms(result.seconds),
-                result.url,
-                " (from cache)" if result.fromcache else "",
+            out_line = json_line
+        elif not self.quiet and record.status is not None:
+            out_line = "%d %s %s %s%s\n" % (
+                record.status,
+                _size(record.nbytes),
+                _ms(record.seconds),
+                record.url,
+                " (from cache)" if record.fromcache else "",
             )
-        if not self.quiet and result.error is not None:
-            err_line = "%s: %s: %s" % (PROG, result.url, result.error_text())
+        if not self.quiet and record.status is None and record.outcome != "cancelled":
+            if record.outcome == "malformed":
+                err_line = "%s: %s:%d: skipped: %s: %r\n" % (
+                    PROG,
+                    record.source,
+                    record.line,
+                    record.error_text(),
+                    record.text,
+                )
+            else:
+                phase = " (%s)" % record.phase if record.phase else ""
+                err_line = "%s: %s%s: %s\n" % (PROG, record.url, phase, record.error_text())
         if out_line is not None or err_line is not None:
             if self.progress is not None:
                 self.progress.clear()
             if out_line is not None:
-                self.stdout.write(out_line + "\n")
-                self.stdout.flush()
+                self.stdout.write(out_line)
             if err_line is not None:
-                self.stderr.write(err_line + "\n")
+                self.stderr.write(err_line)
                 self.stderr.flush()
         if self.progress is not None:
-            # "failed" as in the summary: no answer at all (4xx/5xx count as answered)
-            self.progress.update(result.error is not None)
+            self.progress.update(record.outcome in ("error", "malformed"))
+        now = time.monotonic()
+        if now >= self._next_flush:
+            self._next_flush = now + self.FLUSH_EVERY
+            self.flush()
+
+    def flush(self) -> None:
+        self.stdout.flush()
+        if self.state is not None:
+            self.state.flush()
 
 
 def setup_logging(verbose: bool, stream: IO[str]) -> None:
@@ -713,7 +687,7 @@ def setup_logging(verbose: bool, stream: IO[str]) -> None:
 
 
 def execute(
-    urls: Sequence[str],
+    entries: Iterable[Any],
     config: JobConfig,
     *,
     stdout: IO[str],
@@ -723,28 +697,112 @@ def execute(
     progress: Optional[bool] = None,
     verbose: bool = False,
     keep_results: bool = False,
-) -> tuple[Stats, list[JobResult]]:
-    """Run the job with the bar, the per-request output and the summary."""
-    bar = None if verbose else make_progress(len(urls), stderr, progress)
-    reporter = Reporter(stdout, stderr, jsonl, quiet, bar)
+    inputs: Optional[_cli_input.Inputs] = None,
+    total: Optional[int] = None,
+    state: Optional[IO[str]] = None,
+    done: Optional[_cli_input.DoneSet] = None,
+    resume_hint: Optional[str] = None,
+) -> tuple[Stats, list[Record]]:
+    """Run the job with the bar, the per-request output, the records and the summary."""
+    fraction = None
+    if inputs is not None and total is None:
+        total_bytes = inputs.total_bytes
+        if total_bytes:
+            fraction = lambda: inputs.consumed_bytes / total_bytes  # noqa: E731
+    bar = None if verbose else make_progress(total, stderr, progress, fraction)
+    reporter = Reporter(stdout, stderr, jsonl, quiet, bar, state)
     reporter.keep = keep_results
+
+    def on_stop(name: str) -> None:
+        # May run inside a signal handler, perhaps while this thread is in the middle
+        # of writing to stderr: a buffered write from here could fail as reentrant, so
+        # the line goes straight to the file descriptor (on a new line after the bar).
+        text = "%s%s: %s: no new requests; waiting up to %g s for those in flight (again to cancel them)\n" % (
+            "\n" if bar is not None else "",
+            PROG,
+            name,
+            config.grace,
+        )
+        try:
+            fd = stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (in-process use)
+            stderr.write(text)
+            return
+        try:
+            os.write(fd, text.encode("utf-8", "replace"))
+        except OSError:
+            pass
+
+    stopper = _cli_job.Stopper(config.grace, on_stop).install()
     try:
-        stats = run_job(urls, config, reporter)
+        run_job = _cli_core.run_core_job if config.engine == "core" else _cli_job.run_job
+        stats = run_job(iter(entries), config, reporter, done, stopper)
+        if stats.interrupted and inputs is not None:
+            stats.not_read = inputs.not_read()
+        elif stats.interrupted and total is not None:
+            left = total - sum(stats.outcomes.values()) - stats.skipped
+            stats.not_read = "%d entries not started" % left if left else None
     finally:
+        stopper.uninstall()
+        reporter.flush()
         if bar is not None:
             bar.close()
-    stderr.write(format_summary(stats) + "\n")
+    if inputs is not None and not (stats.outcomes or stats.skipped or stats.interrupted):
+        raise UsageError("no URLs given (the input held no URL)")
+    stderr.write(format_summary(stats, resume_hint) + "\n")
     stderr.flush()
     return stats, reporter.results
 
 
 def exit_status(stats: Stats) -> int:
-    if stats.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if stats.all_ok else EXIT_FAILED
+    return stats.exit_status()
 
 
-# ------------------------------------------------------------------ commands
+def _make_retry(args: argparse.Namespace) -> Any:
+    if args.retry == 0:
+        return None
+    import asynchttp
+
+    retry_class = getattr(asynchttp, "Retry", None)
+    if retry_class is None:  # pragma: no cover - until the library has Retry
+        return None
+    return retry_class(attempts=args.retry + 1, budget=args.retry_max_time)
+
+
+def _make_rate_limit(args: argparse.Namespace) -> Any:
+    if args.rate is None:
+        if args.rate_burst is not None:
+            raise UsageError("--rate-burst needs --rate")
+        return None
+    import asynchttp
+
+    rate_class = getattr(asynchttp, "RateLimit", None)
+    if rate_class is None:  # pragma: no cover - until the library has RateLimit
+        raise UsageError("--rate needs asynchttp.RateLimit, which this version lacks")
+    burst = args.rate_burst if args.rate_burst is not None else max(1, math.ceil(args.rate))
+    return rate_class(per_second=args.rate, burst=burst)
+
+
+def _make_dir(name: str, what: str) -> Path:
+    path = Path(name)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError("cannot %s %r: %s" % (what, name, exc.strerror or exc)) from None
+    return path
+
+
+def _open_state(path: str) -> tuple[IO[str], _cli_input.DoneSet, int]:
+    """The resume file: what it says finished, and the file opened for appending."""
+    try:
+        done, unreadable, ends_cut = _cli_input.read_done(path)
+        handle = open(path, "a", encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError("cannot use resume file %r: %s" % (path, reason)) from None
+    if ends_cut:
+        handle.write("\n")  # the last record was cut by a kill: the next one starts afresh
+    return handle, done, unreadable
 
 
 def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> int:
@@ -757,49 +815,87 @@ def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[st
     stdin_for_urls = "-" in args.input
     if args.input.count("-") > 1:
         raise UsageError("-i - given twice")
+    for url in args.urls:
+        check_url(url)
+    if not args.urls and not args.input:
+        raise UsageError("no URLs given (pass URLs as arguments, or -i FILE, or -i - for stdin)")
     body = read_body(args.data, stdin, stdin_for_urls)
-    urls = read_urls(args, stdin)
     method = args.method or ("POST" if body is not None else "GET")
     if not _TOKEN.fullmatch(method):
         raise UsageError("malformed method %r" % method)
     if args.cacert is not None and not os.access(args.cacert, os.R_OK):
         raise UsageError("cannot read CA file %r" % args.cacert)
-    output_dir = None
-    if args.output_dir is not None:
-        output_dir = Path(args.output_dir)
-        try:
-            output_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError("cannot create output directory %r: %s" % (args.output_dir, exc.strerror or exc)) from None
+    continue_downloads = args.continue_flag or args.continue_at is not None
+    if continue_downloads and args.output_dir is None:
+        raise UsageError("-C -/--continue needs -o/--output-dir")
+    try:
+        _cli_job.file_name(args.output_template, 1, _cli_input.Item(_cli_input.ARGV, 1, "http://h/p"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    output_dir = _make_dir(args.output_dir, "create output directory") if args.output_dir is not None else None
+    if output_dir is not None and not any(name.lower() == "accept-encoding" for name in headers):
+        # bodies go to disk as received: ask for them as they are (as wget does)
+        headers["Accept-Encoding"] = "identity"
     if args.cache is not None:
-        cache_dir = Path(args.cache)
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError("cannot use cache directory %r: %s" % (args.cache, exc.strerror or exc)) from None
+        _make_dir(args.cache, "use cache directory")
     config = JobConfig(
         method=method,
         headers=headers,
         body=body,
         concurrency=args.concurrency,
+        per_host=args.per_host,
         timeout=args.timeout,
         cache=args.cache,
         output_dir=output_dir,
+        name_template=args.output_template,
+        continue_downloads=continue_downloads,
         follow_redirects=not args.no_redirects,
         insecure=args.insecure,
         ca_certs=args.cacert,
+        retry=_make_retry(args),
+        rate_limit=_make_rate_limit(args),
+        grace=args.grace,
     )
+    try:
+        inputs = _cli_input.Inputs(list(args.urls), list(args.input), stdin)
+    except _cli_input.InputError as exc:
+        raise UsageError(str(exc)) from None
+    needs_facade = _cli_core.eligible(config, inputs, args.verbose)
+    if args.engine == "core" and needs_facade is not None:
+        inputs.close()
+        raise UsageError("--engine core cannot run this job (%s needs --engine facade)" % needs_facade)
+    config.engine = "core" if args.engine == "core" or (args.engine == "auto" and needs_facade is None) else "facade"
+    state = None
+    done = None
+    if args.resume is not None:
+        state, done, unreadable = _open_state(args.resume)
+        if unreadable:
+            stderr.write("%s: %s: %d unreadable line(s) ignored\n" % (PROG, args.resume, unreadable))
+    if args.resume is not None:
+        hint = "rerun the same command (with --resume %s): finished entries are skipped" % args.resume
+    else:
+        hint = "rerun with --resume FILE, FILE holding this run's --jsonl output: finished entries are skipped"
     setup_logging(args.verbose, stderr)
-    stats, _ = execute(
-        urls,
-        config,
-        stdout=stdout,
-        stderr=stderr,
-        jsonl=args.jsonl,
-        quiet=args.quiet,
-        progress=args.progress,
-        verbose=args.verbose,
-    )
+    try:
+        stats, _ = execute(
+            inputs,
+            config,
+            stdout=stdout,
+            stderr=stderr,
+            jsonl=args.jsonl,
+            quiet=args.quiet,
+            progress=args.progress,
+            verbose=args.verbose,
+            inputs=inputs,
+            total=len(args.urls) if not args.input else None,
+            state=state,
+            done=done,
+            resume_hint=hint,
+        )
+    finally:
+        inputs.close()
+        if state is not None:
+            state.close()
     return exit_status(stats)
 
 
@@ -818,8 +914,9 @@ def run_demo(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
         )
         stderr.flush()
         stats, results = execute(
-            urls,
+            [_cli_input.Item(_cli_input.ARGV, number, url) for number, url in enumerate(urls, 1)],
             JobConfig(concurrency=args.concurrency),
+            total=len(urls),
             stdout=stdout,
             stderr=stderr,
             quiet=True,
@@ -828,7 +925,7 @@ def run_demo(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
             keep_results=True,
         )
     if stats.interrupted:
-        return EXIT_INTERRUPTED
+        return stats.exit_status()
     wrong = [r for r in results if not _as_expected(r)]
     if wrong or stats.finished != len(urls):
         for result in wrong[:5]:
@@ -849,10 +946,10 @@ def run_demo(argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
     return EXIT_OK
 
 
-def _as_expected(result: JobResult) -> bool:
+def _as_expected(result: Record) -> bool:
     from . import _demo
 
-    expected = _demo.expected_outcome(result.url)
+    expected = _demo.expected_outcome(result.url or "")
     if expected is None:
         return False
     status, nbytes = expected

@@ -92,36 +92,30 @@ for _cls, _docs in _FIELD_DOCS.items():
 
 
 class RequestRecord:
-    """The facts of one request as they are gathered (loop side, one writer)."""
+    """The facts of one request as they are gathered (loop side, one writer).
 
-    __slots__ = (
-        "request_id",
-        "resilience",
-        "retry",
-        "started",
-        "connected",
-        "tls_done",
-        "first_byte",
-        "done",
-        "attempts",
-        "first_attempt",
-        "before_send",
-    )
+    No ``__slots__``: what most requests never set stays a class attribute, so making
+    a record stores five attributes (every request makes one)."""
+
+    connected: Optional[float] = None
+    tls_done: Optional[float] = None
+    first_byte: Optional[float] = None
+    done: Optional[float] = None
+    first_attempt: Optional[float] = None
+    # What the core awaits once a send holds its connection (a rate-limit token)
+    before_send: Optional[Callable[[], Awaitable[Any]]] = None
+    # No Retry and no rate limit: httplib2's own sends (the common, cheapest path)
+    plain = True
 
     def __init__(self, request_id: int, resilience: Any, retry: Any) -> None:
         self.request_id = request_id
         self.resilience = resilience  # the Http's _retry.Resilience (rate limits, backoff sleepers)
         self.retry = retry  # the Retry in force for this request, or None (httplib2's own)
         self.started = monotonic()
-        self.connected: Optional[float] = None
-        self.tls_done: Optional[float] = None
-        self.first_byte: Optional[float] = None
-        self.done: Optional[float] = None
         # (started, ended, status, error, retry_reason): built into Attempts when read
         self.attempts: list[tuple[float, float, Optional[int], Optional[str], Optional[str]]] = []
-        self.first_attempt: Optional[float] = None
-        # What the core awaits once a send holds its connection (a rate-limit token)
-        self.before_send: Optional[Callable[[], Awaitable[Any]]] = None
+        if retry is not None or resilience.buckets is not None:
+            self.plain = False
 
     def begin_attempt(self) -> float:
         """A send is about to go out; the time it started."""
@@ -131,9 +125,9 @@ class RequestRecord:
             last = attempts[-1]
             if last[4] is None:  # a send that followed an answer: a hop, not a retry
                 attempts[-1] = last[:4] + (_follow_up_reason(last[2]),)
+            self.connected = self.tls_done = self.first_byte = None  # the last attempt's, only
         else:
             self.first_attempt = now
-        self.connected = self.tls_done = self.first_byte = None
         return now
 
     def end_attempt(

@@ -411,19 +411,24 @@ async def backoff_sleep(record: RequestRecord, delay: float, why: str) -> None:
         )
     epoch = resilience.interrupts
     loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[None] = loop.create_future()
-    timer = loop.call_later(delay, _wake, waiter)
-    resilience.sleepers.add(waiter)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        resilience.sleepers.discard(waiter)
-    if resilience.interrupts != epoch:
-        raise RetryInterrupted(
-            "request %d: %s during the wait before its next try (after %s); it was not sent again"
-            % (record.request_id, resilience.interrupted_by, why)
-        )
+    deadline = loop.time() + delay
+    while True:
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_at(deadline, _wake, waiter)
+        resilience.sleepers.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            resilience.sleepers.discard(waiter)
+        if resilience.interrupts != epoch:
+            raise RetryInterrupted(
+                "request %d: %s during the wait before its next try (after %s); it was not sent again"
+                % (record.request_id, resilience.interrupted_by, why)
+            )
+        if loop.time() >= deadline:
+            return
+        # woken by a close() that came before this wait began: not for this one
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

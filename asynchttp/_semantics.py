@@ -110,7 +110,7 @@ async def _send_with_retries(
     ``Retry`` says: see ``_retry``), then decode the body. Every send takes a token of
     the origin's rate limit first, and is noted as an attempt of the request."""
     record = _facts.CURRENT.get()
-    if record is not None and (record.retry is not None or record.resilience.buckets is not None):
+    if record is not None and not record.plain:
         return await _send_with_policy(record, http, send_once, scheme, authority, request_uri, method, body, headers)
     retries = current_retries()
     attempt = 0
@@ -119,7 +119,8 @@ async def _send_with_retries(
         attempt += 1
         # bytes (and no body) as they are: only a file-like body needs the executor
         payload = body if body is None or isinstance(body, bytes) else await body_to_bytes(body)
-        started = record.begin_attempt() if record is not None else 0.0
+        # (inline, not record.begin_attempt(): every request passes here)
+        started = 0.0 if record is None else (record.begin_attempt() if record.attempts else _facts.monotonic())
         try:
             response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
         except Exception as exc:
@@ -134,7 +135,7 @@ async def _send_with_retries(
                 continue
             raise
         if record is not None:
-            record.end_attempt(started, response.status, None)
+            record.attempts.append((started, _facts.monotonic(), response.status, None, None))
         return await _answer(http, method, response, content)
     # httplib2 with RETRIES < 1 never sends and fails on its unbound result (issue #181)
     _read_unbound_response()

@@ -223,8 +223,11 @@ async def exchange(
             before_send=None if record is None else record.before_send,
         )
         phase = PHASE_BODY
-        if record is not None:
-            record.note_head(response_body.opened)
+        if record is not None:  # record.note_head(), inline: every request passes here
+            record.first_byte = _facts.monotonic()
+            opened = response_body.opened
+            if opened is not None:
+                record.connected, record.tls_done = opened
         if sink is not None and sink.takes(code):
             content = await sink.receive(code, response_headers, response_body)
         else:

@@ -10,9 +10,10 @@ non-ASCII, a few delimiters) are encoded, and ``%`` never is.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from typing import Any, Iterable, List, NamedTuple, Sequence, Tuple, Union
+from typing import Any, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode, urlsplit
 
 from ._errors import HttpLocalError
@@ -101,11 +102,12 @@ def _parse_url(url: str, params: Iterable[Any]) -> Target:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise HttpLocalError(f"no host in url {_shown(url)!r}")
-    is_ip = _is_ip(host)
-    if is_ip:
+    canonical = _canonical_ip(host)
+    is_ip = canonical is not None
+    if canonical is not None:
         # Canonical form, so a pooled connection's peer address matches it
         # (``[0:0:0:0:0:0:0:1]`` is ``::1``).
-        host = str(ipaddress.ip_address(host))
+        host = canonical
     elif parts.netloc.rpartition("@")[2].startswith("["):
         # Python 3.10's urlsplit accepts any text in brackets; only IPv6 belongs there.
         raise HttpLocalError(f"invalid IPv6 literal in url {_shown(url)!r}")
@@ -126,7 +128,7 @@ def _parse_url(url: str, params: Iterable[Any]) -> Target:
         host_text = f"[{host}]" if ":" in host else host
     else:
         try:
-            host_text = host.encode("idna").decode("ascii")
+            host_text = _idna(host)
         except UnicodeError as exc:
             raise HttpLocalError(f"invalid host name in url {_shown(url)!r}") from exc
         if _HOST_NAME.fullmatch(host_text) is None:
@@ -136,6 +138,24 @@ def _parse_url(url: str, params: Iterable[Any]) -> Target:
         host_text = f"{host_text}:{port}"
     log_url = without_userinfo(f"{scheme}://{parts.netloc}{request_target}")
     return Target(scheme, host, port, is_ip, request_target.encode("ascii"), host_text.encode("ascii"), log_url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_ip(host: str) -> Optional[str]:
+    """``host``'s canonical form when it is an IP literal, else None. Memoised: the
+    URL cache above misses on every new URL, and a bulk job of a million URLs asks
+    about the same few hosts a million times (ipaddress's parse, and its ValueError
+    for a name, cost more than the rest of the URL's split)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _idna(host: str) -> str:
+    """``host`` in IDNA (ASCII) form; memoised for the same reason (errors are not)."""
+    return host.encode("idna").decode("ascii")
 
 
 def _is_ip(host: str) -> bool:

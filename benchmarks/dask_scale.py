@@ -66,10 +66,10 @@ def main() -> None:
         for _ in range(args.reps):
             with asynchttp.Http(max_connections=args.max_connections) as http:
                 started, cpu = time.perf_counter(), cpu_seconds()
-                results = dask_fetch.fetch_all(http, urls)
-                one.append(rate(len(results), time.perf_counter() - started))
+                records = dask_fetch.fetch_with(http, list(enumerate(urls, 1)), args.max_connections)
+                one.append(rate(len(records), time.perf_counter() - started))
                 one_cpu.append((cpu_seconds() - cpu) / len(urls) * 1e6)
-            assert all(status == 200 for _, status, _ in results)
+            assert all(record["status"] == 200 for record in records)
 
             started = time.perf_counter()
             with (
@@ -85,11 +85,13 @@ def main() -> None:
                 client.register_plugin(dask_fetch.HttpPerWorker(max_connections=args.max_connections))
                 ready, cpu = time.perf_counter(), cluster_cpu(client)
                 starts.append(ready - started)
-                results, https = dask_fetch.fetch_on_cluster(client, urls, args.batch, progress=False)
-                cluster_rates.append(rate(len(results), time.perf_counter() - ready))
+                with open(os.devnull, "w") as devnull:
+                    counts = dask_fetch.run(
+                        client, iter(enumerate(urls, 1)), [], args.batch, args.max_connections, devnull
+                    )
+                cluster_rates.append(rate(sum(counts.values()), time.perf_counter() - ready))
                 cluster_cpus.append((cluster_cpu(client) - cpu) / len(urls) * 1e6)
-            assert len(results) == len(urls) and all(status == 200 for _, status, _ in results)
-            assert len(https) == args.workers
+            assert counts == {"ok": len(urls)}
 
     cpus = os.cpu_count()
     print(

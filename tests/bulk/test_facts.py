@@ -209,3 +209,12 @@ def test_facts_from_blocking_code_through_as_completed(make_http: MakeHttp) -> N
         futures = [http.request(srv.url("/f%d" % i))[0].future for i in range(10)]
         for future in concurrent.futures.as_completed(futures, timeout=WAIT):
             assert len(future.attempts) == 1 and future.timings.done is not None
+
+
+def test_a_blocking_request_gives_its_facts_to_its_callback(make_http: MakeHttp) -> None:
+    seen: list[Any] = []
+    with FlakyServer(script={"/b": [answer(503, {"Retry-After": "0"}), answer(200)]}) as srv:
+        http = make_http(blocking=True, retry=quick())
+        response, _ = http.request(srv.url("/b"), callback=lambda promise: seen.append(promise.attempts))
+        assert response.status == 200
+        assert [a.status for a in seen[0]] == [503, 200]

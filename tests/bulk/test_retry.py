@@ -594,3 +594,23 @@ def test_a_send_after_an_answer_names_why() -> None:
     assert _facts._follow_up_reason(302) == "redirect (302)"
     assert _facts._follow_up_reason(401) == "authentication (401)"
     assert "httplib2" in _facts._follow_up_reason(200)
+
+
+def test_a_wake_meant_for_earlier_waits_does_not_cut_a_later_one_short() -> None:
+    async def main() -> str:
+        resilience = _retry.Resilience(None, None)
+        record = _facts.RequestRecord(3, resilience, None)
+        resilience.interrupt("Http.close()", False)  # a close() whose wake-up is still on its way
+        sleeping = asyncio.ensure_future(_retry.backoff_sleep(record, 30.0, "status 503"))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        resilience.wake_sleepers()  # ...arrives now: this wait began after that close()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not sleeping.done()  # still waiting its 30 s
+        _retry.interrupt_backoffs(resilience, asyncio.get_running_loop(), "Http.close()")
+        with pytest.raises(_retry.RetryInterrupted) as caught:
+            await sleeping
+        return str(caught.value)
+
+    assert "request 3: Http.close() during the wait" in asyncio.run(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import struct
 import subprocess
@@ -112,7 +113,7 @@ def summary_of(stderr: str) -> dict[str, Any]:
     starts = [
         i
         for i, line in enumerate(lines)
-        if line.startswith("asynchttp: ") and " request" in line and " answered, " in line
+        if line.startswith("asynchttp: ") and re.search(r" requests? in [\d.]+ s: \d+ ok \(2xx\)", line)
     ]
     assert starts, stderr
     head = lines[starts[-1]]

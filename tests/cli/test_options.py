@@ -6,6 +6,7 @@ sent; its stdout/stderr and exit status are the evidence for what it reported.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import signal
@@ -29,7 +30,21 @@ from tests.servers.http_server import JSON_BODY, KNOWN_TEXT, TestServer
 
 Cli = Callable[..., subprocess.CompletedProcess]
 
-JSONL_FIELDS = {"url", "status", "bytes", "seconds", "error", "fromcache"}
+JSONL_FIELDS = {
+    "input",
+    "line",
+    "url",
+    "final_url",
+    "outcome",
+    "status",
+    "bytes",
+    "attempts",
+    "retries",
+    "timings",
+    "error",
+    "phase",
+    "fromcache",
+}
 LOG_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<thread>\S+) (?P<logger>asynchttp(_lowhaio)?) "
     r"(?P<level>DEBUG|INFO|WARNING|ERROR) .+"
@@ -58,7 +73,7 @@ def test_urls_as_arguments(cli: Cli, http_server: TestServer) -> None:
         assert line.startswith("200 %d B " % len(body))
     assert sorted(r.path for r in http_server.requests) == ["/hello", "/json"]
     summary = summary_of(proc.stderr)
-    assert "2 requests" in summary["head"] and "2 answered, 0 failed" in summary["head"]
+    assert summary["head"].startswith("asynchttp: 2 requests in ") and summary["head"].endswith(": 2 ok (2xx)")
     assert summary["status"] == "200: 2"
     assert re.fullmatch(r"p50 [\d.]+ ms  p90 [\d.]+ ms  p99 [\d.]+ ms", summary["latency"])
     assert re.fullmatch(r"[\d.]+ requests/s", summary["rate"])
@@ -115,12 +130,14 @@ def test_input_file_unreadable(cli: Cli, tmp_path: Path) -> None:
 
 def test_input_file_with_a_bad_line(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
     url_file = tmp_path / "urls.txt"
-    url_file.write_text(http_server.url("/hello") + "\nftp://example.invalid/x\n")
+    url_file.write_text(http_server.url("/hello") + "\nftp://example.invalid/x\n" + http_server.url("/json") + "\n")
     proc = cli("-i", str(url_file))
-    assert proc.returncode == 2
-    line = one_line(proc.stderr)
-    assert "%s:2: not an absolute http(s) URL: 'ftp://example.invalid/x'" % url_file in line
-    assert http_server.requests == []  # nothing is sent when the input is wrong
+    assert proc.returncode == 4  # malformed lines were skipped
+    assert "asynchttp: %s:2: skipped: not an http:// or https:// URL: 'ftp://example.invalid/x'" % url_file in (
+        proc.stderr.splitlines()
+    )
+    assert sorted(r.path for r in http_server.requests) == ["/hello", "/json"]  # the rest is fetched
+    assert summary_of(proc.stderr)["head"].endswith(": 2 ok (2xx), 1 malformed line")
 
 
 # ------------------------------------------------------------------ the request
@@ -239,13 +256,14 @@ def test_concurrency_limits_requests_in_flight(http_server: TestServer) -> None:
 
 def test_timeout(cli: Cli, http_server: TestServer) -> None:
     slow = http_server.url("/slow?delay=20")
-    proc = cli("--timeout", "0.3", "--jsonl", slow, http_server.url("/hello"))
-    assert proc.returncode == 1
+    proc = cli("--timeout", "0.3", "--retry", "0", "--jsonl", slow, http_server.url("/hello"))
+    assert proc.returncode == 3  # a request got no answer
     records = by_url(jsonl(proc.stdout))
-    assert records[slow]["status"] is None
+    assert records[slow]["status"] is None and records[slow]["outcome"] == "error"
     assert records[slow]["error"].startswith("TimeoutError")
+    assert records[slow]["phase"] in ("head", "body")  # which read timed out: the core says
     assert records[http_server.url("/hello")]["status"] == 200
-    assert "TimeoutError: 1" in summary_of(proc.stderr)["errors"]
+    assert re.search(r"TimeoutError \((head|body)\): 1", summary_of(proc.stderr)["errors"])
 
 
 # ------------------------------------------------------------------ cache, output
@@ -285,13 +303,17 @@ def test_output_dir(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
         http_server.url("/"),
     ]
     proc = cli("-o", str(out_dir), "--jsonl", *urls)
-    assert proc.returncode == 1  # "/" is a 404 on this server; its body is saved anyway
+    assert proc.returncode == 1  # "/" is a 404 on this server: a 2xx body only is saved
     records = jsonl(proc.stdout)
+    (not_found,) = [r for r in records if r["status"] == 404]
+    assert "file" not in not_found and not_found["bytes"] > 0
+    records = [r for r in records if r["status"] == 200]
+    urls = urls[:-1]
     files = sorted(out_dir.iterdir())
     assert len(files) == len(urls)  # one file per request, even for the same URL twice
     for path in files:
         assert path.parent == out_dir
-        assert re.fullmatch(r"\d-[A-Za-z0-9._-]+", path.name), path.name
+        assert re.fullmatch(r"\d{8}-[A-Za-z0-9._-]+", path.name), path.name
         assert ".." not in path.name
     saved = {record["file"]: record for record in records}
     assert set(saved) == {str(path) for path in files}
@@ -300,7 +322,10 @@ def test_output_dir(cli: Cli, http_server: TestServer, tmp_path: Path) -> None:
     bodies = [Path(r["file"]).read_bytes() for r in records if r["url"] == urls[0]]
     assert bodies == [b"hello world", b"hello world"]
     gzip_file = next(r["file"] for r in records if r["url"] == urls[1])
-    assert Path(gzip_file).read_bytes() == KNOWN_TEXT  # saved decoded
+    # bodies are saved as received; the command asks for them uncompressed, and one
+    # compressed anyway stays compressed (as curl saves it without --compressed)
+    assert gzip.decompress(Path(gzip_file).read_bytes()) == KNOWN_TEXT
+    assert {r.header("accept-encoding") for r in http_server.requests} == {"identity"}
     # the number in the name is the URL's position in the input
     numbers = {int(Path(r["file"]).name.split("-")[0]): r["url"] for r in records}
     assert [numbers[i] for i in range(1, len(urls) + 1)] == urls
@@ -322,28 +347,34 @@ def test_jsonl(cli: Cli, http_server: TestServer) -> None:
     port = closed_port()
     refused = "http://127.0.0.1:%d/nothing" % port
     ok, missing = http_server.url("/bytes?n=1234"), http_server.url("/status?code=404")
-    proc = cli("--jsonl", ok, missing, refused)
-    assert proc.returncode == 1
+    proc = cli("--jsonl", "--retry", "0", ok, missing, refused)
+    assert proc.returncode == 3
     records = by_url(jsonl(proc.stdout))
     assert set(records) == {ok, missing, refused}
-    for record in records.values():
+    for line, url in enumerate((ok, missing, refused), 1):
+        record = records[url]
         assert set(record) == JSONL_FIELDS
-        assert isinstance(record["seconds"], float) and record["seconds"] >= 0
-        assert record["fromcache"] is False
+        assert (record["input"], record["line"]) == ("<args>", line)
+        assert record["timings"]["queued"] == 0.0 and record["timings"]["done"] >= 0
+        assert record["fromcache"] is False and record["attempts"] == 1 and record["retries"] == []
     assert (records[ok]["status"], records[ok]["bytes"], records[ok]["error"]) == (200, 1234, None)
+    assert (records[ok]["outcome"], records[ok]["final_url"], records[ok]["phase"]) == ("ok", ok, None)
     assert (records[missing]["status"], records[missing]["error"]) == (404, None)
+    assert records[missing]["outcome"] == "client_error"
     assert records[refused]["status"] is None and records[refused]["bytes"] == 0
     assert records[refused]["error"].startswith("ConnectionRefusedError")
+    assert (records[refused]["outcome"], records[refused]["phase"]) == ("error", "connect")
+    assert records[refused]["final_url"] is None
     # stdout holds only the JSON; the error line and the summary are on stderr
-    assert "asynchttp: %s: ConnectionRefusedError" % refused in proc.stderr
+    assert "asynchttp: %s (connect): ConnectionRefusedError" % refused in proc.stderr
 
 
 def test_quiet(cli: Cli, http_server: TestServer) -> None:
-    proc = cli("-q", http_server.url("/hello"), "http://127.0.0.1:%d/" % closed_port())
-    assert proc.returncode == 1
+    proc = cli("-q", "--retry", "0", http_server.url("/hello"), "http://127.0.0.1:%d/" % closed_port())
+    assert proc.returncode == 3
     assert proc.stdout == ""
     assert "ConnectionRefusedError" not in proc.stderr.split("\n  errors")[0]
-    assert "ConnectionRefusedError: 1" in summary_of(proc.stderr)["errors"]
+    assert "ConnectionRefusedError (connect): 1" in summary_of(proc.stderr)["errors"]
     assert "\r" not in proc.stderr and "req/s done" not in proc.stderr  # no bar on a pipe
 
 
@@ -368,9 +399,11 @@ def test_no_redirects(cli: Cli, http_server: TestServer) -> None:
 
 def test_tls_unverified_fails_without_insecure(cli: Cli, https_server: TestServer) -> None:
     proc = cli("--jsonl", https_server.url("/hello"))
-    assert proc.returncode == 1
+    assert proc.returncode == 3
     record = json.loads(one_line(proc.stdout))
     assert record["status"] is None and "SSL" in record["error"]
+    assert (record["outcome"], record["phase"]) == ("error", "tls")
+    assert record["attempts"] == 1  # a certificate failure is not retried
 
 
 def test_insecure(cli: Cli, https_server: TestServer) -> None:
@@ -390,34 +423,40 @@ def test_cacert(cli: Cli, https_server: TestServer, ca_bundle_path: str) -> None
 
 def test_unreachable_host(cli: Cli) -> None:
     url = "http://127.0.0.1:%d/" % closed_port()
-    proc = cli(url)
-    assert proc.returncode == 1
+    proc = cli("--retry", "0", url)
+    assert proc.returncode == 3
     assert proc.stdout == ""
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("asynchttp: http")]
     assert error_lines == [error_lines[0]]
-    assert error_lines[0].startswith("asynchttp: %s: ConnectionRefusedError: " % url)
+    assert error_lines[0].startswith("asynchttp: %s (connect): ConnectionRefusedError: " % url)
     summary = summary_of(proc.stderr)
-    assert "0 answered, 1 failed" in summary["head"]
-    assert summary["errors"] == "ConnectionRefusedError: 1"
+    assert summary["head"].endswith(": 0 ok (2xx), 1 failed (no answer)")
+    assert summary["errors"] == "ConnectionRefusedError (connect): 1"
+    assert summary["exit"] == "3 (some requests got no answer)"
     # the facade logs a WARNING per failed request; without -v no log line reaches stderr
     assert not [line for line in proc.stderr.splitlines() if LOG_LINE.match(line)]
 
 
 def test_error_status_exits_1(cli: Cli, http_server: TestServer) -> None:
-    proc = cli(http_server.url("/hello"), http_server.url("/status?code=503"))
+    proc = cli("--retry", "0", http_server.url("/hello"), http_server.url("/status?code=503"))
     assert proc.returncode == 1
-    assert summary_of(proc.stderr)["status"] == "200: 1  503: 1"
-    assert "2 answered, 0 failed" in summary_of(proc.stderr)["head"]
+    summary = summary_of(proc.stderr)
+    assert summary["status"] == "200: 1  503: 1"
+    assert summary["head"].endswith(": 1 ok (2xx), 1 server error (5xx)")
+    assert summary["exit"] == "1 (some answers were 4xx/5xx)"
 
 
 def test_failures_per_error_class(cli: Cli, http_server: TestServer) -> None:
     refused = ["http://127.0.0.1:%d/%d" % (closed_port(), i) for i in range(2)]
-    proc = cli("-q", "--timeout", "0.3", http_server.url("/slow?delay=20"), *refused, http_server.url("/hello"))
-    assert proc.returncode == 1
+    proc = cli(
+        "-q", "--retry", "0", "--timeout", "0.3", http_server.url("/slow?delay=20"), *refused, http_server.url("/hello")
+    )
+    assert proc.returncode == 3
     summary = summary_of(proc.stderr)
-    assert summary["errors"] == "ConnectionRefusedError: 2  TimeoutError: 1"
+    assert re.fullmatch(r"ConnectionRefusedError \(connect\): 2  TimeoutError \((head|body)\): 1", summary["errors"])
     assert summary["status"] == "200: 1"
-    assert "4 requests" in summary["head"] and "1 answered, 3 failed" in summary["head"]
+    assert summary["head"].startswith("asynchttp: 4 requests in ")
+    assert summary["head"].endswith(": 1 ok (2xx), 3 failed (no answer)")
 
 
 def test_unknown_option(cli: Cli, http_server: TestServer) -> None:
@@ -487,10 +526,10 @@ def test_progress_with_tqdm_when_installed(http_server: TestServer) -> None:
 # ------------------------------------------------------------------ Ctrl-C
 
 
-def test_ctrl_c_cancels_pending_and_prints_summary(http_server: TestServer) -> None:
+def test_ctrl_c_cancels_pending_after_the_grace_and_prints_summary(http_server: TestServer) -> None:
     urls = [http_server.url("/hello")] + [http_server.url("/wait?key=held&n=%d" % i) for i in range(3)]
     proc = subprocess.Popen(
-        cli_command("-c", "2", *urls),
+        cli_command("-c", "2", "--grace", "0.3", *urls),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -509,9 +548,12 @@ def test_ctrl_c_cancels_pending_and_prints_summary(http_server: TestServer) -> N
     assert proc.returncode == 130, err
     assert out.startswith("200 11 B ")
     summary = summary_of(err)
-    assert summary["head"].startswith("asynchttp: interrupted: 4 requests in ")
-    assert "1 answered, 0 failed, 2 cancelled, 1 not started" in summary["head"]
+    # the server holds the two in flight beyond the grace: they are cancelled
+    assert summary["head"].startswith("asynchttp: stopped by SIGINT: 3 requests in ")
+    assert summary["head"].endswith(": 1 ok (2xx), 2 cancelled")
+    assert summary["not"] == "read  1 URL given as argument"
     assert summary["status"] == "200: 1"
+    assert "asynchttp: SIGINT: no new requests; waiting up to 0.3 s for those in flight" in err
     assert "Traceback" not in err
     # the held requests were abandoned: their connections are closed by the client
     waits = [r for r in http_server.requests if r.path == "/wait"]

@@ -1,32 +1,31 @@
-"""examples/dask_fetch.py on a real 2-process LocalCluster on 127.0.0.1, against its own server.
+"""examples/dask_fetch.py on a real 2-process LocalCluster on 127.0.0.1, against local servers.
 
-The example runs as a subprocess (as the other examples do), so its cluster, its
-worker processes and its server are its own, and the test sees only what a user
-sees: its output, its exit, and whether its worker processes are gone afterwards.
-The expected results come from an independent client (``http.client``) asking a
-fresh demo server the same URLs; both the cluster run and the one-process run must
-match them exactly.
+The example runs as a subprocess, as a user runs it, so its cluster and worker
+processes are its own; the test sees its JSONL, its stderr, its exit status, and
+what the local servers received (the evidence that each URL was fetched once, that a
+malformed line was never fetched, and that the shared rate held across workers).
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
+import json
 import os
 import subprocess
 import sys
-import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from asynchttp._demo import DemoServer
+from tests.servers import closed_port
+from tests.servers.flaky import FlakyServer
+from tests.servers.http_server import TestServer
 
 pytest.importorskip("distributed")
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "examples" / "dask_fetch.py"
-COUNT = 300
 # A hang guard (cluster start-up on a loaded machine included), not a timing assertion.
 TIMEOUT = 180.0
 
@@ -37,92 +36,68 @@ def _env() -> dict[str, str]:
     return env
 
 
-def expected_digest(count: int) -> str:
-    """What the example should report, fetched one by one with http.client."""
-    results = []
-    with DemoServer(lifetime=60) as server:
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        try:
-            for n in range(count):
-                path = "/status/404?n=%d" % n if n % 10 == 9 else "/json?id=%d" % n
-                conn.request("GET", path)
-                response = conn.getresponse()
-                results.append((path.lstrip("/"), response.status, hashlib.sha256(response.read()).hexdigest()))
-        finally:
-            conn.close()
-    return hashlib.sha256(repr(sorted(results)).encode()).hexdigest()
-
-
-def value(lines: list[str], prefix: str) -> str:
-    (line,) = [line for line in lines if line.startswith(prefix)]
-    return line[len(prefix) :].strip()
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:  # a zombie is gone too: it only waits for its parent to reap it
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-@pytest.fixture(scope="module")
-def run() -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--urls", str(COUNT), "--batch", "50", "--compare"],
+def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
         capture_output=True,
         text=True,
         cwd=str(REPO),
         env=_env(),
         timeout=TIMEOUT,
+        input=input,
     )
-    assert proc.returncode == 0, proc.stderr
-    return proc
 
 
-def test_the_cluster_fetches_every_url_with_one_http_per_worker_process(run: subprocess.CompletedProcess) -> None:
-    lines = run.stdout.splitlines()
-    assert len([line for line in lines if line.startswith("cluster: %d URLs in " % COUNT)]) == 1
-    assert value(lines, "cluster statuses:") == "200 x %d, 404 x %d" % (COUNT - COUNT // 10, COUNT // 10)
-    assert value(lines, "cluster: 2 worker processes, Http objects per process:") == "[1]"
+def records_of(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def test_the_results_match_an_independent_client(run: subprocess.CompletedProcess) -> None:
-    lines = run.stdout.splitlines()
-    expected = expected_digest(COUNT)
-    assert value(lines, "cluster digest:") == expected
-    assert value(lines, "one process digest:") == expected
-    assert value(lines, "same results both ways:") == "yes"
+def test_a_url_file_is_split_over_the_workers_into_one_jsonl(http_server: TestServer, tmp_path: Path) -> None:
+    count = 120
+    urls = [http_server.url("/hello?n=%d" % n) for n in range(count)]
+    refused = "http://127.0.0.1:%d/refused" % closed_port()
+    missing = http_server.url("/status?code=404")
+    url_file = tmp_path / "urls.txt"
+    url_file.write_text("# my URLs\n" + "\n".join(urls[:60] + ["not a url", missing, refused] + urls[60:]) + "\n")
+    out = tmp_path / "results.jsonl"
+    proc = run("-i", str(url_file), "-o", str(out), "--batch", "20", "--retry", "0", "--workers", "2")
+    assert proc.returncode == 1, proc.stderr  # a 404, a refused connection, a malformed line
+    records = records_of(out.read_text())
+    by_line = {r["line"]: r for r in records}
+    assert len(records) == len(by_line) == count + 3  # one record per line, none twice
+    assert by_line[62]["outcome"] == "malformed" and by_line[62]["url"] is None
+    assert "dask_fetch: %s:62: skipped: " % url_file in proc.stderr
+    assert (by_line[63]["outcome"], by_line[63]["status"]) == ("client_error", 404)
+    assert by_line[64]["outcome"] == "error" and by_line[64]["error"].startswith("ConnectionRefusedError")
+    ok = [r for r in records if r["outcome"] == "ok"]
+    assert sorted(r["url"] for r in ok) == sorted(urls)
+    assert all(r["bytes"] == len(b"hello world") and r["attempts"] == 1 for r in ok)
+    assert len({r["worker"] for r in ok}) == 2  # both workers took batches
+    # each URL reached the server exactly once; the malformed line never did
+    assert Counter(r.target for r in http_server.requests) == Counter(
+        {"/hello?n=%d" % n: 1 for n in range(count)} | {"/status?code=404": 1}
+    )
+    assert "dask_fetch: %d lines on 2 workers: " % (count + 3) in proc.stderr
+    assert "1 client_error, 1 error, 1 malformed, %d ok" % count in proc.stderr
 
 
-def test_progress_is_reported_up_to_the_last_url(run: subprocess.CompletedProcess) -> None:
-    progress = [line for line in run.stderr.splitlines() if line.startswith("progress: ")]
-    done = [int(line.split()[1].split("/")[0]) for line in progress]
-    assert done == sorted(done) and done[-1] == COUNT and len(done) >= 2
-    assert all(line.endswith("/%d URLs" % COUNT) for line in progress)
-
-
-def test_the_cluster_is_closed_and_its_workers_are_gone(run: subprocess.CompletedProcess) -> None:
-    pids = [int(pid) for pid in value(run.stdout.splitlines(), "worker pids:").split()]
-    assert len(pids) == 2 and os.getpid() not in pids
-    deadline = time.monotonic() + 10  # bounded: nannies may still be reaping
-    while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(gone(pid) for pid in pids)
-    assert "Traceback" not in run.stderr
+def test_stdin_and_a_rate_shared_by_the_workers(tmp_path: Path) -> None:
+    with FlakyServer() as server:
+        urls = [server.url("/p%d" % n) for n in range(8)]
+        # 2 per second over both workers (1/s and a burst of 1 each): without the
+        # rate, 8 requests would arrive within a few milliseconds
+        proc = run("-i", "-", "--rate", "2", "--rate-burst", "2", "--batch", "4", input="\n".join(urls) + "\n")
+        assert proc.returncode == 0, proc.stderr
+        records = records_of(proc.stdout)
+        assert sorted(r["url"] for r in records) == sorted(urls)
+        assert all(r["outcome"] == "ok" for r in records)
+        assert server.count() == 8
+        # at most the two bursts and two tokens earned within any one second
+        assert server.arrivals_per_window(1.0) <= 4
 
 
 def test_bad_arguments_are_refused_clearly() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--urls", "0"],
-        capture_output=True,
-        text=True,
-        cwd=str(REPO),
-        env=_env(),
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "--urls must be at least 1" in proc.stderr
+    proc = run("--batch", "0", "-i", "x")
+    assert proc.returncode == 2 and "--batch must be at least 1" in proc.stderr
+    proc = run()
+    assert proc.returncode == 2 and "no URLs: give -i FILE" in proc.stderr
