@@ -82,9 +82,10 @@ from httplib2 import (  # noqa: F401 - re-exported
 
 from . import _seams
 from ._bulk import Outcome
-from ._errors import ShutdownError
+from ._errors import ShutdownError, error_phase
 from ._facts import Attempt, Timings
 from ._http import BlockingHttp, Http
+from ._loop import use_uvloop
 from ._promise import ContentPromise, Promise, ResponsePromise
 from ._ratelimit import RateLimit
 from ._retry import Retry
@@ -170,4 +171,6 @@ __all__ = [
     "KeyCerts",
     "urlnorm",
     "IDLE_GRACE",
+    "error_phase",
+    "use_uvloop",
 ]

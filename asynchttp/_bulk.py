@@ -236,9 +236,7 @@ def _submit(request: Callable[..., Any], http: Any, run: _Run, item: Any) -> _Sl
     try:
         uri, keywords, tag = _request_args(item)
     except Exception as exc:
-        return _Slot(
-            item, getattr(item, "get", lambda _: None)("tag") if isinstance(item, Mapping) else None, None, exc
-        )
+        return _Slot(item, item.get("tag") if isinstance(item, Mapping) else None, None, exc)
     try:
         response, _ = request(http, uri, **keywords)
     except ShutdownError:

@@ -229,7 +229,9 @@ class CoreJob(Job):
                     reasons.append(decision.reason)
                     await asyncio.sleep(decision.delay)
                     continue
-                error = _errors.to_httplib2_error(exc, urlsplit(url).hostname or "")
+                parts = urlsplit(url)  # the message names host and port, as the facade's does
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                error = _errors.to_httplib2_error(exc, parts.hostname or "", port=port)
                 record.error = error
                 record.phase = error_phase(exc)
                 break

@@ -35,7 +35,7 @@ from typing import Any, Callable, Optional, Protocol
 from asynchttp_lowhaio import HttpError, Pool
 
 from . import _facts, _loop, _retry, _sink
-from ._errors import ShutdownError, describe, to_httplib2_error
+from ._errors import ShutdownError, describe, mark_request, to_httplib2_error
 from ._promise import CANCELLED_AND_NOTIFIED, PENDING, Promise, RequestFuture, run_done_callbacks
 from ._protocols import FlowHttp
 
@@ -186,6 +186,8 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
     if final_error is None:
         job._settle((promise.response, promise.content), None)
     else:
+        if getattr(final_error, "request_id", None) is None:  # the callback's own exception
+            mark_request(final_error, job.request_id)
         job._settle(None, final_error)
 
 
@@ -583,8 +585,11 @@ class _Client:
             raise
 
     def _finish(self, job: _Job, result: Optional[tuple[Any, Any]], error: Optional[BaseException]) -> None:
-        _facts.finish(job)
+        record = job._record  # the outcome is known: when (inline: every request passes here)
+        if record is not None and record.done is None:
+            record.done = _facts.monotonic()
         if error is not None:
+            mark_request(error, job.request_id)  # .request_id and .phase on what the caller sees
             logger.warning(
                 "request %d failed: %s %s: %s", job.request_id, job.method, safe_uri(job.uri), describe(error)
             )

@@ -17,7 +17,7 @@ import contextvars
 import time
 from typing import Any, Awaitable, Callable, NamedTuple, Optional
 
-__all__ = ["Attempt", "Timings", "RequestRecord", "FactsMixin", "CURRENT", "begin", "finish", "adopt"]
+__all__ = ["Attempt", "Timings", "RequestRecord", "FactsMixin", "CURRENT", "begin", "adopt"]
 
 monotonic = time.monotonic
 
@@ -192,19 +192,23 @@ def begin(job: Any, resilience: Any) -> RequestRecord:
     retry = job._retry
     if retry is None:
         retry = resilience.retry
-    record = RequestRecord(job.request_id, resilience, retry or None)
+    # RequestRecord.__init__'s work, without its call (every request makes one)
+    record = _new_record(RequestRecord)
+    record.request_id = job.request_id
+    record.resilience = resilience
+    record.retry = retry = retry or None
+    record.started = monotonic()
+    record.attempts = []
+    if retry is not None or resilience.buckets is not None:
+        record.plain = False
     job._record = record
     CURRENT.set(record)
     return record
 
 
+_new_record = object.__new__
+
+
 def adopt(job: Any) -> None:
     """Make ``job``'s record current in this context (httplib2's flow on its thread)."""
     CURRENT.set(job._record)
-
-
-def finish(job: Any) -> None:
-    """``job``'s outcome is known: note when."""
-    record = job._record
-    if record is not None and record.done is None:
-        record.done = monotonic()

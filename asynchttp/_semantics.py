@@ -15,7 +15,7 @@ httplib2 reads them.  The policies live in the small modules ``_uri``,
 ``_cache``, ``_auth``, ``_redirects`` and ``_decode``; this module is the
 control flow that strings them together.
 
-Deliberate differences, each for safety (see README "Differences from httplib2"):
+Deliberate differences, each for safety (see docs/httplib2.rst, "Differences from httplib2"):
 blocking cache I/O runs in the cache threads, never on the loop, one call at a
 time per cache object; a request whose bytes may have reached the server is
 repeated only if its method is idempotent; large bodies are decoded off the

@@ -169,8 +169,6 @@ class Sink:
         total = None if total_text == "*" else int(total_text)
         if total is not None and last >= total:
             raise ResumeError("the 206 answer's Content-Range ends past the resource: nothing written")
-        if self.writer is not None and first:
-            raise ResumeError("a 206 answer from byte %d for a writable sink" % first)
         expected = last - first + 1
         if length is not None and length != expected:
             raise ResumeError("the 206 answer's Content-Length and Content-Range disagree: nothing written")

@@ -150,11 +150,11 @@ def map_core_error(exc: HttpError, scheme: str, authority: str, phase: str, prox
         host, port = origin(scheme, authority)
         plan = proxies.known_plan(scheme, host, port)
         if plan is not None:
-            cause = to_httplib2_error(exc, host, phase)
+            cause = to_httplib2_error(exc, host, phase, detail=False)  # the proxy's message quotes it
             mapped = _proxy.proxy_connection_error(plan, cause)
             mapped.__cause__ = exc
             return mapped
-    return to_httplib2_error(exc, host_of(authority), phase)
+    return to_httplib2_error(exc, host_of(authority), phase, origin(scheme, authority)[1])
 
 
 # ---------------------------------------------------------------------------

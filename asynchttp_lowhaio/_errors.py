@@ -8,8 +8,19 @@ the builtin a caller would naturally catch (``TimeoutError``, ``OSError``,
 ``ConnectionError``, ``ValueError``), and the lower-level cause is always
 chained as ``__cause__``.  ``asyncio.CancelledError`` is never wrapped.
 
+Each error names the phase of the request it failed in, as ``phase``: "dns",
+"connect" (TCP, and a proxy's handshake), "tls", "pool" (waiting for a
+connection, or the pool closed), "send", "head" (waiting for or reading the
+response head), "body", or None where the error alone cannot tell (a protocol
+error: its caller knows whether the head had arrived) and for ``HttpLocalError``
+(nothing reached the network).  A class gives its usual phase; an instance
+may say more precisely (a read timeout: "head" or "body"; a connect timeout
+during the TLS handshake: "tls").  A timeout's message names the limit in force.
+
 This module imports nothing but the standard library.
 """
+
+from typing import Optional
 
 __all__ = [
     "HttpError",
@@ -34,6 +45,9 @@ __all__ = [
 class HttpError(Exception):
     """Root of every error asynchttp_lowhaio raises for a request."""
 
+    #: The phase of the request it failed in (see the module's docstring), or None.
+    phase: Optional[str] = None
+
 
 class HttpLocalError(HttpError, ValueError):
     """The request itself is invalid (say CR/LF in a header): nothing was sent."""
@@ -46,25 +60,37 @@ class HttpConnectionError(HttpError, OSError):
 class HttpDnsError(HttpConnectionError):
     """The host name could not be resolved (cause: an aiodnsresolver.DnsError)."""
 
+    phase = "dns"
+
 
 class HttpConnectError(HttpConnectionError):
     """No TCP connection could be made to any address of the host."""
+
+    phase = "connect"
 
 
 class HttpTlsError(HttpConnectionError):
     """The TLS handshake failed (cause: the ssl error)."""
 
+    phase = "tls"
+
 
 class HttpConnectTimeoutError(HttpConnectionError, TimeoutError):
     """TCP connect plus TLS handshake took longer than ``connect_timeout``."""
+
+    phase = "connect"
 
 
 class HttpPoolTimeoutError(HttpConnectionError, TimeoutError):
     """No connection became free within ``max_wait_connection_seconds``."""
 
+    phase = "pool"
+
 
 class HttpPoolClosedError(HttpConnectionError):
     """The pool was closed before the request could use a connection."""
+
+    phase = "pool"
 
 
 class HttpDataError(HttpError):
@@ -90,6 +116,10 @@ class HttpReadTimeoutError(HttpDataError, TimeoutError):
 class HttpWriteTimeoutError(HttpDataError, TimeoutError):
     """The request could not be written for ``socket_timeout`` seconds."""
 
+    phase = "send"
+
 
 class HttpResponseHeadTimeoutError(HttpReadTimeoutError):
     """The response head did not complete within ``response_head_timeout`` (slowloris guard)."""
+
+    phase = "head"

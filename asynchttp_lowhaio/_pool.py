@@ -666,9 +666,12 @@ class PoolState:
         if isinstance(exc, ConnectionAbortedError):
             # asyncio aborts a TLS handshake that outlives ssl_handshake_timeout
             if ssl_context is not None and self.loop.time() >= deadline - 0.01:
-                raise HttpConnectTimeoutError(
-                    f"TLS handshake with {target.host} not done within {self.options.connect_timeout} seconds"
-                ) from exc
+                slow = HttpConnectTimeoutError(
+                    f"TLS handshake with {target.host} port {target.port} not done within"
+                    f" {self.options.connect_timeout} seconds"
+                )
+                slow.phase = "tls"
+                raise slow from exc
             return True
         if log is not None:
             log.debug("connect to %s failed: %r", address, exc)

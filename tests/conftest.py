@@ -7,6 +7,7 @@ recorded requests each time). Async tests are plain functions calling
 
 from __future__ import annotations
 
+import signal
 import socket
 import ssl
 from pathlib import Path
@@ -16,9 +17,24 @@ import pytest
 
 from tests.servers.dns import DnsServer, make_resolver_factory
 from tests.servers.http_server import TestServer
-from tests.servers.leaks import LeakChecker
+from tests.servers.leaks import LeakChecker, warm_uvloop
 from tests.servers.scripted import ScriptedServer
 from tests.servers.tls import TlsMaterial
+
+# A suite started as a background job of a non-interactive shell (`./coverage.sh &`,
+# nohup in a script) inherits SIGINT ignored, and so would every child it starts:
+# the tests that send Ctrl-C to the command line would see it ignored. Taking
+# SIGINT back here gives children the default disposition at exec. (A background
+# job gets no Ctrl-C from the terminal either way.)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def uvloop_fds_first() -> None:
+    """On uvloop runs (ASYNCHTTP_LOOP=uvloop): uvloop's process-wide fds are opened
+    before any test takes a leak snapshot (see tests/servers/leaks.py)."""
+    warm_uvloop()
 
 
 @pytest.fixture(scope="session")

@@ -112,12 +112,14 @@ def test_window_is_filled_and_not_exceeded_while_the_server_holds_every_request(
     outcomes = http.imap(items(), window=4)
     consumer = threading.Thread(target=lambda: results.append(next(outcomes)), name="consumer")
     consumer.start()
-    assert http_server.wait_arrived("gate", 4, timeout=WAIT)
-    # the window is full: no fifth request arrives, no fifth item is pulled
-    assert not http_server.wait_arrived("gate", 5, timeout=0.2)
-    assert len(pulled) == 4
-    http_server.release("gate")
-    consumer.join(WAIT)
+    try:
+        assert http_server.wait_arrived("gate", 4, timeout=WAIT)
+        # the window is full: no fifth request arrives, no fifth item is pulled
+        assert not http_server.wait_arrived("gate", 5, timeout=0.2)
+        assert len(pulled) == 4
+    finally:
+        http_server.release("gate")  # whatever failed, the consumer is not left waiting
+        consumer.join(WAIT)
     assert results and results[0].ok
     outcomes.close()  # type: ignore[attr-defined]
     assert wait_until(lambda: idle(http))

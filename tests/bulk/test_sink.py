@@ -297,6 +297,37 @@ def test_resume_refuses_a_206_that_does_not_continue_the_file(
     assert asynchttp.ResumeError is _sink.ResumeError and issubclass(_sink.ResumeError, httplib2.HttpLib2Error)
 
 
+@pytest.mark.parametrize(
+    "content_range, length",
+    [
+        (None, 40),  # no Content-Range at all
+        ("bytes 60-99/*", 40),  # unknown total: accepted, see the test below
+        ("bytes 60-99/80", 40),  # ends past the resource
+        ("bytes 60-99/100", 10),  # Content-Length disagrees with the range
+        ("items 60-99/100", 40),  # not a byte range
+    ],
+)
+def test_resume_refuses_a_206_it_cannot_check(
+    http_server: TestServer, http: Any, tmp_path: Path, content_range: Optional[str], length: int
+) -> None:
+    async def partial(request: Request) -> Raw:
+        head = "HTTP/1.1 206 Partial Content\r\nContent-Length: %d\r\n" % length
+        if content_range is not None:
+            head += "Content-Range: %s\r\n" % content_range
+        return Raw(head.encode() + b"\r\n" + pattern(100)[60 : 60 + length], close=True)
+
+    http_server.route("/partial", partial)
+    target = tmp_path / "r.bin"
+    part_of(target).write_bytes(pattern(100)[:60])
+    if content_range == "bytes 60-99/*":
+        response, _ = http.request(http_server.url("/partial"), sink=target, resume=True)
+        assert response.status == 206 and target.read_bytes() == pattern(100)
+        return
+    with pytest.raises(_sink.ResumeError):
+        http.request(http_server.url("/partial"), sink=target, resume=True)
+    assert part_of(target).read_bytes() == pattern(100)[:60] and not target.exists()
+
+
 def test_resume_answered_416_is_an_answer_and_keeps_the_part(
     http_server: TestServer, http: Any, tmp_path: Path
 ) -> None:
@@ -368,3 +399,10 @@ def test_any_os_pathlike_is_a_path_sink(http_server: TestServer, http: Any, tmp_
 
     http.request(http_server.url("/bytes?n=12"), sink=Where())
     assert (tmp_path / "pl.bin").read_bytes() == pattern(12)
+
+    class BytesWhere(os.PathLike[bytes]):
+        def __fspath__(self) -> bytes:
+            return os.fsencode(str(tmp_path / "pb.bin"))
+
+    http.request(http_server.url("/bytes?n=13"), sink=BytesWhere())
+    assert (tmp_path / "pb.bin").read_bytes() == pattern(13)

@@ -304,7 +304,7 @@ class Scenario:
     globals: dict = field(default_factory=dict)  # module globals (RETRIES)
     expect: Any = None  # last step: int status or exception class name
     setup_cache: Optional[Callable[[Any, str], None]] = None  # (cache object, base) before requests
-    differs: Optional[str] = None  # why asynchttp deliberately differs (README); then check_differs runs
+    differs: Optional[str] = None  # why asynchttp deliberately differs (docs/httplib2.rst); then check_differs runs
     check_differs: Optional[Callable[[list, list], None]] = None  # (httplib2 obs, asynchttp obs)
     differs_for: tuple = ("semantics", "blocking", "promise")  # the clients the difference applies to
     tls: Optional[str] = None  # serve HTTPS: "ok", "wrong-host", "tls13-only", "client-cert"

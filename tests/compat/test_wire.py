@@ -350,7 +350,7 @@ def _put_file_through_308(kind: str) -> list[bytes]:
 
 
 def test_file_body_resent_whole_after_308() -> None:
-    """The one body difference kept (README): httplib2 re-reads the spent file and sends
+    """The one body difference kept (docs/httplib2.rst): httplib2 re-reads the spent file and sends
     an empty body to the new location; asynchttp sends the same bytes again."""
     assert _put_file_through_308("httplib2") == [b"once", b""]
     assert _put_file_through_308("blocking") == [b"once", b"once"]
@@ -359,7 +359,7 @@ def test_file_body_resent_whole_after_308() -> None:
 
 @pytest.mark.parametrize("kind", ["blocking", "promise"])
 def test_folded_value_sent_unfolded(kind: str) -> None:
-    """httplib2 sends an obs-fold line break as is; asynchttp sends one space (README)."""
+    """httplib2 sends an obs-fold line break as is; asynchttp sends one space (docs/httplib2.rst)."""
     with ScriptServer(ROUTES, lifetime=30.0) as server:
         reference = _run("httplib2", [("GET", "/a", None, {"X-Fold": "a\r\n b"})], {}, server)
         ours = _run(kind, [("GET", "/a", None, {"X-Fold": "a\r\n b"})], {}, server)

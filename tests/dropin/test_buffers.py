@@ -73,7 +73,7 @@ def test_before_312_the_type_error_names_the_fix(use: str, content: Any, tmp_pat
 
 @pytest.mark.skipif(BUFFERS, reason="before 3.12 only")
 def test_before_312_hashlib_refuses_without_a_type_name(content: Any) -> None:
-    """hashlib's message names no type, so it cannot carry the hint (README says so)."""
+    """hashlib's message names no type, so it cannot carry the hint (docs/httplib2.rst says so)."""
     with pytest.raises(TypeError, match="buffer API"):
         hashlib.sha256(content)
 

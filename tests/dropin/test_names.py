@@ -1,6 +1,6 @@
 """Issue 14 item 2: every public name of httplib2 is offered by ``asynchttp`` (the same
 object, or asynchttp's own version of it), except the stdlib modules httplib2 imported
-for itself, which README says are not offered. Pickling an Http works while
+for itself, which docs/httplib2.rst says are not offered. Pickling an Http works while
 ``sys.modules["httplib2"]`` is asynchttp, and across that swap."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_every_public_name_is_offered_or_documented() -> None:
     assert missing == []
     assert {"Credentials", "urlnorm", "CA_CERTS", "KeyCerts"} <= set(offered)
     assert len(offered) >= 55 and "os" in imported and "socket" in imported
-    readme = " ".join((Path(asynchttp.__file__).parent.parent / "README.rst").read_text().split())
+    readme = " ".join((Path(asynchttp.__file__).parent.parent / "docs" / "httplib2.rst").read_text().split())
     assert "the modules httplib2 imports for itself" in readme
 
 
@@ -108,7 +108,7 @@ def test_pickles_cross_the_alias_both_ways(restore_httplib2: None) -> None:
 
 
 def test_httplib2s_own_http_cannot_pickle_under_the_alias(aliased: None) -> None:
-    """Where the alias is not sound (README says so): under it, the name
+    """Where the alias is not sound (docs/httplib2.rst says so): under it, the name
     ``httplib2.Http`` is asynchttp's class, so pickle cannot name httplib2's own."""
     theirs = REAL_HTTPLIB2.Http(proxy_info=None)
     with pytest.raises(pickle.PicklingError, match="not the same object as httplib2.Http"):

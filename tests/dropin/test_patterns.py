@@ -170,7 +170,7 @@ def test_super_request_subclass(cls: type, library: Any, http_server: TestServer
 
 def test_sys_modules_alias(library: Any, http_server: TestServer) -> None:
     """``sys.modules["httplib2"] = asynchttp`` before the library is imported: it gets
-    asynchttp's names, promises from Http (see README for when that is unsound)."""
+    asynchttp's names, promises from Http (see docs/httplib2.rst for when that is unsound)."""
     sys.modules["httplib2"] = asynchttp
     lib = library()
     assert lib.httplib2 is asynchttp

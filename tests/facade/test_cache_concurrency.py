@@ -239,7 +239,7 @@ def test_failed_first_request_releases_the_waiters(gated: tuple) -> None:
         http.close()
     assert "IncompleteRead" in type(caught.value).__name__
     # nothing was stored: the two that waited are sent together (httplib2's loop would
-    # send the second and answer the third from the cache: README, a bounded wait wins)
+    # send the second and answer the third from the cache: docs/httplib2.rst, a bounded wait wins)
     assert others == [(200, b"whole"), (200, b"whole")]
     assert _count(server, "/flaky") == 3
 

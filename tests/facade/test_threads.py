@@ -30,7 +30,7 @@ def test_every_thread_asynchttp_starts_is_named(http_server: TestServer, tmp_pat
     http_server.route("/big-gzip", _big_gzip)
     result = run_script(
         """
-        import concurrent.futures, hashlib, json, threading
+        import concurrent.futures, hashlib, json, threading, time
         import asynchttp
         from asynchttp import _decode
         asynchttp.IDLE_GRACE = 60  # keep idle threads until they are listed (a naming test)
@@ -42,6 +42,10 @@ def test_every_thread_asynchttp_starts_is_named(http_server: TestServer, tmp_pat
         later = http.request(%r)  # answers after 0.5 s: settled on the loop, not here
         later[0].future.add_done_callback(lambda f: seen.append(threading.current_thread().name))
         concurrent.futures.wait([promise[0].future, later[0].future], timeout=20)
+        # a done-callback runs after wait() is woken: give it its turn (a hang guard)
+        deadline = time.monotonic() + 20
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         digest = hashlib.sha256(bytes(content)).hexdigest()
         names = sorted(t.name for t in threading.enumerate() if t is not threading.main_thread())
         http.close()

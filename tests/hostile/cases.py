@@ -271,7 +271,7 @@ class Case:
     semantics: bool = False
     # A known facade deviation: its test is a strict xfail naming it, until fixed.
     facade_bug: str = ""
-    # takes about a second or more: marked slow (README, Tests)
+    # takes about a second or more: marked slow (docs/testing.rst)
     slow: bool = False
 
     def __post_init__(self) -> None:

@@ -3,9 +3,16 @@ fresh virtualenv with only the wheel installed runs ``asynchttp demo`` to its su
 
 The build runs on a copy of the checkout (so no build/ or egg-info lands in the
 working tree), through the PEP 517 backend pyproject.toml names (pip and ``build``
-fetch that setuptools into an isolated build environment from the package index);
-the venv sees this machine's site-packages for the dependencies
-(``--system-site-packages``), so ``pip install --no-deps`` needs no network.
+fetch that setuptools into an isolated build environment from the package index).
+
+The venv finds the dependencies (httplib2, aiodnsresolver, pip itself) in the
+site-packages directories of the interpreter running the tests: a ``.pth`` file in
+the venv lists them, after the venv's own site-packages, so the wheel's copy of the
+two packages comes first and ``pip install --no-deps --no-index`` needs no network.
+Not ``--system-site-packages``: from inside a venv, that shows the *base*
+interpreter's site-packages, not the venv's where the dependencies are. The lines
+are plain paths, so ``.pth`` files there (an editable install of this checkout)
+are not run.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import zipfile
 from pathlib import Path
@@ -80,12 +88,45 @@ def wheel(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("venv") / "env"
-    # No pip inside: the machine's pip (visible through the system site-packages)
-    # installs into the venv, which is where the venv's python points it.
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root)], root.parent)
+    # No pip inside: this interpreter's pip (visible through the .pth file) installs
+    # into the venv, which is where the venv's python points it.
+    _run([sys.executable, "-m", "venv", "--without-pip", str(root)], root.parent)
     python = root / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], root.parent)
+    venv_site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], root.parent)
+    (Path(venv_site.stdout.strip()) / "outer-site-packages.pth").write_text(
+        "".join(path + "\n" for path in outer_site_packages()), encoding="utf-8"
+    )
+    # --ignore-installed: an asynchttp installed in the outer environment (the
+    # user's `pip install .`) is visible through the .pth file; the wheel goes into
+    # the venv all the same, and the outer one is left alone.
+    _run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "-q", str(wheel)],
+        root.parent,
+    )
     yield root
+
+
+def outer_site_packages() -> list[str]:
+    """The site-packages directories this interpreter imports from (a venv's, the
+    base interpreter's when it sees them, the user's), in its order."""
+    paths = sysconfig.get_paths()
+    candidates = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
+    candidates += [paths["purelib"], paths["platlib"]]
+    found: list[str] = []
+    for path in candidates:
+        if Path(path).is_dir() and path not in found:
+            found.append(path)
+    return found
+
+
+def test_outer_site_packages_holds_the_dependencies() -> None:
+    # What the venv relies on: httplib2 and aiodnsresolver under one of them.
+    import aiodnsresolver
+    import httplib2
+
+    for module in (httplib2, aiodnsresolver):
+        assert module.__file__ is not None
+        assert any(Path(module.__file__).resolve().is_relative_to(Path(p).resolve()) for p in outer_site_packages())
 
 
 def test_wheel_holds_both_packages_and_no_tests(wheel: Path) -> None:
