@@ -85,6 +85,7 @@ from ._bulk import Outcome
 from ._errors import ShutdownError, error_phase
 from ._facts import Attempt, Timings
 from ._http import BlockingHttp, Http
+from ._loop import use_uvloop
 from ._promise import ContentPromise, Promise, ResponsePromise
 from ._ratelimit import RateLimit
 from ._retry import Retry
@@ -171,4 +172,5 @@ __all__ = [
     "urlnorm",
     "IDLE_GRACE",
     "error_phase",
+    "use_uvloop",
 ]

@@ -21,6 +21,10 @@ request and waits for it) is replaced by a spare thread for as long as it blocks
 nested waits cannot starve the pool; the thread count then follows the nesting depth,
 never the number of queued requests.
 
+The loop is asyncio's own unless the user asks for uvloop (``asynchttp.use_uvloop()``,
+or ``ASYNCHTTP_LOOP=uvloop`` in the environment): the choice is read each time a loop
+thread starts, so it applies from the next start on (see ``loop_factory``).
+
 Loop-side owners (one per ``Http``) register here with ``register_client`` so that
 exit and fork can reach them; they implement the ``LoopClient`` protocol.
 """
@@ -56,6 +60,9 @@ __all__ = [
     "EXIT_TIMEOUT",
     "start_thread",
     "thread_pool",
+    "use_uvloop",
+    "loop_factory",
+    "LOOP_ENV",
 ]
 
 logger = logging.getLogger("asynchttp")
@@ -215,6 +222,59 @@ def thread_pool(max_workers: Optional[int], name: str) -> concurrent.futures.Thr
     return concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
 
 
+# ---------------------------------------------------------------------------
+# Which event loop: asyncio's own by default; uvloop only when asked for.
+
+# The environment setting, read each time a loop thread starts: "asyncio" (or unset,
+# or empty) or "uvloop".
+LOOP_ENV = "ASYNCHTTP_LOOP"
+LOOP_KINDS = ("asyncio", "uvloop")
+# use_uvloop()'s choice: None until called, then it wins over the environment.
+_chosen_kind: Optional[str] = None
+
+
+def use_uvloop(enabled: bool = True) -> None:
+    """Run asynchttp's loop thread on uvloop (``enabled=False``: asyncio's own loop).
+
+    Applies from the next start of the loop thread: a loop already running keeps its
+    kind until it stops (the idle grace after the last ``Http`` closes). Wins over
+    ``ASYNCHTTP_LOOP``. Raises ImportError at once when uvloop is not installed
+    (``pip install asynchttp[uvloop]``).
+    """
+    global _chosen_kind
+    if enabled:
+        _import_uvloop()
+    _chosen_kind = "uvloop" if enabled else "asyncio"
+
+
+def loop_kind() -> str:
+    """The kind of loop the next loop thread runs: ``use_uvloop``'s choice, else
+    ``ASYNCHTTP_LOOP`` from the environment, else "asyncio"."""
+    if _chosen_kind is not None:
+        return _chosen_kind
+    kind = os.environ.get(LOOP_ENV, "").strip().lower() or "asyncio"
+    if kind not in LOOP_KINDS:
+        raise ValueError(f"{LOOP_ENV}={kind!r}: expected one of {', '.join(LOOP_KINDS)}")
+    return kind
+
+
+def _import_uvloop() -> Any:
+    try:
+        import uvloop
+    except ImportError as exc:
+        raise ImportError(
+            "asynchttp was asked to run on uvloop, which is not installed: pip install 'asynchttp[uvloop]'"
+        ) from exc
+    return uvloop
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the next loop thread's loop, per ``loop_kind()``."""
+    if loop_kind() == "uvloop":
+        return _import_uvloop().new_event_loop  # type: ignore[no-any-return]
+    return _Loop if _FLUSHES_EACH_ITERATION else asyncio.new_event_loop
+
+
 def at_end_of_iteration(fn: Callable[..., Any], *args: Any) -> None:
     """On the loop thread: call ``fn(*args)`` once this iteration's callbacks have run.
 
@@ -223,7 +283,7 @@ def at_end_of_iteration(fn: Callable[..., Any], *args: Any) -> None:
     order find the whole batch settled when it wakes, instead of waking once per answer.
     """
     deferred = _thread_local.deferred
-    if not deferred and not _FLUSHES_EACH_ITERATION:
+    if not deferred and not _thread_local.flushes:
         asyncio.get_running_loop().call_soon(_run_deferred, deferred)
     deferred.append((fn, args))
 
@@ -249,7 +309,7 @@ def _run_deferred(deferred: list[tuple[Callable[..., Any], tuple[Any, ...]]]) ->
 
 # Flushing the deferred calls right after each iteration's callbacks (before the next
 # poll) costs no extra iteration; asyncio has no public hook for it, so where its
-# private _run_once is missing the flush falls back to call_soon (one iteration later).
+# private _run_once is missing (and on uvloop) the flush falls back to call_soon.
 _FLUSHES_EACH_ITERATION = hasattr(asyncio.SelectorEventLoop, "_run_once")
 
 
@@ -271,7 +331,7 @@ def _start_locked() -> _LoopState:
     global _state, _atexit_registered, loop_starts
     if _state is not None:
         return _state
-    loop = _Loop() if _FLUSHES_EACH_ITERATION else asyncio.new_event_loop()
+    loop = loop_factory()()
     io_threads = thread_pool(None, IO_THREAD_PREFIX)
     loop.set_default_executor(io_threads)
     started = threading.Event()
@@ -296,6 +356,7 @@ def _run_loop(
 ) -> None:
     asyncio.set_event_loop(loop)
     deferred = getattr(loop, "deferred", None)
+    _thread_local.flushes = deferred is not None  # _Loop flushes them after each iteration
     _thread_local.deferred = deferred if deferred is not None else []
     started.set()
     try:

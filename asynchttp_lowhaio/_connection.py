@@ -84,7 +84,18 @@ BULK_FIRST = 1 << 20
 # PYTHONMALLOC=debug write it, and tracemalloc counts it); glibc's own threshold
 # settings turn the adjustment, and so this hint, off. Other allocators just map
 # and unmap it. 0: never; ASYNCHTTP_ALLOCATOR_HINT=0 in the environment sets 0.
-ALLOCATOR_HINT_SIZE = 0 if os.environ.get("ASYNCHTTP_ALLOCATOR_HINT", "").strip() == "0" else 16 << 20
+#
+# The size is the largest block glibc adjusts for (its DEFAULT_MMAP_THRESHOLD_MAX,
+# 32 MiB on 64-bit, counting the chunk's header and page rounding: hence 64 KiB
+# less), so the trim threshold becomes about 64 MiB. With 16 MiB (trim at 32 MiB),
+# a script that held more than about 32 MiB of bodies at once (queue 100 requests,
+# touch them later) had the heap trimmed whenever it let them go, and faulted every
+# page in again for the next batch: 204 faults per MiB holding 40 bodies of 1 MiB,
+# 0 with this size (tests/core/test_allocator_hint.py counts it). Beyond about
+# 64 MiB held at once glibc still returns memory (a non-main arena's heap is at most
+# 64 MiB): holding 100 bodies of 1 MiB cost about 95 faults per MiB, with or without
+# MALLOC_TRIM_THRESHOLD_ or MALLOC_TOP_PAD_ raised.
+ALLOCATOR_HINT_SIZE = 0 if os.environ.get("ASYNCHTTP_ALLOCATOR_HINT", "").strip() == "0" else (32 << 20) - (64 << 10)
 # Bodies from this size on are large: glibc's own mmap threshold at start.
 ALLOCATOR_HINT_FROM = 128 * 1024
 allocator_hints = 0  # hints given in this process: normally one (two loop threads may race)
@@ -129,6 +140,18 @@ def _sized_buffer(size: int) -> io.BytesIO:
     buffer.write(b"\0")
     buffer.seek(0)
     return buffer
+
+
+def _write(transport: Optional[asyncio.Transport], data: bytes) -> None:
+    """``transport.write``, whose refusal is a closed connection. asyncio's transports
+    drop a write on a transport closed under it (connection_lost reports the close);
+    uvloop's raise RuntimeError ("the handler is closed") once the peer's reset has
+    closed the handle, and a RuntimeError is what any transport raises when it cannot
+    take bytes (after write_eof, say): it must not escape the HttpError tree."""
+    try:
+        transport.write(data)  # type: ignore[union-attr]
+    except RuntimeError as exc:
+        raise HttpConnectionClosedError(f"connection closed while sending the request: {exc}") from exc
 
 
 CONNECTING = "connecting"
@@ -338,7 +361,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._exc is not None:
             raise self._exc
         if body is None:
-            transport.write(head)  # type: ignore[union-attr]
+            _write(transport, head)
         else:
             # The head timeout runs from the end of the request: an upload may
             # take longer than it (the socket timeout still guards progress).
@@ -352,7 +375,7 @@ class Connection(asyncio.BufferedProtocol):
                     # Head and first chunk in one write: one segment, like TCP_CORK.
                     data = pending + data
                     pending = None
-                transport.write(data)  # type: ignore[union-attr]
+                _write(transport, data)
                 # A write is activity: a body produced slowly must not count as silence.
                 self._last_activity = self._loop.time()
                 if self._writing_paused:
@@ -369,7 +392,7 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 tail = (pending or b"") + (LAST_CHUNK if chunked else b"")
                 if tail:
-                    transport.write(tail)  # type: ignore[union-attr]
+                    _write(transport, tail)
             now = self._loop.time()
             self._last_activity = now
             self._head_deadline = now + self._response_head_timeout

@@ -143,17 +143,10 @@ async def tls_connect(
 ) -> None:
     """What ``loop.create_connection(ssl=...)`` does, with the alerting TLS layer.
 
-    On loops other than asyncio's own (uvloop...), their TLS layer is used as is.
+    On every loop, uvloop's too: uvloop's own TLS layer drops the socket without the
+    alert as asyncio's does, and asyncio's layer runs over any loop's transport (it
+    needs only the public transport and loop methods), so the alert is sent there too.
     """
-    if not isinstance(loop, asyncio.BaseEventLoop):
-        await loop.create_connection(
-            lambda: conn,
-            sock=sock,
-            ssl=ssl_context,
-            server_hostname=server_hostname,
-            ssl_handshake_timeout=handshake_timeout,
-        )
-        return
     handshaken = loop.create_future()
     tls = _AlertingSSLProtocol(
         loop,

@@ -24,6 +24,24 @@ def verifying_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_path())
 
 
+def run_on_chosen_loop(coro: Any) -> Any:
+    """``asyncio.run(coro)``, on uvloop when bench.py asks for it (BENCH_LOOP=uvloop)."""
+    if os.environ.get("BENCH_LOOP") != "uvloop":
+        return asyncio.run(coro)
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
 class Unavailable(Exception):
     """The client cannot be measured here (not written yet, not installed)."""
 

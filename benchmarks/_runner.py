@@ -27,8 +27,15 @@ ASYNC_CLIENTS = ("asynchttp_lowhaio", "lowhaio", "aiohttp", "raw")
 
 
 def peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux and covers every thread of the process.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS (every thread), from VmHWM: the high-water mark of its
+    own memory. Not ru_maxrss, which Linux carries over from the parent across
+    fork/vfork and exec, so every client showed at least bench.py's own RSS (37 MiB
+    for every client in the README's run, 43 once bench.py ran the delay proxy)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
 
 
 def current_rss_kib() -> int:
@@ -112,8 +119,10 @@ async def run_async(name: str, scenario: str, url: str, n: int, concurrency: int
                 check(status, body, size)
             result = sequential_result(timings)
         else:
-            # Warm-up opens the connections, so the timed part is steady state.
-            await batch(concurrency * 2)
+            # Warm-up opens the connections, so the timed part is steady state; not in
+            # (h), which measures a cold client through the delay proxy.
+            if scenario != "h":
+                await batch(concurrency * 2)
             faults0, cpu0, t0 = minor_faults(), time.process_time(), time.perf_counter()
             await batch(n)
             t1, cpu1, faults1 = time.perf_counter(), time.process_time(), minor_faults()
@@ -149,7 +158,8 @@ def run_sync(name: str, scenario: str, url: str, n: int, concurrency: int, size:
         elif scenario == "e":
             result = queue_everything(client, url, n, size)
         else:
-            client.batch(url, concurrency * 2, size)
+            if scenario != "h":
+                client.batch(url, concurrency * 2, size)
             faults0, cpu0, t0 = minor_faults(), time.process_time(), time.perf_counter()
             client.batch(url, n, size)
             t1, cpu1, faults1 = time.perf_counter(), time.process_time(), minor_faults()
@@ -221,8 +231,16 @@ def main(argv: list[str]) -> int:
         profiler = cProfile.Profile()
         profiler.enable()
     try:
-        if name in ASYNC_CLIENTS:
-            result = asyncio.run(run_async(name, scenario, url, n, concurrency, size))
+        if name.startswith("shape:"):
+            import _shapes
+
+            ca = os.environ.get("BENCH_CA") or None
+            result = _shapes.run_shape(name.split(":", 1)[1], url, n, concurrency, size, ca)
+            result["client"] = f"{name} on {os.environ.get('BENCH_LOOP') or 'asyncio'}"
+        elif name in ASYNC_CLIENTS:
+            from _core_clients import run_on_chosen_loop
+
+            result = run_on_chosen_loop(run_async(name, scenario, url, n, concurrency, size))
         else:
             result = run_sync(name, scenario, url, n, concurrency, size)
     except Unavailable as exc:

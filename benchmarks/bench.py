@@ -11,11 +11,14 @@ whether the targets of issues 2 and 3 are met. Not a test; never run in CI.
     python benchmarks/bench.py --only core     # the core's table alone
     python benchmarks/bench.py --quick         # small counts: a smoke run
     python benchmarks/bench.py --rst           # tables ready for docs/performance.rst
+    python benchmarks/bench.py --loop both     # every loop-using client on asyncio and uvloop
+    python benchmarks/bench.py --only shapes   # bulk bodies in each script shape
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -33,11 +36,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+import _delay_proxy  # noqa: E402
 import _nginx  # noqa: E402
 
 CORE_CLIENTS = ["asynchttp_lowhaio", "lowhaio", "aiohttp", "raw"]
 FACADE_CLIENTS = ["asynchttp", "asynchttp-blocking", "httplib2", "requests-futures", "urllib3", "aiohttp"]
-ALL_CLIENTS = list(dict.fromkeys(CORE_CLIENTS + FACADE_CLIENTS))
+# The shapes section: 1 MiB bodies, 8 at once, in the shapes scripts take (_shapes.py).
+SHAPE_CLIENTS = [
+    "shape:reused",
+    "shape:fresh",
+    "shape:fresh-after-idle",
+    "shape:fresh-kept",
+    "shape:blocking-threads",
+    "shape:aiohttp",
+]
+ALL_CLIENTS = list(dict.fromkeys(CORE_CLIENTS + FACADE_CLIENTS + SHAPE_CLIENTS))
+# Clients that run on an asyncio event loop, and so can run on uvloop (--loop):
+# "name@uvloop" is that client on uvloop.
+LOOP_CLIENTS = {"asynchttp_lowhaio", "lowhaio", "aiohttp", "raw", "asynchttp"} | set(SHAPE_CLIENTS)
+UVLOOP = "@uvloop"
+# (h): the delay each direction's bytes wait in the local proxy.
+H_DELAY = 0.010
 
 TITLES = {
     "asynchttp_lowhaio": "asynchttp_lowhaio",
@@ -49,7 +68,22 @@ TITLES = {
     "httplib2": "httplib2",
     "requests-futures": "requests-futures",
     "urllib3": "urllib3",
+    "shape:reused": "one Http reused",
+    "shape:fresh": "fresh Http per job",
+    "shape:fresh-after-idle": "fresh Http, new loop thread",
+    "shape:fresh-kept": "fresh Http, all bodies kept",
+    "shape:blocking-threads": "BlockingHttp, 8 threads",
+    "shape:aiohttp": "aiohttp",
 }
+
+
+def base(client: str) -> str:
+    """The client without its loop: "aiohttp@uvloop" -> "aiohttp"."""
+    return client[: -len(UVLOOP)] if client.endswith(UVLOOP) else client
+
+
+def title(client: str) -> str:
+    return TITLES[base(client)] + (" (uvloop)" if client.endswith(UVLOOP) else "")
 
 
 @dataclass
@@ -61,6 +95,7 @@ class Scenario:
     concurrency: int
     size: int
     tls: bool = False
+    delayed: bool = False  # through the delay proxy, no warm-up: (h)
 
 
 SCENARIOS = {
@@ -71,9 +106,19 @@ SCENARIOS = {
     # (a) and (c) over TLS: same nginx, a certificate made for this run, every client verifying it.
     "f": Scenario("f", "small_tls_url", 5000, 500, 32, _nginx.SMALL_SIZE, tls=True),
     "g": Scenario("g", "big_tls_url", 100, 10, 8, _nginx.BIG_SIZE, tls=True),
+    # (f) closer to the internet: through a local proxy that holds each direction's
+    # bytes 10 ms (RTT 20 ms), from cold (every connection and handshake in the time).
+    "h": Scenario("h", "small_tls_url", 1000, 200, 32, _nginx.SMALL_SIZE, tls=True, delayed=True),
+    # The shapes section's one scenario: 1 MiB bodies, 8 at once, after a warm-up job.
+    "s": Scenario("s", "big_url", 100, 20, 8, _nginx.BIG_SIZE),
 }
 # The order scenarios run in, within a repetition.
-ORDER = ("a", "b", "c", "f", "g", "e")
+ORDER = ("a", "b", "c", "f", "g", "h", "s", "e")
+
+
+def ideal_h(n: int, concurrency: int) -> float:
+    """(h)'s floor: n requests, concurrency at once, one round trip each."""
+    return n / concurrency * 2 * H_DELAY
 
 
 @dataclass
@@ -95,8 +140,16 @@ def _one(v: float) -> str:
     return f"{v:,.1f}"
 
 
+def _two(v: float) -> str:
+    return f"{v:,.2f}"
+
+
+def _sec(v: float) -> str:
+    return f"{v:,.3f}"
+
+
 def rows(counts: dict[str, int], facade: bool) -> list[Row]:
-    a, b, c, f, g = counts["a"], counts["b"], counts["c"], counts["f"], counts["g"]
+    a, b, c, f, g, h = counts["a"], counts["b"], counts["c"], counts["f"], counts["g"], counts["h"]
     return [
         Row(f"(a) {a:,} x 100 B, 32 at once: req/s", "a", "rps", _int, True),
         Row(f"(b) {b:,} sequential: median us", "b", "median_us", _int, False),
@@ -112,6 +165,23 @@ def rows(counts: dict[str, int], facade: bool) -> list[Row]:
         Row(f"(g) TLS: {g} x 1 MiB, 8 at once: MB/s", "g", "mbps", _int, True),
         Row("(f) client CPU: us/req", "f", "cpu_us_per_req", _int, False),
         Row("(g) client CPU: us/MiB", "g", "cpu_us_per_req", _int, False),
+        Row(
+            f"(h) {h:,} x TLS via {H_DELAY * 1e3:.0f} ms proxy, 32 at once: s (ideal {ideal_h(h, 32):.3g})",
+            "h",
+            "seconds",
+            _sec,
+            False,
+        ),
+        Row("(h) wall time / ideal", "h", "over_ideal", _two, False),
+        Row("(h) connections opened", "h", "connections", _int, False),
+    ]
+
+
+def shape_rows(counts: dict[str, int]) -> list[Row]:
+    return [
+        Row(f"{counts['s']} x 1 MiB, 8 at once: MB/s", "s", "mbps", _int, True),
+        Row("page faults per MiB", "s", "faults_per_mib", _one, False),
+        Row("client CPU: us/MiB", "s", "cpu_us_per_mib", _int, False),
     ]
 
 
@@ -125,6 +195,19 @@ LEGEND_FACADE = (
     "one at a time. httplib2: one Http per thread in a ThreadPoolExecutor (32, or 8 in (c)); (b) "
     "sync httplib2 on one connection. requests-futures: FuturesSession(max_workers=32 or 8). "
     "urllib3: one PoolManager shared by 32 (or 8) threads. aiohttp: the same runs as in the core table."
+)
+LEGEND_H = (
+    "(h): HTTPS GETs of the 100-byte file through a local TCP relay that holds each direction's bytes "
+    "10 ms, from a cold client (connections and TLS handshakes in the time); ideal = requests / 32 x 20 ms; "
+    "connections counted at the relay."
+)
+LEGEND_SHAPES = (
+    "Each shape in a fresh process: a warm-up job, then the timed job of 1 MiB bodies, 8 at once, each "
+    "touched (bytes(content)) and dropped. One Http reused: the same Http for both jobs. Fresh Http per "
+    "job: `with Http() as http` per job, the next opened as soon as the last closed. Fresh Http, new loop "
+    "thread: the same after the loop thread stopped (idle grace). All bodies kept: a fresh Http per job "
+    "whose 100 bodies are all kept until the job ends (100 MiB held at once). BlockingHttp: one shared by 8 threads. "
+    "Page faults: the process's minor faults (ru_minflt) per MiB; CPU: every thread's."
 )
 
 
@@ -165,6 +248,10 @@ FACADE_TARGETS = [
 ]
 
 
+SHAPE_TARGET_RATIO = 1.2  # issue 20 part 4: MB/s at least 1.2x aiohttp's
+SHAPE_TARGET_FAULTS = 10.0  # and at most 10 page faults per MiB, in every shape
+
+
 @dataclass
 class Results:
     runs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
@@ -185,8 +272,8 @@ class Results:
 
     def spread(self, client: str, scenario: str, key: str) -> float | None:
         values = self.values(client, scenario, key)
-        if len(values) < 2:
-            return None
+        if len(values) < 2 or not statistics.median(values):
+            return None  # (a median of 0: page faults that did not happen)
         return (max(values) - min(values)) / statistics.median(values)
 
 
@@ -201,14 +288,21 @@ def run_one(
     client_cpu: int | None,
     timeout: float,
     profile_path: str | None = None,
+    proxy: _delay_proxy.DelayProxy | None = None,
 ) -> tuple[str, dict[str, Any] | str]:
     """("ok", result) | ("na", reason) | ("fail", reason)."""
+    url = getattr(server, scenario.url_attr)
+    if scenario.delayed:
+        if proxy is None:
+            return "fail", "no delay proxy"
+        url = url.replace(f":{server.tls_port}/", f":{proxy.port}/")
+        proxy.reset()
     cmd = [
         sys.executable,
         os.path.join(HERE, "_runner.py"),
-        client,
+        base(client),
         scenario.key,
-        getattr(server, scenario.url_attr),
+        url,
         str(n),
         str(scenario.concurrency),
         str(scenario.size),
@@ -220,6 +314,12 @@ def run_one(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH", "")) if p)
     env.pop("BENCH_PROFILE", None)
     env.pop("BENCH_CA", None)
+    # The loop: asyncio's unless this is the client's uvloop variant (the asyncio clients
+    # read BENCH_LOOP, asynchttp.Http its own ASYNCHTTP_LOOP).
+    env.pop("BENCH_LOOP", None)
+    env.pop("ASYNCHTTP_LOOP", None)
+    if client.endswith(UVLOOP):
+        env["BENCH_LOOP"] = env["ASYNCHTTP_LOOP"] = "uvloop"
     if scenario.tls:
         env["BENCH_CA"] = server.ca_path
     if profile_path:
@@ -238,6 +338,9 @@ def run_one(
     if proc.returncode != 0 or not isinstance(result, dict):
         err = proc.stderr.strip().splitlines()
         return "fail", f"exit {proc.returncode}: {err[-1] if err else proc.stdout[-200:]}"
+    if scenario.delayed and proxy is not None:
+        result["connections"] = proxy.connections
+        result["over_ideal"] = result["seconds"] / ideal_h(n, scenario.concurrency)
     return "ok", result
 
 
@@ -248,6 +351,7 @@ def measure(
     client_cpu: int | None,
     clients: list[str],
     scenario_keys: dict[str, list[str]],
+    proxy: _delay_proxy.DelayProxy | None = None,
 ) -> Results:
     results = Results()
     for rep in range(args.reps):
@@ -269,7 +373,7 @@ def measure(
                 if len(results.failed.get((client, key), [])) >= 2:
                     continue
                 t0 = time.monotonic()
-                status, payload = run_one(client, scenario, n, server, cpu, args.timeout)
+                status, payload = run_one(client, scenario, n, server, cpu, args.timeout, proxy=proxy)
                 took = time.monotonic() - t0
                 if status == "na":
                     results.na[client] = str(payload)
@@ -291,6 +395,7 @@ def profile(
     client_cpu: int | None,
     clients: list[str],
     scenario_keys: dict[str, list[str]],
+    proxy: _delay_proxy.DelayProxy | None = None,
 ) -> None:
     """One run per client and scenario under cProfile; the figures of these
     runs are not reported (the profiler's cost distorts them)."""
@@ -302,7 +407,7 @@ def profile(
             scenario = SCENARIOS[key]
             n = scenario.quick_n if args.quick else scenario.n
             path = os.path.join(folder, f"{client}-{key}.txt")
-            status, payload = run_one(client, scenario, n, server, client_cpu, args.timeout, path)
+            status, payload = run_one(client, scenario, n, server, client_cpu, args.timeout, path, proxy)
             log(f"profile ({key}) {client}: {path if status == 'ok' else status + ': ' + str(payload)}")
 
 
@@ -315,6 +420,10 @@ def brief(key: str, r: dict[str, Any]) -> str:
         return f"{r['mbps']:,.0f} MB/s, {r['cpu_us_per_req']:.0f} us CPU/MiB"
     if key == "f":
         return f"{r['rps']:,.0f} req/s, {r['cpu_us_per_req']:.0f} us CPU/req"
+    if key == "h":
+        return f"{r['seconds']:.3f} s ({r['over_ideal']:.2f}x ideal), {r['connections']} connections"
+    if key == "s":
+        return f"{r['mbps']:,.0f} MB/s, {r['faults_per_mib']:.1f} faults/MiB, {r['cpu_us_per_mib']:.0f} us CPU/MiB"
     return (
         f"{r['completed']:,} done in {r['seconds']:.1f} s, threads {r['threads_before']}->"
         f"{r['threads_max']}->{r['threads_after']}, {r['kib_per_request']:.2f} KiB/request queued, "
@@ -361,13 +470,42 @@ def cell(results: Results, client: str, row: Row, ref: str) -> str:
 
 
 def main_table(results: Results, clients: list[str], counts: dict[str, int], facade: bool, rst: bool) -> str:
-    header = ["scenario"] + [TITLES[c] for c in clients]
+    header = ["scenario"] + [title(c) for c in clients]
     body = [[row.label] + [cell(results, c, row, "aiohttp") for c in clients] for row in rows(counts, facade)]
     return render(header, body, rst)
 
 
+def shapes_table(results: Results, clients: list[str], counts: dict[str, int], rst: bool) -> str:
+    header = ["bulk bodies, by script shape"] + [title(c) for c in clients]
+    body = [[row.label] + [cell(results, c, row, "shape:aiohttp") for c in clients] for row in shape_rows(counts)]
+    return render(header, body, rst)
+
+
+def shape_target_lines(results: Results, clients: list[str], rst: bool) -> list[str]:
+    """Issue 20 part 4, per shape: MB/s >= 1.2x aiohttp's, <= 10 page faults per MiB."""
+    out = []
+    for client in clients:
+        if base(client) == "shape:aiohttp":
+            continue
+        peer = "shape:aiohttp" + (UVLOOP if client.endswith(UVLOOP) else "")
+        mine = results.median(client, "s", "mbps")
+        theirs = results.median(peer, "s", "mbps")
+        faults = results.median(client, "s", "faults_per_mib")
+        if mine is None or not theirs or faults is None:
+            got, verdict = "-", "not measured"
+        else:
+            ratio = mine / theirs
+            met = ratio >= SHAPE_TARGET_RATIO and faults <= SHAPE_TARGET_FAULTS
+            got, verdict = f"{ratio:.3f}x, {faults:.1f} faults/MiB", "met" if met else "NOT MET"
+        out.append(
+            f"{'- ' if rst else '  '}issue 20 (shapes) {title(client)}: >= {SHAPE_TARGET_RATIO}x "
+            f"{title(peer)} and <= {SHAPE_TARGET_FAULTS:.0f} faults/MiB: {got} -> {verdict}"
+        )
+    return out
+
+
 def spread_table(results: Results, clients: list[str], counts: dict[str, int], facade: bool) -> str:
-    header = ["spread (max-min)/median"] + [TITLES[c] for c in clients]
+    header = ["spread (max-min)/median"] + [title(c) for c in clients]
     body = []
     for row in rows(counts, facade):
         cells = []
@@ -381,7 +519,7 @@ def spread_table(results: Results, clients: list[str], counts: dict[str, int], f
 def target_lines(results: Results, targets: list[Target], rst: bool) -> list[str]:
     out = []
     for t in targets:
-        want = f"{'>=' if t.at_least else '<='} {t.bound}x {TITLES[t.peer]}"
+        want = f"{'>=' if t.at_least else '<='} {t.bound}x {title(t.peer)}"
         mine = results.median(t.client, *t.row_key)
         theirs = results.median(t.peer, *t.row_key)
         if mine is None or not theirs:
@@ -393,7 +531,7 @@ def target_lines(results: Results, targets: list[Target], rst: bool) -> list[str
             if results.failed.get((t.client, t.row_key[0])) or results.failed.get((t.peer, t.row_key[0])):
                 verdict += " (some runs failed: see the notes)"
         out.append(
-            f"{'- ' if rst else '  '}issue {t.issue} {t.scenario_label}: {TITLES[t.client]} {want}: {got} -> {verdict}"
+            f"{'- ' if rst else '  '}issue {t.issue} {t.scenario_label}: {title(t.client)} {want}: {got} -> {verdict}"
         )
     return out
 
@@ -520,7 +658,32 @@ def report(
     targets: list[str] = []
     for section in sections:
         facade = section == "facade"
-        chosen = [c for c in (FACADE_CLIENTS if facade else CORE_CLIENTS) if c in clients]
+        if section == "shapes":
+            chosen = [c for c in clients if base(c) in SHAPE_CLIENTS]
+            if chosen:
+                out += ["Bulk bodies in each script shape (asynchttp; aiohttp for reference)", ""]
+                out += [shapes_table(results, chosen, counts, rst), "", LEGEND_SHAPES, ""]
+                if not rst and args.reps > 1:
+                    spread = [
+                        Row(r.label.split(":")[0], r.scenario, r.key, r.fmt, r.higher_is_better)
+                        for r in shape_rows(counts)
+                    ]
+                    header = ["spread (max-min)/median"] + [title(c) for c in chosen]
+                    body = []
+                    for row in spread:
+                        cells = []
+                        for c in chosen:
+                            value = results.spread(c, row.scenario, row.key)
+                            cells.append("-" if value is None else f"{value * 100:.0f}%")
+                        body.append([row.label] + cells)
+                    out += [render(header, body, False), ""]
+                targets += shape_target_lines(results, chosen, rst)
+            continue
+        section_clients = FACADE_CLIENTS if facade else CORE_CLIENTS
+        chosen = sorted(
+            (c for c in clients if base(c) in section_clients),
+            key=lambda c: (section_clients.index(base(c)), c.endswith(UVLOOP)),
+        )
         if not chosen:
             continue
         out.append(
@@ -530,6 +693,8 @@ def report(
         out.append(main_table(results, chosen, counts, facade, rst))
         out.append("")
         out.append(LEGEND_FACADE if facade else LEGEND_CORE)
+        out.append("")
+        out.append(LEGEND_H)
         out.append("")
         if not rst and args.reps > 1:
             out.append(spread_table(results, chosen, counts, facade))
@@ -544,12 +709,12 @@ def report(
         out.append("")
         out += targets
         out.append("")
-    notes = [f"{TITLES[c]}: n/a ({why})" for c, why in results.na.items()]
+    notes = [f"{title(c)}: n/a ({why})" for c, why in results.na.items()]
     notes += [
-        f"{TITLES[c]} ({k}): FAILED in {len(whys)} run(s) (!{len(whys)} in the table): {whys[0]}"
+        f"{title(c)} ({k}): FAILED in {len(whys)} run(s) (!{len(whys)} in the table): {whys[0]}"
         for (c, k), whys in results.failed.items()
     ]
-    notes += [f"{TITLES[c]}: {d}" for c, d in results.describe.items() if d]
+    notes += [f"{title(c)}: {d}" for c, d in results.describe.items() if d]
     if notes:
         out.append("Clients:")
         out += [f"{'- ' if rst else '  '}{n}" for n in notes]
@@ -565,7 +730,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--reps", type=int, default=None, help="repetitions (default 5; 1 with --quick)")
     p.add_argument("--quick", action="store_true", help="small counts: a smoke run, figures not meaningful")
-    p.add_argument("--only", choices=("core", "facade"), help="run one section only")
+    p.add_argument("--only", choices=("core", "facade", "shapes"), help="run one section only")
+    p.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop", "both"),
+        default="asyncio",
+        help="the event loop of every client that runs on one (both: a column for each)",
+    )
     p.add_argument("--clients", help=f"comma-separated subset of: {','.join(ALL_CLIENTS)}")
     p.add_argument("--scenarios", help="comma-separated subset of the scenario letters to run (default: all)")
     pin = p.add_mutually_exclusive_group()
@@ -594,6 +765,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "and write the stats to benchmarks/results/profile-<time>/",
     )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed to one client process")
+    p.add_argument("--report", metavar="FILE", help="print the report of a saved run (its --json file) and exit")
     args = p.parse_args(argv)
     if args.reps is None:
         args.reps = 1 if args.quick else 5
@@ -617,11 +789,38 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
     raise KeyboardInterrupt
 
 
+def reprint(args: argparse.Namespace, sections: list[str], clients: list[str]) -> int:
+    """The report of a saved run (``--report FILE``: its --json file), for the options it ran with."""
+    with open(args.report, encoding="utf-8") as f:
+        saved = json.load(f)
+    ran = parse_args(saved["argv"])
+    ran.rst = args.rst
+    results = Results(load=tuple(saved["load"]), code=saved["code"])  # type: ignore[arg-type]
+    for name, runs in saved["runs"].items():
+        client, key = name.rsplit(" ", 1)
+        results.runs[client, key] = runs
+        results.describe[client] = str(runs[-1].get("client", ""))
+    results.na = saved["na"]
+    results.failed = {tuple(name.rsplit(" ", 1)): whys for name, whys in saved["failed"].items()}  # type: ignore[misc]
+    print(report(ran, results, sections, clients, saved["nginx"], saved["pinning"], saved["counts"]))
+    return 1 if results.failed else 0
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    sections = [args.only] if args.only else ["core", "facade"]
+    if args.report:
+        # The saved run's own options decide what its report shows.
+        with open(args.report, encoding="utf-8") as f:
+            saved_argv = json.load(f)["argv"]
+        rst, report_path = args.rst, args.report
+        args = parse_args(saved_argv)
+        args.rst, args.report = rst, report_path
+    sections = [args.only] if args.only else ["core", "facade", "shapes"]
     wanted = [
-        c for c in (CORE_CLIENTS if "core" in sections else []) + (FACADE_CLIENTS if "facade" in sections else [])
+        c
+        for c in (CORE_CLIENTS if "core" in sections else [])
+        + (FACADE_CLIENTS if "facade" in sections else [])
+        + (SHAPE_CLIENTS if "shapes" in sections else [])
     ]
     clients = list(dict.fromkeys(wanted))
     if args.clients:
@@ -630,7 +829,22 @@ def main(argv: list[str]) -> int:
         if unknown:
             raise SystemExit(f"unknown clients {unknown}; known: {ALL_CLIENTS}")
         clients = [c for c in clients if c in asked]
-    scenario_keys = {c: ["a", "b", "c", "f", "g"] + (["e"] if c == "asynchttp" else []) for c in clients}
+    if args.loop != "asyncio":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise SystemExit("--loop uvloop|both needs uvloop: pip install -e '.[bench]'") from None
+        on_uvloop = [c + UVLOOP for c in clients if c in LOOP_CLIENTS]
+        if args.loop == "uvloop":
+            clients = [c + UVLOOP if c in LOOP_CLIENTS else c for c in clients]
+        else:
+            clients = clients + on_uvloop
+    scenario_keys = {
+        c: ["s"]
+        if base(c) in SHAPE_CLIENTS
+        else ["a", "b", "c", "f", "g", "h"] + (["e"] if base(c) == "asynchttp" else [])
+        for c in clients
+    }
     if args.scenarios:
         chosen = [k.strip() for k in args.scenarios.split(",") if k.strip()]
         unknown = [k for k in chosen if k not in SCENARIOS]
@@ -646,6 +860,8 @@ def main(argv: list[str]) -> int:
             scenario_keys = {c: [k for k in keys if not SCENARIOS[k].tls] for c, keys in scenario_keys.items()}
             tls = False
     counts = {k: (s.quick_n if args.quick else s.n) for k, s in SCENARIOS.items()}
+    if args.report:
+        return reprint(args, sections, clients)
 
     if not os.access(_nginx.NGINX, os.X_OK):
         print(
@@ -657,10 +873,15 @@ def main(argv: list[str]) -> int:
         pinning += f" ({server_cpu if args.b_cpu == 'same' else client_cpu} in (b))"
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        with _nginx.Nginx(cpu=server_cpu, tls=tls) as server:
+        delayed = any(SCENARIOS[k].delayed for keys in scenario_keys.values() for k in keys)
+        with (
+            _nginx.Nginx(cpu=server_cpu, tls=tls) as server,
+            contextlib.ExitStack() as stack,
+        ):
             log(f"nginx {server.version} on 127.0.0.1:{server.port}; {pinning}; clients: {', '.join(clients)}")
+            proxy = stack.enter_context(_delay_proxy.DelayProxy(server.tls_port, H_DELAY)) if delayed else None
             if args.profile:
-                profile(args, server, client_cpu, clients, scenario_keys)
+                profile(args, server, client_cpu, clients, scenario_keys, proxy)
                 return 0
             code_before = code_state()
             load_before = load_average()
@@ -669,7 +890,7 @@ def main(argv: list[str]) -> int:
                     f"warning: load average {load_before:.2f} before starting: other work on this "
                     f"machine will show as variance (compare the CPU-time rows)"
                 )
-            results = measure(args, server, server_cpu, client_cpu, clients, scenario_keys)
+            results = measure(args, server, server_cpu, client_cpu, clients, scenario_keys, proxy)
             results.load = (load_before, load_average())
             results.code = code_before
             code_after = code_state()

@@ -13,6 +13,7 @@ are not counted. It is for A/B comparisons of Python-level work.
     python benchmarks/instructions.py                      # every client, (a), (b), (f)
     python benchmarks/instructions.py --clients asynchttp --scenarios a,b \\
         --trees /tmp/old,.                                 # an old commit against this tree
+    python benchmarks/instructions.py --loop both          # asyncio's loop and uvloop, a column each
 """
 
 from __future__ import annotations
@@ -107,7 +108,9 @@ def child(name: str, scenario: str, url: str, n: int) -> int:
     concurrency = SCENARIOS[scenario][1]
     try:
         if name in CORE:
-            describe = asyncio.run(core_child(name, url, n, concurrency))
+            from _core_clients import run_on_chosen_loop
+
+            describe = run_on_chosen_loop(core_child(name, url, n, concurrency))
         else:
             describe = facade_child(name, url, n, concurrency)
     except Unavailable as exc:
@@ -142,19 +145,28 @@ class Column:
     label: str
     client: str
     tree: str
+    loop: str = "asyncio"
 
 
-def columns(clients: list[str], trees: list[str]) -> list[Column]:
-    """Our packages once per tree, labelled by commit when there are several; the peers once."""
+# Clients that run on an asyncio loop, so on uvloop too (--loop).
+LOOP_CLIENTS = ("asynchttp_lowhaio", "lowhaio", "aiohttp", "raw", "asynchttp")
+
+
+def columns(clients: list[str], trees: list[str], loops: tuple[str, ...] = ("asyncio",)) -> list[Column]:
+    """Our packages once per tree, labelled by commit when there are several; the peers once;
+    each client that runs on a loop once per loop asked for."""
     out: list[Column] = []
     for client in clients:
         for tree in trees if client in FROM_TREE else [REPO]:
-            label = client
-            if client in FROM_TREE and len(trees) > 1:
-                label = f"{client} [{tree_name(tree)}]"
+            for loop in loops if client in LOOP_CLIENTS else ("asyncio",):
+                label = client
+                if client in FROM_TREE and len(trees) > 1:
+                    label = f"{client} [{tree_name(tree)}]"
+                if loop != "asyncio":
+                    label += f" ({loop})"
                 while label in (c.label for c in out):  # the same tree twice: a repeatability check
                     label += "'"
-            out.append(Column(label, client, tree))
+                out.append(Column(label, client, tree, loop))
     return out
 
 
@@ -175,6 +187,10 @@ def run(col: Column, scenario: str, url: str, n: int, ca: str, timeout: float) -
     env.pop("BENCH_CA", None)
     if ca:
         env["BENCH_CA"] = ca
+    env.pop("BENCH_LOOP", None)
+    env.pop("ASYNCHTTP_LOOP", None)
+    if col.loop == "uvloop":
+        env["BENCH_LOOP"] = env["ASYNCHTTP_LOOP"] = "uvloop"
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
     cmd += [os.path.abspath(__file__), "_child", col.client, scenario, url, str(n)]
     try:
@@ -279,6 +295,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "imported from it (default: this script's tree)",
     )
     p.add_argument("--rst", action="store_true", help="print reStructuredText tables")
+    p.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop", "both"),
+        default="asyncio",
+        help="the loop of every client that runs on one (both: a column for each)",
+    )
     p.add_argument("--jobs", type=int, default=2, help="callgrind runs at once (default 2; counts do not depend on it)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed to one callgrind run")
     args = p.parse_args(argv)
@@ -314,7 +336,8 @@ def main(argv: list[str]) -> int:
         if shutil.which(path) is None:
             log(f"{path} is missing; install it with: {hint}")
             return 2
-    cols = columns(args.clients, args.trees)
+    loops = {"asyncio": ("asyncio",), "uvloop": ("uvloop",), "both": ("asyncio", "uvloop")}[args.loop]
+    cols = columns(args.clients, args.trees, loops)
     found: Found = {}
     describe: dict[str, str] = {}
 

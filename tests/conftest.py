@@ -17,7 +17,7 @@ import pytest
 
 from tests.servers.dns import DnsServer, make_resolver_factory
 from tests.servers.http_server import TestServer
-from tests.servers.leaks import LeakChecker
+from tests.servers.leaks import LeakChecker, warm_uvloop
 from tests.servers.scripted import ScriptedServer
 from tests.servers.tls import TlsMaterial
 
@@ -28,6 +28,13 @@ from tests.servers.tls import TlsMaterial
 # job gets no Ctrl-C from the terminal either way.)
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def uvloop_fds_first() -> None:
+    """On uvloop runs (ASYNCHTTP_LOOP=uvloop): uvloop's process-wide fds are opened
+    before any test takes a leak snapshot (see tests/servers/leaks.py)."""
+    warm_uvloop()
 
 
 @pytest.fixture(scope="session")

@@ -134,4 +134,69 @@ def test_the_environment_switch_turns_the_hint_off() -> None:
     off = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
     env["ASYNCHTTP_ALLOCATOR_HINT"] = "1"
     on = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
-    assert (off.stdout.strip(), on.stdout.strip()) == ("0", str(16 << 20))
+    assert (off.stdout.strip(), on.stdout.strip()) == ("0", str((32 << 20) - (64 << 10)))
+
+
+_HOLDING_CLIENT = textwrap.dedent(
+    """
+    import asyncio, resource, sys
+    from asynchttp_lowhaio import Pool, buffered, _connection
+    _connection.ALLOCATOR_HINT_SIZE = int(sys.argv[2])
+    url = f"http://127.0.0.1:{sys.argv[1]}/"
+
+    async def main():
+        request, close = Pool(max_connections=8)
+        eight = asyncio.Semaphore(8)
+
+        async def fetch():
+            async with eight:
+                _, _, body = await request(b"GET", url)
+                return await buffered(body)
+
+        faults = []
+        for _ in range(3):  # the first batch grows the heap; the later ones may reuse it
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            kept = await asyncio.gather(*[fetch() for _ in range(40)])
+            assert all(len(body) == 1 << 20 for body in kept)
+            del kept  # all let go at once, as a script that is done with a batch
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        print(faults[1] + faults[2])
+        await close()
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.skipif(not _connection._on_glibc(), reason="glibc's dynamic mmap threshold")
+def test_batches_held_whole_reuse_the_heap() -> None:
+    """A script that keeps a batch's 40 bodies of 1 MiB, then lets them all go, then
+    fetches the next batch: with a hint of 16 MiB (glibc's trim threshold then 32 MiB)
+    the heap was trimmed at each let-go and every page of the next batch faulted in
+    again; with ALLOCATOR_HINT_SIZE (trim threshold about 64 MiB) the next batches
+    reuse the same pages."""
+    server = FastServer("--body-size", str(1 << 20))
+    try:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "LD_PRELOAD", "ASYNCHTTP_ALLOCATOR_HINT")
+        }
+        counts = {}
+        for size in (16 << 20, _connection.ALLOCATOR_HINT_SIZE):
+            out = subprocess.run(
+                [sys.executable, "-c", _HOLDING_CLIENT, str(server.port), str(size)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+            )
+            assert out.returncode == 0, out.stderr
+            counts[size] = int(out.stdout) / 80  # per MiB of the two later batches
+    finally:
+        server.stop()
+    old, new = counts[16 << 20], counts[_connection.ALLOCATOR_HINT_SIZE]
+    # 256 pages in a MiB: most of them again with the old size, next to none now
+    assert old > 64, counts
+    assert new < 10, counts

@@ -30,6 +30,9 @@ CYCLES_SCRIPT = """
 import gc, json, os, sys, threading, time
 import asynchttp
 from asynchttp import _loop
+from tests.servers.leaks import warm_uvloop
+
+warm_uvloop()  # on uvloop runs: its process-wide fds are open before the snapshot
 
 asynchttp.IDLE_GRACE = float(sys.argv[1])
 url, cache_dir, cycles = sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -127,6 +130,8 @@ def test_submitters_racing_the_idle_stop_lose_no_request(http_server: TestServer
         import gc, json, os, threading, time
         import asynchttp
         from asynchttp import _loop
+        from tests.servers.leaks import warm_uvloop
+        warm_uvloop()  # on uvloop runs: its process-wide fds are open before the snapshot
         asynchttp.IDLE_GRACE = 0.0
         url = %r
         threads_before = set(threading.enumerate())

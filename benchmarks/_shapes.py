@@ -1,0 +1,160 @@
+"""Bulk bodies in the shapes scripts are written in (bench.py's section "shapes").
+
+Each shape downloads ``n`` bodies of 1 MiB, ``concurrency`` at once, touching each
+(``bytes(content)``) and dropping it, in a fresh process; the timed part follows a
+warm-up of the same shape, so the figures are what a script's second job costs:
+
+- ``reused``: one ``asynchttp.Http`` for the whole script (warm-up and job).
+- ``fresh``: a fresh ``Http`` per job (``with Http() as http``), the warm-up job's
+  Http closed before the timed job's opens, at once (the loop thread stays up).
+- ``fresh-after-idle``: the same, with the loop thread stopped in between (the idle
+  grace ran out: a new loop thread for the timed job).
+- ``fresh-kept``: a fresh ``Http`` per job, as ``fresh``, keeping every body of the
+  job (``[bytes(content) for ...]``) until the job ends: 100 MiB held at once.
+- ``blocking-threads``: one ``BlockingHttp`` shared by ``concurrency`` threads, each
+  making requests one after the other.
+- ``aiohttp``: one ClientSession, ``concurrency`` coroutines (bench.py's (c)).
+
+Reported per MiB: wall time as MB/s, the process's minor page faults (ru_minflt)
+and CPU time (every thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+SHAPES = ("reused", "fresh", "fresh-after-idle", "fresh-kept", "blocking-threads", "aiohttp")
+
+
+def _check(status: int, body: Any, size: int) -> None:
+    if status != 200 or len(body) != size:
+        raise AssertionError(f"bad answer: status {status}, {len(body)} bytes, wanted {size}")
+
+
+def _queue_then_touch(http: Any, url: str, n: int, size: int) -> None:
+    import collections
+
+    request = http.request
+    pending = collections.deque([request(url) for _ in range(n)])
+    while pending:
+        response, content = pending.popleft()
+        _check(response.status, bytes(content), size)
+
+
+def _measure(job: Callable[[], None], n: int, size: int) -> dict[str, Any]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0, faults0, t0 = usage.ru_utime + usage.ru_stime, usage.ru_minflt, time.perf_counter()
+    job()
+    t1 = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    mib = n * size / (1 << 20)
+    return {
+        "seconds": t1 - t0,
+        "mbps": n * size / 1e6 / (t1 - t0),
+        "faults_per_mib": (usage.ru_minflt - faults0) / mib,
+        "cpu_us_per_mib": (usage.ru_utime + usage.ru_stime - cpu0) / mib * 1e6,
+    }
+
+
+def run_shape(shape: str, url: str, n: int, concurrency: int, size: int, ca: str | None = None) -> dict[str, Any]:
+    if shape == "aiohttp":
+        from _core_clients import run_on_chosen_loop
+
+        return run_on_chosen_loop(_aiohttp(url, n, concurrency, size))  # type: ignore[no-any-return]
+    import asynchttp
+    from asynchttp import _loop
+
+    def fresh_job(count: int) -> None:
+        with asynchttp.Http(max_connections=concurrency, ca_certs=ca) as http:
+            _queue_then_touch(http, url, count, size)
+
+    def kept_job(count: int) -> None:
+        with asynchttp.Http(max_connections=concurrency, ca_certs=ca) as http:
+            promises = [http.request(url) for _ in range(count)]
+            bodies = [bytes(content) for _, content in promises]
+            for (response, _), body in zip(promises, bodies, strict=True):
+                _check(response.status, body, size)
+            del promises, bodies
+
+    if shape == "reused":
+        http = asynchttp.Http(max_connections=concurrency, ca_certs=ca)
+        _queue_then_touch(http, url, n, size)
+        result = _measure(lambda: _queue_then_touch(http, url, n, size), n, size)
+        http.close()
+    elif shape == "fresh":
+        fresh_job(n)
+        result = _measure(lambda: fresh_job(n), n, size)
+    elif shape == "fresh-after-idle":
+        fresh_job(n)
+        deadline = time.monotonic() + 10 + 2 * _loop.idle_grace()
+        while _loop._state is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        result = _measure(lambda: fresh_job(n), n, size)
+        result["loop_starts"] = _loop.loop_starts
+    elif shape == "fresh-kept":
+        kept_job(n)
+        result = _measure(lambda: kept_job(n), n, size)
+    elif shape == "blocking-threads":
+        http = asynchttp.BlockingHttp(max_connections=concurrency, ca_certs=ca)
+        pool = ThreadPoolExecutor(concurrency)
+
+        def one(_: int) -> None:
+            response, content = http.request(url)
+            _check(response.status, content, size)
+
+        def job() -> None:
+            for _ in pool.map(one, range(n)):
+                pass
+
+        job()
+        result = _measure(job, n, size)
+        pool.shutdown()
+        http.close()
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+    result["threads"] = threading.active_count()
+    return result
+
+
+async def _aiohttp(url: str, n: int, concurrency: int, size: int) -> dict[str, Any]:
+    import aiohttp
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
+
+        async def batch(count: int) -> None:
+            left = count
+
+            async def worker() -> None:
+                nonlocal left
+                while left > 0:
+                    left -= 1
+                    async with session.get(url) as resp:
+                        _check(resp.status, await resp.read(), size)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+        await batch(n)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0, faults0, t0 = usage.ru_utime + usage.ru_stime, usage.ru_minflt, time.perf_counter()
+        await batch(n)
+        t1 = time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+    mib = n * size / (1 << 20)
+    return {
+        "seconds": t1 - t0,
+        "mbps": n * size / 1e6 / (t1 - t0),
+        "faults_per_mib": (usage.ru_minflt - faults0) / mib,
+        "cpu_us_per_mib": (usage.ru_utime + usage.ru_stime - cpu0) / mib * 1e6,
+    }
+
+
+if __name__ == "__main__":  # python benchmarks/_shapes.py SHAPE URL [N]: one shape, for a quick look
+    import json
+    import sys
+
+    print(json.dumps(run_shape(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 100, 8, 1 << 20)))
