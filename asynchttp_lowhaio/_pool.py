@@ -331,6 +331,36 @@ def is_reusable(options: PoolOptions, conn: Any, refused: bool) -> bool:
     )
 
 
+class LazySSLContext:
+    """A pool's ``SSLContext``, made once, on the first https request."""
+
+    __slots__ = ("_make", "_context")
+
+    def __init__(self, make: Callable[[], SSLContext]) -> None:
+        self._make = make
+        self._context: Optional[SSLContext] = None
+
+    def for_scheme(self, scheme: str) -> Optional[SSLContext]:
+        if scheme != "https":
+            return None
+        if self._context is None:
+            self._context = self._make()
+        return self._context
+
+
+def body_done(
+    pool: Any, conn: Any, keep_alive: bool, wants_close: bool, log: Optional[logging.LoggerAdapter[Any]]
+) -> None:
+    """A response body read to its end: its connection goes back to ``pool`` if the
+    response and the request both allow reuse, else it is discarded."""
+    if log is not None:
+        log.debug("body done on %s", conn.peer)
+    if keep_alive and not wants_close:
+        pool.release(conn)
+    else:
+        pool.discard(conn, "the response does not allow reuse", log)
+
+
 def log_closing(conn: Any, reason: str, log: Optional[logging.LoggerAdapter[Any]]) -> None:
     """The debug line for closing ``conn``: on the request's adapter during a request
     (it carries its method and URL), else on the module logger."""
@@ -363,8 +393,7 @@ class PoolState:
         self.loop = asyncio.get_running_loop()
         self.options = options
         self._get_sock = get_sock
-        self._get_ssl_context = get_ssl_context
-        self._ssl_context: Optional[SSLContext] = None
+        self._ssl_context = LazySSLContext(get_ssl_context)
         self._get_logger_adapter = get_logger_adapter
         self._get_resolver_logger_adapter = get_resolver_logger_adapter
         self._get_tunnel = get_tunnel
@@ -614,7 +643,7 @@ class PoolState:
     ) -> Connection:
         """A connection to the first of ``addresses`` that answers, within ``connect_timeout``."""
         deadline = self.loop.time() + self.options.connect_timeout
-        ssl_context = self._ssl_context_for(target.scheme)
+        ssl_context = self._ssl_context.for_scheme(target.scheme)
         last_error: Optional[BaseException] = None
         for address in addresses:
             conn = self._new_connection(key)
@@ -635,13 +664,6 @@ class PoolState:
         raise HttpConnectError(
             f"could not connect to {target.host} port {target.port} ({', '.join(addresses)}): {last_error}"
         ) from last_error
-
-    def _ssl_context_for(self, scheme: str) -> Optional[SSLContext]:
-        if scheme != "https":
-            return None
-        if self._ssl_context is None:
-            self._ssl_context = self._get_ssl_context()  # made once, on the first https request
-        return self._ssl_context
 
     def _new_connection(self, key: Key) -> Connection:
         options = self.options
@@ -905,12 +927,7 @@ class ResponseBody:
         self._conn = None
         end = conn.end
         self.trailers = end.trailers  # type: ignore[union-attr]
-        if self._log is not None:
-            self._log.debug("body done on %s", conn.peer)
-        if end.keep_alive and not self._wants_close:  # type: ignore[union-attr]
-            self._pool.release(conn)
-        else:
-            self._pool.discard(conn, "the response does not allow reuse", self._log)
+        body_done(self._pool, conn, end.keep_alive, self._wants_close, self._log)  # type: ignore[union-attr]
 
     async def read_all(self) -> bytes:
         """The rest of the body in one bytes object (what ``buffered()`` returns)."""

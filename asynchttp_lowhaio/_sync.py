@@ -56,9 +56,11 @@ from ._errors import (
 from ._parser import ResponseEnd, ResponseHead, ResponseParser
 from ._policy import SLOT, PoolPolicy
 from ._pool import (
+    LazySSLContext,
     PoolOptions,
     _may_retry,
     _Request,
+    body_done,
     get_logger_adapter_default,
     get_resolver_logger_adapter_default,
     is_reusable,
@@ -225,8 +227,7 @@ class BlockingPoolState:
         self.options = options
         self._get_dns_resolver = get_dns_resolver
         self._get_sock = get_sock
-        self._get_ssl_context = get_ssl_context
-        self._ssl_context: Optional[SSLContext] = None
+        self._ssl_context = LazySSLContext(get_ssl_context)
         self._get_logger_adapter = get_logger_adapter
         self._get_resolver_logger_adapter = get_resolver_logger_adapter
         self._policy: PoolPolicy[BlockingConnection, _Waiter] = policy_for(options)
@@ -662,7 +663,7 @@ class BlockingPoolState:
         """A connection to the first of ``addresses`` that answers, within ``connect_timeout``."""
         limit = self.options.connect_timeout
         deadline = time.monotonic() + limit
-        ssl_context = self._ssl_context_for(target.scheme)
+        ssl_context = self._ssl_context.for_scheme(target.scheme)
         last_error: Optional[BaseException] = None
         for address in addresses:
             sock = new_sock(self._get_sock, address)
@@ -721,13 +722,6 @@ class BlockingPoolState:
         if log is not None:
             log.debug("connect to %s failed: %r", address, exc)
         return True
-
-    def _ssl_context_for(self, scheme: str) -> Optional[SSLContext]:
-        if scheme != "https":
-            return None
-        if self._ssl_context is None:
-            self._ssl_context = self._get_ssl_context()  # made once, on the first https request
-        return self._ssl_context
 
     # --------------------------------------------- release, discard, close
     def release(self, conn: BlockingConnection) -> None:
@@ -907,12 +901,7 @@ class BlockingResponseBody:
         end = self._exchange.end
         assert end is not None
         self.trailers = end.trailers
-        if self._log is not None:
-            self._log.debug("body done on %s", conn.peer)
-        if end.keep_alive and not self._wants_close:
-            self._pool.release(conn)
-        else:
-            self._pool.discard(conn, "the response does not allow reuse", self._log)
+        body_done(self._pool, conn, end.keep_alive, self._wants_close, self._log)
 
     def close(self) -> None:
         conn = self._conn
