@@ -274,6 +274,102 @@ def default_head_timeout(socket_timeout: float) -> float:
     return min(HEAD_TIMEOUT_CAP, round(HEAD_TIMEOUT_FACTOR * socket_timeout, 6))
 
 
+# ------------------------------------- shared by both drivers (no I/O here)
+def policy_for(options: PoolOptions) -> PoolPolicy[Any, Any]:
+    """The ``PoolPolicy`` that keeps a pool's books, with the limits of ``options``."""
+    return PoolPolicy(
+        max_connections=options.max_connections,
+        max_connections_per_host=options.max_connections_per_host,
+        max_idle_connections=options.max_idle_connections,
+        keep_alive_timeout=options.keep_alive_timeout,
+    )
+
+
+def pool_repr(name: str, policy: PoolPolicy[Any, Any], active: int, closed: bool) -> str:
+    return (
+        f"<{name} connections={policy.total} active={active} idle={policy.idle_count} "
+        f"waiting={len(policy.waiters)} closed={closed}>"
+    )
+
+
+def pool_stats(policy: PoolPolicy[Any, Any], active: int) -> Dict[str, int]:
+    """Counts, for tests and debugging."""
+    return {
+        "connections": policy.total,
+        "active": active,
+        "idle": policy.idle_count,
+        "waiting": len(policy.waiters),
+    }
+
+
+def request_loggers(
+    req: _Request,
+    get_logger_adapter: Optional[Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]],
+    get_resolver_logger_adapter: Optional[Callable[[dict[str, Any]], Callable[..., Any]]],
+    pool_logger_adapter: Callable[[dict[str, Any]], logging.LoggerAdapter[Any]],
+    pool_resolver_logger_adapter: Callable[[dict[str, Any]], Callable[..., Any]],
+) -> Tuple[Optional[logging.LoggerAdapter[Any]], Callable[..., Any]]:
+    """The request's log adapter (None while debug logging is off) and its DNS one:
+    the request's own adapters if given, else the pool's."""
+    if not logger.isEnabledFor(logging.DEBUG) and get_logger_adapter is None:
+        return None, _quiet_adapter
+    extra = {"method": req.method.decode("latin-1"), "url": req.target.log_url}
+    log = (get_logger_adapter or pool_logger_adapter)(extra)
+    return log, (get_resolver_logger_adapter or pool_resolver_logger_adapter)(extra)
+
+
+def is_reusable(options: PoolOptions, conn: Any, refused: bool) -> bool:
+    """Whether a connection whose response was read may go back to the idle ones
+    (``refused``: the pool takes none back, being closed or retired)."""
+    max_requests = options.max_requests_per_connection
+    return not (
+        refused
+        or not options.keep_alive_timeout
+        # IDLE too: a connection granted to a waiter that was cancelled (or gave up) comes back unused
+        or (conn.state is not ACTIVE and conn.state is not IDLE)
+        or (max_requests is not None and conn.requests >= max_requests)
+    )
+
+
+class LazySSLContext:
+    """A pool's ``SSLContext``, made once, on the first https request."""
+
+    __slots__ = ("_make", "_context")
+
+    def __init__(self, make: Callable[[], SSLContext]) -> None:
+        self._make = make
+        self._context: Optional[SSLContext] = None
+
+    def for_scheme(self, scheme: str) -> Optional[SSLContext]:
+        if scheme != "https":
+            return None
+        if self._context is None:
+            self._context = self._make()
+        return self._context
+
+
+def body_done(
+    pool: Any, conn: Any, keep_alive: bool, wants_close: bool, log: Optional[logging.LoggerAdapter[Any]]
+) -> None:
+    """A response body read to its end: its connection goes back to ``pool`` if the
+    response and the request both allow reuse, else it is discarded."""
+    if log is not None:
+        log.debug("body done on %s", conn.peer)
+    if keep_alive and not wants_close:
+        pool.release(conn)
+    else:
+        pool.discard(conn, "the response does not allow reuse", log)
+
+
+def log_closing(conn: Any, reason: str, log: Optional[logging.LoggerAdapter[Any]]) -> None:
+    """The debug line for closing ``conn``: on the request's adapter during a request
+    (it carries its method and URL), else on the module logger."""
+    if log is not None:
+        log.debug("closing %r: %s", conn, reason)
+    elif logger.isEnabledFor(logging.DEBUG):
+        logger.debug("closing %r: %s", conn, reason)
+
+
 # ---------------------------------------------------------- the pool state
 class PoolState:
     """The pool's I/O: connecting, sending, timers; ``request`` and ``close`` are its public face.
@@ -297,19 +393,13 @@ class PoolState:
         self.loop = asyncio.get_running_loop()
         self.options = options
         self._get_sock = get_sock
-        self._get_ssl_context = get_ssl_context
-        self._ssl_context: Optional[SSLContext] = None
+        self._ssl_context = LazySSLContext(get_ssl_context)
         self._get_logger_adapter = get_logger_adapter
         self._get_resolver_logger_adapter = get_resolver_logger_adapter
         self._get_tunnel = get_tunnel
         self._resolve, self._clear_dns_cache = get_dns_resolver(get_logger_adapter=get_resolver_logger_adapter({}))
         self._no_a_record: Dict[str, float] = {}
-        self._policy: PoolPolicy[Connection, _Waiter] = PoolPolicy(
-            max_connections=options.max_connections,
-            max_connections_per_host=options.max_connections_per_host,
-            max_idle_connections=options.max_idle_connections,
-            keep_alive_timeout=options.keep_alive_timeout,
-        )
+        self._policy: PoolPolicy[Connection, _Waiter] = policy_for(options)
         self._active: Set[Connection] = set()
         self._sweep: Optional[asyncio.TimerHandle] = None
         self._closed = False
@@ -317,21 +407,11 @@ class PoolState:
         self._handshaking: Set[Socket] = set()  # sockets in a TLS handshake: close() shuts them down
 
     def __repr__(self) -> str:
-        policy = self._policy
-        return (
-            f"<Pool connections={policy.total} active={len(self._active)} idle={policy.idle_count} "
-            f"waiting={len(policy.waiters)} closed={self._closed}>"
-        )
+        return pool_repr("Pool", self._policy, len(self._active), self._closed)
 
     def stats(self) -> Dict[str, int]:
         """Counts, for tests and debugging."""
-        policy = self._policy
-        return {
-            "connections": policy.total,
-            "active": len(self._active),
-            "idle": policy.idle_count,
-            "waiting": len(policy.waiters),
-        }
+        return pool_stats(self._policy, len(self._active))
 
     # ---------------------------------------------------------- request()
     async def request(
@@ -358,7 +438,13 @@ class PoolState:
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
         req = self._prepare(method, url, params, headers, body is not empty_async_iterator)
-        log, resolver_adapter = self._loggers(req, get_logger_adapter, get_resolver_logger_adapter)
+        log, resolver_adapter = request_loggers(
+            req,
+            get_logger_adapter,
+            get_resolver_logger_adapter,
+            self._get_logger_adapter,
+            self._get_resolver_logger_adapter,
+        )
         key, addresses, tunnel = await self._route(req.target, resolver_adapter)
         conn, head = await self._exchange(
             req, key, addresses, tunnel, log, lambda: body(*body_args, **dict(body_kwargs)), before_send
@@ -372,19 +458,6 @@ class PoolState:
     ) -> _Request:
         """Check the request and build its head: every local error is raised here, before any I/O."""
         return prepare_request(method, url, params, headers, has_body, self.options.http_version)
-
-    def _loggers(
-        self,
-        req: _Request,
-        get_logger_adapter: Optional[Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]],
-        get_resolver_logger_adapter: Optional[Callable[[dict[str, Any]], Callable[..., Any]]],
-    ) -> Tuple[Optional[logging.LoggerAdapter[Any]], Callable[..., Any]]:
-        """The request's log adapter (None while debug logging is off) and its DNS one."""
-        if not logger.isEnabledFor(logging.DEBUG) and get_logger_adapter is None:
-            return None, _quiet_adapter
-        extra = {"method": req.method.decode("latin-1"), "url": req.target.log_url}
-        log = (get_logger_adapter or self._get_logger_adapter)(extra)
-        return log, (get_resolver_logger_adapter or self._get_resolver_logger_adapter)(extra)
 
     async def _route(self, target: Target, resolver_adapter: Callable[..., Any]) -> Tuple[Key, Tuple[str, ...], Any]:
         """The pool key, the addresses to connect to, and the tunnel (or None)."""
@@ -570,7 +643,7 @@ class PoolState:
     ) -> Connection:
         """A connection to the first of ``addresses`` that answers, within ``connect_timeout``."""
         deadline = self.loop.time() + self.options.connect_timeout
-        ssl_context = self._ssl_context_for(target.scheme)
+        ssl_context = self._ssl_context.for_scheme(target.scheme)
         last_error: Optional[BaseException] = None
         for address in addresses:
             conn = self._new_connection(key)
@@ -591,13 +664,6 @@ class PoolState:
         raise HttpConnectError(
             f"could not connect to {target.host} port {target.port} ({', '.join(addresses)}): {last_error}"
         ) from last_error
-
-    def _ssl_context_for(self, scheme: str) -> Optional[SSLContext]:
-        if scheme != "https":
-            return None
-        if self._ssl_context is None:
-            self._ssl_context = self._get_ssl_context()  # made once, on the first https request
-        return self._ssl_context
 
     def _new_connection(self, key: Key) -> Connection:
         options = self.options
@@ -701,14 +767,7 @@ class PoolState:
         self._grant()
 
     def _reusable(self, conn: Connection) -> bool:
-        max_requests = self.options.max_requests_per_connection
-        return not (
-            self._closed
-            or not self.options.keep_alive_timeout
-            # IDLE too: a connection granted to a waiter that was cancelled comes back unused
-            or (conn.state is not ACTIVE and conn.state is not IDLE)
-            or (max_requests is not None and conn.requests >= max_requests)
-        )
+        return is_reusable(self.options, conn, self._closed)
 
     def discard(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter[Any]] = None) -> None:
         """A connection that must not be reused."""
@@ -729,10 +788,7 @@ class PoolState:
             self._close_uncounted(conn, reason)
 
     def _close_uncounted(self, conn: Connection, reason: str, log: Optional[logging.LoggerAdapter[Any]] = None) -> None:
-        if log is not None:  # during a request: the line carries its method and URL
-            log.debug("closing %r: %s", conn, reason)
-        elif logger.isEnabledFor(logging.DEBUG):
-            logger.debug("closing %r: %s", conn, reason)
+        log_closing(conn, reason, log)
         conn.close()
 
     def on_connection_lost(self, conn: Connection, previous_state: str) -> None:
@@ -871,12 +927,7 @@ class ResponseBody:
         self._conn = None
         end = conn.end
         self.trailers = end.trailers  # type: ignore[union-attr]
-        if self._log is not None:
-            self._log.debug("body done on %s", conn.peer)
-        if end.keep_alive and not self._wants_close:  # type: ignore[union-attr]
-            self._pool.release(conn)
-        else:
-            self._pool.discard(conn, "the response does not allow reuse", self._log)
+        body_done(self._pool, conn, end.keep_alive, self._wants_close, self._log)  # type: ignore[union-attr]
 
     async def read_all(self) -> bytes:
         """The rest of the body in one bytes object (what ``buffered()`` returns)."""

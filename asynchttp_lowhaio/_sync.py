@@ -56,13 +56,20 @@ from ._errors import (
 from ._parser import ResponseEnd, ResponseHead, ResponseParser
 from ._policy import SLOT, PoolPolicy
 from ._pool import (
+    LazySSLContext,
     PoolOptions,
     _may_retry,
-    _quiet_adapter,
     _Request,
+    body_done,
     get_logger_adapter_default,
     get_resolver_logger_adapter_default,
+    is_reusable,
+    log_closing,
+    policy_for,
+    pool_repr,
+    pool_stats,
     prepare_request,
+    request_loggers,
 )
 from ._transport import (
     TIMEOUT_ERRORS,
@@ -220,16 +227,10 @@ class BlockingPoolState:
         self.options = options
         self._get_dns_resolver = get_dns_resolver
         self._get_sock = get_sock
-        self._get_ssl_context = get_ssl_context
-        self._ssl_context: Optional[SSLContext] = None
+        self._ssl_context = LazySSLContext(get_ssl_context)
         self._get_logger_adapter = get_logger_adapter
         self._get_resolver_logger_adapter = get_resolver_logger_adapter
-        self._policy: PoolPolicy[BlockingConnection, _Waiter] = PoolPolicy(
-            max_connections=options.max_connections,
-            max_connections_per_host=options.max_connections_per_host,
-            max_idle_connections=options.max_idle_connections,
-            keep_alive_timeout=options.keep_alive_timeout,
-        )
+        self._policy: PoolPolicy[BlockingConnection, _Waiter] = policy_for(options)
         self._lock = threading.Lock()  # the policy's books, _active, _closed
         self._active: set[BlockingConnection] = set()
         self._closed = False
@@ -244,21 +245,11 @@ class BlockingPoolState:
         self._no_a_record: Dict[str, float] = {}
 
     def __repr__(self) -> str:
-        policy = self._policy
-        return (
-            f"<BlockingPool connections={policy.total} active={len(self._active)} idle={policy.idle_count} "
-            f"waiting={len(policy.waiters)} closed={self._closed}>"
-        )
+        return pool_repr("BlockingPool", self._policy, len(self._active), self._closed)
 
     def stats(self) -> Dict[str, int]:
         """Counts, for tests and debugging."""
-        policy = self._policy
-        return {
-            "connections": policy.total,
-            "active": len(self._active),
-            "idle": policy.idle_count,
-            "waiting": len(policy.waiters),
-        }
+        return pool_stats(self._policy, len(self._active))
 
     # ---------------------------------------------------------- request()
     def request(
@@ -283,7 +274,13 @@ class BlockingPoolState:
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
         req = prepare_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)
-        log, resolver_adapter = self._loggers(req, get_logger_adapter, get_resolver_logger_adapter)
+        log, resolver_adapter = request_loggers(
+            req,
+            get_logger_adapter,
+            get_resolver_logger_adapter,
+            self._get_logger_adapter,
+            self._get_resolver_logger_adapter,
+        )
         target = req.target
         key = (target.scheme, target.host, target.port)
         addresses = self._addresses(target, resolver_adapter)
@@ -293,18 +290,6 @@ class BlockingPoolState:
         if log is not None:
             log.debug("response head: %s %s", head.code.decode(), head.reason.decode("latin-1"))
         return head.code, head.headers, BlockingResponseBody(self, conn, head, exchange, req.wants_close, log)
-
-    def _loggers(
-        self,
-        req: _Request,
-        get_logger_adapter: Optional[Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]],
-        get_resolver_logger_adapter: Optional[Callable[[dict[str, Any]], Callable[..., Any]]],
-    ) -> Tuple[Optional[logging.LoggerAdapter[Any]], Callable[..., Any]]:
-        if not logger.isEnabledFor(logging.DEBUG) and get_logger_adapter is None:
-            return None, _quiet_adapter
-        extra = {"method": req.method.decode("latin-1"), "url": req.target.log_url}
-        log = (get_logger_adapter or self._get_logger_adapter)(extra)
-        return log, (get_resolver_logger_adapter or self._get_resolver_logger_adapter)(extra)
 
     def _exchange(
         self,
@@ -678,7 +663,7 @@ class BlockingPoolState:
         """A connection to the first of ``addresses`` that answers, within ``connect_timeout``."""
         limit = self.options.connect_timeout
         deadline = time.monotonic() + limit
-        ssl_context = self._ssl_context_for(target.scheme)
+        ssl_context = self._ssl_context.for_scheme(target.scheme)
         last_error: Optional[BaseException] = None
         for address in addresses:
             sock = new_sock(self._get_sock, address)
@@ -738,13 +723,6 @@ class BlockingPoolState:
             log.debug("connect to %s failed: %r", address, exc)
         return True
 
-    def _ssl_context_for(self, scheme: str) -> Optional[SSLContext]:
-        if scheme != "https":
-            return None
-        if self._ssl_context is None:
-            self._ssl_context = self._get_ssl_context()  # made once, on the first https request
-        return self._ssl_context
-
     # --------------------------------------------- release, discard, close
     def release(self, conn: BlockingConnection) -> None:
         """A connection whose response was read to the end, and may be reused."""
@@ -769,15 +747,7 @@ class BlockingPoolState:
         self._hand_over(granted)
 
     def _reusable(self, conn: BlockingConnection) -> bool:
-        max_requests = self.options.max_requests_per_connection
-        return not (
-            self._closed
-            or self._retired
-            or not self.options.keep_alive_timeout
-            # IDLE too: a connection granted to a waiter that gave up comes back unused
-            or (conn.state is not ACTIVE and conn.state is not IDLE)
-            or (max_requests is not None and conn.requests >= max_requests)
-        )
+        return is_reusable(self.options, conn, self._closed or self._retired)
 
     def discard(self, conn: BlockingConnection, reason: str, log: Optional[logging.LoggerAdapter[Any]] = None) -> None:
         """A connection that must not be reused."""
@@ -799,10 +769,7 @@ class BlockingPoolState:
     def _close_one(
         self, conn: BlockingConnection, reason: str, log: Optional[logging.LoggerAdapter[Any]] = None
     ) -> None:
-        if log is not None:
-            log.debug("closing %r: %s", conn, reason)
-        elif logger.isEnabledFor(logging.DEBUG):
-            logger.debug("closing %r: %s", conn, reason)
+        log_closing(conn, reason, log)
         conn.close()
 
     def close(self, *_: Any, abort: bool = True, **__: Any) -> None:
@@ -934,12 +901,7 @@ class BlockingResponseBody:
         end = self._exchange.end
         assert end is not None
         self.trailers = end.trailers
-        if self._log is not None:
-            self._log.debug("body done on %s", conn.peer)
-        if end.keep_alive and not self._wants_close:
-            self._pool.release(conn)
-        else:
-            self._pool.discard(conn, "the response does not allow reuse", self._log)
+        body_done(self._pool, conn, end.keep_alive, self._wants_close, self._log)
 
     def close(self) -> None:
         conn = self._conn

@@ -383,6 +383,38 @@ def judge(
 
 
 # ---------------------------------------------------------------- core client
+def assert_core_case(case: Case, got: List[Got], servers: Servers, fds: Any, threads: Any) -> None:
+    """The core drivers' verdict on a played case (``Pool`` in test_core, ``BlockingPool``
+    in test_blocking_core): each request's outcome, never an exception outside
+    HttpError, the server's counts, no forbidden request, the memory bound, nothing
+    left behind."""
+    from asynchttp_lowhaio import HttpError
+
+    for index, (expected, result) in enumerate(zip(case.core, got, strict=True)):
+        where = f"{case.name} request {index + 1}"
+        if result.exc is not None:
+            # the family first: anything outside HttpError is a crash, whatever was expected
+            assert isinstance(result.exc, HttpError), f"{where}: CRASH, an exception outside HttpError: {result.exc!r}"
+            assert result.exc.__cause__ is None or isinstance(result.exc.__cause__, BaseException)
+        assert matches(expected, result), f"{where}: expected {expected}, got {result!r}"
+    if case.server_requests is not None:
+        assert servers.request_count() == case.server_requests, (
+            f"{case.name}: the server saw {servers.request_count()} requests, expected {case.server_requests}"
+        )
+    if case.server_connections is not None:
+        assert servers.main is not None
+        assert servers.main.connections_accepted == case.server_connections, (
+            f"{case.name}: {servers.main.connections_accepted} connections, expected {case.server_connections}"
+        )
+    assert not servers.forbidden_seen(), f"{case.name}: {servers.forbidden_seen()} reached a server"
+    if case.max_memory is not None:
+        for result in got:
+            assert result.peak_memory is not None and result.peak_memory < case.max_memory, (
+                f"{case.name}: traced memory peaked at {result.peak_memory} bytes"
+            )
+    assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
+
+
 def core_options(case: Case) -> Dict[str, Any]:
     if case.timing:
         timeouts = {"socket_timeout": 0.3, "response_head_timeout": 0.6, "connect_timeout": 0.5}

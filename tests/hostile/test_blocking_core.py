@@ -17,9 +17,17 @@ from typing import Any, Dict, List, Set
 
 import pytest
 
-from asynchttp_lowhaio import BlockingPool, HttpError
+from asynchttp_lowhaio import BlockingPool
 from tests.hostile.cases import CASES, Case
-from tests.hostile.harness import BodyDigester, Got, Servers, client_fds, core_options, matches, new_threads
+from tests.hostile.harness import (
+    BodyDigester,
+    Got,
+    Servers,
+    assert_core_case,
+    client_fds,
+    core_options,
+    new_threads,
+)
 from tests.servers import leaks
 
 DEADLINE = 20.0  # per case; far above any case's own timeouts: reaching it is a hang
@@ -111,24 +119,4 @@ def play(case: Case) -> tuple[List[Got], Servers, Any, Any]:
 )
 def test_blocking_core(case: Case) -> None:
     got, servers, fds, threads = play(case)
-    for index, (expected, result) in enumerate(zip(case.core, got, strict=True)):
-        where = f"{case.name} request {index + 1}"
-        if result.exc is not None:
-            assert isinstance(result.exc, HttpError), f"{where}: CRASH, an exception outside HttpError: {result.exc!r}"
-        assert matches(expected, result), f"{where}: expected {expected}, got {result!r}"
-    if case.server_requests is not None:
-        assert servers.request_count() == case.server_requests, (
-            f"{case.name}: the server saw {servers.request_count()} requests, expected {case.server_requests}"
-        )
-    if case.server_connections is not None:
-        assert servers.main is not None
-        assert servers.main.connections_accepted == case.server_connections, (
-            f"{case.name}: {servers.main.connections_accepted} connections, expected {case.server_connections}"
-        )
-    assert not servers.forbidden_seen(), f"{case.name}: {servers.forbidden_seen()} reached a server"
-    if case.max_memory is not None:
-        for result in got:
-            assert result.peak_memory is not None and result.peak_memory < case.max_memory, (
-                f"{case.name}: traced memory peaked at {result.peak_memory} bytes"
-            )
-    assert not fds and not threads, f"{case.name}: left behind fds {fds} threads {threads}"
+    assert_core_case(case, got, servers, fds, threads)
