@@ -20,7 +20,7 @@ import httplib2
 import pytest
 
 import asynchttp
-from tests.facade.conftest import WAIT, hang_guard, wait_until  # noqa: F401 - hang_guard: a fixture
+from tests.facade.conftest import WAIT, hang_guard, http_factory, wait_until  # noqa: F401 - hang_guard: a fixture
 from tests.servers import closed_port
 from tests.servers.fast_server import FastServer
 from tests.servers.http_server import Request, Response, TestServer
@@ -30,16 +30,7 @@ from tests.servers.leaks import LeakChecker
 @pytest.fixture
 def make_http() -> Iterator[Callable[..., asynchttp.Http]]:
     """Factory of Http (BlockingHttp with ``blocking=True``); all shut down after."""
-    made: list[asynchttp.Http] = []
-
-    def make(*args: Any, blocking: bool = False, **kwargs: Any) -> asynchttp.Http:
-        http = (asynchttp.BlockingHttp if blocking else asynchttp.Http)(*args, **kwargs)
-        made.append(http)
-        return http
-
-    yield make
-    for http in made:
-        http.shutdown(wait=True, cancel_pending=True)
+    yield from http_factory()
 
 
 @pytest.fixture

@@ -19,23 +19,15 @@ import pytest
 
 import asynchttp
 from asynchttp import _sink
-from tests.facade.conftest import WAIT, hang_guard, wait_until  # noqa: F401 - hang_guard: a fixture
+from tests.facade.conftest import WAIT, hang_guard, http_factory, wait_until  # noqa: F401 - hang_guard: a fixture
 from tests.servers.http_server import KNOWN_TEXT, Raw, Request, Response, TestServer, pattern
 from tests.servers.leaks import LeakChecker
 
 
 @pytest.fixture
 def make_http() -> Iterator[Callable[..., asynchttp.Http]]:
-    made: list[asynchttp.Http] = []
-
-    def make(*args: Any, blocking: bool = False, **kwargs: Any) -> asynchttp.Http:
-        http = (asynchttp.BlockingHttp if blocking else asynchttp.Http)(*args, **kwargs)
-        made.append(http)
-        return http
-
-    yield make
-    for http in made:
-        http.shutdown(wait=True, cancel_pending=True)
+    """Factory of Http (BlockingHttp with ``blocking=True``); all shut down after."""
+    yield from http_factory()
 
 
 @pytest.fixture
