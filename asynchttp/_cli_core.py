@@ -116,11 +116,6 @@ class CoreJob(Job):
         for task in self.tasks:
             task.cancel()
 
-    def _next_item(self) -> Optional[Item]:
-        """The next entry to fetch (``Job.items`` deals with malformed lines and lines
-        done before); None at the end of the input or after a stop."""
-        return next(self._items, None)
-
     async def _worker(self) -> None:
         try:
             await self._work()
@@ -135,8 +130,11 @@ class CoreJob(Job):
     async def _work(self) -> None:
         loop = self.loop
         assert loop is not None
+        # the entries to fetch, shared by the workers (Job.items deals with malformed
+        # lines and lines done before); None at the end of the input or after a stop
+        items = self._items
         while True:
-            item = self._next_item()
+            item = next(items, None)
             if item is None:
                 return
             n = self.n
