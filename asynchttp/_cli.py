@@ -57,14 +57,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, minimum: int, expected: str, too_small: str) -> int:
+    """``text`` as an int of at least ``minimum``; else a usage error worded by
+    ``expected`` (given ``text``) or ``too_small`` (given the number)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected a whole number, got %r" % text) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1, got %d" % value)
+        raise argparse.ArgumentTypeError(expected % text) from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(too_small % value)
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1, "expected a whole number, got %r", "must be at least 1, got %d")
 
 
 def _positive_float(text: str) -> float:
@@ -381,13 +387,9 @@ def parse_rate(text: str) -> float:
 
 
 def _retries(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a whole number of retries, got %r" % text) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (no retries) or more, got %d" % value)
-    return value
+    return _whole_number(
+        text, 0, "expected a whole number of retries, got %r", "must be 0 (no retries) or more, got %d"
+    )
 
 
 def _continue_at(text: str) -> str:

@@ -116,39 +116,6 @@ class CoreJob(Job):
         for task in self.tasks:
             task.cancel()
 
-    def _next_item(self) -> Optional[Item]:
-        """The next entry to fetch (malformed lines and lines done before are dealt
-        with here); None at the end of the input or after a stop."""
-        entries = self._entries_iter
-        done = self.done
-        while self.stopper.requested is None:
-            entry = next(entries, None)
-            if entry is None:
-                return None
-            self.n += 1
-            if type(entry) is Malformed:
-                if done is not None and done.has(entry.source, entry.line, entry.text):
-                    self.stats.skipped += 1
-                    continue
-                self._emit(
-                    Record(
-                        entry.source,
-                        entry.line,
-                        None,
-                        "malformed",
-                        n=self.n,
-                        error_message=entry.reason,
-                        text=entry.text,
-                    )
-                )
-                continue
-            assert isinstance(entry, Item)
-            if done is not None and done.has(entry.source, entry.line, entry.url):
-                self.stats.skipped += 1
-                continue
-            return entry
-        return None
-
     async def _worker(self) -> None:
         try:
             await self._work()
@@ -163,8 +130,11 @@ class CoreJob(Job):
     async def _work(self) -> None:
         loop = self.loop
         assert loop is not None
+        # the entries to fetch, shared by the workers (Job.items deals with malformed
+        # lines and lines done before); None at the end of the input or after a stop
+        items = self._items
         while True:
-            item = self._next_item()
+            item = next(items, None)
             if item is None:
                 return
             n = self.n
@@ -312,7 +282,7 @@ class CoreJob(Job):
         import time
 
         started = time.perf_counter()
-        self._entries_iter = iter(self.entries)
+        self._items = self.items()
         threshold = gc.get_threshold()
         if os.environ.get("ASYNCHTTP_CLI_GC") != "default":
             # Everything alive now (modules, the job's state) is kept out of the

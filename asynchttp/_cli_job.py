@@ -571,14 +571,11 @@ class Job:
         self.stats.add(record)
         self.on_record(record)
 
-    def requests(self) -> Iterator[dict[str, Any]]:
-        """The request of each entry, pulled as the window has room; malformed lines and
-        lines finished before are dealt with here, never sent."""
-        config = self.config
-        headers = dict(config.headers) or None
-        base: dict[str, Any] = {"method": config.method}
-        if config.body is not None:
-            base["body"] = config.body
+    def items(self) -> Iterator[Item]:
+        """The entries to fetch, numbered in ``self.n`` as they are pulled; malformed
+        lines (a record each) and lines finished before (counted as skipped) are dealt
+        with here. Ends at the end of the input or once a stop is requested. Both the
+        window's ``requests`` and the core's workers pull from one of these."""
         done = self.done
         entries = iter(self.entries)
         while self.stopper.requested is None:
@@ -606,6 +603,17 @@ class Job:
             if done is not None and done.has(entry.source, entry.line, entry.url):
                 self.stats.skipped += 1
                 continue
+            yield entry
+
+    def requests(self) -> Iterator[dict[str, Any]]:
+        """The request of each entry, pulled as the window has room; malformed lines and
+        lines finished before are dealt with in ``items``, never sent."""
+        config = self.config
+        headers = dict(config.headers) or None
+        base: dict[str, Any] = {"method": config.method}
+        if config.body is not None:
+            base["body"] = config.body
+        for entry in self.items():
             request = dict(base)
             request["uri"] = entry.url
             if headers is not None:

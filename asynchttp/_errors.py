@@ -25,7 +25,7 @@ import copy
 import http.client
 import os
 import re
-from typing import Optional
+from typing import Iterator, Optional
 
 import httplib2
 
@@ -82,15 +82,21 @@ def error_phase(exc: BaseException) -> Optional[str]:
 
     Looks at ``exc.phase``, then along its ``__cause__`` chain (the core's error).
     """
-    seen = 0
-    current: Optional[BaseException] = exc
-    while current is not None and seen < 20:
+    for current in causes(exc, 20):
         phase = getattr(current, "phase", None)
         if isinstance(phase, str):
             return phase
-        current = current.__cause__
-        seen += 1
     return None
+
+
+def causes(exc: Optional[BaseException], limit: int) -> Iterator[BaseException]:
+    """``exc`` and the exceptions along its ``__cause__`` chain, at most ``limit`` of
+    them (a guard against a cycle). ``error_phase`` and ``_retry``'s look-ups walk it."""
+    seen = 0
+    while exc is not None and seen < limit:
+        yield exc
+        exc = exc.__cause__
+        seen += 1
 
 
 def mark_request(exc: BaseException, request_id: int) -> None:

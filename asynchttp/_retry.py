@@ -51,6 +51,7 @@ from asynchttp_lowhaio import (
     without_userinfo,
 )
 
+from ._errors import causes
 from ._facts import RequestRecord
 from ._ratelimit import Buckets, RateLimit
 
@@ -160,24 +161,17 @@ def _checked_seconds(name: str, value: Any) -> float:
 
 def core_cause(exc: BaseException) -> Optional[HttpError]:
     """The asynchttp_lowhaio error behind a mapped exception, if any."""
-    seen = 0
-    current: Optional[BaseException] = exc
-    while current is not None and seen < 8:
+    for current in causes(exc, 8):
         if isinstance(current, HttpError):
             return current
-        current = current.__cause__
-        seen += 1
     return None
 
 
 def _errno_of(exc: Optional[BaseException]) -> Optional[int]:
-    seen = 0
-    while exc is not None and seen < 8:
-        number = getattr(exc, "errno", None)
+    for current in causes(exc, 8):
+        number = getattr(current, "errno", None)
         if isinstance(number, int):
             return number
-        exc = exc.__cause__
-        seen += 1
     return None
 
 

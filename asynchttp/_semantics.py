@@ -214,17 +214,9 @@ async def _send_with_policy(
             decision = _retry.after_failure(policy, exc, method, tries, record.elapsed())
             if not decision.retry:
                 record.end_attempt(started, None, _retry._describe_failure(exc))
-                logger.log(
-                    logging.INFO if tries > 1 else logging.DEBUG,
-                    "request %d attempt %d: %s",
-                    record.request_id,
-                    len(record.attempts),
-                    decision.reason,
-                )
+                _log_last_try(record, tries, len(record.attempts), decision.reason)
                 raise
-            record.end_attempt(started, None, _retry._describe_failure(exc), decision.reason)
-            logger.info("request %d attempt %d: retrying: %s", record.request_id, len(record.attempts), decision.reason)
-            await _retry.backoff_sleep(record, decision.delay, decision.reason)
+            await _retry_later(record, started, None, _retry._describe_failure(exc), decision)
             continue
         if policy is not None:
             verdict_ = _retry.after_answer(
@@ -232,21 +224,29 @@ async def _send_with_policy(
             )
             if verdict_ is not None:
                 if verdict_.retry:
-                    record.end_attempt(started, response.status, None, verdict_.reason)
-                    logger.info(
-                        "request %d attempt %d: retrying: %s", record.request_id, len(record.attempts), verdict_.reason
-                    )
-                    await _retry.backoff_sleep(record, verdict_.delay, verdict_.reason)
+                    await _retry_later(record, started, response.status, None, verdict_)
                     continue
-                logger.log(
-                    logging.INFO if tries > 1 else logging.DEBUG,
-                    "request %d attempt %d: %s",
-                    record.request_id,
-                    len(record.attempts) + 1,
-                    verdict_.reason,
-                )
+                _log_last_try(record, tries, len(record.attempts) + 1, verdict_.reason)
         record.end_attempt(started, response.status, None)
         return await _answer(http, method, response, content)
+
+
+async def _retry_later(
+    record: _facts.RequestRecord, started: float, status: Optional[int], error: Optional[str], decision: _retry.Decision
+) -> None:
+    """The policy retries (after a failure or an answer): end the attempt with its
+    reason, log it, and wait out the backoff."""
+    record.end_attempt(started, status, error, decision.reason)
+    logger.info("request %d attempt %d: retrying: %s", record.request_id, len(record.attempts), decision.reason)
+    await _retry.backoff_sleep(record, decision.delay, decision.reason)
+
+
+def _log_last_try(record: _facts.RequestRecord, tries: int, attempt: int, reason: str) -> None:
+    """The policy's reason not to retry: INFO once a request has been retried, DEBUG
+    on its first try."""
+    logger.log(
+        logging.INFO if tries > 1 else logging.DEBUG, "request %d attempt %d: %s", record.request_id, attempt, reason
+    )
 
 
 def _read_unbound_response() -> None:

@@ -3,10 +3,11 @@ shuts every Http down, and bounded waits (hang guards, never timing assertions).
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import asynchttp
+from tests.facade.conftest import http_factory  # noqa: F401 - for the resilience modules
+from tests.facade.conftest import wait_until as _wait_until
 
 # Every wait on a promise is bounded by this: a hang guard (the operations take
 # milliseconds, or the few seconds a test's rate limit makes them take).
@@ -15,28 +16,7 @@ WAIT = 30.0
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
     """Poll ``condition`` (cheap, in-process state) until true; False after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.002)
-    return True
-
-
-def http_factory() -> Iterator[Callable[..., asynchttp.Http]]:
-    """For a test module's ``make_http`` fixture (``yield from http_factory()``): a
-    factory of Http (BlockingHttp with ``blocking=True``), all shut down after."""
-    made: list[asynchttp.Http] = []
-
-    def make(*args: Any, blocking: bool = False, **kwargs: Any) -> asynchttp.Http:
-        cls = asynchttp.BlockingHttp if blocking else asynchttp.Http
-        http = cls(*args, **kwargs)
-        made.append(http)
-        return http
-
-    yield make
-    for http in made:
-        http.shutdown(wait=True, cancel_pending=True)
+    return _wait_until(condition, timeout, interval=0.002)
 
 
 # Fast policies for tests: tiny backoffs, so a retry costs milliseconds.

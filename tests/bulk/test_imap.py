@@ -20,31 +20,16 @@ import httplib2
 import pytest
 
 import asynchttp
+from tests.facade import conftest as facade_fixtures
 from tests.facade.conftest import WAIT, hang_guard, wait_until  # noqa: F401 - hang_guard: a fixture
 from tests.servers import closed_port
 from tests.servers.fast_server import FastServer
 from tests.servers.http_server import Request, Response, TestServer
 from tests.servers.leaks import LeakChecker
 
-
-@pytest.fixture
-def make_http() -> Iterator[Callable[..., asynchttp.Http]]:
-    """Factory of Http (BlockingHttp with ``blocking=True``); all shut down after."""
-    made: list[asynchttp.Http] = []
-
-    def make(*args: Any, blocking: bool = False, **kwargs: Any) -> asynchttp.Http:
-        http = (asynchttp.BlockingHttp if blocking else asynchttp.Http)(*args, **kwargs)
-        made.append(http)
-        return http
-
-    yield make
-    for http in made:
-        http.shutdown(wait=True, cancel_pending=True)
-
-
-@pytest.fixture
-def http(make_http: Callable[..., asynchttp.Http]) -> asynchttp.Http:
-    return make_http()
+# the facade suite's fixtures: an Http factory (all shut down after) and one Http of it
+make_http = facade_fixtures.make_http
+http = facade_fixtures.http
 
 
 class Gauge:

@@ -12,30 +12,20 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import httplib2
 import pytest
 
 import asynchttp
 from asynchttp import _sink
+from tests.facade import conftest as facade_fixtures
 from tests.facade.conftest import WAIT, hang_guard, wait_until  # noqa: F401 - hang_guard: a fixture
 from tests.servers.http_server import KNOWN_TEXT, Raw, Request, Response, TestServer, pattern
 from tests.servers.leaks import LeakChecker
 
-
-@pytest.fixture
-def make_http() -> Iterator[Callable[..., asynchttp.Http]]:
-    made: list[asynchttp.Http] = []
-
-    def make(*args: Any, blocking: bool = False, **kwargs: Any) -> asynchttp.Http:
-        http = (asynchttp.BlockingHttp if blocking else asynchttp.Http)(*args, **kwargs)
-        made.append(http)
-        return http
-
-    yield make
-    for http in made:
-        http.shutdown(wait=True, cancel_pending=True)
+# the facade suite's Http factory (all shut down after)
+make_http = facade_fixtures.make_http
 
 
 @pytest.fixture

@@ -18,13 +18,14 @@ WAIT = 10.0
 HANG_LIMIT = 120.0
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    """Poll ``condition`` (cheap, in-process state) until true; False after ``timeout``."""
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT, interval: float = 0.001) -> bool:
+    """Poll ``condition`` (cheap, in-process state) every ``interval`` seconds until
+    true; False after ``timeout``. (tests/bulk's resilience_helpers polls with this.)"""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() >= deadline:
             return False
-        time.sleep(0.001)
+        time.sleep(interval)
     return True
 
 
@@ -37,9 +38,11 @@ def hang_guard() -> Iterator[None]:
     faulthandler.cancel_dump_traceback_later()
 
 
-@pytest.fixture
-def make_http() -> Iterator[Callable[..., asynchttp.Http]]:
-    """Factory of Http (or BlockingHttp with ``blocking=True``); all shut down after."""
+def http_factory() -> Iterator[Callable[..., asynchttp.Http]]:
+    """For a ``make_http`` fixture (``yield from http_factory()``; the facade suite's
+    below, tests/bulk's modules import that one or this): a factory of Http (or
+    BlockingHttp with ``blocking=True``), all shut down (cancelling whatever is left)
+    after."""
     made: list[asynchttp.Http] = []
 
     def make(*args: Any, blocking: bool = False, **kwargs: Any) -> asynchttp.Http:
@@ -51,6 +54,12 @@ def make_http() -> Iterator[Callable[..., asynchttp.Http]]:
     yield make
     for http in made:
         http.shutdown(wait=True, cancel_pending=True)
+
+
+@pytest.fixture
+def make_http() -> Iterator[Callable[..., asynchttp.Http]]:
+    """Factory of Http (or BlockingHttp with ``blocking=True``); all shut down after."""
+    yield from http_factory()
 
 
 @pytest.fixture
