@@ -72,12 +72,56 @@ def parse_url(url: str, params: Iterable[Any] = ()) -> Target:
         cached = _cache.get(url)
         if cached is not None:
             return cached
+        target = _plain_target(url)
+        if target is not None:
+            return target
     target = _parse_url(url, params)
     if not params:
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
         _cache[url] = target
     return target
+
+
+# The URL of a bulk job: a lower-case http(s) scheme, a host name or IPv4 address of
+# plain characters with an optional port, and a path and query made only of
+# characters that a request target may carry as they are (no fragment, no userinfo,
+# no IPv6 literal). For such a URL the full split below would leave the path and
+# query unchanged, so only its origin needs the full treatment, once per origin.
+_PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9.\-]+(?::[0-9]{1,5})?)([/?][A-Za-z0-9/%:@!$&'()*+,;=\-._~?]*)?")
+_origins: dict[str, Target] = {}
+_ORIGINS_MAX = 1024
+
+
+def _plain_target(url: str) -> Optional[Target]:
+    """``url``'s ``Target`` when it is a plain URL whose origin splits cleanly, else None
+    (the caller then takes the full path, which also names any error)."""
+    match = _PLAIN_URL.fullmatch(url)
+    if match is None:
+        return None
+    scheme, netloc, rest = match.groups()
+    origin_url = f"{scheme}://{netloc}"
+    origin = _origins.get(origin_url)
+    if origin is None:
+        try:
+            origin = _parse_url(origin_url + "/", ())
+        except HttpLocalError:
+            return None
+        if len(_origins) >= _ORIGINS_MAX:
+            _origins.clear()
+        _origins[origin_url] = origin
+    if rest:
+        path, mark, query = rest.partition("?")
+        if not path:
+            path = "/"
+        if query:
+            path = f"{path}?{query}"
+    else:
+        path = "/"
+    log_url = origin_url + path
+    if "@" in path:  # as the full split does: never a "//user@" look-alike in a log
+        log_url = without_userinfo(log_url)
+    return Target(scheme, origin.host, origin.port, origin.is_ip, path.encode("ascii"), origin.host_header, log_url)
 
 
 def _shown(url: str) -> str:

@@ -93,21 +93,81 @@ def test_log_url_drops_userinfo_and_fragment() -> None:
 
 
 def test_cache_returns_equal_targets_and_params_are_not_cached() -> None:
-    url = "http://cache.example/p?a=1"
+    url = "http://cache.example/p?a=1&b=\u00e9"  # not a plain URL: the full split, cached
     first = parse_url(url)
     assert parse_url(url) is first
     with_params = parse_url(url, (("b", "2"),))
-    assert with_params.request_target == b"/p?a=1&b=2"
-    assert parse_url(url).request_target == b"/p?a=1"
+    assert with_params.request_target == b"/p?a=1&b=%C3%A9&b=2"
+    assert parse_url(url).request_target == b"/p?a=1&b=%C3%A9"
 
 
 def test_cache_is_bounded() -> None:
     from asynchttp_lowhaio import _writer
 
+    # a space sends each URL down the full split, the one whose results are cached
     for i in range(_writer._CACHE_MAX + 10):
-        parse_url(f"http://bounded.example/{i}")
+        parse_url(f"http://bounded.example/{i} x")
     assert len(_writer._cache) <= _writer._CACHE_MAX
-    assert parse_url("http://bounded.example/0").request_target == b"/0"
+    assert parse_url("http://bounded.example/0 x").request_target == b"/0%20x"
+
+
+def test_plain_urls_share_their_origins_split_and_the_origins_are_bounded() -> None:
+    from asynchttp_lowhaio import _writer
+
+    _writer._origins.clear()
+    for i in range(_writer._ORIGINS_MAX + 10):
+        assert parse_url(f"http://o{i}.example:81/p?n={i}").host_header == b"o%d.example:81" % i
+    assert 0 < len(_writer._origins) <= _writer._ORIGINS_MAX
+    for i in range(3):  # a bulk job: one origin, new paths
+        parse_url(f"http://one.example/p?n={i}")
+    assert "http://one.example" in _writer._origins
+
+
+def _plain_corpus() -> list[str]:
+    """URLs a bulk job feeds, and near misses of the plain form, from a fixed seed."""
+    import random
+
+    rng = random.Random(20261207)
+    hosts = ["h.example", "H.Example", "h.example.", "127.0.0.1", "10.0.0.1", "a..b", "-x-.example", "my_host.example"]
+    hosts += ["xn--bcher-kva.example", "1.2.3", "0x7f.1", "h-1.example", "a" * 64 + ".example", "h.example:"]
+    ports = ["", ":80", ":443", ":8080", ":0", ":65535", ":65536", ":99999", ":00080", ":1"]
+    plain = "abcAZ09/%:@!$&'()*+,;=-._~?"
+    alphabets = [plain, plain + '#[] \u00e9<>"|{}^`']
+    corpus = []
+    for _ in range(4000):
+        scheme = rng.choice(["http", "https", "HTTP", "ftp", "http"])
+        alphabet = rng.choice(alphabets)
+        rest = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))
+        if rng.random() < 0.5:
+            rest = "/" + rest
+        corpus.append(f"{scheme}://{rng.choice(hosts)}{rng.choice(ports)}{rest}")
+    return corpus
+
+
+def test_the_plain_url_path_gives_what_the_full_split_gives() -> None:
+    """The shortcut for plain URLs (``_plain_target``) must be invisible: for every URL
+    it takes, the full split gives an equal Target; where the full split raises, the
+    shortcut declines and the full split names the error."""
+    from asynchttp_lowhaio import _writer
+
+    taken = declined = 0
+    for url in _plain_corpus():
+        fast = _writer._plain_target(url)
+        try:
+            full = _writer._parse_url(url, ())
+        except HttpLocalError:
+            assert fast is None, url
+            with pytest.raises(HttpLocalError):
+                parse_url(url)
+            declined += 1
+            continue
+        if fast is None:
+            declined += 1
+        else:
+            assert fast == full, url
+            taken += 1
+        assert parse_url(url) == full
+    assert taken > 300 and declined > 300  # the corpus reaches both sides
 
 
 @pytest.mark.parametrize(
