@@ -370,14 +370,19 @@ class LatencyHistogram:
 
     STEP = math.log(1.02)
     FLOOR = 1e-6
+    _LOG_FLOOR = math.log(FLOOR)
+    _PER_STEP = 1 / STEP
 
     def __init__(self) -> None:
         self.buckets: Counter[int] = Counter()
         self.count = 0
 
     def add(self, seconds: float) -> None:
+        # (log(seconds) - log(FLOOR)) / STEP, with the constants taken out: once per request
         self.count += 1
-        self.buckets[int(math.log(max(seconds, self.FLOOR) / self.FLOOR) / self.STEP)] += 1
+        bucket = int((math.log(seconds) - self._LOG_FLOOR) * self._PER_STEP) if seconds > self.FLOOR else 0
+        buckets = self.buckets
+        buckets[bucket] = buckets.get(bucket, 0) + 1
 
     def percentile(self, fraction: float) -> float:
         """The nearest-rank percentile, as its bucket's upper bound (2% above at most)."""
@@ -432,12 +437,16 @@ class Stats:
         return self.stopped_by is not None
 
     def add(self, record: Record) -> None:
-        self.outcomes[record.outcome] += 1
-        if record.status is not None:
-            self.statuses[record.status] += 1
+        outcomes = self.outcomes
+        outcome = record.outcome
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        status = record.status
+        if status is not None:
+            statuses = self.statuses
+            statuses[status] = statuses.get(status, 0) + 1
             self.nbytes += record.nbytes
             self.latency.add(record.seconds)
-        elif record.outcome == "error":
+        elif outcome == "error":
             label = type(record.error).__name__ if record.error is not None else "Error"
             if record.phase:
                 label += " (%s)" % record.phase

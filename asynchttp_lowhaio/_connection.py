@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import select
 import threading
 from collections import deque
 from typing import Any, AsyncIterator, Deque, List, Optional, Protocol
@@ -45,6 +46,9 @@ from ._errors import (
 from ._parser import ResponseEnd, ResponseHead, ResponseParser
 from ._transport import MSG_PEEK, Socket
 from ._writer import LAST_CHUNK, encode_chunk
+
+_poll = getattr(select, "poll", None)
+_POLLIN = getattr(select, "POLLIN", 1)
 
 __all__ = [
     "Connection",
@@ -198,7 +202,8 @@ class Connection(asyncio.BufferedProtocol):
         self.opened: Optional[tuple[float, Optional[float]]] = None
         self.idle_since = 0.0
         self.counted = True  # holds one of the pool's connection slots
-        self.sock: Optional[Socket] = None  # the raw socket, to peek at before reuse
+        self.sock: Optional[Socket] = None  # the raw socket, to look at before reuse
+        self._poller: Any = None  # a select.poll() watching sock, made at the first look
         self._socket_timeout = socket_timeout
         self._response_head_timeout = response_head_timeout
         self._high_water = high_water
@@ -618,17 +623,27 @@ class Connection(asyncio.BufferedProtocol):
         if self.state is not IDLE or transport is None or transport.is_closing():
             return False
         # What the server sent (an unsolicited response, a FIN, a reset) may still
-        # sit in the kernel, unseen by the loop: peek, so it is never handed out.
-        sock = self.sock
-        if sock is None:
-            return True
-        try:
-            sock.recv(1, MSG_PEEK)
-        except (BlockingIOError, InterruptedError):
-            return True
-        except OSError:
-            return False
-        return False  # bytes waiting, or b"" (closed)
+        # sit in the kernel, unseen by the loop: look, so it is never handed out.
+        # poll() with no wait says "readable" for bytes waiting and for a FIN, and
+        # reports an error or hang-up for a reset, as recv(MSG_PEEK) would; and where
+        # nothing is waiting (every reuse) it returns an empty list instead of
+        # raising BlockingIOError, which costs more than the system call.
+        poller = self._poller
+        if poller is None:
+            sock = self.sock
+            if sock is None:
+                return True
+            if _poll is None:  # pragma: no cover - no poll() here (Windows)
+                try:
+                    sock.recv(1, MSG_PEEK)
+                except (BlockingIOError, InterruptedError):
+                    return True
+                except OSError:
+                    return False
+                return False  # bytes waiting, or b"" (closed)
+            poller = self._poller = _poll()
+            poller.register(sock, _POLLIN)
+        return not poller.poll(0)
 
     def info(self) -> Any:
         return {"peer": self.peer, "state": self.state, "requests": self.requests}
