@@ -2,11 +2,14 @@
 
 Every test talks to a local server only; the child gets no proxy settings from the
 environment (a proxy would send loopback traffic elsewhere) and imports this
-checkout. ``run_in_pty`` gives the child a terminal for stderr, to see the bar.
+checkout. ``cli`` runs it to the end; ``cli_process`` starts it, for a test that
+acts on it while it runs; ``run_in_pty`` gives the child a terminal for stderr, to
+see the bar.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -18,7 +21,7 @@ import sys
 import termios
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import pytest
 
@@ -58,6 +61,27 @@ def cli() -> Callable[..., subprocess.CompletedProcess]:
         return proc
 
     return run
+
+
+@contextlib.contextmanager
+def cli_process(*args: str, text: bool = True, **env: str) -> Iterator[subprocess.Popen[Any]]:
+    """``with cli_process(*args) as proc:`` the command started, stdout and stderr piped
+    (decoded unless ``text=False``); a command still running at the end of the block
+    (a failed assertion, a hang) is killed and reaped, so no test leaves one behind."""
+    proc = subprocess.Popen(
+        cli_command(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=text,
+        cwd=str(REPO),
+        env=child_env(**env),
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def run_in_pty(args: Sequence[str], **env: str) -> tuple[int, str]:

@@ -231,19 +231,12 @@ def test_demo_ctrl_c() -> None:
     import os
     import signal
 
-    from tests.cli.conftest import CHILD_TIMEOUT, REPO, child_env, cli_command
+    from tests.cli.conftest import CHILD_TIMEOUT, cli_process
 
     # One at a time, the demo's 40 slow answers alone take 8 s, so Ctrl-C lands mid-run;
     # the first drawing of the bar shows that the job has started.
-    proc = subprocess.Popen(
-        cli_command("demo", "-c", "1", "--progress"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=str(REPO),
-        env=child_env(ASYNCHTTP_NO_TQDM="1"),
-    )
     seen = b""
-    try:
+    with cli_process("demo", "-c", "1", "--progress", text=False, ASYNCHTTP_NO_TQDM="1") as proc:
         assert proc.stderr is not None
         while b"\r[" not in seen:
             piece = os.read(proc.stderr.fileno(), 4096)
@@ -251,10 +244,6 @@ def test_demo_ctrl_c() -> None:
             seen += piece
         proc.send_signal(signal.SIGINT)
         out, rest = proc.communicate(timeout=CHILD_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     err = (seen + rest).decode("utf-8")
     assert proc.returncode == 130, err
     summary = summary_of(err)

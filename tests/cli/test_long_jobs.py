@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.cli.conftest import CHILD_TIMEOUT, REPO, child_env, cli_command, summary_of
+from tests.cli.conftest import CHILD_TIMEOUT, cli_process, summary_of
 from tests.servers import closed_port
 from tests.servers.http_server import TestServer
 
@@ -47,15 +47,7 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 def test_the_first_request_goes_out_before_the_input_is_complete(http_server: TestServer, tmp_path: Path) -> None:
     fifo = tmp_path / "urls.fifo"
     os.mkfifo(fifo)
-    proc = subprocess.Popen(
-        cli_command("--jsonl", "-i", str(fifo)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=str(REPO),
-        env=child_env(),
-    )
-    try:
+    with cli_process("--jsonl", "-i", str(fifo)) as proc:
         with open(fifo, "w", encoding="utf-8") as writer:
             writer.write(http_server.url("/hello?n=1") + "\n")
             writer.flush()
@@ -63,10 +55,6 @@ def test_the_first_request_goes_out_before_the_input_is_complete(http_server: Te
             wait_for(lambda: len(http_server.requests) == 1, "the first request")
             writer.write("# more to come\n" + http_server.url("/hello?n=2") + "\n")
         out, err = proc.communicate(timeout=CHILD_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert [r.target for r in http_server.requests] == ["/hello?n=1", "/hello?n=2"]
     assert [(r["line"], r["outcome"]) for r in records_of(out)] == [(1, "ok"), (3, "ok")]
@@ -170,21 +158,10 @@ def test_summary_counts_match_the_records_and_the_exit_status(
 # ------------------------------------------------------------------ stop and resume
 
 
-def _start(args: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        cli_command(*args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=str(REPO),
-        env=child_env(),
-    )
-
-
 @ENGINES
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
-    http_server: TestServer, tmp_path: Path, signum: signal.Signals, engine: str
+    cli: Cli, http_server: TestServer, tmp_path: Path, signum: signal.Signals, engine: str
 ) -> None:
     count = 30
     url_file = tmp_path / "urls.txt"
@@ -195,15 +172,10 @@ def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
         + "not a url\n"
     )
     args = ["--engine", engine, "-q", "-c", "3", "-i", str(url_file), "--resume", str(state)]
-    proc = _start(args)
-    try:
+    with cli_process(*args) as proc:
         wait_for(lambda: len(http_server.requests) >= 6, "six requests at the server")
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=CHILD_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 128 + signum, err
     name = signal.Signals(signum).name
     summary = summary_of(err)
@@ -223,9 +195,7 @@ def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
     assert "rerun the same command (with --resume %s)" % state in summary["resume"]
     assert "Traceback" not in err
 
-    again = subprocess.run(
-        cli_command(*args), capture_output=True, text=True, cwd=str(REPO), env=child_env(), timeout=CHILD_TIMEOUT
-    )
+    again = cli(*args)
     assert again.returncode == 4, again.stderr  # the malformed last line
     summary = summary_of(again.stderr)
     assert summary["skipped"] == "%d finished in a previous run" % done
@@ -237,9 +207,7 @@ def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
     records = records_of(state.read_text())
     assert sorted(r["line"] for r in records) == list(range(2, count + 3))
     # a third run has nothing left to do
-    third = subprocess.run(
-        cli_command(*args), capture_output=True, text=True, cwd=str(REPO), env=child_env(), timeout=CHILD_TIMEOUT
-    )
+    third = cli(*args)
     assert third.returncode == 0, third.stderr
     assert summary_of(third.stderr)["skipped"] == "%d finished in a previous run" % (count + 1)
     assert len(http_server.requests) == count
@@ -247,13 +215,12 @@ def test_a_stopped_run_resumes_and_every_url_is_fetched_exactly_once(
 
 @ENGINES
 def test_a_second_signal_cancels_those_in_flight_and_they_are_fetched_on_resume(
-    http_server: TestServer, tmp_path: Path, engine: str
+    cli: Cli, http_server: TestServer, tmp_path: Path, engine: str
 ) -> None:
     state = tmp_path / "results.jsonl"
     held = [http_server.url("/wait?key=held&n=%d" % n) for n in range(2)]
     args = ["--engine", engine, "-q", "-c", "2", "--resume", str(state), *held, http_server.url("/hello")]
-    proc = _start(args)
-    try:
+    with cli_process(*args) as proc:
         assert http_server.wait_arrived("held", 2, timeout=CHILD_TIMEOUT)
         proc.send_signal(signal.SIGTERM)
         assert proc.stderr is not None
@@ -261,10 +228,6 @@ def test_a_second_signal_cancels_those_in_flight_and_they_are_fetched_on_resume(
         assert "SIGTERM: no new requests; waiting up to 10 s for those in flight (again to cancel them)" in line
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=CHILD_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 143, err
     summary = summary_of(err)
     assert summary["head"].endswith(": 0 ok (2xx), 2 cancelled")
@@ -272,9 +235,7 @@ def test_a_second_signal_cancels_those_in_flight_and_they_are_fetched_on_resume(
     records = records_of(state.read_text())
     assert sorted((r["line"], r["outcome"]) for r in records) == [(1, "cancelled"), (2, "cancelled")]
     http_server.release("held")
-    again = subprocess.run(
-        cli_command(*args), capture_output=True, text=True, cwd=str(REPO), env=child_env(), timeout=CHILD_TIMEOUT
-    )
+    again = cli(*args)
     assert again.returncode == 0, again.stderr
     assert summary_of(again.stderr)["head"].endswith(": 3 ok (2xx)")
     outcomes = [(r["line"], r["outcome"]) for r in records_of(state.read_text())]
@@ -420,22 +381,11 @@ def test_continue_resumes_a_partial_download_with_range(cli: Cli, http_server: T
 def test_a_closed_stdout_ends_the_job(http_server: TestServer, tmp_path: Path, engine: str) -> None:
     url_file = tmp_path / "urls.txt"
     url_file.write_text("".join(http_server.url("/hello?n=%d" % n) + "\n" for n in range(2000)))
-    proc = subprocess.Popen(
-        cli_command("--engine", engine, "-c", "2", "-i", str(url_file)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=str(REPO),
-        env=child_env(),
-    )
-    try:
+    with cli_process("--engine", engine, "-c", "2", "-i", str(url_file), text=False) as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith(b"200 ")
         proc.stdout.close()  # as `| head -1` does
         _, err = proc.communicate(timeout=CHILD_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 1, err
     assert b"Traceback" not in err
     assert len(http_server.requests) < 2000  # it stopped instead of fetching the rest

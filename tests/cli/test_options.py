@@ -21,6 +21,7 @@ from tests.cli.conftest import (
     REPO,
     child_env,
     cli_command,
+    cli_process,
     one_line,
     run_in_pty,
     summary_of,
@@ -230,25 +231,13 @@ def test_concurrency_one_uses_one_connection(cli: Cli, http_server: TestServer) 
 
 def test_concurrency_limits_requests_in_flight(http_server: TestServer) -> None:
     urls = [http_server.url("/wait?key=cc&n=%d" % i) for i in range(6)]
-    proc = subprocess.Popen(
-        cli_command("-c", "3", "--jsonl", *urls),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=str(REPO),
-        env=child_env(),
-    )
-    try:
+    with cli_process("-c", "3", "--jsonl", *urls) as proc:
         assert http_server.wait_arrived("cc", 3, timeout=CHILD_TIMEOUT)
         # three are held by the server; a fourth cannot have been sent
         arrived = sum(1 for r in http_server.requests if r.path == "/wait")
         assert arrived == 3
         http_server.release("cc")
         out, err = proc.communicate(timeout=CHILD_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert len(jsonl(out)) == 6
     assert len({r.conn_id for r in http_server.requests}) == 3
@@ -528,23 +517,11 @@ def test_progress_with_tqdm_when_installed(http_server: TestServer) -> None:
 
 def test_ctrl_c_cancels_pending_after_the_grace_and_prints_summary(http_server: TestServer) -> None:
     urls = [http_server.url("/hello")] + [http_server.url("/wait?key=held&n=%d" % i) for i in range(3)]
-    proc = subprocess.Popen(
-        cli_command("-c", "2", "--grace", "0.3", *urls),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=str(REPO),
-        env=child_env(),
-    )
-    try:
+    with cli_process("-c", "2", "--grace", "0.3", *urls) as proc:
         # /hello is done and two /wait requests are held by the server: the window is full
         assert http_server.wait_arrived("held", 2, timeout=CHILD_TIMEOUT)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=CHILD_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130, err
     assert out.startswith("200 11 B ")
     summary = summary_of(err)

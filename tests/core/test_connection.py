@@ -33,7 +33,7 @@ from asynchttp_lowhaio import (
 )
 from asynchttp_lowhaio._connection import BULK_FIRST
 from tests.core.helpers import conn_of, fetch, header, open_pool, state_of, until
-from tests.servers import run
+from tests.servers import new_client_loop, run
 from tests.servers.http_server import Raw, Request, Response, TestServer, pattern
 from tests.servers.scripted import (
     ScriptedServer,
@@ -965,8 +965,20 @@ def test_upload_to_a_server_that_reads_late_resumes_writing(scripted: Callable[.
     assert run(main(), timeout=30)[2] == b"ok"
 
 
-@pytest.mark.parametrize("piece", [1 << 10, 1 << 22], ids=["between-chunks", "while-paused"])
-def test_reset_while_sending_the_body(scripted: Callable[..., ScriptedServer], piece: int) -> None:
+# The body's pieces: small ones between which the reset lands, and ones large enough
+# that the transport is paused (its buffer full) when it does.
+RESET_PIECES = pytest.mark.parametrize("piece", [1 << 10, 1 << 22], ids=["between-chunks", "while-paused"])
+
+
+@RESET_PIECES
+def test_reset_while_sending_the_body(
+    scripted: Callable[..., ScriptedServer],
+    piece: int,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = new_client_loop,
+) -> None:
+    """The server resets the connection while the body is being written: the caller
+    gets HttpConnectionClosedError, a ConnectionError, whatever the loop's transport
+    raised. tests/core/test_uvloop.py runs this case on uvloop (``loop_factory``)."""
     server = scripted([recv_head(body=False), sleep(0.1), rst()])
 
     async def gen() -> AsyncIterator[bytes]:
@@ -980,7 +992,7 @@ def test_reset_while_sending_the_body(scripted: Callable[..., ScriptedServer], p
                 await request(b"POST", server.url("/"), body=gen)
             return info.value
 
-    assert isinstance(run(main()), ConnectionError)
+    assert isinstance(run(main(), loop_factory=loop_factory), ConnectionError)
 
 
 @pytest.mark.parametrize("pace", ["fast", "paced"])

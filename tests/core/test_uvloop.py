@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import pytest
 
-from asynchttp_lowhaio import HttpConnectionClosedError, HttpError, HttpTlsError, Pool, buffered
-from tests.core.helpers import open_pool
+from asynchttp_lowhaio import HttpTlsError, Pool, buffered
+from tests.core import test_connection
 from tests.servers import run
 from tests.servers.handshake import HandshakeRecorder
-from tests.servers.scripted import ScriptedServer, recv_head, rst, sleep
+from tests.servers.scripted import ScriptedServer
 from tests.servers.tls import TlsMaterial
 
 uvloop = pytest.importorskip("uvloop")
@@ -39,26 +39,12 @@ def test_the_loop_is_uvloop() -> None:
     assert on_uvloop(main()).startswith("uvloop")
 
 
-@pytest.mark.parametrize("piece", [1 << 10, 1 << 22], ids=["between-chunks", "while-paused"])
+@test_connection.RESET_PIECES
 def test_write_after_a_reset_is_a_closed_connection(scripted: Callable[..., ScriptedServer], piece: int) -> None:
     """uvloop's transport raises RuntimeError for a write once the reset closed it: the
     caller gets the core's HttpConnectionClosedError (an HttpDataError: bytes went out),
-    with uvloop's error as its cause, never the RuntimeError itself."""
-    server = scripted([recv_head(body=False), sleep(0.1), rst()])
-
-    async def gen() -> AsyncIterator[bytes]:
-        for _ in range(1000):
-            yield b"z" * piece
-            await asyncio.sleep(0.01)
-
-    async def main() -> BaseException:
-        async with open_pool(socket_timeout=5) as request:
-            with pytest.raises(HttpError) as info:
-                await request(b"POST", server.url("/"), body=gen)
-            return info.value
-
-    error = on_uvloop(main())
-    assert isinstance(error, HttpConnectionClosedError) and isinstance(error, ConnectionError)
+    never the RuntimeError itself. The scripted case is test_connection's, on uvloop."""
+    test_connection.test_reset_while_sending_the_body(scripted, piece, loop_factory=uvloop.new_event_loop)
 
 
 def test_refused_certificate_sends_the_alert_on_uvloop(tls: TlsMaterial, client_ssl_context: ssl.SSLContext) -> None:

@@ -2,21 +2,19 @@
 
 Every ``.. code-block:: python`` in the README and in ``docs/*.rst`` that brings its
 own local server (it uses ``DemoServer``) runs here, as written, in a fresh
-interpreter; blocks that need a real host on the internet cannot run offline and
-are left alone. The README's first shell block must be the demo and the tests,
-the two commands for a fresh machine, and .ci/run must run exactly those. Other
-claims are checked against the code they describe: the command line's options
-and default timeout, the examples' extras, the pages the README points to.
+interpreter (the blocks of docs/bulk.rst and docs/retries.rst read the reader's
+own URLs: tests/examples/test_job_pages.py runs them against a local server).
+The README's first shell block must be the demo and the tests, the two commands
+for a fresh machine, and .ci/run must run exactly those. Other claims are checked
+against the code they describe: the command line's options and default timeout,
+the examples' extras, the pages the README points to.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -26,30 +24,12 @@ import pytest
 import asynchttp_lowhaio
 from asynchttp import _cli
 from asynchttp_lowhaio import _pool
+from tests.examples.pages import REPO, code_blocks, run_python
 
-REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.rst"
 DOCS = REPO / "docs"
 PAGES = [README] + sorted(DOCS.glob("*.rst"))
-# A hang guard per block, not a timing assertion.
-BLOCK_TIMEOUT = 60.0
 README_MAX_LINES = 250
-
-
-def code_blocks(text: str, language: str) -> list[tuple[int, str]]:
-    """(line number, dedented code) of each ``.. code-block:: language`` in ``text``."""
-    lines = text.splitlines()
-    blocks = []
-    for number, line in enumerate(lines):
-        if line.strip() != ".. code-block:: %s" % language:
-            continue
-        body = []
-        for following in lines[number + 1 :]:
-            if following.strip() and not following.startswith((" ", "\t")):
-                break
-            body.append(following)
-        blocks.append((number + 1, textwrap.dedent("\n".join(body)).strip() + "\n"))
-    return blocks
 
 
 def _name(page: Path) -> str:
@@ -115,11 +95,7 @@ def test_docs_index_picks_up_every_page() -> None:
     ],
 )
 def test_python_block_runs_as_written(page: str, line: int, code: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=BLOCK_TIMEOUT
-    )
+    proc = run_python(["-c", code], tmp_path)
     assert proc.returncode == 0, "%s line %d:\n%s\n%s" % (page, line, code, proc.stderr)
     assert proc.stdout.strip(), "%s line %d printed nothing" % (page, line)
     assert not re.search(r"^Traceback", proc.stderr, re.M), proc.stderr
@@ -189,16 +165,7 @@ def test_dask_example_without_dask_says_which_extra(tmp_path: Path) -> None:
         runpy.run_path(sys.argv[0], run_name="__main__")
         """
     )
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(
-        [sys.executable, "-c", blocker, str(REPO / "examples" / "dask_fetch.py")],
-        cwd=str(tmp_path),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=BLOCK_TIMEOUT,
-    )
+    proc = run_python(["-c", blocker, str(REPO / "examples" / "dask_fetch.py")], tmp_path)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
