@@ -31,10 +31,9 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import select
 import threading
 from collections import deque
-from typing import Any, AsyncIterator, Deque, List, Optional, Protocol
+from typing import Any, AsyncIterator, Callable, Deque, List, Optional, Protocol
 
 from ._errors import (
     HttpConnectionClosedError,
@@ -44,11 +43,8 @@ from ._errors import (
     HttpWriteTimeoutError,
 )
 from ._parser import ResponseEnd, ResponseHead, ResponseParser
-from ._transport import MSG_PEEK, Socket
+from ._transport import Socket, idle_watch
 from ._writer import LAST_CHUNK, encode_chunk
-
-_poll = getattr(select, "poll", None)
-_POLLIN = getattr(select, "POLLIN", 1)
 
 __all__ = [
     "Connection",
@@ -203,7 +199,7 @@ class Connection(asyncio.BufferedProtocol):
         self.idle_since = 0.0
         self.counted = True  # holds one of the pool's connection slots
         self.sock: Optional[Socket] = None  # the raw socket, to look at before reuse
-        self._poller: Any = None  # a select.poll() watching sock, made at the first look
+        self._nothing_waiting: Optional[Callable[[], bool]] = None  # idle_watch(sock), made at the first look
         self._socket_timeout = socket_timeout
         self._response_head_timeout = response_head_timeout
         self._high_water = high_water
@@ -624,26 +620,13 @@ class Connection(asyncio.BufferedProtocol):
             return False
         # What the server sent (an unsolicited response, a FIN, a reset) may still
         # sit in the kernel, unseen by the loop: look, so it is never handed out.
-        # poll() with no wait says "readable" for bytes waiting and for a FIN, and
-        # reports an error or hang-up for a reset, as recv(MSG_PEEK) would; and where
-        # nothing is waiting (every reuse) it returns an empty list instead of
-        # raising BlockingIOError, which costs more than the system call.
-        poller = self._poller
-        if poller is None:
+        nothing_waiting = self._nothing_waiting
+        if nothing_waiting is None:
             sock = self.sock
             if sock is None:
                 return True
-            if _poll is None:  # pragma: no cover - no poll() here (Windows)
-                try:
-                    sock.recv(1, MSG_PEEK)
-                except (BlockingIOError, InterruptedError):
-                    return True
-                except OSError:
-                    return False
-                return False  # bytes waiting, or b"" (closed)
-            poller = self._poller = _poll()
-            poller.register(sock, _POLLIN)
-        return not poller.poll(0)
+            nothing_waiting = self._nothing_waiting = idle_watch(sock)
+        return nothing_waiting()
 
     def info(self) -> Any:
         return {"peer": self.peer, "state": self.state, "requests": self.requests}

@@ -43,6 +43,7 @@ __all__ = [
     "blocking_connect",
     "blocking_tls",
     "peek_idle",
+    "idle_watch",
     "shut_down",
     "TIMEOUT_ERRORS",
     "use_kernel_timeouts",
@@ -250,6 +251,18 @@ def blocking_tls(sock: socket.socket, ssl_context: ssl.SSLContext, server_hostna
         tls.close()
         raise
     return tls
+
+
+def idle_watch(sock: Any) -> Callable[[], bool]:
+    """For a pooled non-blocking socket: a check, made once per connection, that says
+    whether nothing waits on it (an unsolicited answer, a FIN, a reset) so that it may
+    be handed to a new request. It is one poll with no wait: where nothing waits (at
+    every reuse) poll() returns an empty list, where recv(MSG_PEEK) would raise
+    BlockingIOError, which costs more than the system call."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    poll = poller.poll
+    return lambda: not poll(0)
 
 
 def peek_idle(sock: socket.socket) -> bool:
