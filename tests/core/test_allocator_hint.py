@@ -82,6 +82,17 @@ def test_the_environment_sets_of_glibc_thresholds_are_recognised() -> None:
         assert user({"GLIBC_TUNABLES": f"glibc.malloc.arena_max=2:glibc.malloc.{tunable}=65536"}), tunable
 
 
+def test_no_setting_over_the_user_s_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # in this process: with glibc's top pad set in the environment, the hint counts
+    # itself and leaves glibc's thresholds as they are
+    monkeypatch.setattr(_connection, "allocator_hints", 0)
+    monkeypatch.setattr(_connection, "allocator_settings_made", 0)
+    monkeypatch.setattr(_connection, "ALLOCATOR_HINT", True)
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "131072")
+    _connection._hint_allocator()
+    assert (_connection.allocator_hints, _connection.allocator_settings_made) == (1, 0)
+
+
 # One client script, one shape per argument; it prints the page faults of the part
 # after a warm-up, then the settings glibc took (allocator_settings_made).
 _CLIENT = textwrap.dedent(
