@@ -15,10 +15,11 @@ returned ``bytes`` without a copy: no chunk queue, no join.  That buffer
 starts at no more than ``BULK_FIRST`` bytes and doubles as bytes arrive, so
 a server announcing a huge length and sending little costs little.
 
-The first time a large body is read this way, the process's allocator is
-given a one-time hint (``ALLOCATOR_HINT_SIZE``, below): without it, glibc hands
-the memory of each freed body back to the kernel and faults the next body's
-pages in afresh, which cost half the CPU of a concurrent bulk download here.
+The first time a large body is read this way, glibc's allocator thresholds
+are set once for the process (``ALLOCATOR_SETTINGS``, below): without them,
+glibc hands the memory of freed bodies back to the kernel and faults the next
+bodies' pages in afresh, which cost half the CPU of a concurrent bulk download
+here.
 
 No task is ever created here: the caller's own task awaits a plain future,
 and the timeouts are loop timers (``call_at``) that fail that future, so a
@@ -33,7 +34,7 @@ import io
 import os
 import threading
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Deque, List, Optional, Protocol
+from typing import Any, AsyncIterator, Callable, Deque, List, Mapping, Optional, Protocol
 
 from ._errors import (
     HttpConnectionClosedError,
@@ -56,7 +57,8 @@ __all__ = [
     "READ_SIZE",
     "HEAD_READ_SIZE",
     "BULK_FIRST",
-    "ALLOCATOR_HINT_SIZE",
+    "ALLOCATOR_HINT",
+    "ALLOCATOR_SETTINGS",
 ]
 
 _NEVER = float("inf")
@@ -70,35 +72,64 @@ HEAD_READ_SIZE = 16384
 # The first allocation for a whole body read at once; it doubles from there.
 BULK_FIRST = 1 << 20
 
-# glibc gives freed memory back to the kernel once more than its trim threshold
-# lies free at the top of a heap, and the next allocation there has every page
-# faulted in again. Large bodies read a few at a time hit that over and over
-# (measured with 8 bodies of 1 MiB at once: about 130 to 220 page faults per MiB,
-# half the CPU per MiB). glibc raises its thresholds itself when it frees a large
-# block it had mapped (the "dynamic mmap threshold": the mmap threshold becomes
-# that block's size, the trim threshold twice it, for blocks up to 32 MiB).
-# Freeing one block of this size when the first large body is read does that at
-# once: afterwards allocations under this size come from the heap, and each arena
-# may keep up to twice this much freed memory instead of returning it. The block
-# comes from calloc, mapped and not written (but MALLOC_PERTURB_ and
-# PYTHONMALLOC=debug write it, and tracemalloc counts it); glibc's own threshold
-# settings turn the adjustment, and so this hint, off. Other allocators just map
-# and unmap it. 0: never; ASYNCHTTP_ALLOCATOR_HINT=0 in the environment sets 0.
+# glibc gives freed memory back to the kernel, and the next allocation there has
+# every page faulted in again (one fault per 4 KiB page, about 2 us each here).
+# Large bodies read a few at a time hit that over and over (measured with 8 bodies
+# of 1 MiB at once: about 130 to 220 page faults per MiB, half the CPU per MiB).
+# glibc does it three ways: blocks from its mmap threshold on (128 KiB at start)
+# get a mapping of their own, unmapped when freed; a heap gives back what lies free
+# at its top beyond its trim threshold (128 KiB at start); and a thread's arena
+# (every thread but the main one allocates from its own: the loop thread, each
+# thread calling BlockingHttp) unmaps a whole heap (64 MiB each) as soon as it
+# lies free, however little it keeps. glibc raises the first two itself, up to 32
+# and 64 MiB, when it frees a large mapped block (its dynamic thresholds), but
+# never keeps a freed heap: a script that held more than 64 MiB of bodies at once
+# faulted most of the excess in again at its next job (about 95 faults per MiB
+# holding 100 bodies of 1 MiB).
 #
-# The size is the largest block glibc adjusts for (its DEFAULT_MMAP_THRESHOLD_MAX,
-# 32 MiB on 64-bit, counting the chunk's header and page rounding: hence 64 KiB
-# less), so the trim threshold becomes about 64 MiB. With 16 MiB (trim at 32 MiB),
-# a script that held more than about 32 MiB of bodies at once (queue 100 requests,
-# touch them later) had the heap trimmed whenever it let them go, and faulted every
-# page in again for the next batch: 204 faults per MiB holding 40 bodies of 1 MiB,
-# 0 with this size (tests/core/test_allocator_hint.py counts it). Beyond about
-# 64 MiB held at once glibc still returns memory (a non-main arena's heap is at most
-# 64 MiB): holding 100 bodies of 1 MiB cost about 95 faults per MiB, with or without
-# MALLOC_TRIM_THRESHOLD_ or MALLOC_TOP_PAD_ raised.
-ALLOCATOR_HINT_SIZE = 0 if os.environ.get("ASYNCHTTP_ALLOCATOR_HINT", "").strip() == "0" else (32 << 20) - (64 << 10)
+# So the first time a large body is read (ALLOCATOR_HINT_FROM bytes or more),
+# the core sets glibc's thresholds once for the process through mallopt:
+# - M_MMAP_THRESHOLD 32 MiB (the most glibc takes): smaller blocks come from a heap;
+# - M_TOP_PAD 64 MiB: every heap grows by this much more than it needs (address
+#   space only: a page costs memory once written) and keeps this much free at its
+#   top when trimmed; a thread arena's heap is never unmapped while the heap below
+#   it has less than this free, which is always (a heap is 64 MiB);
+# - M_TRIM_THRESHOLD 256 MiB: the main arena (the main thread's: a script's own
+#   asyncio.run, BlockingHttp called from the main thread) gives memory back once
+#   more than this lies free at its top (M_TOP_PAD of it never written), down to
+#   M_TOP_PAD: more than the bodies it held plus the pad, up to about 190 MiB held.
+# The cost: freed memory stays with the process. The main arena keeps up to
+# 256 MiB free at its top (at most what it held at once, the pad's unwritten
+# pages aside), and a thread's arena keeps what it grew to (its heaps: the most
+# that thread held at once), until malloc_trim(0) (glibc's, through ctypes)
+# hands the free pages back.
+# Setting these switches glibc's dynamic thresholds off, so that they hold
+# whatever the script frees later. Nothing is set off glibc, nor when the
+# environment already sets one of glibc's thresholds (MALLOC_*_ or their
+# GLIBC_TUNABLES forms: the user's choice stands), nor with
+# ASYNCHTTP_ALLOCATOR_HINT=0.
+ALLOCATOR_HINT = os.environ.get("ASYNCHTTP_ALLOCATOR_HINT", "").strip() != "0"
+# mallopt's parameter numbers (glibc's malloc.h) and the values set.
+M_TRIM_THRESHOLD = -1
+M_TOP_PAD = -2
+M_MMAP_THRESHOLD = -3
+ALLOCATOR_SETTINGS = (
+    (M_MMAP_THRESHOLD, 32 << 20),
+    (M_TOP_PAD, 64 << 20),
+    (M_TRIM_THRESHOLD, 256 << 20),
+)
+# The environment settings with which glibc's own thresholds are the user's.
+_MALLOC_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
+_MALLOC_TUNABLES = (
+    "glibc.malloc.mmap_threshold",
+    "glibc.malloc.trim_threshold",
+    "glibc.malloc.top_pad",
+    "glibc.malloc.mmap_max",
+)
 # Bodies from this size on are large: glibc's own mmap threshold at start.
 ALLOCATOR_HINT_FROM = 128 * 1024
 allocator_hints = 0  # hints given in this process: normally one (two loop threads may race)
+allocator_settings_made = 0  # mallopt settings glibc took (len(ALLOCATOR_SETTINGS) once hinted)
 
 
 def _on_glibc() -> bool:
@@ -108,15 +139,41 @@ def _on_glibc() -> bool:
         return False
 
 
+def _thresholds_set_by_user(environ: Mapping[str, str]) -> bool:
+    """Whether the environment sets one of glibc's malloc thresholds (glibc read it at start)."""
+    if any(name in environ for name in _MALLOC_ENVIRONMENT):
+        return True
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    return any(item.split("=", 1)[0].strip() in _MALLOC_TUNABLES for item in tunables.split(":"))
+
+
+def _mallopt() -> Optional[Callable[[int, int], int]]:
+    """glibc's mallopt, or None where it cannot be had."""
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None).mallopt
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - a Python without ctypes or dlopen
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int)
+    function.restype = ctypes.c_int
+    return function
+
+
 def _hint_allocator() -> None:
-    global allocator_hints
+    global allocator_hints, allocator_settings_made
     allocator_hints += 1
-    if ALLOCATOR_HINT_SIZE and _on_glibc():
-        try:
-            block = bytes(ALLOCATOR_HINT_SIZE)  # calloc: mapped, its pages not written
-        except MemoryError:  # an address-space limit: no hint, the read goes on
+    if not (ALLOCATOR_HINT and _on_glibc()) or _thresholds_set_by_user(os.environ):
+        return
+    mallopt = _mallopt()
+    if mallopt is None:  # pragma: no cover - glibc without dlopen
+        return
+    for parameter, value in ALLOCATOR_SETTINGS:
+        if mallopt(parameter, value) != 1:  # pragma: no cover - glibc 2.36 takes any value
+            # refused (an older glibc capped the mmap threshold, set first): stop there,
+            # leaving glibc's dynamic thresholds on rather than half of these settings
             return
-        del block
+        allocator_settings_made += 1
 
 
 _per_thread = threading.local()

@@ -16,7 +16,11 @@ warm-up of the same shape, so the figures are what a script's second job costs:
 - ``aiohttp``: one ClientSession, ``concurrency`` coroutines (bench.py's (c)).
 
 Reported per MiB: wall time as MB/s, the process's minor page faults (ru_minflt)
-and CPU time (every thread).
+and CPU time (every thread). Beside them: how far the timed job raised the process's
+peak resident memory (``new_peak_mib``: first-touch pages, when the job held more at
+once than the warm-up did, which a script whose caller thread falls behind the loop
+thread's reads does by chance) and the faults beyond those pages
+(``refaults_per_mib``: memory given back to the kernel and faulted in again).
 """
 
 from __future__ import annotations
@@ -46,19 +50,39 @@ def _queue_then_touch(http: Any, url: str, n: int, size: int) -> None:
         _check(response.status, bytes(content), size)
 
 
-def _measure(job: Callable[[], None], n: int, size: int) -> dict[str, Any]:
+def _usage() -> tuple[float, int, int]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu0, faults0, t0 = usage.ru_utime + usage.ru_stime, usage.ru_minflt, time.perf_counter()
+    return usage.ru_utime + usage.ru_stime, usage.ru_minflt, usage.ru_maxrss
+
+
+def _figures(
+    before: tuple[float, int, int], after: tuple[float, int, int], seconds: float, n: int, size: int
+) -> dict[str, Any]:
+    """The job's figures from the usage before and after it (``_usage()``).
+
+    ``new_peak_mib`` is how far the job raised the process's peak resident memory
+    (ru_maxrss): pages touched for the first time, which fault in once whatever the
+    allocator keeps (a job that holds more bodies at once than any job before it).
+    ``refaults_per_mib`` is the faults beyond those pages: memory given back to the
+    kernel and faulted in again, what the allocator settings are about."""
+    mib = n * size / (1 << 20)
+    faults = after[1] - before[1]
+    new_peak_kib = after[2] - before[2]  # ru_maxrss is in KiB on Linux
+    return {
+        "seconds": seconds,
+        "mbps": n * size / 1e6 / seconds,
+        "faults_per_mib": faults / mib,
+        "cpu_us_per_mib": (after[0] - before[0]) / mib * 1e6,
+        "new_peak_mib": new_peak_kib / 1024,
+        "refaults_per_mib": max(0, faults - new_peak_kib * 1024 // resource.getpagesize()) / mib,
+    }
+
+
+def _measure(job: Callable[[], None], n: int, size: int) -> dict[str, Any]:
+    before, t0 = _usage(), time.perf_counter()
     job()
     t1 = time.perf_counter()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    mib = n * size / (1 << 20)
-    return {
-        "seconds": t1 - t0,
-        "mbps": n * size / 1e6 / (t1 - t0),
-        "faults_per_mib": (usage.ru_minflt - faults0) / mib,
-        "cpu_us_per_mib": (usage.ru_utime + usage.ru_stime - cpu0) / mib * 1e6,
-    }
+    return _figures(before, _usage(), t1 - t0, n, size)
 
 
 def run_shape(shape: str, url: str, n: int, concurrency: int, size: int, ca: str | None = None) -> dict[str, Any]:
@@ -69,9 +93,12 @@ def run_shape(shape: str, url: str, n: int, concurrency: int, size: int, ca: str
     import asynchttp
     from asynchttp import _loop
 
-    def fresh_job(count: int) -> None:
+    def fresh_job(count: int) -> threading.Thread | None:
+        """The job; returns the loop thread it ran on."""
         with asynchttp.Http(max_connections=concurrency, ca_certs=ca) as http:
             _queue_then_touch(http, url, count, size)
+            state = _loop._state
+            return state.thread if state is not None else None
 
     def kept_job(count: int) -> None:
         with asynchttp.Http(max_connections=concurrency, ca_certs=ca) as http:
@@ -90,10 +117,17 @@ def run_shape(shape: str, url: str, n: int, concurrency: int, size: int, ca: str
         fresh_job(n)
         result = _measure(lambda: fresh_job(n), n, size)
     elif shape == "fresh-after-idle":
-        fresh_job(n)
+        thread = fresh_job(n)
         deadline = time.monotonic() + 10 + 2 * _loop.idle_grace()
         while _loop._state is not None and time.monotonic() < deadline:
             time.sleep(0.01)
+        # The loop has stopped; let its thread end too, as it has in a script whose idle
+        # gap outlasts the grace: a thread hands its glibc arena back on its way out
+        # (after Python counts it ended), and a loop thread started before that would
+        # take an arena of its own, its pages all new to the timed job.
+        if thread is not None:
+            thread.join(10)
+        time.sleep(0.1)
         result = _measure(lambda: fresh_job(n), n, size)
         result["loop_starts"] = _loop.loop_starts
     elif shape == "fresh-kept":
@@ -139,18 +173,11 @@ async def _aiohttp(url: str, n: int, concurrency: int, size: int) -> dict[str, A
             await asyncio.gather(*(worker() for _ in range(concurrency)))
 
         await batch(n)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu0, faults0, t0 = usage.ru_utime + usage.ru_stime, usage.ru_minflt, time.perf_counter()
+        before, t0 = _usage(), time.perf_counter()
         await batch(n)
         t1 = time.perf_counter()
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-    mib = n * size / (1 << 20)
-    return {
-        "seconds": t1 - t0,
-        "mbps": n * size / 1e6 / (t1 - t0),
-        "faults_per_mib": (usage.ru_minflt - faults0) / mib,
-        "cpu_us_per_mib": (usage.ru_utime + usage.ru_stime - cpu0) / mib * 1e6,
-    }
+        after = _usage()
+    return _figures(before, after, t1 - t0, n, size)
 
 
 if __name__ == "__main__":  # python benchmarks/_shapes.py SHAPE URL [N]: one shape, for a quick look

@@ -1,10 +1,13 @@
-"""The one-time allocator hint before the first large body (``ALLOCATOR_HINT_SIZE``).
+"""The allocator settings made before the first large body (``ALLOCATOR_SETTINGS``).
 
 Large Content-Length bodies read a few at a time made glibc give each freed body's
-memory back to the kernel and fault the next body's pages in again. The core frees
-one large calloc'd block when it first reads a large body, which raises glibc's
-dynamic thresholds; these tests check it happens once, only for large bodies, and
-that it cuts the page faults of a bulk download (counted, not timed).
+memory back to the kernel and fault the next body's pages in again; a script that
+held more than 64 MiB of bodies at once had a thread arena's heap unmapped when it
+let them go. The core sets glibc's mmap threshold, top pad and trim threshold once,
+when it first reads a large body. These tests check it happens once, only for large
+bodies, on both drivers (the async pool and BlockingPool), never over the user's own
+glibc settings nor with ``ASYNCHTTP_ALLOCATOR_HINT=0``, and that it cuts the page
+faults of each shape (counted, not timed).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import Any, Callable
+from typing import Any, Callable, Dict
 
 import pytest
 
@@ -23,15 +26,30 @@ from tests.servers import run
 from tests.servers.fast_server import ROOT, FastServer
 from tests.servers.scripted import recv_head, send
 
+glibc_only = pytest.mark.skipif(not _connection._on_glibc(), reason="glibc's malloc settings")
+
 
 def _answer(size: int) -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size + b"x" * size
+
+
+def _plain_environment(**extra: str) -> Dict[str, str]:
+    """This environment with glibc's allocator as it ships (no threshold settings, no
+    preloaded allocator, the hint's switch unset), plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "LD_PRELOAD", "ASYNCHTTP_ALLOCATOR_HINT")
+    }
+    env.update(extra)
+    return env
 
 
 def test_hint_is_given_once_and_only_for_large_bodies(
     scripted: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_connection, "allocator_hints", 0)
+    monkeypatch.setattr(_connection, "ALLOCATOR_HINT", False)  # counted, glibc left alone
     small = 4096
     large = _connection.ALLOCATOR_HINT_FROM + 1
     server = scripted([[recv_head(), send(_answer(small)), recv_head(), send(_answer(large))]])
@@ -53,150 +71,191 @@ def test_hint_is_given_once_and_only_for_large_bodies(
     assert run(main()) == [0, 1, 1]
 
 
-_BULK_CLIENT = textwrap.dedent(
-    """
-    import asyncio, resource, sys
-    from asynchttp_lowhaio import Pool, buffered, _connection
-    _connection.ALLOCATOR_HINT_SIZE = int(sys.argv[2])
-    url = f"http://127.0.0.1:{sys.argv[1]}/"
+def test_the_environment_sets_of_glibc_thresholds_are_recognised() -> None:
+    user = _connection._thresholds_set_by_user
+    assert not user({})
+    assert not user({"MALLOC_ARENA_MAX": "2", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert not user({"GLIBC_TUNABLES": ""})
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"):
+        assert user({name: "1"}), name
+    for tunable in ("mmap_threshold", "trim_threshold", "top_pad", "mmap_max"):
+        assert user({"GLIBC_TUNABLES": f"glibc.malloc.arena_max=2:glibc.malloc.{tunable}=65536"}), tunable
 
-    async def main():
+
+def test_no_setting_over_the_user_s_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # in this process: with glibc's top pad set in the environment, the hint counts
+    # itself and leaves glibc's thresholds as they are
+    monkeypatch.setattr(_connection, "allocator_hints", 0)
+    monkeypatch.setattr(_connection, "allocator_settings_made", 0)
+    monkeypatch.setattr(_connection, "ALLOCATOR_HINT", True)
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "131072")
+    _connection._hint_allocator()
+    assert (_connection.allocator_hints, _connection.allocator_settings_made) == (1, 0)
+
+
+# One client script, one shape per argument; it prints the page faults of the part
+# after a warm-up, then the settings glibc took (allocator_settings_made).
+_CLIENT = textwrap.dedent(
+    """
+    import asyncio, resource, sys, threading
+    from asynchttp_lowhaio import BlockingPool, Pool, buffered, _connection
+    shape, url = sys.argv[1], f"http://127.0.0.1:{sys.argv[2]}/"
+    for spec in sys.argv[3:]:  # NAME=python expression: a setting of _connection to try
+        name, value = spec.split("=", 1)
+        setattr(_connection, name, eval(value, vars(_connection)))
+
+    def faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    async def dropped():
+        # 8 workers, each fetching bodies one after the other and dropping each
         request, close = Pool(max_connections=8)
         async def fetch(count):
             for _ in range(count):
                 _, _, body = await request(b"GET", url)
                 assert len(await buffered(body)) == 1 << 20
         await asyncio.gather(*[fetch(1) for _ in range(8)])  # connections open, warm
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        before = faults()
         await asyncio.gather(*[fetch(6) for _ in range(8)])
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
         await close()
+        return (faults() - before) / 48
 
-    asyncio.run(main())
-    """
-)
-
-
-def _faults_per_mib(port: int, hint_size: int) -> float:
-    out = subprocess.run(
-        [sys.executable, "-c", _BULK_CLIENT, str(port), str(hint_size)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        # the allocator as glibc ships it: no threshold settings, no preloaded allocator
-        env={
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "LD_PRELOAD", "ASYNCHTTP_ALLOCATOR_HINT")
-        },
-    )
-    assert out.returncode == 0, out.stderr
-    return int(out.stdout) / 48
-
-
-@pytest.mark.skipif(not _connection._on_glibc(), reason="glibc's dynamic mmap threshold")
-def test_hint_cuts_the_page_faults_of_concurrent_large_bodies() -> None:
-    server = FastServer("--body-size", str(1 << 20))
-    try:
-        without = _faults_per_mib(server.port, 0)
-        with_hint = _faults_per_mib(server.port, _connection.ALLOCATOR_HINT_SIZE)
-    finally:
-        server.stop()
-    # 48 bodies of 1 MiB, 8 at a time: a fresh page for most of every body without
-    # the hint (256 pages in a MiB), next to none with it
-    assert without > 64, without
-    assert with_hint < without / 3, (with_hint, without)
-
-
-def test_no_memory_for_the_hint_never_fails_the_read(
-    scripted: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # an address-space limit the hint's block does not fit in: the body is read all the same
-    monkeypatch.setattr(_connection, "allocator_hints", 0)
-    monkeypatch.setattr(_connection, "_on_glibc", lambda: True)
-    monkeypatch.setattr(_connection, "ALLOCATOR_HINT_SIZE", 1 << 62)
-    large = _connection.ALLOCATOR_HINT_FROM
-    server = scripted([[recv_head(), send(_answer(large))]])
-
-    async def main() -> int:
-        async with open_pool() as request:
-            _, _, body = await request(b"GET", server.url("/"))
-            return len(await buffered(body))
-
-    assert run(main()) == large
-    assert _connection.allocator_hints == 1
-
-
-def test_the_environment_switch_turns_the_hint_off() -> None:
-    script = "from asynchttp_lowhaio import _connection as c; print(c.ALLOCATOR_HINT_SIZE)"
-    env = dict(os.environ, ASYNCHTTP_ALLOCATOR_HINT="0")
-    off = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
-    env["ASYNCHTTP_ALLOCATOR_HINT"] = "1"
-    on = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
-    assert (off.stdout.strip(), on.stdout.strip()) == ("0", str((32 << 20) - (64 << 10)))
-
-
-_HOLDING_CLIENT = textwrap.dedent(
-    """
-    import asyncio, resource, sys
-    from asynchttp_lowhaio import Pool, buffered, _connection
-    _connection.ALLOCATOR_HINT_SIZE = int(sys.argv[2])
-    url = f"http://127.0.0.1:{sys.argv[1]}/"
-
-    async def main():
+    async def held():
+        # batches of 80 bodies kept whole, then all let go: more than a heap (64 MiB)
         request, close = Pool(max_connections=8)
         eight = asyncio.Semaphore(8)
-
         async def fetch():
             async with eight:
                 _, _, body = await request(b"GET", url)
                 return await buffered(body)
-
-        faults = []
+        counts = []
         for _ in range(3):  # the first batch grows the heap; the later ones may reuse it
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            kept = await asyncio.gather(*[fetch() for _ in range(40)])
+            before = faults()
+            kept = await asyncio.gather(*[fetch() for _ in range(80)])
             assert all(len(body) == 1 << 20 for body in kept)
-            del kept  # all let go at once, as a script that is done with a batch
-            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-        print(faults[1] + faults[2])
+            del kept
+            counts.append(faults() - before)
         await close()
+        return (counts[1] + counts[2]) / 160
 
-    asyncio.run(main())
+    def threads():
+        # one BlockingPool shared by 8 threads; in each of 4 rounds every thread keeps
+        # 6 bodies, then lets them go (48 MiB held across 8 arenas)
+        request, close = BlockingPool(max_connections=8)
+        rounds = threading.Barrier(9)
+        def fetch():
+            for _ in range(4):
+                kept = []
+                for _ in range(6):
+                    _, _, body = request(b"GET", url)
+                    kept.append(body.read_all())
+                assert all(len(body) == 1 << 20 for body in kept)
+                del kept
+                rounds.wait()
+        workers = [threading.Thread(target=fetch) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        rounds.wait()  # the first round grows each thread's arena,
+        rounds.wait()  # and the second a little more: the pool's connections, made by
+        before = faults()  # these threads, stay in their arenas between the first bodies
+        rounds.wait()
+        rounds.wait()
+        for worker in workers:
+            worker.join()
+        close()
+        return (faults() - before) / 96
+
+    per_mib = asyncio.run(dropped()) if shape == "dropped" else asyncio.run(held()) if shape == "held" else threads()
+    print(per_mib, _connection.allocator_settings_made)
     """
 )
 
 
-@pytest.mark.skipif(not _connection._on_glibc(), reason="glibc's dynamic mmap threshold")
-def test_batches_held_whole_reuse_the_heap() -> None:
-    """A script that keeps a batch's 40 bodies of 1 MiB, then lets them all go, then
-    fetches the next batch: with a hint of 16 MiB (glibc's trim threshold then 32 MiB)
-    the heap was trimmed at each let-go and every page of the next batch faulted in
-    again; with ALLOCATOR_HINT_SIZE (trim threshold about 64 MiB) the next batches
-    reuse the same pages."""
+def _client(port: int, shape: str, *settings: str, **environment: str) -> tuple[float, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", _CLIENT, shape, str(port), *settings],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_plain_environment(**environment),
+    )
+    assert out.returncode == 0, out.stderr
+    faults, made = out.stdout.split()
+    return float(faults), int(made)
+
+
+@pytest.fixture(scope="module")
+def megabytes() -> Any:
     server = FastServer("--body-size", str(1 << 20))
-    try:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "LD_PRELOAD", "ASYNCHTTP_ALLOCATOR_HINT")
-        }
-        counts = {}
-        for size in (16 << 20, _connection.ALLOCATOR_HINT_SIZE):
-            out = subprocess.run(
-                [sys.executable, "-c", _HOLDING_CLIENT, str(server.port), str(size)],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                env=env,
-            )
-            assert out.returncode == 0, out.stderr
-            counts[size] = int(out.stdout) / 80  # per MiB of the two later batches
-    finally:
-        server.stop()
-    old, new = counts[16 << 20], counts[_connection.ALLOCATOR_HINT_SIZE]
-    # 256 pages in a MiB: most of them again with the old size, next to none now
-    assert old > 64, counts
-    assert new < 10, counts
+    yield server
+    server.stop()
+
+
+@glibc_only
+def test_settings_cut_the_page_faults_of_concurrent_large_bodies(megabytes: FastServer) -> None:
+    without, made_without = _client(megabytes.port, "dropped", "ALLOCATOR_HINT=False")
+    with_hint, made = _client(megabytes.port, "dropped")
+    # 48 bodies of 1 MiB, 8 at a time: a fresh page for most of every body without
+    # the settings (256 pages in a MiB), next to none with them
+    assert (made_without, made) == (0, len(_connection.ALLOCATOR_SETTINGS))
+    assert without > 64, without
+    assert with_hint < 10, (with_hint, without)
+
+
+@pytest.mark.slow  # two clients of 240 MiB each
+@glibc_only
+def test_batches_held_whole_beyond_a_heap_reuse_it(megabytes: FastServer) -> None:
+    """A script that keeps a batch's 80 bodies of 1 MiB, lets them all go, then fetches
+    the next batch, on its main thread (asyncio.run): glibc's dynamic thresholds as the
+    old hint raised them (one freed block of 32 MiB: trim threshold about 64 MiB) had the
+    main arena's heap trimmed at each let-go and every page faulted in again; with the
+    settings the heap keeps them. (A thread arena's case, the facade's loop thread, is
+    tests/facade/test_allocator_shapes.py's.)"""
+    old_hint = (
+        "ALLOCATOR_HINT=False",
+        "_old=len(bytes((32 << 20) - (64 << 10)))",  # what the hint did before: raise the dynamic thresholds
+    )
+    dynamic, _ = _client(megabytes.port, "held", *old_hint)
+    kept, made = _client(megabytes.port, "held")
+    assert made == len(_connection.ALLOCATOR_SETTINGS)
+    # 256 pages in a MiB: nearly all of them again at each batch, next to none now
+    assert dynamic > 64, (dynamic, kept)
+    assert kept < 10, (dynamic, kept)
+
+
+@glibc_only
+def test_blocking_pool_threads_get_the_settings(megabytes: FastServer) -> None:
+    """BlockingPool reads on its callers' threads, each with an arena of its own: the
+    settings hold for them as for the loop thread."""
+    without, made_without = _client(megabytes.port, "threads", "ALLOCATOR_HINT=False")
+    with_hint, made = _client(megabytes.port, "threads")
+    assert (made_without, made) == (0, len(_connection.ALLOCATOR_SETTINGS))
+    assert without > 64, without
+    assert with_hint < 10, (with_hint, without)
+
+
+@glibc_only
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"ASYNCHTTP_ALLOCATOR_HINT": "0"},
+        {"MALLOC_TOP_PAD_": "131072"},
+        {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"},
+    ],
+    ids=["switch", "malloc-variable", "tunable"],
+)
+def test_the_user_s_settings_stand(megabytes: FastServer, environment: Dict[str, str]) -> None:
+    # the switch turns the settings off; glibc's own settings in the environment are the
+    # user's choice, and the core sets nothing over them
+    _, made = _client(megabytes.port, "dropped", **environment)
+    assert made == 0
+
+
+def test_the_environment_switch_turns_the_hint_off() -> None:
+    script = "from asynchttp_lowhaio import _connection as c; print(c.ALLOCATOR_HINT)"
+    env = dict(os.environ, ASYNCHTTP_ALLOCATOR_HINT="0")
+    off = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
+    env["ASYNCHTTP_ALLOCATOR_HINT"] = "1"
+    on = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")

@@ -574,21 +574,6 @@ def test_idle_connection_closed_just_now_is_not_handed_out(scripted: Callable[..
     assert server.connections_accepted == 2
 
 
-def test_idle_connection_reset_just_now_is_not_handed_out(scripted: Callable[..., ScriptedServer]) -> None:
-    """The reset is in the kernel but the loop has not run since: never handed out."""
-    server = scripted([[recv_head(), send(OK_2), rst()], [recv_head(), send(OK_2)]])
-
-    async def main() -> Any:
-        async with open_pool() as request:
-            await fetch(request, b"GET", server.url("/"))
-            assert server.wait_done(1)  # blocks the loop: the reset is not processed
-            time.sleep(0.05)
-            return await fetch(request, b"POST", server.url("/"), body=streamed(b"x"))
-
-    assert run(main())[2] == b"ok"
-    assert server.connections_accepted == 2
-
-
 def test_idle_connection_with_unread_bytes_just_now_is_not_handed_out(scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted(
         [
