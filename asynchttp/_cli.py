@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from asynchttp_lowhaio import TOKEN_TEXT
 
-from . import _cli_core, _cli_input, _cli_job
+from . import _cli_core, _cli_input, _cli_job, _loop
 from ._cli_job import JobConfig, Record, Stats
 
 __all__ = ["main", "JobConfig", "Record", "Stats", "LOG_FORMAT", "format_summary", "execute"]
@@ -861,6 +861,11 @@ def run_main(argv: Sequence[str], stdin: IO[str], stdout: IO[str], stderr: IO[st
     try:
         inputs = _cli_input.Inputs(list(args.urls), list(args.input), stdin)
     except _cli_input.InputError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        _loop.loop_factory()  # ASYNCHTTP_LOOP names a loop that exists (both engines run on it)
+    except (ValueError, ImportError) as exc:
+        inputs.close()
         raise UsageError(str(exc)) from None
     needs_facade = _cli_core.eligible(config, inputs, args.verbose)
     if args.engine == "core" and needs_facade is not None:

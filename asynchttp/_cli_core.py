@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import signal
 import ssl
@@ -31,8 +32,11 @@ import asynchttp_lowhaio as core
 from . import _errors, _ratelimit, _retry
 from ._cli_input import DoneSet, Inputs, Item, Malformed
 from ._cli_job import Job, JobConfig, Record, Stats, Stopper, error_phase, outcome_of_status
+from ._loop import import_uvloop, loop_kind
 
 __all__ = ["eligible", "run_core_job"]
+
+logger = logging.getLogger("asynchttp.cli")
 
 _REDIRECTS = frozenset({300, 301, 302, 303, 307, 308})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # httplib2's SAFE_METHODS
@@ -258,6 +262,7 @@ class CoreJob(Job):
     async def _main(self) -> None:
         loop = self.loop = asyncio.get_running_loop()
         config = self.config
+        logger.debug("core engine: %d workers on %s.%s", config.concurrency, type(loop).__module__, type(loop).__name__)
         if config.rate_limit is not None:
             self.buckets = _ratelimit.Buckets(config.rate_limit)
         per_host = config.per_host or config.concurrency
@@ -310,7 +315,11 @@ class CoreJob(Job):
             gc.freeze()
             gc.set_threshold(20_000, threshold[1], threshold[2])
         try:
-            asyncio.run(self._main())
+            if loop_kind() == "uvloop":
+                # ASYNCHTTP_LOOP=uvloop, as the facade's loop thread honours it
+                import_uvloop().run(self._main())
+            else:
+                asyncio.run(self._main())
         finally:
             gc.set_threshold(*threshold)
             gc.unfreeze()

@@ -62,6 +62,8 @@ __all__ = [
     "thread_pool",
     "use_uvloop",
     "loop_factory",
+    "loop_kind",
+    "import_uvloop",
     "LOOP_ENV",
 ]
 
@@ -243,7 +245,7 @@ def use_uvloop(enabled: bool = True) -> None:
     """
     global _chosen_kind
     if enabled:
-        _import_uvloop()
+        import_uvloop()
     _chosen_kind = "uvloop" if enabled else "asyncio"
 
 
@@ -258,7 +260,8 @@ def loop_kind() -> str:
     return kind
 
 
-def _import_uvloop() -> Any:
+def import_uvloop() -> Any:
+    """The uvloop module; ImportError naming the extra when it is not installed."""
     try:
         import uvloop
     except ImportError as exc:
@@ -271,7 +274,7 @@ def _import_uvloop() -> Any:
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     """What makes the next loop thread's loop, per ``loop_kind()``."""
     if loop_kind() == "uvloop":
-        return _import_uvloop().new_event_loop  # type: ignore[no-any-return]
+        return import_uvloop().new_event_loop  # type: ignore[no-any-return]
     return _Loop if _FLUSHES_EACH_ITERATION else asyncio.new_event_loop
 
 

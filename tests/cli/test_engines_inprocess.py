@@ -8,6 +8,7 @@ coverage tools see it, and check the records each engine writes field by field.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,34 @@ def test_rate_in_process(capsys: pytest.CaptureFixture[str]) -> None:
         urls = [server.url("/r%d" % n) for n in range(4)]
         assert _cli.main(["--no-progress", "-q", "--engine", "core", "--rate", "4", "--rate-burst", "1", *urls]) == 0
         assert server.count() == 4 and server.arrivals_per_window(0.2) <= 2
+
+
+@pytest.mark.parametrize("kind", ["asyncio", "uvloop"])
+def test_the_core_engine_runs_on_the_loop_asynchttp_loop_names(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    http_server: TestServer,
+    kind: str,
+) -> None:
+    if kind == "uvloop":
+        pytest.importorskip("uvloop")
+    monkeypatch.setenv("ASYNCHTTP_LOOP", kind)
+    with caplog.at_level(logging.DEBUG, logger="asynchttp.cli"):
+        status, records, _ = run(
+            capsys, "--engine", "core", "--jsonl", http_server.url("/hello"), http_server.url("/json")
+        )
+    assert status == 0
+    assert sorted((r["line"], r["outcome"], r["status"]) for r in records) == [(1, "ok", 200), (2, "ok", 200)]
+    started = [m for m in caplog.messages if m.startswith("core engine:")]
+    assert len(started) == 1 and started[0].split(" on ")[1].split(".")[0] == kind
+
+
+def test_a_loop_that_does_not_exist_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, http_server: TestServer
+) -> None:
+    monkeypatch.setenv("ASYNCHTTP_LOOP", "tokio")
+    status = _cli.main(["--no-progress", http_server.url("/hello")])
+    err = capsys.readouterr().err
+    assert status == 2 and "ASYNCHTTP_LOOP='tokio'" in err
+    assert http_server.requests == []  # nothing was sent
