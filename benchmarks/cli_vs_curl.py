@@ -8,6 +8,7 @@ repetitions interleaved, medians reported, and the ratio of rates printed::
 
     python benchmarks/cli_vs_curl.py                    # 30,000 URLs, -c 50, 3 reps
     python benchmarks/cli_vs_curl.py --urls 30000 --concurrency 10 --engine facade
+    python benchmarks/cli_vs_curl.py --loop both        # the command on asyncio and on uvloop
 
 The package's modules are byte-compiled first (``compileall``, as ``pip install``
 does for a wheel), so that a run in a checkout with ``PYTHONDONTWRITEBYTECODE`` set
@@ -55,11 +56,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(cmd: list[str]) -> tuple[float, float]:
+def _timed(cmd: list[str], **env: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds: user + system) of one run of ``cmd``."""
     cpu = _children_cpu()
     started = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=str(ROOT))
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**_env(), **env}, cwd=str(ROOT))
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit("%s failed (%d): %s" % (cmd[0], proc.returncode, proc.stderr.decode()[-2000:]))
@@ -96,28 +97,31 @@ def speed(args: argparse.Namespace) -> None:
             curl = ["curl", "-s", "-Z", "--parallel-max", c, "-K", str(config)]
             cli = [sys.executable, "-m", "asynchttp", "-q", "--no-progress", "-c", c, "--per-host", c]
             cli += ["--engine", args.engine, "-i", str(urls)]
-            curl_runs, cli_runs = [], []
+            loops = ["asyncio", "uvloop"] if args.loop == "both" else [args.loop]
+            curl_runs: list[tuple[float, float]] = []
+            cli_runs: dict[str, list[tuple[float, float]]] = {loop: [] for loop in loops}
             for _ in range(args.reps):
                 curl_runs.append(_timed(curl))
-                cli_runs.append(_timed(cli))
+                for loop in loops:
+                    cli_runs[loop].append(_timed(cli, ASYNCHTTP_LOOP=loop))
             print(
                 "nginx %s on 127.0.0.1:%d, %d URLs of %d B, concurrency %s, %d reps interleaved (medians); "
                 "load average at the start %.1f" % (nginx.version, nginx.port, args.urls, 100, c, args.reps, load)
             )
             rates = {}
-            for name, runs in (
-                ("curl -Z --parallel-max " + c, curl_runs),
-                ("asynchttp --engine " + args.engine, cli_runs),
-            ):
+            rows = [("curl -Z --parallel-max " + c, curl_runs)]
+            rows += [("asynchttp --engine %s (%s)" % (args.engine, loop), cli_runs[loop]) for loop in loops]
+            for name, runs in rows:
                 wall = statistics.median(t for t, _ in runs)
                 cpu = statistics.median(u for _, u in runs)
                 rates[name] = args.urls / wall
                 print(
-                    "%-28s %6.2f s %8.0f req/s  CPU %5.1f us/req  (runs: %s)"
+                    "%-36s %6.2f s %8.0f req/s  CPU %5.1f us/req  (runs: %s)"
                     % (name, wall, args.urls / wall, cpu / args.urls * 1e6, ", ".join("%.2f" % t for t, _ in runs))
                 )
-            curl_rate, cli_rate = rates.values()
-            print("ratio (asynchttp rate / curl rate): %.2f" % (cli_rate / curl_rate))
+            curl_rate, *cli_rates = rates.values()
+            for loop, cli_rate in zip(loops, cli_rates, strict=True):
+                print("ratio (asynchttp rate / curl rate), %s: %.2f" % (loop, cli_rate / curl_rate))
     finally:
         nginx.stop()
 
@@ -165,6 +169,12 @@ def main() -> None:
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions, interleaved (default 3)")
     parser.add_argument("--engine", default="auto", choices=("auto", "core", "facade"), help="the CLI's --engine")
+    parser.add_argument(
+        "--loop",
+        default="asyncio",
+        choices=("asyncio", "uvloop", "both"),
+        help="the command's event loop (ASYNCHTTP_LOOP; default asyncio, the command's own default)",
+    )
     parser.add_argument("--rss", type=int, metavar="N", help="measure peak RSS for N URLs instead of the speed")
     args = parser.parse_args()
     if args.rss:
