@@ -239,6 +239,8 @@ FACADE_TARGETS = [
     Target(3, "(a) req/s", ("a", "rps"), "asynchttp", "requests-futures", 5.0, True),
     Target(3, "(b) median us", ("b", "median_us"), "asynchttp", "httplib2", 0.8, False),
     Target(20, "(b) median us", ("b", "median_us"), "asynchttp-blocking", "httplib2", 0.8, False),
+    Target(20, "(b) median us", ("b", "median_us"), "asynchttp", "httplib2", 1.0, False),
+    Target(20, "(a) req/s", ("a", "rps"), "asynchttp", "aiohttp", 2.0, True),
     Target(3, "(c) MB/s", ("c", "mbps"), "asynchttp", "httplib2", 1.0, True),
     Target(3, "(d) peak RSS", ("a", "peak_rss_mib"), "asynchttp", "aiohttp", 1.0, False),
     Target(10, "(c) MB/s", ("c", "mbps"), "asynchttp", "aiohttp", 1.2, True),
