@@ -220,7 +220,7 @@ def send_blocking(
         method,
         body,
         headers,
-        config.options.get("http_version") == b"HTTP/1.0",
+        config.options.get("http_version", b"HTTP/1.1"),
         proxies,
     )
 

@@ -35,6 +35,7 @@ from asynchttp_lowhaio import (
     empty_async_iterator,
     empty_iterator,
     encode_chunk,
+    prepare_request,
     streamed,
     without_userinfo,
 )
@@ -57,6 +58,8 @@ __all__ = [
 
 logger = logging.getLogger("asynchttp")
 _DEBUG = logging.DEBUG
+
+_HTTP10 = b"HTTP/1.0"
 
 # http.client sends Content-Length: 0 for these methods when there is no body.
 _METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
@@ -195,7 +198,7 @@ class Generation(Protocol):
     request: Callable[..., Any]  # the core pool's request()
     inflight: int
     retired: bool
-    http10: bool  # the pool speaks HTTP/1.0: no chunked body
+    http_version: bytes  # what the pool speaks: b"HTTP/1.0" takes no chunked body
     proxies: Any  # the Http's _tunnels._Tunnels the pool was made with, or None
 
 
@@ -225,7 +228,8 @@ async def send_once(
     client room's ``send_once`` method (the seam with the semantics layer) is this."""
     gen: Generation = pools.generation(scheme, authority)
     sink = pools.current_sink()
-    head, chunked = request_fields(scheme, authority, method, body, headers, gen.http10)
+    http_version = gen.http_version
+    head, chunked = request_fields(scheme, authority, method, body, headers, http_version == _HTTP10)
     stream = _chunked_stream(body) if chunked else None  # type: ignore[arg-type]
     url = scheme + "://" + authority + request_uri
     debug = _log_sending(method, url)
@@ -233,10 +237,10 @@ async def send_once(
     phase = PHASE_HEAD
     record = _facts.CURRENT.get()  # the request's facts (and its rate limit's wait), if any
     try:
+        # checked and serialised once, here; the pool sends it as it is
+        prepared = prepare_request(method.encode("latin-1"), url, (), head, chunked or bool(body), http_version)
         code, response_headers, response_body = await gen.request(
-            method.encode("latin-1"),
-            url,
-            headers=head,
+            prepared,
             body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
             get_logger_adapter=_core_log_adapter if debug else None,
             before_send=None if record is None else record.before_send,
@@ -271,20 +275,19 @@ def exchange_blocking(
     method: str,
     body: Optional[bytes],
     headers: dict[str, str],
-    http10: bool,
+    http_version: bytes,
     proxies: Any,
 ) -> tuple[httplib2.Response, bytes]:
     """``send_once`` on the caller's thread, with a blocking core pool's ``request``
     (``asynchttp_lowhaio.BlockingPool``): the same head, framing, answer and errors."""
-    head, chunked = request_fields(scheme, authority, method, body, headers, http10)
+    head, chunked = request_fields(scheme, authority, method, body, headers, http_version == _HTTP10)
     url = scheme + "://" + authority + request_uri
     debug = _log_sending(method, url)
     phase = PHASE_HEAD
     try:
+        prepared = prepare_request(method.encode("latin-1"), url, (), head, chunked or bool(body), http_version)
         code, response_headers, response_body = request(
-            method.encode("latin-1"),
-            url,
-            headers=head,
+            prepared,
             body=(lambda: _chunked_writes(body)) if chunked else ((lambda: (body,)) if body else empty_iterator),  # type: ignore[arg-type]
             get_logger_adapter=_core_log_adapter if debug else None,
         )
