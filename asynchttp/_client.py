@@ -32,7 +32,7 @@ import threading
 import traceback
 from typing import Any, Callable, Optional, Protocol
 
-from asynchttp_lowhaio import HttpError, Pool
+from asynchttp_lowhaio import HttpError, Pool, Request
 
 from . import _facts, _loop, _retry, _sink
 from ._errors import ShutdownError, describe, mark_request, to_httplib2_error
@@ -201,7 +201,7 @@ class _PoolGeneration:
     ``http_version`` and ``proxies`` are what the wire room needs to know of the options
     it was made with (what the pool speaks; whose proxy plans name a failure's proxy)."""
 
-    __slots__ = ("request", "close", "inflight", "retired", "closing", "http_version", "proxies")
+    __slots__ = ("request", "close", "inflight", "retired", "closing", "http_version", "proxies", "prepared")
 
     def __init__(self, request: Any, close: Any, http_version: bytes, proxies: Optional[_Tunnels]) -> None:
         self.request = request
@@ -211,6 +211,7 @@ class _PoolGeneration:
         self.closing: Optional[asyncio.Task[Any]] = None
         self.http_version = http_version
         self.proxies = proxies
+        self.prepared: dict[Any, Request] = {}  # the wire room's prepared requests for this pool
 
 
 class _Client:

@@ -31,6 +31,7 @@ from asynchttp_lowhaio import (
     HttpConnectTimeoutError,
     HttpDnsError,
     HttpError,
+    Request,
     buffered,
     empty_async_iterator,
     empty_iterator,
@@ -199,6 +200,7 @@ class Generation(Protocol):
     inflight: int
     retired: bool
     http_version: bytes  # what the pool speaks: b"HTTP/1.0" takes no chunked body
+    prepared: dict[Any, Request]  # the pool's prepared requests (prepared_request)
     proxies: Any  # the Http's _tunnels._Tunnels the pool was made with, or None
 
 
@@ -228,20 +230,19 @@ async def send_once(
     client room's ``send_once`` method (the seam with the semantics layer) is this."""
     gen: Generation = pools.generation(scheme, authority)
     sink = pools.current_sink()
-    http_version = gen.http_version
-    head, chunked = request_fields(scheme, authority, method, body, headers, http_version == _HTTP10)
-    stream = _chunked_stream(body) if chunked else None  # type: ignore[arg-type]
-    url = scheme + "://" + authority + request_uri
-    debug = _log_sending(method, url)
+    debug = _log_sending(method, scheme, authority, request_uri)
     gen.inflight += 1
     phase = PHASE_HEAD
     record = _facts.CURRENT.get()  # the request's facts (and its rate limit's wait), if any
     try:
-        # checked and serialised once, here; the pool sends it as it is
-        prepared = prepare_request(method.encode("latin-1"), url, (), head, chunked or bool(body), http_version)
+        # checked and serialised once (or found made for the same request before); the
+        # pool sends it as it is
+        prepared, chunked = prepared_request(
+            gen.prepared, scheme, authority, request_uri, method, body, headers, gen.http_version
+        )
         code, response_headers, response_body = await gen.request(
             prepared,
-            body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
+            body=_chunked_stream(body) if chunked else (streamed(body) if body else empty_async_iterator),  # type: ignore[arg-type]
             get_logger_adapter=_core_log_adapter if debug else None,
             before_send=None if record is None else record.before_send,
         )
@@ -269,6 +270,7 @@ async def send_once(
 
 def exchange_blocking(
     request: Callable[..., Any],
+    memo: dict[Any, Request],
     scheme: str,
     authority: str,
     request_uri: str,
@@ -279,13 +281,12 @@ def exchange_blocking(
     proxies: Any,
 ) -> tuple[httplib2.Response, bytes]:
     """``send_once`` on the caller's thread, with a blocking core pool's ``request``
-    (``asynchttp_lowhaio.BlockingPool``): the same head, framing, answer and errors."""
-    head, chunked = request_fields(scheme, authority, method, body, headers, http_version == _HTTP10)
-    url = scheme + "://" + authority + request_uri
-    debug = _log_sending(method, url)
+    (``asynchttp_lowhaio.BlockingPool``) and its prepared requests (``memo``): the same
+    head, framing, answer and errors."""
+    debug = _log_sending(method, scheme, authority, request_uri)
     phase = PHASE_HEAD
     try:
-        prepared = prepare_request(method.encode("latin-1"), url, (), head, chunked or bool(body), http_version)
+        prepared, chunked = prepared_request(memo, scheme, authority, request_uri, method, body, headers, http_version)
         code, response_headers, response_body = request(
             prepared,
             body=(lambda: _chunked_writes(body)) if chunked else ((lambda: (body,)) if body else empty_iterator),  # type: ignore[arg-type]
@@ -325,11 +326,52 @@ def request_fields(
     return tuple(head), chunked
 
 
-def _log_sending(method: str, url: str) -> bool:
+def _log_sending(method: str, scheme: str, authority: str, request_uri: str) -> bool:
     debug = logger.isEnabledFor(_DEBUG)
     if debug:
+        url = scheme + "://" + authority + request_uri
         logger.debug("request %d: sending %s %s", current_request_id.get(), method, without_userinfo(url))
     return debug
+
+
+# Prepared requests kept per pool (at most this many): a request sent again with the same
+# method, URL, fields and body length is not composed and checked again.
+PREPARED_MAX = 256
+
+
+def prepared_request(
+    memo: dict[Any, Request],
+    scheme: str,
+    authority: str,
+    request_uri: str,
+    method: str,
+    body: Optional[bytes],
+    headers: dict[str, str],
+    http_version: bytes,
+) -> tuple[Request, bool]:
+    """The core's prepared request for these arguments, as http.client would write it
+    (``request_fields``), and whether the body goes chunked (framed here, by
+    ``_chunked_writes``): made and checked once by the core's ``prepare_request`` (its
+    errors raised here, before any I/O), then found in ``memo`` (the pool's) for a
+    request built from the same values. A file or iterable body (``ChunkedBody``) is
+    prepared each time."""
+    key: Any = None
+    if type(body) is not ChunkedBody:
+        key = (method, scheme, authority, request_uri, -1 if body is None else len(body), *headers.items())
+        try:
+            found = memo.get(key)
+        except TypeError:  # a field that is not a str (and not hashable): prepared each time
+            key = found = None
+        if found is not None:
+            return found, False
+    head, chunked = request_fields(scheme, authority, method, body, headers, http_version == _HTTP10)
+    url = scheme + "://" + authority + request_uri
+    prepared = prepare_request(method.encode("latin-1"), url, (), head, chunked or bool(body), http_version)
+    if key is not None:
+        if len(memo) >= PREPARED_MAX:
+            memo.clear()
+        memo[key] = prepared
+    return prepared, chunked
 
 
 class _CoreLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
