@@ -115,10 +115,23 @@ def _chunked_stream(body: ChunkedBody) -> Callable[..., AsyncIterator[bytes]]:
 # Response building
 
 
-# Header names seen so far, decoded once and shared by every Response that has them
-# (a kept response then holds one "content-type", not one per response). Bounded.
+# The header names of an answer, decoded once per sequence of names and shared by every
+# Response that has them (a server sends the same names in the same order answer after
+# answer; a kept response then holds one "content-type", not one per response). Keyed
+# by the core's name bytes (the parser hands out the same objects for the names it
+# knows, so the key's hash is cheap). Bounded.
+_key_rows: dict[tuple[bytes, ...], tuple[str, ...]] = {}
+_KEY_ROWS_MAX = 256
 _header_names: dict[bytes, str] = {}
 _HEADER_NAMES_MAX = 1024
+
+
+def _header_keys(names: tuple[bytes, ...]) -> tuple[str, ...]:
+    keys = tuple([_header_names.get(name) or _header_name(name) for name in names])
+    if len(_key_rows) >= _KEY_ROWS_MAX:
+        _key_rows.clear()
+    _key_rows[names] = keys
+    return keys
 
 
 def _header_name(name: bytes) -> str:
@@ -128,22 +141,31 @@ def _header_name(name: bytes) -> str:
     return text
 
 
+_new_response = httplib2.Response.__new__
+
+
 def build_response(
     code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes
 ) -> httplib2.Response:
     """An ``httplib2.Response`` as httplib2 builds it from http.client: lower-cased
     keys, values decoded as Latin-1, repeated headers joined with ", ",
-    ``["status"]`` a str."""
-    names = _header_names
-    pairs = [(names.get(name) or _header_name(name), value.decode("latin-1")) for name, value in headers]
-    response = httplib2.Response.__new__(httplib2.Response)
-    dict.update(response, pairs)
-    if len(response) != len(pairs):  # a repeated header: join its values in order
-        dict.clear(response)
-        get = response.get
-        for key, text in pairs:
-            previous = get(key)
-            response[key] = text if previous is None else previous + ", " + text
+    ``["status"]`` a str. Built in one step: the names' keys found for the whole row,
+    the values decoded in one piece (the core's field values hold no control
+    character, so none holds the LF that parts them here)."""
+    response = _new_response(httplib2.Response)
+    if headers:
+        names, values = zip(*headers)  # noqa: B905 (pairs: two rows of equal length)
+        keys = _key_rows.get(names) or _header_keys(names)
+        texts = b"\n".join(values).decode("latin-1").split("\n")
+        if len(texts) != len(keys):  # a value with a LF after all: one by one
+            texts = [value.decode("latin-1") for value in values]
+        dict.update(response, zip(keys, texts))  # noqa: B905 (len checked above)
+        if len(response) != len(keys):  # a repeated header: join its values in order
+            dict.clear(response)
+            get = response.get
+            for key, text in zip(keys, texts):  # noqa: B905
+                previous = get(key)
+                response[key] = text if previous is None else previous + ", " + text
     status = int(code)
     response.status = status
     response["status"] = str(status)
