@@ -273,7 +273,9 @@ _NEVER = False
 # ---------------------------------------------------------------------------
 # httplib2's request(), as named steps
 #
-#   run_httplib2_request   lead or wait on a cacheable request in flight, then one hop
+#   run_httplib2_request   without a cache: the plain path (the first hop's steps on
+#                          this one coroutine); with one: _run_with_cache, which leads
+#                          or waits on a cacheable request in flight, then one hop
 #   _run_hop               one hop of httplib2's request(): prepare_request, then
 #                          look_up_cache and answer_from_cache, or send_and_conclude;
 #                          force_exception_to_status_code turns a failure into a response
@@ -281,9 +283,9 @@ _NEVER = False
 #                          or store_answer
 #
 # Each step reads the Http's attributes where httplib2 reads them. Only the steps a
-# request needs are awaited: without a cache, a 2xx answer costs the same coroutines
-# as one send with httplib2's retries (run_httplib2_request, _run_hop,
-# send_and_conclude, send_with_auth, _send_with_retries).
+# request needs are awaited: without a cache, a 2xx answer costs one coroutine above
+# send_once (run_httplib2_request); a request that needs more takes the named steps
+# from the point where it does.
 
 
 async def run_httplib2_request(
@@ -308,48 +310,19 @@ async def run_httplib2_request(
     the cache, revalidated, or sent), and N queued requests for one fresh
     resource send one.  Only the first hop of a request leads or waits, so two
     requests can never wait for each other (no deadlock through redirects).
+
+    Without a cache, the first hop runs on this one coroutine (the plain path): the
+    steps of ``_run_hop``, ``send_and_conclude``, ``send_with_auth`` and
+    ``_send_with_retries`` that such a request takes, in their order, without their
+    frames. What needs more takes the named step at the point it would be reached: a
+    credential known for the URI, a ``Retry`` or a rate limit, a body still to read,
+    or ``RETRIES`` below 1 (``send_and_conclude``); a failed send
+    (``_send_with_retries``, from its first attempt on); a 401
+    (``answer_challenge``); a redirect (``follow_redirect``).
     """
     cache = http.cache
-    if cache is None:  # no cache to ask: the plain path (every request without one runs it)
-        return await _run_plain(http, send_once, uri, method, body, headers, redirections, connection_type)
-    try:
-        use_cache: Optional[bool] = await _cache.is_enabled(cache)
-    except Exception:  # the request meets it again below, and fails as httplib2 does
-        use_cache = None
-    key = _in_flight_key(http, uri) if use_cache else None
-    if key is None:
-        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type, use_cache)
-    # An unsafe method is never answered from the cache, so it leads nobody; but it
-    # waits for a read in flight, or that read could store its answer after this write
-    # (and its invalidation), which no serial order allows.
-    leads = await _lead_or_wait(key, method in http.safe_methods)
-    try:
-        # (a request that waited asks the cache again: the one it waited for may have changed it)
-        return await _run_hop(
-            http, send_once, uri, method, body, headers, redirections, connection_type, True if leads else None
-        )
-    finally:
-        if leads:
-            _release_waiters(key)
-
-
-async def _run_plain(
-    http: HttpAttributes,
-    send_once: SendOnce,
-    uri: str,
-    method: str,
-    body: Any,
-    headers: Optional[Mapping[Any, Any]],
-    redirections: int,
-    connection_type: Any,
-) -> tuple[httplib2.Response, bytes]:
-    """The first hop of a request without a cache, as one short coroutine: the steps of
-    ``_run_hop``, ``send_and_conclude``, ``send_with_auth`` and ``_send_with_retries``
-    that such a request takes, in their order, without their frames. What needs more
-    takes the named step at the point it would be reached: a credential known for the
-    URI, a ``Retry`` or a rate limit, a body still to read, or ``RETRIES`` below 1
-    (``send_and_conclude``); a failed send (``_send_with_retries``, from its first
-    attempt on); a 401 (``answer_challenge``); a redirect (``follow_redirect``)."""
+    if cache is not None:
+        return await _run_with_cache(http, send_once, cache, uri, method, body, headers, redirections, connection_type)
     try:
         fields, target = prepare_request(http, uri, headers, connection_type)
         if "cache-control" in fields and "only-if-cached" in _httplib2.parse_cache_control(fields):
@@ -393,6 +366,40 @@ async def _run_plain(
         if not http.force_exception_to_status_code:
             raise
         return exception_to_response(exc)
+
+
+async def _run_with_cache(
+    http: HttpAttributes,
+    send_once: SendOnce,
+    cache: Any,
+    uri: str,
+    method: str,
+    body: Any,
+    headers: Optional[Mapping[Any, Any]],
+    redirections: int,
+    connection_type: Any,
+) -> tuple[httplib2.Response, bytes]:
+    """``run_httplib2_request`` with a cache: lead or wait on a cacheable request in
+    flight, then one hop (``_run_hop``)."""
+    try:
+        use_cache: Optional[bool] = await _cache.is_enabled(cache)
+    except Exception:  # the request meets it again below, and fails as httplib2 does
+        use_cache = None
+    key = _in_flight_key(http, uri) if use_cache else None
+    if key is None:
+        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type, use_cache)
+    # An unsafe method is never answered from the cache, so it leads nobody; but it
+    # waits for a read in flight, or that read could store its answer after this write
+    # (and its invalidation), which no serial order allows.
+    leads = await _lead_or_wait(key, method in http.safe_methods)
+    try:
+        # (a request that waited asks the cache again: the one it waited for may have changed it)
+        return await _run_hop(
+            http, send_once, uri, method, body, headers, redirections, connection_type, True if leads else None
+        )
+    finally:
+        if leads:
+            _release_waiters(key)
 
 
 async def _run_hop(
