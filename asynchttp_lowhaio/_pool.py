@@ -271,28 +271,27 @@ def prepare_request(
 
 
 def checked_request(
-    method: Any,
+    prepared: Request,
     url: Optional[str],
     params: Iterable[Any],
     headers: Iterable[Any],
     has_body: bool,
     http_version: bytes,
 ) -> Request:
-    """The request a driver's ``request()`` sends: ``method`` itself when it is a
-    prepared ``Request`` (trusted: only that it fits the call and the pool is looked
-    at), else one prepared here from the arguments."""
-    if type(method) is not Request:
-        return prepare_request(method, url, params, headers, has_body, http_version)  # type: ignore[arg-type]
+    """A prepared request handed to a driver's ``request()``, taken as it is (trusted:
+    only whether it fits the call and the pool is looked at)."""
     if url is not None or params or headers:
         raise HttpLocalError("a prepared request carries its URL, params and headers: pass none beside it")
-    if method.has_body is not has_body:
+    if prepared.has_body is not has_body:
         raise HttpLocalError(
             "the request was prepared with%s a body, and is sent with%s one"
-            % ("" if method.has_body else "out", "" if has_body else "out")
+            % ("" if prepared.has_body else "out", "" if has_body else "out")
         )
-    if method.http_version != http_version:
-        raise HttpLocalError(f"the request was prepared for {method.http_version!r}; this pool speaks {http_version!r}")
-    return method
+    if prepared.http_version != http_version:
+        raise HttpLocalError(
+            f"the request was prepared for {prepared.http_version!r}; this pool speaks {http_version!r}"
+        )
+    return prepared
 
 
 # Without an explicit response_head_timeout, the whole response head must arrive within
@@ -477,7 +476,11 @@ class PoolState:
         """
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
-        req = checked_request(method, url, params, headers, body is not empty_async_iterator, self.options.http_version)
+        has_body = body is not empty_async_iterator
+        if type(method) is Request:  # prepared by the caller: not parsed or checked again
+            req = checked_request(method, url, params, headers, has_body, self.options.http_version)
+        else:
+            req = prepare_request(method, url, params, headers, has_body, self.options.http_version)  # type: ignore[arg-type]
         log, resolver_adapter = request_loggers(
             req,
             get_logger_adapter,

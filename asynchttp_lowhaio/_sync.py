@@ -70,6 +70,7 @@ from ._pool import (
     policy_for,
     pool_repr,
     pool_stats,
+    prepare_request,
     request_loggers,
 )
 from ._transport import (
@@ -275,7 +276,10 @@ class BlockingPoolState:
         nothing is sent and the connection goes back to the pool."""
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
-        req = checked_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)
+        if type(method) is Request:  # prepared by the caller: not parsed or checked again
+            req = checked_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)
+        else:
+            req = prepare_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)  # type: ignore[arg-type]
         log, resolver_adapter = request_loggers(
             req,
             get_logger_adapter,
