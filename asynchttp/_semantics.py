@@ -338,11 +338,16 @@ async def run_httplib2_request(
         scheme, authority, request_uri = target.scheme, target.authority, target.request_uri
         # (as _send_with_retries notes an attempt)
         started = 0.0 if record is None else (record.begin_attempt() if record.attempts else _facts.monotonic())
+        failed: Optional[tuple[float, Exception]] = None
         try:
             response, content = await send_once(scheme, authority, request_uri, method, body, dict(fields))
         except Exception as exc:
+            failed = (started, exc)
+        if failed is not None:
+            # (out of the except block: the next attempt's failure has no __context__, as
+            # it has in _send_with_retries' own loop)
             response, content = await _send_with_retries(
-                http, send_once, scheme, authority, request_uri, method, body, fields, (started, exc)
+                http, send_once, scheme, authority, request_uri, method, body, fields, failed
             )
         else:
             if record is not None:
