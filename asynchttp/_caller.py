@@ -39,7 +39,7 @@ from typing import Any, Callable, Coroutine, Optional
 
 import httplib2
 
-from asynchttp_lowhaio import BlockingPool, HttpError
+from asynchttp_lowhaio import BlockingPool, HttpError, Request
 
 from . import _facts
 from ._client import _DEBUG, _Client, _request_ids, logger
@@ -81,11 +81,14 @@ class CallerPools:
     """An Http's blocking core pools, one per TLS client identity, and their retirement."""
 
     def __init__(self) -> None:
-        self.pools: dict[Any, tuple[Callable[..., Any], Callable[..., Any]]] = {}
+        # identity -> (request, close) of a blocking pool, and its prepared requests
+        self.pools: dict[Any, tuple[Callable[..., Any], Callable[..., Any], dict[Any, Request]]] = {}
         self.lock = threading.Lock()
         self.closed = False
 
-    def pool_for(self, client: _Client, identity: Any) -> Callable[..., Any]:
+    def pool_for(
+        self, client: _Client, identity: Any
+    ) -> tuple[Callable[..., Any], Callable[..., Any], dict[Any, Request]]:
         made = self.pools.get(identity)
         if made is None:
             with self.lock:
@@ -93,8 +96,8 @@ class CallerPools:
                     raise ShutdownError("this Http was shut down; it takes no new requests")
                 made = self.pools.get(identity)
                 if made is None:
-                    made = self.pools[identity] = self._new_pool(client, identity)
-        return made[0]
+                    made = self.pools[identity] = (*self._new_pool(client, identity), {})
+        return made
 
     def _new_pool(self, client: _Client, identity: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
         config = client.pool_options
@@ -109,7 +112,7 @@ class CallerPools:
         the next request makes new pools (with the Http's options as they are then)."""
         with self.lock:
             pools, self.pools = self.pools, {}
-        for _, close in pools.values():
+        for _, close, _ in pools.values():
             close(abort=False)
 
     def close(self, abort: bool) -> None:
@@ -117,7 +120,7 @@ class CallerPools:
         with self.lock:
             self.closed = True
             pools, self.pools = self.pools, {}
-        for _, close in pools.values():
+        for _, close, _ in pools.values():
             close(abort=abort)
 
     def forget_after_fork(self) -> None:
@@ -212,15 +215,17 @@ def send_blocking(
         if proxies.plan(scheme, host, port) is not None:
             return _send_on_loop(client, scheme, authority, request_uri, method, body, headers)
     identity = client._tls_identity(scheme, authority) if scheme == "https" else None
+    request, _, memo = pools.pool_for(client, identity)
     return exchange_blocking(
-        pools.pool_for(client, identity),
+        request,
+        memo,
         scheme,
         authority,
         request_uri,
         method,
         body,
         headers,
-        config.options.get("http_version") == b"HTTP/1.0",
+        config.options.get("http_version", b"HTTP/1.1"),
         proxies,
     )
 

@@ -32,7 +32,7 @@ import threading
 import traceback
 from typing import Any, Callable, Optional, Protocol
 
-from asynchttp_lowhaio import HttpError, Pool
+from asynchttp_lowhaio import HttpError, Pool, Request
 
 from . import _facts, _loop, _retry, _sink
 from ._errors import ShutdownError, describe, mark_request, to_httplib2_error
@@ -198,19 +198,20 @@ def _run_callback(job: _Job, result: Optional[tuple[Any, Any]], error: Optional[
 class _PoolGeneration:
     """One core pool. ``close()`` on the Http retires it: idle connections go now,
     requests in flight finish on it, and it is closed when the last one is done.
-    ``http10`` and ``proxies`` are what the wire room needs to know of the options it
-    was made with (no chunked body; whose proxy plans name a failure's proxy)."""
+    ``http_version`` and ``proxies`` are what the wire room needs to know of the options
+    it was made with (what the pool speaks; whose proxy plans name a failure's proxy)."""
 
-    __slots__ = ("request", "close", "inflight", "retired", "closing", "http10", "proxies")
+    __slots__ = ("request", "close", "inflight", "retired", "closing", "http_version", "proxies", "prepared")
 
-    def __init__(self, request: Any, close: Any, http10: bool, proxies: Optional[_Tunnels]) -> None:
+    def __init__(self, request: Any, close: Any, http_version: bytes, proxies: Optional[_Tunnels]) -> None:
         self.request = request
         self.close = close
         self.inflight = 0
         self.retired = False
         self.closing: Optional[asyncio.Task[Any]] = None
-        self.http10 = http10
+        self.http_version = http_version
         self.proxies = proxies
+        self.prepared: dict[Any, Request] = {}  # the wire room's prepared requests for this pool
 
 
 class _Client:
@@ -629,8 +630,8 @@ class _Client:
         if "get_tunnel" not in options and config.proxies is not None:
             options["get_tunnel"] = config.proxies
         request, close = Pool(**options)
-        http10 = options.get("http_version") == b"HTTP/1.0"
-        gen = self.gens[identity] = _PoolGeneration(request, close, http10, config.proxies)
+        http_version = options.get("http_version", b"HTTP/1.1")
+        gen = self.gens[identity] = _PoolGeneration(request, close, http_version, config.proxies)
         return gen
 
     def _tls_identity(self, scheme: str, authority: str) -> Any:

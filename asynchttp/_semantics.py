@@ -105,10 +105,15 @@ async def _send_with_retries(
     method: str,
     body: Any,
     headers: dict[str, str],
+    failed: Optional[tuple[float, Exception]] = None,
 ) -> tuple[httplib2.Response, bytes]:
     """httplib2's ``_conn_request``: send, retry as it retries (or as the request's
     ``Retry`` says: see ``_retry``), then decode the body. Every send takes a token of
-    the origin's rate limit first, and is noted as an attempt of the request."""
+    the origin's rate limit first, and is noted as an attempt of the request.
+
+    ``failed``: the first attempt was already sent by the plain path
+    (``run_httplib2_request``) and failed so (its start, its exception); this goes on
+    from there as if it had sent it (plain records only)."""
     record = _facts.CURRENT.get()
     if record is not None and not record.plain:
         return await _send_with_policy(record, http, send_once, scheme, authority, request_uri, method, body, headers)
@@ -117,11 +122,16 @@ async def _send_with_retries(
     stale_retry_used = False
     while attempt < retries:
         attempt += 1
-        # bytes (and no body) as they are: only a file-like body needs the executor
-        payload = body if body is None or isinstance(body, bytes) else await body_to_bytes(body)
-        # (inline, not record.begin_attempt(): every request passes here)
-        started = 0.0 if record is None else (record.begin_attempt() if record.attempts else _facts.monotonic())
+        if failed is None:
+            # bytes (and no body) as they are: only a file-like body needs the executor
+            payload = body if body is None or isinstance(body, bytes) else await body_to_bytes(body)
+            # (inline, not record.begin_attempt(): every request passes here)
+            started = 0.0 if record is None else (record.begin_attempt() if record.attempts else _facts.monotonic())
         try:
+            if failed is not None:
+                started, first_failure = failed
+                failed = None
+                raise first_failure
             response, content = await send_once(scheme, authority, request_uri, method, payload, dict(headers))
         except Exception as exc:
             verdict = is_retryable_failure(exc, method, attempt, retries, stale_retry_used)
@@ -263,7 +273,9 @@ _NEVER = False
 # ---------------------------------------------------------------------------
 # httplib2's request(), as named steps
 #
-#   run_httplib2_request   lead or wait on a cacheable request in flight, then one hop
+#   run_httplib2_request   without a cache: the plain path (the first hop's steps on
+#                          this one coroutine); with one: _run_with_cache, which leads
+#                          or waits on a cacheable request in flight, then one hop
 #   _run_hop               one hop of httplib2's request(): prepare_request, then
 #                          look_up_cache and answer_from_cache, or send_and_conclude;
 #                          force_exception_to_status_code turns a failure into a response
@@ -271,9 +283,9 @@ _NEVER = False
 #                          or store_answer
 #
 # Each step reads the Http's attributes where httplib2 reads them. Only the steps a
-# request needs are awaited: without a cache, a 2xx answer costs the same coroutines
-# as one send with httplib2's retries (run_httplib2_request, _run_hop,
-# send_and_conclude, send_with_auth, _send_with_retries).
+# request needs are awaited: without a cache, a 2xx answer costs one coroutine above
+# send_once (run_httplib2_request); a request that needs more takes the named steps
+# from the point where it does.
 
 
 async def run_httplib2_request(
@@ -298,10 +310,82 @@ async def run_httplib2_request(
     the cache, revalidated, or sent), and N queued requests for one fresh
     resource send one.  Only the first hop of a request leads or waits, so two
     requests can never wait for each other (no deadlock through redirects).
+
+    Without a cache, the first hop runs on this one coroutine (the plain path): the
+    steps of ``_run_hop``, ``send_and_conclude``, ``send_with_auth`` and
+    ``_send_with_retries`` that such a request takes, in their order, without their
+    frames. What needs more takes the named step at the point it would be reached: a
+    credential known for the URI, a ``Retry`` or a rate limit, a body still to read,
+    or ``RETRIES`` below 1 (``send_and_conclude``); a failed send
+    (``_send_with_retries``, from its first attempt on); a 401
+    (``answer_challenge``); a redirect (``follow_redirect``).
     """
     cache = http.cache
-    if cache is None:  # nothing more to decide (every request runs this): no cache to ask
-        return await _run_hop(http, send_once, uri, method, body, headers, redirections, connection_type, False)
+    if cache is not None:
+        return await _run_with_cache(http, send_once, cache, uri, method, body, headers, redirections, connection_type)
+    try:
+        fields, target = prepare_request(http, uri, headers, connection_type)
+        if "cache-control" in fields and "only-if-cached" in _httplib2.parse_cache_control(fields):
+            return not_cached(_NO_LOOKUP)
+        record = _facts.CURRENT.get()
+        if (
+            http.authorizations
+            or (record is not None and not record.plain)
+            or not (body is None or isinstance(body, bytes))
+            or current_retries() < 1
+        ):
+            return await send_and_conclude(http, send_once, target, method, body, fields, redirections, None)
+        scheme, authority, request_uri = target.scheme, target.authority, target.request_uri
+        # (as _send_with_retries notes an attempt)
+        started = 0.0 if record is None else (record.begin_attempt() if record.attempts else _facts.monotonic())
+        failed: Optional[tuple[float, Exception]] = None
+        try:
+            response, content = await send_once(scheme, authority, request_uri, method, body, dict(fields))
+        except Exception as exc:
+            failed = (started, exc)
+        if failed is not None:
+            # (out of the except block: the next attempt's failure has no __context__, as
+            # it has in _send_with_retries' own loop)
+            response, content = await _send_with_retries(
+                http, send_once, scheme, authority, request_uri, method, body, fields, failed
+            )
+        else:
+            if record is not None:
+                record.attempts.append((started, _facts.monotonic(), response.status, None, None))
+            if method == "HEAD":  # (_answer)
+                content = b""
+            elif _decode.needs_decoding(response) and content is not _sink.SUNK:
+                content = await _decode.decode_content_async(response, content, http.limit_kwargs)
+        status = response.status
+        if status == 401:
+            response, content = await answer_challenge(http, send_once, target, method, body, fields, response, content)
+            status = response.status
+        if _redirects.wants_redirect(http, method, status):
+            return await follow_redirect(
+                http, send_once, target, method, body, fields, redirections, None, response, content
+            )
+        if _redirects.may_cache_plain_response(http, method, status) and "content-location" not in response:
+            response["content-location"] = target.uri  # as store_answer marks it
+        return response, content
+    except Exception as exc:
+        if not http.force_exception_to_status_code:
+            raise
+        return exception_to_response(exc)
+
+
+async def _run_with_cache(
+    http: HttpAttributes,
+    send_once: SendOnce,
+    cache: Any,
+    uri: str,
+    method: str,
+    body: Any,
+    headers: Optional[Mapping[Any, Any]],
+    redirections: int,
+    connection_type: Any,
+) -> tuple[httplib2.Response, bytes]:
+    """``run_httplib2_request`` with a cache: lead or wait on a cacheable request in
+    flight, then one hop (``_run_hop``)."""
     try:
         use_cache: Optional[bool] = await _cache.is_enabled(cache)
     except Exception:  # the request meets it again below, and fails as httplib2 does
@@ -541,15 +625,32 @@ async def send_with_auth(
             response._stale_digest = 1
 
     if response.status == 401:
-        for authorization in _auth.authorizations_from_challenge(http, host, request_uri, headers, response, content):
-            authorization.request(method, request_uri, headers, body)
-            response, content = await _send_with_retries(
-                http, send_once, target.scheme, host, request_uri, method, body, headers
-            )
-            if response.status != 401:
-                http.authorizations.append(authorization)
-                authorization.response(response, body)
-                break
+        return await answer_challenge(http, send_once, target, method, body, headers, response, content)
+    return response, content
+
+
+async def answer_challenge(
+    http: HttpAttributes,
+    send_once: SendOnce,
+    target: _uri.RequestTarget,
+    method: str,
+    body: Any,
+    headers: dict[str, str],
+    response: httplib2.Response,
+    content: bytes,
+) -> tuple[httplib2.Response, bytes]:
+    """A 401: each credential the challenge accepts signs the request and sends it
+    again, until one is not refused (and is kept for the next requests)."""
+    host, request_uri = target.authority, target.request_uri
+    for authorization in _auth.authorizations_from_challenge(http, host, request_uri, headers, response, content):
+        authorization.request(method, request_uri, headers, body)
+        response, content = await _send_with_retries(
+            http, send_once, target.scheme, host, request_uri, method, body, headers
+        )
+        if response.status != 401:
+            http.authorizations.append(authorization)
+            authorization.response(response, body)
+            break
     return response, content
 
 

@@ -67,6 +67,9 @@ class _PoolOptions:
         self.proxies = proxies
 
 
+_UNKNOWN: Any = object()  # no plan made yet for an origin (None is "no proxy")
+
+
 class _Tunnels:
     """The core's ``get_tunnel`` for one Http: httplib2's proxy decision for each
     scheme://host:port (``_proxy.plan_proxy`` over ``Http.proxy_info``), made once per
@@ -93,7 +96,10 @@ class _Tunnels:
         return self._plans.get((scheme, host, port))
 
     def __call__(self, scheme: str, host: str, port: int) -> Optional["_Tunnel"]:
-        plan = self.plan(scheme, host, port)
+        # (the core asks for every request: the known plan without a second call)
+        plan = self._plans.get((scheme, host, port), _UNKNOWN)
+        if plan is _UNKNOWN:
+            plan = self.plan(scheme, host, port)
         if plan is None:
             return None
         return _Tunnel(plan, _proxy.needs_local_resolution(plan, host))

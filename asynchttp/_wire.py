@@ -31,10 +31,12 @@ from asynchttp_lowhaio import (
     HttpConnectTimeoutError,
     HttpDnsError,
     HttpError,
+    Request,
     buffered,
     empty_async_iterator,
     empty_iterator,
     encode_chunk,
+    prepare_request,
     streamed,
     without_userinfo,
 )
@@ -57,6 +59,8 @@ __all__ = [
 
 logger = logging.getLogger("asynchttp")
 _DEBUG = logging.DEBUG
+
+_HTTP10 = b"HTTP/1.0"
 
 # http.client sends Content-Length: 0 for these methods when there is no body.
 _METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
@@ -111,10 +115,23 @@ def _chunked_stream(body: ChunkedBody) -> Callable[..., AsyncIterator[bytes]]:
 # Response building
 
 
-# Header names seen so far, decoded once and shared by every Response that has them
-# (a kept response then holds one "content-type", not one per response). Bounded.
+# The header names of an answer, decoded once per sequence of names and shared by every
+# Response that has them (a server sends the same names in the same order answer after
+# answer; a kept response then holds one "content-type", not one per response). Keyed
+# by the core's name bytes (the parser hands out the same objects for the names it
+# knows, so the key's hash is cheap). Bounded.
+_key_rows: dict[tuple[bytes, ...], tuple[str, ...]] = {}
+_KEY_ROWS_MAX = 256
 _header_names: dict[bytes, str] = {}
 _HEADER_NAMES_MAX = 1024
+
+
+def _header_keys(names: tuple[bytes, ...]) -> tuple[str, ...]:
+    keys = tuple([_header_names.get(name) or _header_name(name) for name in names])
+    if len(_key_rows) >= _KEY_ROWS_MAX:
+        _key_rows.clear()
+    _key_rows[names] = keys
+    return keys
 
 
 def _header_name(name: bytes) -> str:
@@ -124,22 +141,31 @@ def _header_name(name: bytes) -> str:
     return text
 
 
+_new_response = httplib2.Response.__new__
+
+
 def build_response(
     code: bytes, headers: Iterable[tuple[bytes, bytes]], reason: bytes, version: bytes
 ) -> httplib2.Response:
     """An ``httplib2.Response`` as httplib2 builds it from http.client: lower-cased
     keys, values decoded as Latin-1, repeated headers joined with ", ",
-    ``["status"]`` a str."""
-    names = _header_names
-    pairs = [(names.get(name) or _header_name(name), value.decode("latin-1")) for name, value in headers]
-    response = httplib2.Response.__new__(httplib2.Response)
-    dict.update(response, pairs)
-    if len(response) != len(pairs):  # a repeated header: join its values in order
-        dict.clear(response)
-        get = response.get
-        for key, text in pairs:
-            previous = get(key)
-            response[key] = text if previous is None else previous + ", " + text
+    ``["status"]`` a str. Built in one step: the names' keys found for the whole row,
+    the values decoded in one piece (the core's field values hold no control
+    character, so none holds the LF that parts them here)."""
+    response = _new_response(httplib2.Response)
+    if headers:
+        names, values = zip(*headers)  # noqa: B905 (pairs: two rows of equal length)
+        keys = _key_rows.get(names) or _header_keys(names)
+        texts = b"\n".join(values).decode("latin-1").split("\n")
+        if len(texts) != len(keys):  # a value with a LF after all: one by one
+            texts = [value.decode("latin-1") for value in values]
+        dict.update(response, zip(keys, texts))  # noqa: B905 (len checked above)
+        if len(response) != len(keys):  # a repeated header: join its values in order
+            dict.clear(response)
+            get = response.get
+            for key, text in zip(keys, texts):  # noqa: B905
+                previous = get(key)
+                response[key] = text if previous is None else previous + ", " + text
     status = int(code)
     response.status = status
     response["status"] = str(status)
@@ -195,7 +221,8 @@ class Generation(Protocol):
     request: Callable[..., Any]  # the core pool's request()
     inflight: int
     retired: bool
-    http10: bool  # the pool speaks HTTP/1.0: no chunked body
+    http_version: bytes  # what the pool speaks: b"HTTP/1.0" takes no chunked body
+    prepared: dict[Any, Request]  # the pool's prepared requests (prepared_request)
     proxies: Any  # the Http's _tunnels._Tunnels the pool was made with, or None
 
 
@@ -225,19 +252,19 @@ async def send_once(
     client room's ``send_once`` method (the seam with the semantics layer) is this."""
     gen: Generation = pools.generation(scheme, authority)
     sink = pools.current_sink()
-    head, chunked = request_fields(scheme, authority, method, body, headers, gen.http10)
-    stream = _chunked_stream(body) if chunked else None  # type: ignore[arg-type]
-    url = scheme + "://" + authority + request_uri
-    debug = _log_sending(method, url)
+    debug = _log_sending(method, scheme, authority, request_uri)
     gen.inflight += 1
     phase = PHASE_HEAD
     record = _facts.CURRENT.get()  # the request's facts (and its rate limit's wait), if any
     try:
+        # checked and serialised once (or found made for the same request before); the
+        # pool sends it as it is
+        prepared, chunked = prepared_request(
+            gen.prepared, scheme, authority, request_uri, method, body, headers, gen.http_version
+        )
         code, response_headers, response_body = await gen.request(
-            method.encode("latin-1"),
-            url,
-            headers=head,
-            body=stream if stream is not None else (streamed(body) if body else empty_async_iterator),
+            prepared,
+            body=_chunked_stream(body) if chunked else (streamed(body) if body else empty_async_iterator),  # type: ignore[arg-type]
             get_logger_adapter=_core_log_adapter if debug else None,
             before_send=None if record is None else record.before_send,
         )
@@ -265,26 +292,25 @@ async def send_once(
 
 def exchange_blocking(
     request: Callable[..., Any],
+    memo: dict[Any, Request],
     scheme: str,
     authority: str,
     request_uri: str,
     method: str,
     body: Optional[bytes],
     headers: dict[str, str],
-    http10: bool,
+    http_version: bytes,
     proxies: Any,
 ) -> tuple[httplib2.Response, bytes]:
     """``send_once`` on the caller's thread, with a blocking core pool's ``request``
-    (``asynchttp_lowhaio.BlockingPool``): the same head, framing, answer and errors."""
-    head, chunked = request_fields(scheme, authority, method, body, headers, http10)
-    url = scheme + "://" + authority + request_uri
-    debug = _log_sending(method, url)
+    (``asynchttp_lowhaio.BlockingPool``) and its prepared requests (``memo``): the same
+    head, framing, answer and errors."""
+    debug = _log_sending(method, scheme, authority, request_uri)
     phase = PHASE_HEAD
     try:
+        prepared, chunked = prepared_request(memo, scheme, authority, request_uri, method, body, headers, http_version)
         code, response_headers, response_body = request(
-            method.encode("latin-1"),
-            url,
-            headers=head,
+            prepared,
             body=(lambda: _chunked_writes(body)) if chunked else ((lambda: (body,)) if body else empty_iterator),  # type: ignore[arg-type]
             get_logger_adapter=_core_log_adapter if debug else None,
         )
@@ -322,11 +348,52 @@ def request_fields(
     return tuple(head), chunked
 
 
-def _log_sending(method: str, url: str) -> bool:
+def _log_sending(method: str, scheme: str, authority: str, request_uri: str) -> bool:
     debug = logger.isEnabledFor(_DEBUG)
     if debug:
+        url = scheme + "://" + authority + request_uri
         logger.debug("request %d: sending %s %s", current_request_id.get(), method, without_userinfo(url))
     return debug
+
+
+# Prepared requests kept per pool (at most this many): a request sent again with the same
+# method, URL, fields and body length is not composed and checked again.
+PREPARED_MAX = 256
+
+
+def prepared_request(
+    memo: dict[Any, Request],
+    scheme: str,
+    authority: str,
+    request_uri: str,
+    method: str,
+    body: Optional[bytes],
+    headers: dict[str, str],
+    http_version: bytes,
+) -> tuple[Request, bool]:
+    """The core's prepared request for these arguments, as http.client would write it
+    (``request_fields``), and whether the body goes chunked (framed here, by
+    ``_chunked_writes``): made and checked once by the core's ``prepare_request`` (its
+    errors raised here, before any I/O), then found in ``memo`` (the pool's) for a
+    request built from the same values. A file or iterable body (``ChunkedBody``) is
+    prepared each time."""
+    key: Any = None
+    if type(body) is not ChunkedBody:
+        key = (method, scheme, authority, request_uri, -1 if body is None else len(body), *headers.items())
+        try:
+            found = memo.get(key)
+        except TypeError:  # a field that is not a str (and not hashable): prepared each time
+            key = found = None
+        if found is not None:
+            return found, False
+    head, chunked = request_fields(scheme, authority, method, body, headers, http_version == _HTTP10)
+    url = scheme + "://" + authority + request_uri
+    prepared = prepare_request(method.encode("latin-1"), url, (), head, chunked or bool(body), http_version)
+    if key is not None:
+        if len(memo) >= PREPARED_MAX:
+            memo.clear()
+        memo[key] = prepared
+    return prepared, chunked
 
 
 class _CoreLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]

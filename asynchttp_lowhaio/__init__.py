@@ -11,6 +11,11 @@ sockets (same options, rules, limits and errors; no loop needed): ``request, clo
 BlockingPool()``, then ``code, headers, body = request(b'GET', url)`` and
 ``body.read_all()``; any number of threads may share it.
 
+A request can be checked and serialised once, ahead of sending: ``prepared =
+prepare_request(b'GET', url, headers=..., has_body=False)`` is a ``Request`` (its
+``Target``, head bytes and framing), and either driver's ``request(prepared,
+body=...)`` sends it without parsing or checking it again.
+
 Beside lowhaio's API, the HTTP rules the core is written against, for layers built
 on it (the ``asynchttp`` facade uses these and no ``_`` module of the core):
 ``DEFAULT_PORTS`` (scheme -> port when an authority names none), ``IDEMPOTENT_METHODS``
@@ -45,11 +50,13 @@ from ._errors import (
 from ._pool import (
     HttpLoggerAdapter,
     Pool,
+    Request,
     ResponseBody,
     buffered,
     empty_async_iterator,
     get_logger_adapter_default,
     get_resolver_logger_adapter_default,
+    prepare_request,
     streamed,
 )
 from ._rules import (
@@ -63,10 +70,13 @@ from ._rules import (
 )
 from ._sync import BlockingPool, BlockingResponseBody, empty_iterator
 from ._transport import get_nonblocking_sock
-from ._writer import LAST_CHUNK, encode_chunk
+from ._writer import LAST_CHUNK, Target, encode_chunk
 
 __all__ = [
     "Pool",
+    "prepare_request",
+    "Request",
+    "Target",
     "ResponseBody",
     "BlockingPool",
     "BlockingResponseBody",

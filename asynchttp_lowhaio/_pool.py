@@ -72,6 +72,8 @@ from ._writer import Target, _is_ip, compose_head, parse_url
 
 __all__ = [
     "Pool",
+    "Request",
+    "prepare_request",
     "PoolOptions",
     "PoolState",
     "ResponseBody",
@@ -231,22 +233,32 @@ _NUMBERS = (
 )
 
 
-class _Request(NamedTuple):
-    """A request checked and serialised, ready for any connection to its origin."""
+class Request(NamedTuple):
+    """A request checked and serialised once (``prepare_request``), ready for any
+    connection to its origin on either driver: ``request(prepared)`` sends it as it is,
+    without parsing or checking it again."""
 
     method: bytes
-    target: Target
-    head: bytes
-    chunked: bool
-    has_body: bool
-    wants_close: bool
+    target: Target  # the URL split: scheme, host, port, request target, Host value
+    head: bytes  # the request line and header block, as they go on the wire
+    chunked: bool  # the body goes with chunked framing
+    has_body: bool  # a body callable goes with the request
+    wants_close: bool  # the caller's headers say Connection: close
+    http_version: bytes  # b"HTTP/1.1" or b"HTTP/1.0": a pool sends only its own
 
 
 def prepare_request(
-    method: bytes, url: str, params: Iterable[Any], headers: Iterable[Any], has_body: bool, http_version: bytes
-) -> _Request:
-    """Check a request and build its head, for either driver: every local error is
-    raised here, before any I/O."""
+    method: bytes,
+    url: str,
+    params: Iterable[Any] = (),
+    headers: Iterable[Any] = (),
+    has_body: bool = False,
+    http_version: bytes = b"HTTP/1.1",
+) -> Request:
+    """Check a request and build its head once, for either driver: every local error
+    (``HttpLocalError``: a bad method, URL, port, header name or value, a chunked body
+    to HTTP/1.0) is raised here, before any I/O. ``has_body``: a body will be given
+    (without a framing header it then goes chunked)."""
     if type(method) is not bytes:
         raise HttpLocalError(f"method must be bytes, not {type(method).__name__}")
     headers = tuple(headers)
@@ -255,7 +267,31 @@ def prepare_request(
     if chunked and http_version == b"HTTP/1.0":
         # RFC 9112 6.1: no chunked request to an HTTP/1.0 peer; the caller must frame it.
         raise HttpLocalError("an HTTP/1.0 request body needs a content-length header")
-    return _Request(method, target, head, chunked, has_body, wants_close)
+    return Request(method, target, head, chunked, has_body, wants_close, http_version)
+
+
+def checked_request(
+    prepared: Request,
+    url: Optional[str],
+    params: Iterable[Any],
+    headers: Iterable[Any],
+    has_body: bool,
+    http_version: bytes,
+) -> Request:
+    """A prepared request handed to a driver's ``request()``, taken as it is (trusted:
+    only whether it fits the call and the pool is looked at)."""
+    if url is not None or params or headers:
+        raise HttpLocalError("a prepared request carries its URL, params and headers: pass none beside it")
+    if prepared.has_body is not has_body:
+        raise HttpLocalError(
+            "the request was prepared with%s a body, and is sent with%s one"
+            % ("" if prepared.has_body else "out", "" if has_body else "out")
+        )
+    if prepared.http_version != http_version:
+        raise HttpLocalError(
+            f"the request was prepared for {prepared.http_version!r}; this pool speaks {http_version!r}"
+        )
+    return prepared
 
 
 # Without an explicit response_head_timeout, the whole response head must arrive within
@@ -303,7 +339,7 @@ def pool_stats(policy: PoolPolicy[Any, Any], active: int) -> Dict[str, int]:
 
 
 def request_loggers(
-    req: _Request,
+    req: Request,
     get_logger_adapter: Optional[Callable[[dict[str, Any]], logging.LoggerAdapter[Any]]],
     get_resolver_logger_adapter: Optional[Callable[[dict[str, Any]], Callable[..., Any]]],
     pool_logger_adapter: Callable[[dict[str, Any]], logging.LoggerAdapter[Any]],
@@ -416,8 +452,8 @@ class PoolState:
     # ---------------------------------------------------------- request()
     async def request(
         self,
-        method: bytes,
-        url: str,
+        method: bytes | Request,
+        url: Optional[str] = None,
         params: Iterable[Any] = (),
         headers: Iterable[Any] = (),
         body: Callable[..., AsyncIterator[bytes]] = empty_async_iterator,
@@ -429,6 +465,9 @@ class PoolState:
     ) -> Tuple[bytes, Tuple[Tuple[bytes, bytes], ...], "ResponseBody"]:
         """Send one request and read its response head; ``(code, headers, body)``.
 
+        ``method`` may be a ``Request`` from ``prepare_request`` (then with no ``url``,
+        ``params`` or ``headers``): it is sent as prepared, not parsed or checked again.
+
         ``before_send``, when given, is awaited once the request holds its connection
         and before any byte of it is written (a rate limit's wait: it counts against
         no timeout). If it raises, nothing is sent and the connection goes back to
@@ -437,7 +476,11 @@ class PoolState:
         """
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
-        req = self._prepare(method, url, params, headers, body is not empty_async_iterator)
+        has_body = body is not empty_async_iterator
+        if type(method) is Request:  # prepared by the caller: not parsed or checked again
+            req = checked_request(method, url, params, headers, has_body, self.options.http_version)
+        else:
+            req = prepare_request(method, url, params, headers, has_body, self.options.http_version)  # type: ignore[arg-type]
         log, resolver_adapter = request_loggers(
             req,
             get_logger_adapter,
@@ -453,12 +496,6 @@ class PoolState:
             log.debug("response head: %s %s", head.code.decode(), head.reason.decode("latin-1"))
         return head.code, head.headers, ResponseBody(self, conn, head, req.wants_close, log)
 
-    def _prepare(
-        self, method: bytes, url: str, params: Iterable[Any], headers: Iterable[Any], has_body: bool
-    ) -> _Request:
-        """Check the request and build its head: every local error is raised here, before any I/O."""
-        return prepare_request(method, url, params, headers, has_body, self.options.http_version)
-
     async def _route(self, target: Target, resolver_adapter: Callable[..., Any]) -> Tuple[Key, Tuple[str, ...], Any]:
         """The pool key, the addresses to connect to, and the tunnel (or None)."""
         tunnel = None if self._get_tunnel is None else self._get_tunnel(target.scheme, target.host, target.port)
@@ -472,7 +509,7 @@ class PoolState:
 
     async def _exchange(
         self,
-        req: _Request,
+        req: Request,
         key: Key,
         addresses: Tuple[str, ...],
         tunnel: Any,
@@ -512,7 +549,7 @@ class PoolState:
     async def _send(
         self,
         conn: Connection,
-        req: _Request,
+        req: Request,
         log: Optional[logging.LoggerAdapter[Any]],
         make_body: Callable[[], AsyncIterator[bytes]],
     ) -> ResponseHead:

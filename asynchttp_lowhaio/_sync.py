@@ -2,7 +2,8 @@
 
 The second driver of one protocol core (httpcore keeps a sync and an async pool the
 same way): the request is checked and its head composed by the writer
-(``prepare_request``: ``parse_url`` and ``compose_head``), the answer is parsed by the
+(``prepare_request``: ``parse_url`` and ``compose_head``; or a ``Request`` the caller
+prepared), the answer is parsed by the
 same ``ResponseParser``, the connections are kept by the same ``PoolPolicy`` (limits
 in total and per origin, one FIFO queue of waiters that are *granted* a connection or
 a slot, LIFO reuse, keep-alive expiry, DNS-aware reuse), an idle connection is peeked
@@ -58,9 +59,10 @@ from ._policy import SLOT, PoolPolicy
 from ._pool import (
     LazySSLContext,
     PoolOptions,
+    Request,
     _may_retry,
-    _Request,
     body_done,
+    checked_request,
     get_logger_adapter_default,
     get_resolver_logger_adapter_default,
     is_reusable,
@@ -254,8 +256,8 @@ class BlockingPoolState:
     # ---------------------------------------------------------- request()
     def request(
         self,
-        method: bytes,
-        url: str,
+        method: bytes | Request,
+        url: Optional[str] = None,
         params: Iterable[Any] = (),
         headers: Iterable[Any] = (),
         body: Callable[..., Iterable[bytes]] = empty_iterator,
@@ -267,13 +269,17 @@ class BlockingPoolState:
     ) -> Tuple[bytes, Tuple[Tuple[bytes, bytes], ...], "BlockingResponseBody"]:
         """Send the request and read the response head, on this thread; the body is read
         from the returned ``BlockingResponseBody`` (``read_all()`` or iteration).
+        ``method`` may be a ``Request`` from ``prepare_request``, as for ``Pool``.
 
         ``before_send``, when given, is called once the request holds its connection
         and before any byte of it is written (a rate limit's wait); if it raises,
         nothing is sent and the connection goes back to the pool."""
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
-        req = prepare_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)
+        if type(method) is Request:  # prepared by the caller: not parsed or checked again
+            req = checked_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)
+        else:
+            req = prepare_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)  # type: ignore[arg-type]
         log, resolver_adapter = request_loggers(
             req,
             get_logger_adapter,
@@ -293,7 +299,7 @@ class BlockingPoolState:
 
     def _exchange(
         self,
-        req: _Request,
+        req: Request,
         key: Key,
         addresses: Tuple[str, ...],
         log: Optional[logging.LoggerAdapter[Any]],
@@ -328,7 +334,7 @@ class BlockingPoolState:
     def _send(
         self,
         conn: BlockingConnection,
-        req: _Request,
+        req: Request,
         log: Optional[logging.LoggerAdapter[Any]],
         make_body: Callable[[], Iterable[bytes]],
     ) -> Tuple[ResponseHead, _Exchange]:
@@ -360,7 +366,7 @@ class BlockingPoolState:
             self.discard(conn, "failed while sending or awaiting the head", log)
             raise
 
-    def _write(self, conn: BlockingConnection, req: _Request, make_body: Callable[[], Iterable[bytes]]) -> None:
+    def _write(self, conn: BlockingConnection, req: Request, make_body: Callable[[], Iterable[bytes]]) -> None:
         sock = conn.sock
         timeout = self.options.socket_timeout
         if not conn.kernel:  # one timeout for both directions

@@ -178,6 +178,28 @@ def _cases(tmp: Path) -> dict[str, tuple[list[Step], dict]]:
             [("GET", "/auth", None, {"X-Before": "1"}), ("POST", "/auth", b"p", None)],
             {"credentials": True},
         ),
+        # one Http: the pool's prepared requests (_wire.prepared_request) must never
+        # answer for a request that differs in a field, a value, the length of its body
+        # or its framing
+        "sent again and varied": (
+            [
+                ("GET", "/a", None, {"X-A": "1"}),
+                ("GET", "/a", None, {"X-A": "1"}),
+                ("GET", "/a", None, {"X-A": "2"}),
+                ("GET", "/a", None, {"X-A": "1", "X-B": "1"}),
+                ("GET", "/a?q", None, {"X-A": "1"}),
+                ("HEAD", "/a", None, {"X-A": "1"}),
+                ("POST", "/a", b"abc", {"X-A": "1"}),
+                ("POST", "/a", b"xyz", {"X-A": "1"}),
+                ("POST", "/a", b"abcd", {"X-A": "1"}),
+                ("POST", "/a", b"", {"X-A": "1"}),
+                ("POST", "/a", None, {"X-A": "1"}),
+                ("POST", "/a", lambda: io.BytesIO(b"abc"), {"X-A": "1"}),
+                ("POST", "/a", lambda: io.BytesIO(b"abc"), {"X-A": "1"}),
+                ("POST", "/a", b"abc", {"X-A": "1"}),
+            ],
+            {},
+        ),
         "if-none-match from cache": ([("GET", "/etag", None, None), ("GET", "/etag", None, None)], {"cache": True}),
         "if-match on put": ([("GET", "/etag", None, None), ("PUT", "/etag", b"new", None)], {"cache": True}),
         "if-modified-since from cache": (

@@ -44,6 +44,27 @@ def test_dns_failure_is_server_not_found(make_http: MakeHttp, dns_server: DnsSer
     assert dns_server.query_count >= 1
 
 
+@pytest.mark.parametrize("blocking", [False, True], ids=["Http", "BlockingHttp"])
+def test_a_resent_request_fails_with_its_last_attempts_chain_only(blocking: bool) -> None:
+    """httplib2 sends again after a refused connection (RETRIES); the error raised is the
+    last attempt's, its chain (``__cause__``) that attempt's alone: no exception in it
+    carries an earlier attempt's failure as ``__context__``."""
+    http = (asynchttp.BlockingHttp if blocking else asynchttp.Http)()
+    try:
+        with pytest.raises(ConnectionRefusedError) as info:
+            _, content = http.request("http://127.0.0.1:%d/" % closed_port())
+            len(content)
+    finally:
+        http.close()
+    chain: list[BaseException] = []
+    error: Any = info.value
+    while error is not None:
+        chain.append(error)
+        assert error.__context__ is None or error.__context__ is error.__cause__, chain
+        error = error.__cause__
+    assert [type(error) for error in chain][:2] == [ConnectionRefusedError, core.HttpConnectError]
+
+
 def test_dns_success_through_the_local_server(
     make_http: MakeHttp, dns_server: DnsServer, dns_resolver_factory: Any, http_server: TestServer
 ) -> None:
