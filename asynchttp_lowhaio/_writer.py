@@ -68,18 +68,15 @@ _CACHE_MAX = 1024
 
 def parse_url(url: str, params: Iterable[Any] = ()) -> Target:
     """Split ``url`` into a ``Target``; ``params`` pairs are appended to its query."""
-    if not params and type(url) is str:
-        cached = _cache.get(url)
-        if cached is not None:
-            return cached
-        target = _plain_target(url)
-        if target is not None:
-            return target
-    target = _parse_url(url, params)
-    if not params:
-        if len(_cache) >= _CACHE_MAX:
-            _cache.clear()
-        _cache[url] = target
+    if params or type(url) is not str:
+        return _parse_url(url, params)
+    target = _cache.get(url)
+    if target is not None:
+        return target
+    target = _plain_target(url) or _parse_url(url, params)
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    _cache[url] = target
     return target
 
 

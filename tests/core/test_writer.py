@@ -104,11 +104,16 @@ def test_cache_returns_equal_targets_and_params_are_not_cached() -> None:
 def test_cache_is_bounded() -> None:
     from asynchttp_lowhaio import _writer
 
-    # a space sends each URL down the full split, the one whose results are cached
     for i in range(_writer._CACHE_MAX + 10):
-        parse_url(f"http://bounded.example/{i} x")
+        parse_url(f"http://bounded.example/{i}")
+        parse_url(f"http://bounded.example/{i} x")  # the full split's results too
     assert len(_writer._cache) <= _writer._CACHE_MAX
     assert parse_url("http://bounded.example/0 x").request_target == b"/0%20x"
+
+
+def test_a_plain_url_asked_for_again_is_the_same_target() -> None:
+    url = "http://again.example:8080/p?a=1"
+    assert parse_url(url) is parse_url(url)
 
 
 def test_plain_urls_share_their_origins_split_and_the_origins_are_bounded() -> None:
