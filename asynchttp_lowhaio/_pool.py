@@ -479,6 +479,8 @@ class PoolState:
         has_body = body is not empty_async_iterator
         if type(method) is Request:  # prepared by the caller: not parsed or checked again
             req = checked_request(method, url, params, headers, has_body, self.options.http_version)
+        elif url is None:  # as when the argument was required (lowhaio's signature)
+            raise TypeError("request() missing 1 required positional argument: 'url'")
         else:
             req = prepare_request(method, url, params, headers, has_body, self.options.http_version)  # type: ignore[arg-type]
         log, resolver_adapter = request_loggers(

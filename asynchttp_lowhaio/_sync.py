@@ -278,6 +278,8 @@ class BlockingPoolState:
             raise HttpPoolClosedError("the pool is closed")
         if type(method) is Request:  # prepared by the caller: not parsed or checked again
             req = checked_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)
+        elif url is None:  # as when the argument was required (Pool's signature)
+            raise TypeError("request() missing 1 required positional argument: 'url'")
         else:
             req = prepare_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)  # type: ignore[arg-type]
         log, resolver_adapter = request_loggers(

@@ -158,9 +158,19 @@ def test_a_misfit_is_refused_before_any_connection_by_both_drivers() -> None:
 
 
 def test_a_url_is_still_needed_without_a_prepared_request() -> None:
+    """As when ``url`` was a required argument: a TypeError, nothing sent."""
+
     async def main() -> None:
         async with open_pool() as request:
-            with pytest.raises(HttpLocalError, match="url must be str"):
+            with pytest.raises(TypeError, match="missing 1 required positional argument: 'url'"):
                 await request(b"GET")
+            with pytest.raises(HttpLocalError, match="url must be str, not bytes"):
+                await request(b"GET", b"http://127.0.0.1/")
 
     run(main())
+    request, close = BlockingPool()
+    try:
+        with pytest.raises(TypeError, match="missing 1 required positional argument: 'url'"):
+            request(b"GET")
+    finally:
+        close()
