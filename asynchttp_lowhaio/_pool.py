@@ -294,6 +294,23 @@ def checked_request(
     return prepared
 
 
+def request_of_call(
+    method: "bytes | Request",
+    url: Optional[str],
+    params: Iterable[Any],
+    headers: Iterable[Any],
+    has_body: bool,
+    http_version: bytes,
+) -> Request:
+    """What a driver's ``request()`` sends, for either driver: a prepared request taken
+    as it is (only checked against the call), else the request prepared here."""
+    if type(method) is Request:  # prepared by the caller: not parsed or checked again
+        return checked_request(method, url, params, headers, has_body, http_version)
+    if url is None:  # as when the argument was required (lowhaio's signature)
+        raise TypeError("request() missing 1 required positional argument: 'url'")
+    return prepare_request(method, url, params, headers, has_body, http_version)  # type: ignore[arg-type]
+
+
 # Without an explicit response_head_timeout, the whole response head must arrive within
 # this multiple of socket_timeout, never more than the cap. Three: the inactivity limit
 # already lets an honest server think for up to one socket_timeout before its first
@@ -477,12 +494,7 @@ class PoolState:
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
         has_body = body is not empty_async_iterator
-        if type(method) is Request:  # prepared by the caller: not parsed or checked again
-            req = checked_request(method, url, params, headers, has_body, self.options.http_version)
-        elif url is None:  # as when the argument was required (lowhaio's signature)
-            raise TypeError("request() missing 1 required positional argument: 'url'")
-        else:
-            req = prepare_request(method, url, params, headers, has_body, self.options.http_version)  # type: ignore[arg-type]
+        req = request_of_call(method, url, params, headers, has_body, self.options.http_version)
         log, resolver_adapter = request_loggers(
             req,
             get_logger_adapter,

@@ -62,7 +62,6 @@ from ._pool import (
     Request,
     _may_retry,
     body_done,
-    checked_request,
     get_logger_adapter_default,
     get_resolver_logger_adapter_default,
     is_reusable,
@@ -70,8 +69,8 @@ from ._pool import (
     policy_for,
     pool_repr,
     pool_stats,
-    prepare_request,
     request_loggers,
+    request_of_call,
 )
 from ._transport import (
     TIMEOUT_ERRORS,
@@ -81,9 +80,9 @@ from ._transport import (
     blocking_tls,
     default_ssl_context,
     get_blocking_sock,
+    idle_watch,
     is_tls_error,
     new_sock,
-    peek_idle,
     set_kernel_timeout,
     shut_down,
     use_kernel_timeouts,
@@ -158,11 +157,13 @@ class BlockingConnection:
         "kernel",
         "timeout",
         "opened",
+        "nothing_waiting",
     )
 
     def __init__(self, key: Key, sock: Socket, peer: str, socket_timeout: float) -> None:
         self.key = key
         self.sock = sock
+        self.nothing_waiting = idle_watch(sock)  # the look before reuse
         # plain: blocking, with kernel timeouts (one system call per read or write);
         # TLS: Python's timeout mode. ``timeout``: the read timeout in force.
         self.kernel = use_kernel_timeouts(sock, socket_timeout)
@@ -185,7 +186,7 @@ class BlockingConnection:
     @property
     def usable(self) -> bool:
         """Idle, open and with nothing unread: safe to hand to a new request."""
-        return self.state is IDLE and peek_idle(self.sock)
+        return self.state is IDLE and self.nothing_waiting()
 
     def read_timeout(self, seconds: float) -> None:
         """The timeout of the next reads (0: none); a system call only when it changes."""
@@ -276,12 +277,7 @@ class BlockingPoolState:
         nothing is sent and the connection goes back to the pool."""
         if self._closed:
             raise HttpPoolClosedError("the pool is closed")
-        if type(method) is Request:  # prepared by the caller: not parsed or checked again
-            req = checked_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)
-        elif url is None:  # as when the argument was required (Pool's signature)
-            raise TypeError("request() missing 1 required positional argument: 'url'")
-        else:
-            req = prepare_request(method, url, params, headers, body is not empty_iterator, self.options.http_version)  # type: ignore[arg-type]
+        req = request_of_call(method, url, params, headers, body is not empty_iterator, self.options.http_version)
         log, resolver_adapter = request_loggers(
             req,
             get_logger_adapter,

@@ -42,7 +42,6 @@ __all__ = [
     "get_blocking_sock",
     "blocking_connect",
     "blocking_tls",
-    "peek_idle",
     "idle_watch",
     "shut_down",
     "TIMEOUT_ERRORS",
@@ -254,30 +253,20 @@ def blocking_tls(sock: socket.socket, ssl_context: ssl.SSLContext, server_hostna
 
 
 def idle_watch(sock: Any) -> Callable[[], bool]:
-    """For a pooled non-blocking socket: a check, made once per connection, that says
-    whether nothing waits on it (an unsolicited answer, a FIN, a reset) so that it may
-    be handed to a new request. It is one poll with no wait: where nothing waits (at
-    every reuse) poll() returns an empty list, where recv(MSG_PEEK) would raise
-    BlockingIOError, which costs more than the system call."""
+    """For a pooled socket of either driver: a check, made once per connection, that
+    says whether nothing waits on it (an unsolicited answer, a FIN, a reset, a TLS
+    alert), so that it may be handed to a new request. It is one poll with no wait,
+    whatever the socket's mode: where nothing waits (at every reuse) poll() returns
+    an empty list, where recv(MSG_PEEK) would raise BlockingIOError, which costs more
+    than the system call. A blocking ``ssl.SSLSocket`` may also hold bytes it has
+    already decrypted (``pending()``): those are unsolicited too."""
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
     poll = poller.poll
-    return lambda: not poll(0)
-
-
-def peek_idle(sock: socket.socket) -> bool:
-    """Whether an idle blocking socket may be reused: nothing waits to be read on it
-    (an unsolicited answer, a FIN, a reset, a TLS alert) and no error is pending.
-    One poll with no wait, whatever the socket's mode (a TLS socket's too)."""
     pending = getattr(sock, "pending", None)
-    if pending is not None and pending():  # TLS bytes already decrypted: unsolicited
-        return False
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
-    try:
-        return not poller.poll(0)
-    except OSError:  # pragma: no cover - a closed descriptor
-        return False
+    if pending is None:
+        return lambda: not poll(0)
+    return lambda: not pending() and not poll(0)
 
 
 # The errors a read or write with a timeout raises when it expires: the socket's own
